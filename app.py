@@ -1,0 +1,9 @@
+"""Tend's Streamlit entry point: resolve who is signed in, then route. Nothing else."""
+
+import streamlit as st
+
+from tend import navigation, web
+
+st.set_page_config(page_title="Tend", page_icon="🌱", layout="centered")
+user = web.resolve_current_user()
+st.navigation(navigation.navigation_for(user), position="sidebar").run()

@@ -1,0 +1,1 @@
+"""Shared kernel: settings, database, accounts, the couple space and authorization."""

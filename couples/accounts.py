@@ -1,0 +1,426 @@
+"""Registration, sign-in, sessions and password reset."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass
+from zoneinfo import available_timezones
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from couples import passwords
+from couples.db import utcnow
+from couples.errors import InvalidInput, NotAllowed, NotFound, TooManyAttempts
+from couples.models import AuthSession, FailedSignIn, OneTimeToken, PendingRegistration, User
+from couples.tokens import new_token, token_hash
+from notifications.outbox import enqueue
+
+SESSION_IDLE = dt.timedelta(minutes=30)
+SESSION_ABSOLUTE = dt.timedelta(hours=12)
+# Writing last_seen_at on every Streamlit rerun would turn each click into a write.
+SESSION_TOUCH_EVERY = dt.timedelta(seconds=60)
+RESET_LINK_LIFETIME = dt.timedelta(hours=2)
+CONFIRM_LINK_LIFETIME = dt.timedelta(hours=24)
+SIGN_IN_LINK_LIFETIME = dt.timedelta(hours=24)
+SESSION_TICKET_LIFETIME = dt.timedelta(minutes=2)
+
+# Throttling: slow down guessing for one address from one client, and any client that
+# tries many addresses. There is deliberately no per-address limit across all clients:
+# that would let an ex-partner lock the account's owner out.
+THROTTLE_WINDOW = dt.timedelta(minutes=15)
+MAX_FAILURES_PER_ADDRESS_AND_CLIENT = 5
+MAX_FAILURES_PER_CLIENT = 30
+
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
+MAX_NAME = 100
+
+
+def normalize_email(raw: str) -> str:
+    return raw.strip().lower()
+
+
+def email_problem(email: str) -> str | None:
+    if not _EMAIL_RE.match(email) or len(email) > 320:
+        return "Enter an email address such as sam@example.org."
+    return None
+
+
+def clean_display_name(raw: str) -> str:
+    return raw.strip()
+
+
+def display_name_problem(name: str) -> str | None:
+    if not name:
+        return "Tell us what to call you."
+    if len(name) > MAX_NAME:
+        return f"Keep it to {MAX_NAME} characters."
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        return "Names cannot contain control characters."
+    return None
+
+
+def timezone_problem(tz: str) -> str | None:
+    if tz not in available_timezones():
+        return "Choose a time zone from the list."
+    return None
+
+
+@dataclass(frozen=True)
+class Registration:
+    email: str
+    display_name: str
+    password: str
+    timezone: str
+
+
+def validate_registration(reg: Registration) -> Registration:
+    clean = Registration(
+        email=normalize_email(reg.email),
+        display_name=clean_display_name(reg.display_name),
+        password=reg.password,
+        timezone=reg.timezone,
+    )
+    problems = {
+        "email": email_problem(clean.email),
+        "display_name": display_name_problem(clean.display_name),
+        "password": passwords.password_problem(clean.password, email=clean.email),
+        "timezone": timezone_problem(clean.timezone),
+    }
+    problems = {k: v for k, v in problems.items() if v}
+    if problems:
+        raise InvalidInput(problems)
+    return clean
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such account.")
+    return user
+
+
+def register(session: Session, reg: Registration, *, now: dt.datetime | None = None) -> None:
+    """Start a registration. The answer is the same whether or not the address is known:
+    a new address gets a confirmation link, a known one a note that it already has an
+    account. Either way the person who owns the inbox decides what happens next."""
+    now = now or utcnow()
+    clean = validate_registration(reg)
+    # Hash in both branches so that timing does not tell the branches apart.
+    password_hash = passwords.hash_password(clean.password)
+    existing = user_by_email(session, clean.email)
+    if existing is not None:
+        hour = now.strftime("%Y%m%d%H")
+        enqueue(
+            session,
+            kind="account_exists",
+            to_address=existing.email,
+            recipient_user_id=existing.id,
+            dedupe_key=f"account-exists:{existing.id}:{hour}",
+            context={"name": existing.display_name},
+        )
+        return
+    token = new_token()
+    pending = PendingRegistration(
+        token_hash=token_hash(token),
+        email=clean.email,
+        display_name=clean.display_name,
+        password_hash=password_hash,
+        timezone=clean.timezone,
+        created_at=now,
+        expires_at=now + CONFIRM_LINK_LIFETIME,
+    )
+    session.add(pending)
+    session.flush()
+    enqueue(
+        session,
+        kind="confirm_email",
+        to_address=clean.email,
+        dedupe_key=f"confirm-email:{pending.id}",
+        context={"name": clean.display_name},
+        secret=token,
+    )
+
+
+def confirm_registration(session: Session, token: str, *, now: dt.datetime | None = None) -> User:
+    now = now or utcnow()
+    pending = session.scalar(
+        select(PendingRegistration).where(PendingRegistration.token_hash == token_hash(token))
+    )
+    if pending is None or pending.used_at is not None or pending.expires_at <= now:
+        raise NotAllowed("This confirmation link has expired or was already used. Register again.")
+    pending.used_at = now
+    if user_by_email(session, pending.email) is not None:
+        raise NotAllowed("This address already has an account. Sign in instead.")
+    user = User(
+        email=pending.email,
+        display_name=pending.display_name,
+        password_hash=pending.password_hash,
+        timezone=pending.timezone,
+        created_at=now,
+        password_changed_at=now,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def create_confirmed_user(
+    session: Session, reg: Registration, *, now: dt.datetime | None = None
+) -> User:
+    """Create an account whose address is already proven (e.g. by an invitation link)."""
+    now = now or utcnow()
+    clean = validate_registration(reg)
+    if user_by_email(session, clean.email) is not None:
+        raise InvalidInput({"email": "This address already has an account. Sign in instead."})
+    user = User(
+        email=clean.email,
+        display_name=clean.display_name,
+        password_hash=passwords.hash_password(clean.password),
+        timezone=clean.timezone,
+        created_at=now,
+        password_changed_at=now,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    user: User | None
+    error: str | None = None
+
+
+SIGN_IN_FAILED = "That email and password do not match an account."
+
+
+def sign_in(
+    session: Session, email: str, password: str, *, client: str, now: dt.datetime | None = None
+) -> SignInResult:
+    """Check a password. Failures are recorded (the caller commits them) and answered
+    identically for known and unknown addresses."""
+    now = now or utcnow()
+    email = normalize_email(email)
+    client = (client or "unknown")[:64]
+    since = now - THROTTLE_WINDOW
+    per_pair = session.scalar(
+        select(func.count())
+        .select_from(FailedSignIn)
+        .where(FailedSignIn.email == email, FailedSignIn.client == client, FailedSignIn.at > since)
+    )
+    per_client = session.scalar(
+        select(func.count())
+        .select_from(FailedSignIn)
+        .where(FailedSignIn.client == client, FailedSignIn.at > since)
+    )
+    if per_pair >= MAX_FAILURES_PER_ADDRESS_AND_CLIENT or per_client >= MAX_FAILURES_PER_CLIENT:
+        raise TooManyAttempts(
+            "Too many attempts from this device. Wait 15 minutes, or reset your password by email."
+        )
+    user = user_by_email(session, email)
+    if not passwords.verify_password(user.password_hash if user else None, password) or not user:
+        session.add(FailedSignIn(email=email, client=client, at=now))
+        return SignInResult(user=None, error=SIGN_IN_FAILED)
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    session.execute(
+        delete(FailedSignIn).where(FailedSignIn.email == email, FailedSignIn.client == client)
+    )
+    return SignInResult(user=user)
+
+
+def start_session(session: Session, user_id: int, *, now: dt.datetime | None = None) -> str:
+    """Create a server-side session; returns the token for the cookie."""
+    now = now or utcnow()
+    token = new_token()
+    session.add(
+        AuthSession(
+            token_hash=token_hash(token),
+            user_id=user_id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + SESSION_ABSOLUTE,
+        )
+    )
+    return token
+
+
+def resolve_session(
+    session: Session, token: str | None, *, now: dt.datetime | None = None
+) -> User | None:
+    """The signed-in user for a cookie token, or None if absent, ended, idle or expired."""
+    if not token:
+        return None
+    now = now or utcnow()
+    record = session.scalar(select(AuthSession).where(AuthSession.token_hash == token_hash(token)))
+    if record is None or record.ended_at is not None:
+        return None
+    if record.expires_at <= now or now - record.last_seen_at >= SESSION_IDLE:
+        record.ended_at = now
+        return None
+    if now - record.last_seen_at >= SESSION_TOUCH_EVERY:
+        record.last_seen_at = now
+    return session.get(User, record.user_id)
+
+
+def end_session(session: Session, token: str | None, *, now: dt.datetime | None = None) -> None:
+    if token:
+        session.execute(
+            update(AuthSession)
+            .where(AuthSession.token_hash == token_hash(token), AuthSession.ended_at.is_(None))
+            .values(ended_at=now or utcnow())
+        )
+
+
+def end_all_sessions(session: Session, user_id: int, *, now: dt.datetime | None = None) -> None:
+    session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.ended_at.is_(None))
+        .values(ended_at=now or utcnow())
+    )
+
+
+def issue_token(
+    session: Session,
+    user_id: int,
+    purpose: str,
+    lifetime: dt.timedelta,
+    *,
+    target: str = "",
+    now: dt.datetime | None = None,
+) -> str:
+    now = now or utcnow()
+    token = new_token()
+    session.add(
+        OneTimeToken(
+            purpose=purpose,
+            token_hash=token_hash(token),
+            user_id=user_id,
+            target=target,
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+    return token
+
+
+def redeem_token(
+    session: Session, token: str, purpose: str, *, now: dt.datetime | None = None
+) -> OneTimeToken | None:
+    """Use a one-time token; None if unknown, of another purpose, used or expired."""
+    now = now or utcnow()
+    record = session.scalar(
+        select(OneTimeToken).where(
+            OneTimeToken.token_hash == token_hash(token), OneTimeToken.purpose == purpose
+        )
+    )
+    if record is None or record.used_at is not None or record.expires_at <= now:
+        return None
+    record.used_at = now
+    return record
+
+
+def issue_session_ticket(session: Session, user_id: int, *, now: dt.datetime | None = None) -> str:
+    """A short-lived ticket the browser exchanges for the HttpOnly session cookie."""
+    return issue_token(session, user_id, "session_ticket", SESSION_TICKET_LIFETIME, now=now)
+
+
+def issue_sign_in_link(
+    session: Session, user_id: int, target: str, *, now: dt.datetime | None = None
+) -> str:
+    """A single-use token for a mail link that signs the recipient in on ``target``."""
+    return issue_token(
+        session, user_id, "sign_in_link", SIGN_IN_LINK_LIFETIME, target=target, now=now
+    )
+
+
+def request_password_reset(session: Session, email: str, *, now: dt.datetime | None = None) -> None:
+    """Send a reset link if the address has an account; the caller answers the same either way."""
+    now = now or utcnow()
+    user = user_by_email(session, email)
+    if user is None:
+        return
+    token = issue_token(session, user.id, "password_reset", RESET_LINK_LIFETIME, now=now)
+    bucket = now.strftime("%Y%m%d%H") + str(now.minute // 10)
+    enqueue(
+        session,
+        kind="password_reset",
+        to_address=user.email,
+        recipient_user_id=user.id,
+        dedupe_key=f"password-reset:{user.id}:{bucket}",
+        context={"name": user.display_name},
+        secret=token,
+    )
+
+
+def reset_password(
+    session: Session, token: str, new_password: str, *, now: dt.datetime | None = None
+) -> User:
+    now = now or utcnow()
+    record = session.scalar(
+        select(OneTimeToken).where(
+            OneTimeToken.token_hash == token_hash(token), OneTimeToken.purpose == "password_reset"
+        )
+    )
+    if record is None or record.used_at is not None or record.expires_at <= now:
+        raise NotAllowed("This reset link has expired or was already used. Ask for a new one.")
+    user = get_user(session, record.user_id)
+    problem = passwords.password_problem(new_password, email=user.email)
+    if problem:
+        raise InvalidInput({"password": problem})
+    record.used_at = now
+    _set_password(session, user, new_password, now)
+    # Other reset links die with this one.
+    session.execute(
+        update(OneTimeToken)
+        .where(
+            OneTimeToken.user_id == user.id,
+            OneTimeToken.purpose == "password_reset",
+            OneTimeToken.used_at.is_(None),
+        )
+        .values(used_at=now)
+    )
+    return user
+
+
+def change_password(
+    session: Session,
+    user_id: int,
+    current: str,
+    new_password: str,
+    *,
+    now: dt.datetime | None = None,
+) -> None:
+    now = now or utcnow()
+    user = get_user(session, user_id)
+    if not passwords.verify_password(user.password_hash, current):
+        raise InvalidInput({"current": "Your current password is not right."})
+    problem = passwords.password_problem(new_password, email=user.email)
+    if problem:
+        raise InvalidInput({"password": problem})
+    _set_password(session, user, new_password, now)
+
+
+def _set_password(session: Session, user: User, new_password: str, now: dt.datetime) -> None:
+    user.password_hash = passwords.hash_password(new_password)
+    user.password_changed_at = now
+    end_all_sessions(session, user.id, now=now)
+
+
+def update_profile(session: Session, user_id: int, *, display_name: str, timezone: str) -> User:
+    user = get_user(session, user_id)
+    name = clean_display_name(display_name)
+    problems = {"display_name": display_name_problem(name), "timezone": timezone_problem(timezone)}
+    problems = {k: v for k, v in problems.items() if v}
+    if problems:
+        raise InvalidInput(problems)
+    user.display_name = name
+    user.timezone = timezone
+    return user

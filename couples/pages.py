@@ -1,0 +1,344 @@
+"""Account and couple-space pages. Thin: read widgets, call a service, draw the result."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import available_timezones
+
+import streamlit as st
+
+from couples import accounts
+from couples import service as couples
+from couples.errors import TendError
+from tend import web
+
+REGISTER_LABELS = {
+    "email": "Email",
+    "display_name": "Your name",
+    "password": "Password",
+    "timezone": "Time zone",
+}
+TIMEZONES = sorted(available_timezones())
+
+
+def _timezone_select(label: str, key: str, current: str) -> str:
+    index = TIMEZONES.index(current) if current in TIMEZONES else TIMEZONES.index("UTC")
+    return st.selectbox(label, TIMEZONES, index=index, key=key)
+
+
+def sign_in_page() -> None:
+    st.title("Sign in")
+    with st.form("sign_in"):
+        email = st.text_input("Email", key="signin_email", autocomplete="email")
+        password = st.text_input(
+            "Password", type="password", key="signin_password", autocomplete="current-password"
+        )
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        try:
+            with web.action() as session:
+                result = accounts.sign_in(session, email, password, client=web.client_id())
+                ticket = (
+                    accounts.issue_session_ticket(session, result.user.id) if result.user else None
+                )
+        except TendError as exc:
+            web.show_error(exc)
+        else:
+            if ticket is None:
+                st.error(result.error)
+            else:
+                st.session_state.pop("signin_password", None)
+                web.go_to("/auth/session", ticket=ticket)
+    st.caption(
+        "New here? Open **Register** in the menu. Forgot your password? Open **Reset password**."
+    )
+
+
+def register_page() -> None:
+    st.title("Create your account")
+    st.write(
+        "Tend is a private space for two partners who got back together: your shared "
+        "agreements, a regular check-in you each answer privately, and gentle reminders."
+    )
+    with st.form("register"):
+        name = st.text_input("Your name", key="reg_name", max_chars=accounts.MAX_NAME)
+        email = st.text_input("Email", key="reg_email", autocomplete="email")
+        password = st.text_input(
+            "Password",
+            type="password",
+            key="reg_password",
+            help="At least 8 characters. Long phrases are great.",
+            autocomplete="new-password",
+        )
+        timezone = _timezone_select("Time zone", "reg_tz", web.browser_timezone())
+        submitted = st.form_submit_button("Create account", type="primary")
+    if submitted:
+        reg = accounts.Registration(
+            email=email, display_name=name, password=password, timezone=timezone
+        )
+        try:
+            with web.action() as session:
+                accounts.register(session, reg)
+        except TendError as exc:
+            web.show_error(exc, REGISTER_LABELS)
+        else:
+            st.success(
+                f"Almost there. We sent a link to {accounts.normalize_email(email)}: open it to "
+                "finish creating your account."
+            )
+            web.mailbox_hint()
+
+
+def reset_password_page() -> None:
+    token = st.query_params.get("token")
+    st.title("Reset your password")
+    if token:
+        with st.form("new_password"):
+            password = st.text_input(
+                "New password", type="password", key="reset_new", autocomplete="new-password"
+            )
+            submitted = st.form_submit_button("Set new password", type="primary")
+        if submitted:
+            try:
+                with web.action() as session:
+                    user = accounts.reset_password(session, token, password)
+                    ticket = accounts.issue_session_ticket(session, user.id)
+            except TendError as exc:
+                web.show_error(exc, {"password": "New password"})
+            else:
+                st.success("Your password is changed, and every other sign-in has ended.")
+                web.go_to("/auth/session", ticket=ticket)
+        return
+    with st.form("reset_request"):
+        email = st.text_input("Email", key="reset_email", autocomplete="email")
+        submitted = st.form_submit_button("Send me a link", type="primary")
+    if submitted:
+        with web.action() as session:
+            accounts.request_password_reset(session, email)
+        st.success(
+            "If that address has an account, a link to choose a new password is on its way. "
+            "It works once and for 2 hours."
+        )
+        web.mailbox_hint()
+
+
+def join_page() -> None:
+    """Where an invitation link lands: join as a new or a signed-in partner."""
+    token = st.query_params.get("token", "")
+    st.title("Join your partner on Tend")
+    with web.action() as session:
+        view = couples.inspect_invitation(session, token)
+    if view.state != "valid":
+        st.warning(view.message)
+        if view.state in ("expired", "revoked") and st.button("Ask for a new invitation"):
+            with web.action() as session:
+                couples.ask_for_new_invitation(session, token)
+            st.success(f"We let {view.inviter_name} know you would like a new link.")
+        return
+    st.write(
+        f"**{web.md(view.inviter_name)}** invited you to share **{web.md(view.couple_name)}**."
+    )
+    user = st.session_state.get(web.USER_KEY)
+    if user is not None:
+        if st.button(f"Join as {user.display_name}", type="primary"):
+            try:
+                with web.action() as session:
+                    couples.accept_invitation(session, token, user.id)
+            except TendError as exc:
+                web.show_error(exc)
+            else:
+                st.success("You joined. Welcome!")
+                st.switch_page(web.page("couple"))
+        return
+    st.write("Create your account to accept. Already have one? Sign in, then open the link again.")
+    with st.form("join_register"):
+        name = st.text_input("Your name", key="join_name", max_chars=accounts.MAX_NAME)
+        email = st.text_input("Email", value=view.email, key="join_email", disabled=True)
+        password = st.text_input(
+            "Password",
+            type="password",
+            key="join_password",
+            autocomplete="new-password",
+            help="At least 8 characters.",
+        )
+        timezone = _timezone_select("Time zone", "join_tz", web.browser_timezone())
+        submitted = st.form_submit_button("Create account and join", type="primary")
+    if submitted:
+        reg = accounts.Registration(
+            email=email, display_name=name, password=password, timezone=timezone
+        )
+        try:
+            with web.action() as session:
+                user = couples.register_with_invitation(session, token, reg)
+                ticket = accounts.issue_session_ticket(session, user.id)
+        except TendError as exc:
+            web.show_error(exc, REGISTER_LABELS)
+        else:
+            web.go_to("/auth/session", ticket=ticket, next="/couple")
+
+
+def couple_page() -> None:
+    user = web.current_user()
+    with web.action() as session:
+        couple = couples.couple_of(session, user.id)
+        members = (
+            [(m.user.display_name, m.user_id == user.id) for m in couple.members] if couple else []
+        )
+        invites = couples.invitations(session, user.id) if couple else []
+    if couple is None:
+        st.title("Create your couple space")
+        st.write("Start the space you will share. Then invite your partner by email.")
+        with st.form("create_couple"):
+            name = st.text_input(
+                "Name of your space",
+                key="couple_name",
+                placeholder="Sam & Alex",
+                max_chars=couples.MAX_COUPLE_NAME,
+            )
+            reunited = st.date_input(
+                "When did you get back together?",
+                value=None,
+                key="couple_reunited",
+                max_value=dt.date.today(),
+                format="YYYY-MM-DD",
+            )
+            submitted = st.form_submit_button("Create", type="primary")
+        if submitted:
+            try:
+                with web.action() as session:
+                    couples.create_couple(session, user.id, name=name, reunited_on=reunited)
+            except TendError as exc:
+                web.show_error(exc, {"name": "Name", "reunited_on": "Date"})
+            else:
+                st.rerun()
+        return
+
+    st.title(couple.name)
+    if couple.reunited_on:
+        st.caption(f"Back together since {couple.reunited_on:%d %B %Y}")
+    if couple.ended_at:
+        st.info("Your partner left this space. It stays here for you to read, but it is frozen.")
+    st.subheader("Partners")
+    for name, is_me in members:
+        st.write(f"- {web.md(name)}{' (you)' if is_me else ''}")
+    if len(members) < 2 and not couple.ended_at:
+        _invite_section(user.id, invites)
+    with st.expander("Leave this couple space"):
+        st.write(
+            "If you leave, you lose access to this space. Your partner keeps it read-only "
+            "and is told only that you left. Coming back takes a new invitation."
+        )
+        if st.checkbox("I understand", key="leave_confirm") and st.button(
+            "Leave", type="secondary"
+        ):
+            with web.action() as session:
+                couples.leave_couple(session, user.id)
+            st.rerun()
+
+
+def _invite_section(user_id: int, invites: list) -> None:  # type: ignore[type-arg]
+    st.subheader("Invite your partner")
+    with st.form("invite"):
+        email = st.text_input("Your partner's email", key="invite_email", autocomplete="off")
+        submitted = st.form_submit_button("Send invitation", type="primary")
+    if submitted:
+        try:
+            with web.action() as session:
+                couples.invite_partner(session, user_id, email)
+        except TendError as exc:
+            web.show_error(exc, {"email": "Your partner's email"})
+        else:
+            st.success(
+                f"Invitation sent to {accounts.normalize_email(email)}. It works for 7 days."
+            )
+            web.mailbox_hint()
+            st.rerun()
+    if not invites:
+        return
+    st.write("**Invitations**")
+    now = dt.datetime.now(dt.UTC)
+    for invite in invites:
+        if invite.accepted_at:
+            status = "accepted"
+        elif invite.revoked_at:
+            status = "withdrawn"
+        elif invite.expires_at <= now:
+            status = "expired"
+        else:
+            status = f"waiting, valid until {invite.expires_at:%d %b %H:%M} UTC"
+        cols = st.columns([3, 1, 1])
+        cols[0].write(f"{web.md(invite.email)}: {status}")
+        if not invite.accepted_at:
+            if cols[1].button("Re-send", key=f"resend_{invite.id}"):
+                with web.action() as session:
+                    couples.resend_invitation(session, user_id, invite.id)
+                st.rerun()
+            if (
+                not invite.revoked_at
+                and invite.expires_at > now
+                and cols[2].button("Withdraw", key=f"revoke_{invite.id}")
+            ):
+                with web.action() as session:
+                    couples.revoke_invitation(session, user_id, invite.id)
+                st.rerun()
+
+
+def account_page() -> None:
+    user = web.current_user()
+    st.title("Your account")
+    st.caption(f"Signed in as {user.email}")
+    with st.form("profile"):
+        name = st.text_input(
+            "Your name", value=user.display_name, key="acct_name", max_chars=accounts.MAX_NAME
+        )
+        timezone = _timezone_select("Time zone", "acct_tz", user.timezone)
+        submitted = st.form_submit_button("Save")
+    if submitted:
+        try:
+            with web.action() as session:
+                accounts.update_profile(session, user.id, display_name=name, timezone=timezone)
+        except TendError as exc:
+            web.show_error(exc, REGISTER_LABELS)
+        else:
+            st.success("Saved.")
+            st.rerun()
+    st.subheader("Change password")
+    with st.form("password"):
+        current = st.text_input("Current password", type="password", key="acct_current")
+        new = st.text_input(
+            "New password", type="password", key="acct_new", autocomplete="new-password"
+        )
+        changed = st.form_submit_button("Change password")
+    if changed:
+        try:
+            with web.action() as session:
+                accounts.change_password(session, user.id, current, new)
+                ticket = accounts.issue_session_ticket(session, user.id)
+        except TendError as exc:
+            web.show_error(exc, {"current": "Current password", "password": "New password"})
+        else:
+            st.success("Password changed. Every other sign-in has ended.")
+            web.go_to("/auth/session", ticket=ticket, next="/account")
+    st.subheader("Sign out")
+    if st.button("Sign out"):
+        with web.action() as session:
+            accounts.end_session(session, web.session_token())
+        st.session_state.pop(web.TEST_TOKEN_KEY, None)
+        web.go_to("/auth/signed-out")
+
+
+def home_page() -> None:
+    user = web.current_user()
+    with web.action() as session:
+        couple = couples.couple_of(session, user.id)
+        partner = couples.partner_of(session, user.id)
+    st.title(f"Hi {user.display_name}")
+    if couple is None:
+        st.write("Your first step: create the space you will share, then invite your partner.")
+        st.page_link(web.page("couple"), label="Create your couple space", icon="➡️")
+        return
+    if partner is None:
+        st.write(f"**{web.md(couple.name)}** is ready. Next: invite your partner.")
+        st.page_link(web.page("couple"), label="Invite your partner", icon="➡️")
+        return
+    st.write(f"You and **{web.md(partner.display_name)}** share **{web.md(couple.name)}**.")

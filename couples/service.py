@@ -1,0 +1,354 @@
+"""The couple space: creating it, inviting the partner, joining, leaving.
+
+Every function that touches couple data takes the acting user's id and resolves the
+couple from it, so no caller can reach another couple's records by passing an id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from couples import accounts
+from couples.db import utcnow
+from couples.errors import InvalidInput, NotAllowed, NotFound
+from couples.models import Couple, Invitation, Membership, User
+from couples.tokens import new_token, token_hash
+from notifications.outbox import enqueue
+
+INVITATION_LIFETIME = dt.timedelta(days=7)
+MAX_COUPLE_NAME = 100
+
+
+def membership_of(session: Session, user_id: int) -> Membership | None:
+    """The user's seat in the couple they have not left, if any."""
+    return session.scalar(
+        select(Membership).where(Membership.user_id == user_id, Membership.left_at.is_(None))
+    )
+
+
+def require_membership(session: Session, user_id: int) -> Membership:
+    membership = membership_of(session, user_id)
+    if membership is None:
+        raise NotFound("You are not in a couple space yet.")
+    return membership
+
+
+def couple_of(session: Session, user_id: int) -> Couple | None:
+    membership = membership_of(session, user_id)
+    return membership.couple if membership else None
+
+
+def require_active_couple(session: Session, user_id: int) -> Couple:
+    """The user's couple, refusing changes once a partner has left (it is read-only then)."""
+    couple = require_membership(session, user_id).couple
+    if couple.ended_at is not None:
+        raise NotAllowed("Your partner left this couple space; it is read-only now.")
+    return couple
+
+
+def partner_of(session: Session, user_id: int) -> User | None:
+    couple = couple_of(session, user_id)
+    if couple is None:
+        return None
+    for member in couple.members:
+        if member.user_id != user_id:
+            return member.user
+    return None
+
+
+def partners(session: Session, user_id: int) -> list[User]:
+    couple = couple_of(session, user_id)
+    return [m.user for m in couple.members] if couple else []
+
+
+def create_couple(
+    session: Session,
+    user_id: int,
+    *,
+    name: str,
+    reunited_on: dt.date | None,
+    now: dt.datetime | None = None,
+) -> Couple:
+    now = now or utcnow()
+    if membership_of(session, user_id) is not None:
+        raise NotAllowed("You already have a couple space.")
+    name = name.strip()
+    problems: dict[str, str] = {}
+    if not name:
+        problems["name"] = "Give your couple space a name, e.g. 'Sam & Alex'."
+    elif len(name) > MAX_COUPLE_NAME:
+        problems["name"] = f"Keep the name to {MAX_COUPLE_NAME} characters."
+    if reunited_on is not None and reunited_on > now.date() + dt.timedelta(days=1):
+        problems["reunited_on"] = "That date is in the future."
+    if problems:
+        raise InvalidInput(problems)
+    couple = Couple(name=name, reunited_on=reunited_on, created_at=now)
+    session.add(couple)
+    session.flush()
+    session.add(Membership(couple_id=couple.id, user_id=user_id, seat=1, joined_at=now))
+    session.flush()
+    session.refresh(couple)
+    return couple
+
+
+@dataclass(frozen=True)
+class InvitationSent:
+    invitation: Invitation
+
+
+def invite_partner(
+    session: Session, user_id: int, email: str, *, now: dt.datetime | None = None
+) -> Invitation:
+    """Invite the partner; an earlier open invitation is revoked so only one link works."""
+    now = now or utcnow()
+    couple = require_active_couple(session, user_id)
+    if len(couple.members) >= 2:
+        raise NotAllowed("Your couple space already has two partners.")
+    address = accounts.normalize_email(email)
+    problem = accounts.email_problem(address)
+    if problem:
+        raise InvalidInput({"email": problem})
+    inviter = accounts.get_user(session, user_id)
+    if address == inviter.email:
+        raise InvalidInput({"email": "That is your own address. Enter your partner's."})
+    for open_invitation in _open_invitations(session, couple.id, now):
+        open_invitation.revoked_at = now
+    token = new_token()
+    invitation = Invitation(
+        couple_id=couple.id,
+        invited_by_id=user_id,
+        email=address,
+        token_hash=token_hash(token),
+        created_at=now,
+        expires_at=now + INVITATION_LIFETIME,
+    )
+    session.add(invitation)
+    session.flush()
+    _enqueue_invitation_mail(session, invitation, inviter, couple, token, attempt=1)
+    return invitation
+
+
+def _enqueue_invitation_mail(
+    session: Session,
+    invitation: Invitation,
+    inviter: User,
+    couple: Couple,
+    token: str,
+    *,
+    attempt: int,
+) -> None:
+    enqueue(
+        session,
+        kind="invitation",
+        to_address=invitation.email,
+        dedupe_key=f"invitation:{invitation.id}:{attempt}",
+        context={"inviter": inviter.display_name, "couple": couple.name},
+        secret=token,
+    )
+
+
+def _open_invitations(session: Session, couple_id: int, now: dt.datetime) -> list[Invitation]:
+    return list(
+        session.scalars(
+            select(Invitation).where(
+                Invitation.couple_id == couple_id,
+                Invitation.accepted_at.is_(None),
+                Invitation.revoked_at.is_(None),
+                Invitation.expires_at > now,
+            )
+        )
+    )
+
+
+def invitations(session: Session, user_id: int) -> list[Invitation]:
+    couple = require_membership(session, user_id).couple
+    return list(
+        session.scalars(
+            select(Invitation)
+            .where(Invitation.couple_id == couple.id)
+            .order_by(Invitation.created_at.desc(), Invitation.id.desc())
+        )
+    )
+
+
+def _own_invitation(session: Session, user_id: int, invitation_id: int) -> Invitation:
+    couple = require_active_couple(session, user_id)
+    invitation = session.get(Invitation, invitation_id)
+    if invitation is None or invitation.couple_id != couple.id:
+        raise NotFound("No such invitation.")
+    return invitation
+
+
+def resend_invitation(
+    session: Session, user_id: int, invitation_id: int, *, now: dt.datetime | None = None
+) -> Invitation:
+    """Send the invitation again with a fresh link and a fresh 7 days; the old link dies."""
+    now = now or utcnow()
+    invitation = _own_invitation(session, user_id, invitation_id)
+    if invitation.accepted_at is not None:
+        raise NotAllowed("This invitation was already accepted.")
+    couple = require_active_couple(session, user_id)
+    if len(couple.members) >= 2:
+        raise NotAllowed("Your couple space already has two partners.")
+    for other in _open_invitations(session, couple.id, now):
+        if other.id != invitation.id:
+            other.revoked_at = now
+    token = new_token()
+    invitation.token_hash = token_hash(token)
+    invitation.expires_at = now + INVITATION_LIFETIME
+    invitation.revoked_at = None
+    attempt = int(now.timestamp())
+    _enqueue_invitation_mail(
+        session, invitation, accounts.get_user(session, user_id), couple, token, attempt=attempt
+    )
+    return invitation
+
+
+def revoke_invitation(
+    session: Session, user_id: int, invitation_id: int, *, now: dt.datetime | None = None
+) -> Invitation:
+    invitation = _own_invitation(session, user_id, invitation_id)
+    if invitation.accepted_at is not None:
+        raise NotAllowed("This invitation was already accepted.")
+    invitation.revoked_at = invitation.revoked_at or now or utcnow()
+    return invitation
+
+
+@dataclass(frozen=True)
+class InvitationView:
+    """What the holder of an invitation link may see about it."""
+
+    state: str  # valid | expired | used | revoked | full | unknown
+    couple_name: str = ""
+    inviter_name: str = ""
+    email: str = ""
+
+    @property
+    def message(self) -> str:
+        return {
+            "valid": "",
+            "expired": "This invitation has expired.",
+            "used": "This invitation was already used.",
+            "revoked": "This invitation was withdrawn.",
+            "full": "This couple space already has two partners.",
+            "unknown": "This invitation link is not valid. Check that you copied all of it.",
+        }[self.state]
+
+
+def _invitation_for_token(session: Session, token: str) -> Invitation | None:
+    return session.scalar(select(Invitation).where(Invitation.token_hash == token_hash(token)))
+
+
+def inspect_invitation(
+    session: Session, token: str, *, now: dt.datetime | None = None
+) -> InvitationView:
+    now = now or utcnow()
+    invitation = _invitation_for_token(session, token)
+    if invitation is None:
+        return InvitationView("unknown")
+    couple = session.get(Couple, invitation.couple_id)
+    inviter = session.get(User, invitation.invited_by_id)
+    assert couple is not None
+    details = {
+        "couple_name": couple.name,
+        "inviter_name": inviter.display_name if inviter else "",
+        "email": invitation.email,
+    }
+    if invitation.accepted_at is not None:
+        state = "used"
+    elif invitation.revoked_at is not None:
+        state = "revoked"
+    elif invitation.expires_at <= now:
+        state = "expired"
+    elif len(couple.members) >= 2 or couple.ended_at is not None:
+        state = "full"
+    else:
+        state = "valid"
+    return InvitationView(state, **details)
+
+
+def accept_invitation(
+    session: Session, token: str, user_id: int, *, now: dt.datetime | None = None
+) -> Couple:
+    now = now or utcnow()
+    view = inspect_invitation(session, token, now=now)
+    if view.state != "valid":
+        raise NotAllowed(view.message)
+    invitation = _invitation_for_token(session, token)
+    assert invitation is not None
+    if membership_of(session, user_id) is not None:
+        raise NotAllowed("You are already in a couple space. Leave it first to join another.")
+    try:
+        # The unique (couple, seat) key is what makes a third partner impossible,
+        # even when two people follow links at the same moment.
+        with session.begin_nested():
+            session.add(
+                Membership(couple_id=invitation.couple_id, user_id=user_id, seat=2, joined_at=now)
+            )
+    except IntegrityError:
+        raise NotAllowed("This couple space already has two partners.") from None
+    invitation.accepted_at = now
+    couple = session.get(Couple, invitation.couple_id)
+    assert couple is not None
+    session.refresh(couple)
+    return couple
+
+
+def register_with_invitation(
+    session: Session,
+    token: str,
+    reg: accounts.Registration,
+    *,
+    now: dt.datetime | None = None,
+) -> User:
+    """Create the partner's account and seat them; the link proves the invited address."""
+    now = now or utcnow()
+    view = inspect_invitation(session, token, now=now)
+    if view.state != "valid":
+        raise NotAllowed(view.message)
+    if accounts.normalize_email(reg.email) != view.email:
+        raise InvalidInput(
+            {
+                "email": f"This invitation is for {view.email}. Use that address, or register "
+                "separately and then open the link while signed in."
+            }
+        )
+    user = accounts.create_confirmed_user(session, reg, now=now)
+    accept_invitation(session, token, user.id, now=now)
+    return user
+
+
+def ask_for_new_invitation(session: Session, token: str, *, now: dt.datetime | None = None) -> None:
+    """From an expired or withdrawn link: tell the inviter their partner wants a new one."""
+    now = now or utcnow()
+    invitation = _invitation_for_token(session, token)
+    if invitation is None or invitation.accepted_at is not None:
+        raise NotAllowed("This link cannot be renewed.")
+    inviter = session.get(User, invitation.invited_by_id)
+    couple = session.get(Couple, invitation.couple_id)
+    if inviter is None or couple is None or couple.ended_at is not None:
+        raise NotAllowed("This link cannot be renewed.")
+    enqueue(
+        session,
+        kind="invitation_renewal_requested",
+        to_address=inviter.email,
+        recipient_user_id=inviter.id,
+        dedupe_key=f"invitation-renewal:{invitation.id}:{now:%Y%m%d}",
+        context={"name": inviter.display_name, "couple": couple.name},
+    )
+
+
+def leave_couple(session: Session, user_id: int, *, now: dt.datetime | None = None) -> None:
+    """Leave: the one who leaves loses access; the space stays, read-only, for the other."""
+    now = now or utcnow()
+    membership = require_membership(session, user_id)
+    membership.left_at = now
+    couple = membership.couple
+    couple.ended_at = couple.ended_at or now
+    for invitation in _open_invitations(session, couple.id, now):
+        invitation.revoked_at = now

@@ -1,0 +1,96 @@
+"""Configuration from TEND_* environment variables (and an optional .env file)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VAR_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TEND_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field(
+        default=f"sqlite:///{VAR_DIR / 'tend.sqlite3'}",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db",
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server; unset = file drop")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port")
+    smtp_user: str | None = Field(default=None, description="SMTP user name")
+    smtp_password: str | None = Field(default=None, description="SMTP password")
+    smtp_starttls: bool = Field(default=True, description="upgrade with STARTTLS")
+    smtp_ssl: bool = Field(default=False, description="connect with implicit TLS (port 465)")
+    smtp_timeout: float = Field(default=20.0, gt=0, description="seconds per SMTP operation")
+    mail_from: str = Field(default="Tend <tend@localhost>", description="From: address")
+    mail_dir: Path = Field(default=VAR_DIR / "mail", description="file-drop folder")
+    base_url: str = Field(default="http://localhost:8501", description="public URL for links")
+    secret_key: str = Field(
+        default="",
+        description="signs unsubscribe links; generated into var/secret_key when unset",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql")):
+            raise ValueError("expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
+        if value.startswith("postgresql://"):
+            # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL, e.g. https://tend.example.org")
+        return value.rstrip("/")
+
+    @field_validator("mail_from")
+    @classmethod
+    def _single_line(cls, value: str) -> str:
+        if "\r" in value or "\n" in value or "@" not in value:
+            raise ValueError("expected one address such as 'Tend <tend@example.org>'")
+        return value
+
+    @property
+    def uses_file_drop(self) -> bool:
+        return not self.smtp_host
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one generated once and kept under var/ for local installs."""
+        if self.secret_key:
+            return self.secret_key
+        path = VAR_DIR / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+class ConfigError(Exception):
+    """A TEND_ variable has a value Tend cannot use; the message names it."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = "TEND_" + "_".join(str(part) for part in err["loc"]).upper()
+            lines.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("Invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Outbox, email rendering, transports (SMTP via yagmail, file drop) and the scheduler."""

@@ -1,0 +1,124 @@
+"""How a rendered email leaves: SMTP through yagmail, or a file drop for local installs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import smtplib
+from email.message import EmailMessage
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Protocol
+
+import yagmail
+
+from couples.settings import Settings
+
+
+class TransportError(Exception):
+    """A send failed. ``permanent`` says whether retrying could help."""
+
+    def __init__(self, message: str, *, permanent: bool):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Transport(Protocol):
+    def send(self, email: EmailMessage) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class FileDropTransport:
+    """Writes each message to MAIL_DIR as an .eml file named after its Message-ID, so a
+    resent message replaces its own file instead of appearing twice."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+
+    def send(self, email: EmailMessage) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in email["Message-ID"])
+        final = self.directory / f"{name}.eml"
+        tmp = final.with_suffix(".tmp")
+        tmp.write_bytes(bytes(email))
+        os.replace(tmp, final)
+
+    def close(self) -> None:
+        pass
+
+
+class SmtpTransport:
+    """One SMTP connection (opened and logged in by yagmail) reused for a batch.
+
+    yagmail's own send() reconnects for every message, treats a dropped connection as
+    a silent False after sleeping, and builds the MIME parts itself; Tend builds the
+    message and hands yagmail's connection the finished bytes instead.
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._client: yagmail.SMTP | None = None
+        self.envelope_from = parseaddr(settings.mail_from)[1]
+
+    def _connect(self) -> yagmail.SMTP:
+        if self._client is None:
+            s = self.settings
+            client = yagmail.SMTP(
+                user=s.smtp_user or self.envelope_from,
+                password=s.smtp_password or "",  # never None: None would ask the keyring
+                host=s.smtp_host,
+                port=s.smtp_port,
+                smtp_starttls=s.smtp_starttls and not s.smtp_ssl,
+                smtp_ssl=s.smtp_ssl,
+                smtp_skip_login=not s.smtp_user,
+                soft_email_validation=False,
+                timeout=s.smtp_timeout,
+            )
+            try:
+                client.login()
+            except smtplib.SMTPAuthenticationError as exc:
+                raise TransportError(f"SMTP login refused: {exc}", permanent=False) from exc
+            except (OSError, smtplib.SMTPException) as exc:
+                raise TransportError(f"cannot reach SMTP server: {exc!r}", permanent=False) from exc
+            self._client = client
+        return self._client
+
+    def send(self, email: EmailMessage) -> None:
+        client = self._connect()
+        recipient = parseaddr(email["To"])[1]
+        try:
+            refused = client.smtp.sendmail(self.envelope_from, [recipient], bytes(email))
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = next(iter(exc.recipients.values()))
+            raise TransportError(f"{code} {reply!r}", permanent=code >= 500) from exc
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code in (421,) or exc.smtp_code < 500:
+                self._drop()
+            raise TransportError(
+                f"{exc.smtp_code} {exc.smtp_error!r}", permanent=exc.smtp_code >= 500
+            ) from exc
+        except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._drop()
+            raise TransportError(f"connection failed: {exc!r}", permanent=False) from exc
+        if refused:
+            code, reply = next(iter(refused.values()))
+            raise TransportError(f"{code} {reply!r}", permanent=code >= 500)
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            # The connection is already broken; closing it is best effort.
+            with contextlib.suppress(Exception):
+                self._client.smtp.close()
+            self._client = None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def transport_for(settings: Settings) -> Transport:
+    if settings.uses_file_drop:
+        return FileDropTransport(settings.mail_dir)
+    return SmtpTransport(settings)

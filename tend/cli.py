@@ -1,0 +1,173 @@
+"""The `tend` command line: a thin wrapper over the services."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from couples.settings import ConfigError, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Tend: agreements, private check-ins and reminders for couples who got back together."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the database schema to the latest version."""
+    from tend.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    click.echo("Database is up to date.")
+
+
+@main.command()
+@click.option("--port", default=8501, show_default=True, help="Port for the web app.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--no-scheduler", is_flag=True, help="Run the web app only (scheduler elsewhere).")
+def serve(port: int, host: str, no_scheduler: bool) -> None:
+    """Migrate, then run the web app and the scheduler together. Ctrl-C stops both."""
+    from tend.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    processes: list[subprocess.Popen[bytes]] = []
+    if not no_scheduler:
+        processes.append(subprocess.Popen([sys.executable, "-m", "tend", "scheduler"]))
+    processes.append(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "tend" / "server.py"),
+                "--server.port",
+                str(port),
+                "--server.address",
+                host,
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+                "--client.toolbarMode",
+                "minimal",
+            ]
+        )
+    )
+    mode = "file drop in " + str(settings.mail_dir) if settings.uses_file_drop else "SMTP"
+    click.echo(f"Tend is starting on http://{host}:{port} (mail: {mode}). Ctrl-C stops it.")
+
+    def terminate(*_: object) -> None:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        # If either process dies, stop the other too: half a Tend is worse than none.
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    codes = [process.returncode for process in processes]
+    sys.exit(0 if all(code in (0, -signal.SIGTERM, -signal.SIGINT) for code in codes) else 1)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run one planning and one dispatch pass, then exit.")
+def scheduler(once: bool) -> None:
+    """Run the scheduler: open due check-ins, plan reminders, send the outbox."""
+    from notifications import scheduler as sched
+
+    _settings()
+    if once:
+        report = sched.run_once()
+        d = report.dispatched
+        click.echo(
+            f"planned {report.planned}; sent {len(d.sent)}, retrying {len(d.retrying)}, "
+            f"dead {len(d.dead)}"
+        )
+        return
+    sched.run_forever()
+
+
+@main.command("send-test-email")
+@click.argument("address")
+def send_test_email(address: str) -> None:
+    """Send a test email to ADDRESS through the configured transport, right now."""
+    from couples.accounts import email_problem, normalize_email
+    from couples.db import get_engine, transaction, utcnow
+    from notifications.dispatch import send_now
+    from notifications.outbox import enqueue
+
+    settings = _settings()
+    address = normalize_email(address)
+    if problem := email_problem(address):
+        raise click.BadParameter(problem, param_hint="ADDRESS")
+    now = utcnow()
+    with transaction() as session:
+        message = enqueue(
+            session,
+            kind="test",
+            to_address=address,
+            dedupe_key=f"test:{address}:{now.isoformat()}",
+            send_after=now,
+        )
+        assert message is not None
+    row = send_now(get_engine(), message.id, settings=settings)
+    where = (
+        f"the file drop ({settings.mail_dir})"
+        if settings.uses_file_drop
+        else f"{settings.smtp_host}:{settings.smtp_port}"
+    )
+    if row.status != "sent":
+        raise click.ClickException(
+            f"Sending through {where} failed ({row.status}): {row.last_error}"
+        )
+    click.echo(f"Sent a test email to {address} through {where}.")
+
+
+@main.command()
+def demo() -> None:
+    """Create (once) a demo couple with two partners and print their sign-in details."""
+    from couples.demo import create_demo
+
+    _settings()
+    for line in create_demo():
+        click.echo(line)
+
+
+if __name__ == "__main__":
+    main()

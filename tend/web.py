@@ -1,0 +1,102 @@
+"""Small helpers shared by the Streamlit pages: who is signed in, one transaction per
+action, showing errors next to the fields that caused them, leaving for a route."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlencode
+
+import streamlit as st
+from sqlalchemy.orm import Session
+
+from couples import accounts
+from couples.db import transaction
+from couples.errors import InvalidInput, TendError
+from couples.models import User
+
+SESSION_COOKIE = "tend_session"
+# AppTest cannot send cookies; tests hand the same token over through session state.
+TEST_TOKEN_KEY = "_tend_session_token"
+USER_KEY = "_tend_user"
+
+
+def session_token() -> str | None:
+    return st.context.cookies.get(SESSION_COOKIE) or st.session_state.get(TEST_TOKEN_KEY)
+
+
+def resolve_current_user() -> User | None:
+    """Called once per run by app.py; pages then read :func:`current_user`."""
+    with transaction() as session:
+        user = accounts.resolve_session(session, session_token())
+        if user is not None:
+            session.expunge(user)
+    st.session_state[USER_KEY] = user
+    return user
+
+
+def current_user() -> User:
+    user = st.session_state.get(USER_KEY)
+    if user is None:  # the navigation never shows signed-in pages to anyone else
+        st.stop()
+    return user
+
+
+@contextmanager
+def action() -> Iterator[Session]:
+    """One transaction for one user action."""
+    with transaction() as session:
+        yield session
+
+
+def client_id() -> str:
+    return st.context.ip_address or "unknown"
+
+
+def browser_timezone(default: str = "UTC") -> str:
+    tz = st.context.timezone
+    return tz if tz and accounts.timezone_problem(tz) is None else default
+
+
+def show_error(exc: TendError, labels: dict[str, str] | None = None) -> None:
+    """Show what went wrong; for a form, one line per field, named by its label."""
+    if isinstance(exc, InvalidInput):
+        labels = labels or {}
+        lines = [f"**{labels.get(name, name)}:** {msg}" for name, msg in exc.fields.items()]
+        st.error("  \n".join(lines))
+    else:
+        st.error(str(exc))
+
+
+def go_to(path: str, **params: str) -> None:
+    """Send the browser to one of Tend's own routes (they set or clear the cookie)."""
+    url = path + ("?" + urlencode(params) if params else "")
+    # The URL is built from our own path and URL-safe tokens only; json.dumps quotes it.
+    st.html(
+        f"<script>window.location.assign({json.dumps(url)})</script>", unsafe_allow_javascript=True
+    )
+    st.link_button("Continue", url)
+    st.stop()
+
+
+_MARKDOWN_SPECIALS = "\\`*_{}[]<>()#+-.!|~$:"
+
+
+def md(text: str) -> str:
+    """Escape user-written text for st.markdown, so it shows exactly as typed."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIALS else ch for ch in text)
+
+
+def page(name: str):  # type: ignore[no-untyped-def]
+    from tend.navigation import PAGES
+
+    return PAGES[name]
+
+
+def mailbox_hint() -> None:
+    from couples.settings import get_settings
+
+    if get_settings().uses_file_drop:
+        st.info("No mail server is configured, so Tend keeps its mails in the local Mailbox page.")
+        st.page_link(page("mailbox"), label="Open the Mailbox", icon=":material/mail:")
