@@ -1,0 +1,122 @@
+"""Shared fixtures. Database tests run twice: on a SQLite file and on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from couples import db as tend_db
+from couples.settings import get_settings
+from tend.migrate import upgrade
+from tend.schema import metadata
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = bool(os.environ.get("CI"))
+
+
+def _postgres_available() -> str | None:
+    try:
+        engine = create_engine(POSTGRES_ADMIN_URL)
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # report why, below
+        return repr(exc)
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgresql_database() -> Iterator[str]:
+    """A throwaway PostgreSQL database for this test run, migrated once."""
+    problem = _postgres_available()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI and unreachable: {problem}")
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {problem}")
+    name = f"tend_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    upgrade(url)
+    yield url
+    tend_db.engine_for.cache_clear()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("db") / "tend.sqlite3"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A migrated, empty database of each kind."""
+    url = request.getfixturevalue(f"{request.param}_database")
+    engine = tend_db.engine_for(url)
+    _empty_all_tables(engine)
+    yield url
+
+
+def _empty_all_tables(engine: Engine) -> None:
+    tables = [t.name for t in metadata().sorted_tables]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            quoted = ", ".join(f'"{name}"' for name in tables)
+            connection.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+        else:
+            for name in reversed(tables):
+                connection.execute(text(f'DELETE FROM "{name}"'))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Engine:
+    return tend_db.engine_for(database_url)
+
+
+@pytest.fixture
+def tend_env(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """TEND_* variables pointing at the test database and a private mail drop."""
+    env = {
+        "TEND_DATABASE_URL": database_url,
+        "TEND_MAIL_DIR": str(tmp_path / "mail"),
+        "TEND_BASE_URL": "http://tend.test",
+        "TEND_SECRET_KEY": "test-secret-key",
+        "TEND_MAIL_FROM": "Tend <tend@tend.test>",
+    }
+    for name in [n for n in os.environ if n.startswith("TEND_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield env
+    get_settings.cache_clear()
+
+
+NOW = dt.datetime(2026, 3, 14, 9, 30, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def now() -> dt.datetime:
+    return NOW
+
+
+@pytest.fixture
+def tx(engine: Engine):  # type: ignore[no-untyped-def]
+    """Open one transaction per simulated user action: ``with tx() as s: ...``."""
+    return lambda: tend_db.transaction(engine)
