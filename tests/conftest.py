@@ -120,3 +120,49 @@ def now() -> dt.datetime:
 def tx(engine: Engine):  # type: ignore[no-untyped-def]
     """Open one transaction per simulated user action: ``with tx() as s: ...``."""
     return lambda: tend_db.transaction(engine)
+
+
+# --- real browser ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser():  # type: ignore[no-untyped-def]
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} missing: apt-get install -y chromium"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def served(tend_env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real `tend serve` (web app + scheduler) on a free port and the test database."""
+    from tests.browser import start_tend, stop_tend
+
+    server = start_tend(tend_env, tmp_path)
+    yield server
+    stop_tend(server)
+
+
+@pytest.fixture
+def new_context(browser):  # type: ignore[no-untyped-def]
+    """Make separate browser contexts (one per partner); all are closed afterwards."""
+    contexts = []
+
+    def make():  # type: ignore[no-untyped-def]
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        context.set_default_timeout(30_000)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
