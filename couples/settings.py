@@ -87,7 +87,10 @@ def load_settings() -> Settings:
         lines = []
         for err in exc.errors():
             name = "TEND_" + "_".join(str(part) for part in err["loc"]).upper()
-            lines.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+            shown = (
+                "" if ("PASSWORD" in name or "SECRET" in name) else f" (got {err.get('input')!r})"
+            )
+            lines.append(f"{name}: {err['msg']}{shown}")
         raise ConfigError("Invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+import couples.models  # noqa: F401  (defines the users table the outbox refers to)
 from couples.db import Base, UTCDateTime, utcnow
 
 PENDING = "pending"

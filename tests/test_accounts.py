@@ -154,7 +154,7 @@ def test_guessing_is_slowed_per_address_and_client_without_locking_the_owner_out
         assert accounts.sign_in(s, "target@example.org", PASSWORD, client="own", now=later).user
     with tx() as s:
         # Unknown addresses are throttled alike, so throttling reveals nothing either.
-        for i in range(accounts.MAX_FAILURES_PER_ADDRESS_AND_CLIENT):
+        for _ in range(accounts.MAX_FAILURES_PER_ADDRESS_AND_CLIENT):
             accounts.sign_in(s, "ghost@example.org", "guess", client="ex", now=now)
     with tx() as s, pytest.raises(TooManyAttempts):
         accounts.sign_in(s, "ghost@example.org", "guess", client="ex", now=later)

@@ -63,7 +63,7 @@ def test_partner_can_register_through_the_invitation(tx, now) -> None:
     other = Registration(
         email="c@example.org", display_name="C", password="long enough pw", timezone="UTC"
     )
-    with tx() as s, pytest.raises(InvalidInput, match="This invitation is for b@example.org"):
+    with tx() as s, pytest.raises(InvalidInput, match=r"This invitation is for b@example\.org"):
         couples.register_with_invitation(s, token, other, now=now)
     right = Registration(
         email="B@example.org", display_name="Bea", password="long enough pw", timezone="UTC"
@@ -76,7 +76,7 @@ def test_partner_can_register_through_the_invitation(tx, now) -> None:
 
 def test_a_third_person_cannot_join(tx, now) -> None:
     with tx() as s:
-        couple, a, b = make_couple(s, now=now)
+        couple, a, _ = make_couple(s, now=now)
         c = make_user(s, "c@example.org")
     with tx() as s, pytest.raises(NotAllowed, match="already has two partners"):
         couples.invite_partner(s, a.id, "c@example.org", now=now)

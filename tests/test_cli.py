@@ -1,0 +1,102 @@
+"""The `tend` command line, run as a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from notifications.mailbox import dropped_mails
+from tend.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tend(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tend", *args],
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _commands(group=main, prefix=()):  # type: ignore[no-untyped-def]
+    for name, command in group.commands.items():
+        yield (*prefix, name)
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*prefix, name))
+
+
+@pytest.mark.parametrize("command", list(_commands()), ids=" ".join)
+def test_every_command_has_help(command: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output and len(result.output.splitlines()) > 3
+
+
+def test_every_command_is_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for command in _commands():
+        assert f"tend {' '.join(command)}" in readme, command
+
+
+def test_send_test_email_goes_through_the_file_drop(tend_env, tmp_path) -> None:
+    result = tend("send-test-email", "Me@Example.org", env=tend_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Sent a test email to me@example.org" in result.stdout
+    [mail] = dropped_mails(Path(tend_env["TEND_MAIL_DIR"]))
+    assert mail.to == "me@example.org" and mail.subject == "Tend test email"
+
+
+def test_send_test_email_reports_an_unreachable_server(tend_env, tmp_path) -> None:
+    from tests.browser import free_port
+
+    env = {
+        **tend_env,
+        "TEND_SMTP_HOST": "127.0.0.1",
+        "TEND_SMTP_PORT": str(free_port()),
+        "TEND_SMTP_STARTTLS": "false",
+    }
+    result = tend("send-test-email", "me@example.org", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "failed" in result.stderr and "cannot reach SMTP server" in result.stderr
+
+
+def test_bad_configuration_stops_with_the_variable_named(tend_env, tmp_path) -> None:
+    result = tend("migrate", env={**tend_env, "TEND_SMTP_PORT": "lots"}, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "TEND_SMTP_PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_demo_is_idempotent(tend_env, tmp_path) -> None:
+    from sqlalchemy import func, select
+
+    from couples.db import engine_for, transaction
+    from couples.models import Couple, User
+
+    for _ in range(2):
+        result = tend("demo", env=tend_env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "password:" in result.stdout
+    with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
+        assert s.scalar(select(func.count()).select_from(User)) == 2
+        assert s.scalar(select(func.count()).select_from(Couple)) == 1
+
+
+def test_scheduler_once_sends_what_is_due(tend_env, tmp_path) -> None:
+    from couples.db import engine_for, transaction
+    from notifications.outbox import enqueue
+
+    with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
+        enqueue(s, kind="test", to_address="due@example.org", dedupe_key="t1")
+    result = tend("scheduler", "--once", env=tend_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "sent 1" in result.stdout
+    assert [m.to for m in dropped_mails(Path(tend_env["TEND_MAIL_DIR"]))] == ["due@example.org"]

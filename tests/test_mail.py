@@ -1,0 +1,85 @@
+"""Every kind of mail renders from its three templates and stays safe."""
+
+from __future__ import annotations
+
+import pytest
+
+from couples.settings import Settings
+from notifications.mailbox import dropped_mails, read_mail
+from notifications.models import OutboxMessage
+from notifications.rendering import KINDS, TEMPLATE_DIR, TEMPLATE_PARTS, render
+from notifications.transports import FileDropTransport
+
+SETTINGS = Settings(
+    _env_file=None, base_url="https://tend.example.org", mail_from="Tend <tend@tend.example.org>"
+)
+
+
+def _context_for(kind: str) -> dict[str, object]:
+    # Every name any template uses; StrictUndefined makes a missing one fail the test.
+    return {"name": "Robin", "inviter": "Ari", "couple": "Ari & Bo"}
+
+
+def _row(kind: str, **overrides: object) -> OutboxMessage:
+    values = dict(
+        id=7,
+        kind=kind,
+        dedupe_key=f"{kind}:7",
+        to_address="robin@example.org",
+        context=_context_for(kind),
+        secret="tok123",
+    )
+    values.update(overrides)
+    return OutboxMessage(**values)
+
+
+def test_every_template_folder_is_a_registered_kind() -> None:
+    folders = {p.name for p in TEMPLATE_DIR.iterdir() if p.is_dir()}
+    assert folders == set(KINDS)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_each_kind_has_subject_text_and_html_and_renders(kind: str) -> None:
+    for part in TEMPLATE_PARTS:
+        assert (TEMPLATE_DIR / kind / part).is_file(), f"{kind}/{part} missing"
+    email = render(_row(kind), SETTINGS)
+    assert email["Subject"].strip()
+    assert "\n" not in email["Subject"]
+    text = email.get_body(("plain",)).get_content()
+    html = email.get_body(("html",)).get_content()
+    assert text.strip() and "<html" in html
+    link = KINDS[kind](SETTINGS, "tok123")
+    assert link.startswith("https://tend.example.org/")
+    assert link in text
+    assert list(email.iter_attachments()) == []
+
+
+def test_message_id_is_unique_per_row_and_stable_across_renders() -> None:
+    first = render(_row("test"), SETTINGS)["Message-ID"]
+    again = render(_row("test"), SETTINGS)["Message-ID"]
+    other = render(_row("test", id=8, dedupe_key="test:8"), SETTINGS)["Message-ID"]
+    assert first == again != other
+    assert first.endswith("@tend.example.org>")
+
+
+def test_html_escapes_names_and_headers_cannot_be_injected(tmp_path) -> None:
+    evil_name = "<script>alert(1)</script>\r\nBcc: victim@example.org"
+    row = _row("invitation", context={"inviter": evil_name, "couple": "/etc/passwd"})
+    email = render(row, SETTINGS)
+    html = email.get_body(("html",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert email["Bcc"] is None
+    assert "\n" not in email["Subject"] and "\r" not in email["Subject"]
+    # A string that names an existing file stays text; nothing gets attached.
+    assert list(email.iter_attachments()) == []
+    assert "/etc/passwd" in email.get_body(("plain",)).get_content()
+
+
+def test_file_drop_writes_one_file_per_message_and_a_resend_replaces_it(tmp_path) -> None:
+    transport = FileDropTransport(tmp_path)
+    email = render(_row("test"), SETTINGS)
+    transport.send(email)
+    transport.send(email)
+    [mail] = dropped_mails(tmp_path)
+    assert mail.message_id == email["Message-ID"]
+    assert read_mail(mail.path).to == "robin@example.org"
