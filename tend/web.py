@@ -23,7 +23,11 @@ USER_KEY = "_tend_user"
 
 
 def session_token() -> str | None:
-    return st.context.cookies.get(SESSION_COOKIE) or st.session_state.get(TEST_TOKEN_KEY)
+    for token in (st.context.cookies.get(SESSION_COOKIE), st.session_state.get(TEST_TOKEN_KEY)):
+        # Outside a browser (AppTest) the cookie mapping may hold placeholders.
+        if isinstance(token, str) and token:
+            return token
+    return None
 
 
 def resolve_current_user() -> User | None:

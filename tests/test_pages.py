@@ -1,0 +1,95 @@
+"""Every page renders through Streamlit's AppTest, signed out and signed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from couples import accounts
+from couples.db import engine_for, transaction
+from tend.web import TEST_TOKEN_KEY
+from tests.factories import make_couple, make_user
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+def _app(token: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30)
+    if token:
+        at.session_state[TEST_TOKEN_KEY] = token
+    return at
+
+
+def _signed_in(tend_env, couple: bool = True) -> str:  # type: ignore[no-untyped-def]
+    with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
+        user = make_couple(s)[1] if couple else make_user(s, "solo@example.org")
+        return accounts.start_session(s, user.id)
+
+
+def go(at: AppTest, page) -> AppTest:  # type: ignore[no-untyped-def]
+    """Switch to a function page. AppTest.switch_page only takes page files, so set the
+    page hash a browser would request (the hash of the page's url path)."""
+    at._page_hash = page._script_hash
+    return at.run()
+
+
+def test_signed_out_visitors_land_on_sign_in(tend_env) -> None:
+    at = _app().run()
+    assert not at.exception
+    assert at.title[0].value == "Sign in"
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_every_page_in_the_navigation_renders(tend_env, signed_in: bool) -> None:
+    from tend.navigation import navigation_for
+
+    token = _signed_in(tend_env) if signed_in else None
+    at = _app(token).run()
+    assert not at.exception
+    with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
+        user = accounts.resolve_session(s, token) if token else None
+    pages = [p for section in navigation_for(user).values() for p in section]
+    assert pages
+    titles = set()
+    for page in pages:
+        go(at, page)
+        assert not at.exception, (page.title, at.exception)
+        assert at.title, page.title
+        titles.add(at.title[0].value)
+    # Each page drew its own heading: the switch really happened every time.
+    assert len(titles) == len(pages)
+
+
+def test_register_form_error_keeps_what_was_typed(tend_env) -> None:
+    from tend.navigation import PAGES
+
+    at = _app().run()
+    go(at, PAGES["register"])
+    at.text_input(key="reg_name").input("Robin")
+    at.text_input(key="reg_email").input("robin@example.org")
+    at.text_input(key="reg_password").input("short")
+    at.button[0].click().run()
+    assert not at.exception
+    assert "at least 8" in at.error[0].value
+    assert at.text_input(key="reg_name").value == "Robin"
+    assert at.text_input(key="reg_email").value == "robin@example.org"
+
+
+def test_user_text_is_escaped_not_interpreted(tend_env) -> None:
+    from tend.navigation import PAGES
+
+    with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
+        _, a, _ = make_couple(s, name="**bold** <b>x</b> [link](http://evil)")
+        token = accounts.start_session(s, a.id)
+    at = _app(token).run()
+    go(at, PAGES["couple"])
+    assert not at.exception
+    assert at.title[0].value == "**bold** <b>x</b> [link](http://evil)"
+
+
+def test_a_person_without_a_couple_is_led_to_create_one(tend_env) -> None:
+    at = _app(_signed_in(tend_env, couple=False)).run()
+    assert not at.exception
+    assert any("create the space" in m.value for m in at.markdown)
