@@ -49,9 +49,8 @@ def sign_in_page() -> None:
             else:
                 st.session_state.pop("signin_password", None)
                 web.go_to("/auth/session", ticket=ticket)
-    st.caption(
-        "New here? Open **Register** in the menu. Forgot your password? Open **Reset password**."
-    )
+    st.page_link(web.page("register"), label="New here? Create an account")
+    st.page_link(web.page("reset_password"), label="Forgot your password?")
 
 
 def register_page() -> None:
@@ -210,10 +209,12 @@ def couple_page() -> None:
             except TendError as exc:
                 web.show_error(exc, {"name": "Name", "reunited_on": "Date"})
             else:
+                web.flash("Your couple space is ready. Next: invite your partner.")
                 st.rerun()
         return
 
     st.title(couple.name)
+    web.show_flash()
     if couple.reunited_on:
         st.caption(f"Back together since {couple.reunited_on:%d %B %Y}")
     if couple.ended_at:
@@ -255,6 +256,7 @@ def _invite_section(user_id: int, invites: list) -> None:  # type: ignore[type-a
             st.rerun()
     if not invites:
         return
+    web.mailbox_hint()
     st.write("**Invitations**")
     now = dt.datetime.now(dt.UTC)
     for invite in invites:
@@ -272,6 +274,7 @@ def _invite_section(user_id: int, invites: list) -> None:  # type: ignore[type-a
             if cols[1].button("Re-send", key=f"resend_{invite.id}"):
                 with web.action() as session:
                     couples.resend_invitation(session, user_id, invite.id)
+                web.flash(f"Sent again to {invite.email}, with a fresh link valid for 7 days.")
                 st.rerun()
             if (
                 not invite.revoked_at
@@ -280,6 +283,7 @@ def _invite_section(user_id: int, invites: list) -> None:  # type: ignore[type-a
             ):
                 with web.action() as session:
                     couples.revoke_invitation(session, user_id, invite.id)
+                web.flash("Invitation withdrawn: its link no longer works.")
                 st.rerun()
 
 

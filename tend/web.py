@@ -63,6 +63,20 @@ def browser_timezone(default: str = "UTC") -> str:
     return tz if tz and accounts.timezone_problem(tz) is None else default
 
 
+FLASH_KEY = "_tend_flash"
+
+
+def flash(message: str) -> None:
+    """A success message that survives the st.rerun() that follows an action."""
+    st.session_state[FLASH_KEY] = message
+
+
+def show_flash() -> None:
+    message = st.session_state.pop(FLASH_KEY, None)
+    if message:
+        st.success(message)
+
+
 def show_error(exc: TendError, labels: dict[str, str] | None = None) -> None:
     """Show what went wrong; for a form, one line per field, named by its label."""
     if isinstance(exc, InvalidInput):
