@@ -5,5 +5,4 @@ import streamlit as st
 from tend import navigation, web
 
 st.set_page_config(page_title="Tend", page_icon="🌱", layout="centered")
-user = web.resolve_current_user()
-st.navigation(navigation.navigation_for(user), position="sidebar").run()
+navigation.run(web.resolve_current_user())

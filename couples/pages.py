@@ -28,6 +28,11 @@ def _timezone_select(label: str, key: str, current: str) -> str:
 
 def sign_in_page() -> None:
     st.title("Sign in")
+    sign_in_form()
+
+
+def sign_in_form(next_path: str = "/") -> None:
+    """The sign-in form; after signing in the browser lands on ``next_path``."""
     with st.form("sign_in"):
         email = st.text_input("Email", key="signin_email", autocomplete="email")
         password = st.text_input(
@@ -48,7 +53,7 @@ def sign_in_page() -> None:
                 st.error(result.error)
             else:
                 st.session_state.pop("signin_password", None)
-                web.go_to("/auth/session", ticket=ticket)
+                web.go_to("/auth/session", ticket=ticket, next=next_path)
     st.page_link(web.page("register"), label="New here? Create an account")
     st.page_link(web.page("reset_password"), label="Forgot your password?")
 
@@ -332,6 +337,9 @@ def account_page() -> None:
 
 
 def home_page() -> None:
+    if st.session_state.get(web.USER_KEY) is None:
+        sign_in_page()
+        return
     user = web.current_user()
     with web.action() as session:
         couple = couples.couple_of(session, user.id)

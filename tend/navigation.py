@@ -1,5 +1,9 @@
-"""Which pages exist, and which a visitor sees: signed out, signed in without a couple,
-or signed in as a partner."""
+"""Which pages exist, and which a visitor sees in the menu.
+
+Every page is registered for everyone, so a link from a mail (say /couple) always finds
+its page; pages that need a signed-in user ask for a sign-in first (tend.web.current_user)
+and then come back. The menu shows only what fits the visitor.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from couples.settings import get_settings
 from notifications import pages as mail_pages
 
 PAGES: dict[str, StreamlitPage] = {
-    "home": st.Page(couple_pages.home_page, title="Home", url_path="home", icon=":material/home:"),
+    # The first page is the default, served at "/": home when signed in, else sign-in.
+    "home": st.Page(couple_pages.home_page, title="Home", icon=":material/home:"),
     "couple": st.Page(
         couple_pages.couple_page,
         title="Couple space",
@@ -44,19 +49,38 @@ PAGES: dict[str, StreamlitPage] = {
         icon=":material/group_add:",
     ),
     "mailbox": st.Page(
-        mail_pages.mailbox_page, title="Mailbox (local)", url_path="mailbox", icon=":material/mail:"
+        mail_pages.mailbox_page,
+        title="Mailbox (local)",
+        url_path="mailbox",
+        icon=":material/mail:",
     ),
 }
 
 
 def navigation_for(user: User | None) -> dict[str, list[StreamlitPage]]:
+    """The menu: sections of pages for this visitor."""
     local_mail = [PAGES["mailbox"]] if get_settings().uses_file_drop else []
     if user is None:
         return {
-            "": [PAGES["sign_in"], PAGES["register"], PAGES["reset_password"], PAGES["join"]],
+            "": [PAGES["sign_in"], PAGES["register"], PAGES["reset_password"]],
             "Local": local_mail,
         }
     return {
-        "": [PAGES["home"], PAGES["couple"], PAGES["join"]],
+        "": [PAGES["home"], PAGES["couple"]],
         "You": [PAGES["account"], *local_mail],
     }
+
+
+def run(user: User | None) -> None:
+    """Route the request, draw the menu, run the page."""
+    page = st.navigation(list(PAGES.values()), position="hidden")
+    st.session_state["_tend_page_path"] = "/" + page.url_path
+    with st.sidebar:
+        for section, pages in navigation_for(user).items():
+            if not pages:
+                continue
+            if section:
+                st.caption(section)
+            for entry in pages:
+                st.page_link(entry, label=entry.title, icon=entry.icon)
+    page.run()

@@ -20,6 +20,7 @@ SESSION_COOKIE = "tend_session"
 # AppTest cannot send cookies; tests hand the same token over through session state.
 TEST_TOKEN_KEY = "_tend_session_token"
 USER_KEY = "_tend_user"
+PAGE_PATH_KEY = "_tend_page_path"
 
 
 def session_token() -> str | None:
@@ -41,8 +42,13 @@ def resolve_current_user() -> User | None:
 
 
 def current_user() -> User:
+    """The signed-in user; anyone else is asked to sign in and comes back here after."""
     user = st.session_state.get(USER_KEY)
-    if user is None:  # the navigation never shows signed-in pages to anyone else
+    if user is None:
+        from couples.pages import sign_in_form
+
+        st.title("Sign in to continue")
+        sign_in_form(next_path=st.session_state.get(PAGE_PATH_KEY, "/"))
         st.stop()
     return user
 

@@ -93,3 +93,14 @@ def test_a_person_without_a_couple_is_led_to_create_one(tend_env) -> None:
     at = _app(_signed_in(tend_env, couple=False)).run()
     assert not at.exception
     assert any("create the space" in m.value for m in at.markdown)
+
+
+def test_signed_in_pages_ask_a_signed_out_visitor_to_sign_in_first(tend_env) -> None:
+    from tend.navigation import PAGES
+
+    at = _app().run()
+    for name in ("couple", "account"):
+        go(at, PAGES[name])
+        assert not at.exception
+        assert at.title[0].value == "Sign in to continue"
+        assert at.text_input(key="signin_email") is not None
