@@ -6,6 +6,7 @@ import contextlib
 import os
 import smtplib
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Protocol
@@ -13,6 +14,12 @@ from typing import Protocol
 import yagmail
 
 from couples.settings import Settings
+
+
+def wire_bytes(email: EmailMessage) -> bytes:
+    """The message as SMTP wants it: CRLF line endings. smtplib sends bytes unchanged, so
+    bare LFs would arrive as one endless line."""
+    return email.as_bytes(policy=SMTP_POLICY)
 
 
 class TransportError(Exception):
@@ -88,7 +95,7 @@ class SmtpTransport:
         client = self._connect()
         recipient = parseaddr(email["To"])[1]
         try:
-            refused = client.smtp.sendmail(self.envelope_from, [recipient], bytes(email))
+            refused = client.smtp.sendmail(self.envelope_from, [recipient], wire_bytes(email))
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
             raise TransportError(f"{code} {reply!r}", permanent=code >= 500) from exc

@@ -1,0 +1,32 @@
+"""`python -m benchmarks [NAME ...]`: run the benchmarks, print a table, write results.json."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from benchmarks import dispatch
+from benchmarks.common import Result, print_table, write_results
+
+BENCHMARKS: dict[str, Callable[[], Result]] = {
+    "dispatch": dispatch.run,
+}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+        return 2
+    results = []
+    for name in names:
+        print(f"running {name}...", flush=True)
+        results.append(BENCHMARKS[name]())
+    print_table(results)
+    write_results(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,71 @@
+"""Timing helpers and the results file shared by every benchmark."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).with_name("results.json")
+
+
+@dataclass
+class Result:
+    name: str
+    ratio: float
+    goal: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def meets_goal(self) -> bool:
+        return self.ratio <= self.goal
+
+
+def median_seconds(fn: Callable[[], object], *, repeat: int, warmup: int = 1) -> float:
+    """Median wall time of ``fn`` over ``repeat`` runs, after ``warmup`` unmeasured runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]], *, repeat: int, warmup: int = 1
+) -> dict[str, float]:
+    """Median wall time of each function, run in turns (a, b, a, b, ...) so that a busy
+    moment on a shared machine hits all of them alike instead of whichever ran then."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def write_results(results: list[Result]) -> None:
+    existing: dict[str, Any] = {}
+    if RESULTS.exists():
+        existing = json.loads(RESULTS.read_text())
+    for r in results:
+        existing[r.name] = {"ratio": round(r.ratio, 3), "goal": r.goal, "detail": r.detail}
+    RESULTS.write_text(json.dumps(existing, indent=2, sort_keys=True) + "\n")
+
+
+def print_table(results: list[Result]) -> None:
+    print(f"{'benchmark':<22}{'ratio':>8}{'goal':>8}  met")
+    for r in results:
+        print(f"{r.name:<22}{r.ratio:>8.2f}{r.goal:>8.2f}  {'yes' if r.meets_goal else 'NO'}")
+        for key, value in r.detail.items():
+            print(f"    {key}: {value}")
