@@ -34,7 +34,7 @@ def _open(at: AppTest, name: str) -> None:
 @pytest.fixture
 def partners(tend_env, engine):  # type: ignore[no-untyped-def]
     with transaction(engine) as s:
-        couple, a, b = make_couple(s)
+        _, a, b = make_couple(s)
         t = TEMPLATES["therapy"]
         agreement_id = agreements.propose_agreement(
             s, a.id, kind="therapy", title=t.title, body=t.body, params=t.params
