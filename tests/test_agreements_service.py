@@ -318,9 +318,8 @@ def test_retiring_needs_both_and_a_retired_agreement_cannot_change(tx, now, coup
 def test_flag_for_review_shows_in_force_and_mails_partner(tx, now, couple) -> None:
     couple_id, a, b = couple
     agreement_id = _propose(tx, a, now)
-    with tx() as s:
-        with pytest.raises(NotAllowed):
-            agreements.flag_for_review(s, a, agreement_id, now=now)  # not active yet
+    with tx() as s, pytest.raises(NotAllowed):
+        agreements.flag_for_review(s, a, agreement_id, now=now)  # not active yet
     with tx() as s:
         agreements.accept(s, b, agreement_id, now=now)
     with tx() as s:
