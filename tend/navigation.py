@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
+from agreements import pages as agreement_pages
 from couples import pages as couple_pages
 from couples.models import User
 from couples.settings import get_settings
@@ -48,6 +49,38 @@ PAGES: dict[str, StreamlitPage] = {
         url_path="join",
         icon=":material/group_add:",
     ),
+    "agreements": st.Page(
+        agreement_pages.agreements_page,
+        title="Agreements",
+        url_path="agreements",
+        icon=":material/handshake:",
+    ),
+    "agreement": st.Page(
+        agreement_pages.agreement_page,
+        title="Agreement",
+        url_path="agreement",
+        icon=":material/handshake:",
+        visibility="hidden",
+    ),
+    "propose_agreement": st.Page(
+        agreement_pages.propose_page,
+        title="Propose an agreement",
+        url_path="propose",
+        icon=":material/edit_note:",
+        visibility="hidden",
+    ),
+    "cooldown": st.Page(
+        agreement_pages.cooldown_page,
+        title="Cooldown",
+        url_path="cooldown",
+        icon=":material/pause_circle:",
+    ),
+    "therapy": st.Page(
+        agreement_pages.therapy_page,
+        title="Therapy plan",
+        url_path="therapy",
+        icon=":material/psychology:",
+    ),
     "mailbox": st.Page(
         mail_pages.mailbox_page,
         title="Mailbox (local)",
@@ -67,6 +100,7 @@ def navigation_for(user: User | None) -> dict[str, list[StreamlitPage]]:
         }
     return {
         "": [PAGES["home"], PAGES["couple"]],
+        "Together": [PAGES["agreements"], PAGES["cooldown"], PAGES["therapy"]],
         "You": [PAGES["account"], *local_mail],
     }
 
@@ -83,4 +117,7 @@ def run(user: User | None) -> None:
                 st.caption(section)
             for entry in pages:
                 st.page_link(entry, label=entry.title, icon=entry.icon)
+        if user is not None:
+            # "I need a cooldown" must be reachable from every page in a tap or two.
+            agreement_pages.cooldown_control()
     page.run()

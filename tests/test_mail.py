@@ -16,8 +16,17 @@ SETTINGS = Settings(
 
 
 def _context_for(kind: str) -> dict[str, object]:
-    # Every name any template uses; StrictUndefined makes a missing one fail the test.
-    return {"name": "Robin", "inviter": "Ari", "couple": "Ari & Bo"}
+    """A sample value for every variable the kind's templates use (StrictUndefined
+    makes a template fail on any variable the sender would not provide)."""
+    from jinja2 import meta
+
+    from notifications.rendering import _env
+
+    names: set[str] = set()
+    for part in TEMPLATE_PARTS:
+        source = (TEMPLATE_DIR / kind / part).read_text()
+        names |= meta.find_undeclared_variables(_env.parse(source))
+    return {name: f"sample {name}" for name in names - {"link", "base_url"}}
 
 
 def _row(kind: str, **overrides: object) -> OutboxMessage:
