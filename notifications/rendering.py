@@ -76,10 +76,43 @@ def render_parts(kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
     return _one_line(subject), text, html
 
 
-def render(message: OutboxMessage, settings: Settings) -> EmailMessage:
-    link = KINDS[message.kind](settings, message.secret)
-    context = {**message.context, "link": link, "base_url": settings.base_url}
+def unsubscribe_url(message: OutboxMessage, settings: Settings) -> str:
+    from notifications.preferences import unsubscribe_token
+
+    token = unsubscribe_token(message.to_address, message.kind, message.recipient_user_id, settings)
+    return f"{settings.base_url}/unsubscribe?{urlencode({'token': token})}"
+
+
+def link_for(message: OutboxMessage, settings: Settings, secret: str | None) -> str:
+    """The mail's main link. A reminder planned with a sign-in target links to
+    /auth/link with a single-use token (issued at send time), or to the page itself
+    when there is no token (the page then asks the reader to sign in)."""
+    target = message.context.get("sign_in_target")
+    if target:
+        if secret:
+            return f"{settings.base_url}/auth/link?{urlencode({'token': secret})}"
+        return settings.base_url + target
+    return KINDS[message.kind](settings, secret if secret is not None else message.secret)
+
+
+def render(
+    message: OutboxMessage, settings: Settings, *, secret: str | None = None
+) -> EmailMessage:
+    """The finished email for a row. ``secret`` overrides the row's stored secret (a
+    sign-in link token issued just now for this send)."""
+    if message.kind not in KINDS:
+        raise KeyError(f"no templates registered for kind {message.kind!r}")
+    link = link_for(message, settings, secret)
+    unsubscribe = unsubscribe_url(message, settings)
+    context = {
+        **message.context,
+        "link": link,
+        "base_url": settings.base_url,
+        "unsubscribe_link": unsubscribe,
+    }
     subject, text, html = render_parts(message.kind, context)
+    # Every mail says how to stop this kind of mail, without signing in.
+    text = text.rstrip("\n") + f"\n\n--\nStop mails like this one: {unsubscribe}\n"
     email = EmailMessage()
     email["Subject"] = subject
     email["From"] = _one_line(settings.mail_from)
@@ -87,6 +120,9 @@ def render(message: OutboxMessage, settings: Settings) -> EmailMessage:
     email["Date"] = format_datetime(utcnow())
     email["Message-ID"] = message_id_for(message, settings)
     email["Auto-Submitted"] = "auto-generated"
+    # RFC 8058 one-click: mail clients POST "List-Unsubscribe=One-Click" to this URL.
+    email["List-Unsubscribe"] = f"<{unsubscribe}>"
+    email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email.set_content(text)
     email.add_alternative(html, subtype="html")
     return email

@@ -43,6 +43,12 @@ PAGES: dict[str, StreamlitPage] = {
         url_path="join",
         icon=":material/group_add:",
     ),
+    "notifications": st.Page(
+        mail_pages.notifications_page,
+        title="Notifications",
+        url_path="notifications",
+        icon=":material/notifications:",
+    ),
     "mailbox": st.Page(
         mail_pages.mailbox_page, title="Mailbox (local)", url_path="mailbox", icon=":material/mail:"
     ),
@@ -58,5 +64,5 @@ def navigation_for(user: User | None) -> dict[str, list[StreamlitPage]]:
         }
     return {
         "": [PAGES["home"], PAGES["couple"], PAGES["join"]],
-        "You": [PAGES["account"], *local_mail],
+        "You": [PAGES["account"], PAGES["notifications"], *local_mail],
     }
