@@ -44,12 +44,22 @@ KINDS: dict[str, Callable[[Settings, str | None], str]] = {
 }
 
 
-def register_kind(kind: str, link: Callable[[Settings, str | None], str]) -> None:
-    KINDS[kind] = link
+def register_kind(kind: str, link: Callable[[Settings, str | None], str] | None = None) -> None:
+    """Add a kind of mail. Its templates live in notifications/templates/<kind>/ (or a
+    directory added with add_template_dir). Without ``link``, the link goes to the
+    start page (a reminder planned with a sign-in target links there instead)."""
+    KINDS[kind] = link or _link("/")
 
 
+def add_template_dir(path: Path) -> None:
+    """Another folder of <kind>/ template sets (a capability's own, or a test's)."""
+    if str(path) not in _loader.searchpath:
+        _loader.searchpath.append(str(path))
+
+
+_loader = FileSystemLoader([TEMPLATE_DIR])
 _env = Environment(
-    loader=FileSystemLoader(TEMPLATE_DIR),
+    loader=_loader,
     autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
     undefined=StrictUndefined,
     keep_trailing_newline=False,

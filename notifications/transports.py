@@ -6,6 +6,7 @@ import contextlib
 import os
 import smtplib
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Protocol
@@ -103,7 +104,11 @@ class SmtpTransport:
             raise TransportError(f"not an email address: {email['To']!r}", permanent=True)
         client = self._connect()
         try:
-            refused = client.smtp.sendmail(self.envelope_from, [recipient], bytes(email))
+            # CRLF line ends: smtplib passes bytes through unchanged, and a bare-LF message
+            # is one over-long line to a strict server (aiosmtpd answers 500).
+            refused = client.smtp.sendmail(
+                self.envelope_from, [recipient], email.as_bytes(policy=SMTP_POLICY)
+            )
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
             raise TransportError(f"{code} {reply!r}", permanent=code >= 500) from exc
