@@ -20,6 +20,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -139,8 +140,9 @@ def run_once(now: dt.datetime | None = None) -> PassReport:
     )
 
 
-def build_scheduler() -> BlockingScheduler:
-    scheduler = BlockingScheduler(job_defaults=JOB_DEFAULTS, timezone=dt.UTC)
+def build_scheduler(scheduler_class: type[BaseScheduler] = BlockingScheduler) -> BaseScheduler:
+    """The two jobs on a scheduler (a BlockingScheduler in `tend scheduler`)."""
+    scheduler = scheduler_class(job_defaults=JOB_DEFAULTS, timezone=dt.UTC)
     # In-memory job store, jobs added fresh at start: a restarted scheduler runs both
     # jobs at once, and the planners find everything that became due while it was down.
     scheduler.add_job(
