@@ -102,7 +102,7 @@ def claim_batch(
     zero rows updated means another process got there first.
     """
     settings = settings or get_settings()
-    with transaction(engine) as session:
+    with transaction(engine, immediate=True) as session:
         query = (
             select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.claimed_until)
             .where(_due(now))
@@ -139,7 +139,7 @@ def release(engine: Engine, ids: list[int], owner: str, *, error: str | None = N
     """Hand back claims this pass did not use, without counting an attempt."""
     if not ids:
         return
-    with transaction(engine) as session:
+    with transaction(engine, immediate=True) as session:
         rows = session.scalars(
             select(OutboxMessage).where(
                 OutboxMessage.id.in_(ids),
@@ -169,7 +169,7 @@ def send_one(
     status (or LOST). Raises TransportUnavailable, leaving the claim for release()."""
     at = now or utcnow()
     secret: str | None = None
-    with transaction(engine) as session:
+    with transaction(engine, immediate=True) as session:
         message = session.get(OutboxMessage, row_id)
         if message is None or message.status != SENDING or message.claimed_by != owner:
             return LOST
@@ -203,7 +203,7 @@ def send_one(
             raise
         except TransportError as exc:
             error = exc
-    with transaction(engine) as session:
+    with transaction(engine, immediate=True) as session:
         message = session.get(OutboxMessage, row_id)
         assert message is not None
         if message.status != SENDING or message.claimed_by != owner:
@@ -289,7 +289,7 @@ def send_now(
     """Claim one row and send it at once (the operator's test mail). Returns the row."""
     now = now or utcnow()
     owner = uuid.uuid4().hex
-    with transaction(engine) as session:
+    with transaction(engine, immediate=True) as session:
         session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == row_id, OutboxMessage.status.in_((PENDING, RETRYING)))
@@ -307,7 +307,7 @@ def send_now(
         release(engine, [row_id], owner, error=str(exc))
     finally:
         transport.close()
-    with transaction(engine) as session:
+    with transaction(engine, immediate=True) as session:
         row = session.get(OutboxMessage, row_id)
         assert row is not None
         return row
@@ -340,7 +340,7 @@ def retry(engine: Engine | None, row_id: int, *, now: dt.datetime | None = None)
     """Requeue one row to go out on the next dispatch pass, with a fresh set of attempts.
     The last error is kept until the next attempt replaces it."""
     now = now or utcnow()
-    with transaction(engine) as session:
+    with transaction(engine, immediate=True) as session:
         row = session.get(OutboxMessage, row_id)
         if row is None:
             raise CannotRetry(f"There is no outbox row {row_id}.")

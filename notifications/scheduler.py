@@ -71,7 +71,7 @@ def load_planners() -> None:
 def record_pass(
     engine: Engine | None, job: str, *, at: dt.datetime, error: str | None = None
 ) -> None:
-    with transaction(engine) as session:
+    with transaction(engine, immediate=True) as session:
         row = session.get(SchedulerPass, job)
         if row is None:
             row = SchedulerPass(job=job, last_run_at=at)
@@ -101,7 +101,7 @@ def plan_pass(now: dt.datetime | None = None, engine: Engine | None = None) -> P
     report = PlanReport()
     for name, planner in list(PLANNERS.items()):
         try:
-            with transaction(engine) as session:
+            with transaction(engine, immediate=True) as session:
                 report.written += int(planner(session, now) or 0)
         except Exception as exc:
             log.exception("planner %s failed; the others still ran", name)

@@ -65,6 +65,8 @@ class _Handler:
         if self.sink.hang_seconds:
             await asyncio.sleep(self.sink.hang_seconds)
             return "451 4.4.2 Timed out (the client should be gone by now)"
+        if self.sink.delay_seconds:
+            await asyncio.sleep(self.sink.delay_seconds)
         with self.sink.lock:
             if self.sink.replies:
                 return self.sink.replies.pop(0)
@@ -85,6 +87,7 @@ class SmtpSink:
         self.replies: list[str] = []  # the next DATA replies, instead of accepting
         self.refuse: set[str] = set()
         self.hang_seconds = 0.0
+        self.delay_seconds = 0.0  # a slow but working server
         self._controller: Controller | None = None
         self._silent: socket.socket | None = None
 
