@@ -280,3 +280,51 @@ def test_healthz_reports_the_database_and_the_last_passes(
         record.last_success_at -= SCHEDULER_STALE_AFTER + dt.timedelta(minutes=1)
     stale = healthz(_request("/healthz"))
     assert stale.status_code == 503 and json.loads(stale.body)["scheduler"] == "stale"
+
+
+CANARY = "CANARY-answer-9f2c: I felt unheard on Sunday"
+
+
+def test_no_mail_carries_answer_text(
+    engine: Engine, tx, planners, test_prompt, smtp_sink, smtp_settings, now
+) -> None:
+    from tests.factories import make_couple
+
+    with tx() as s:
+        couple, a, b = make_couple(s, name="Robin & Kim")
+        couple_id, couple_name = couple.id, couple.name
+
+    def partner_answered(session: Session, now: dt.datetime) -> int:
+        # What a real planner does: ids and names in the context, never the answer,
+        # even though it has the answer at hand.
+        answer_at_hand = CANARY
+        assert answer_at_hand
+        written = 0
+        for user in session.scalars(select(User)):
+            written += (
+                plan_reminder(
+                    session,
+                    user,
+                    kind=test_prompt,
+                    dedupe_key=f"answered:{couple_id}:{user.id}",
+                    due_utc=now,
+                    context={"name": user.display_name, "couple": couple_name},
+                    now=now,
+                    sign_in_target="/review",
+                )
+                is not None
+            )
+        return written
+
+    planners("answered", partner_answered)
+    at = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)  # outside default quiet hours in UTC
+    assert scheduler.plan_pass(at, engine).written == 2
+    dispatch_pending(engine, settings=smtp_settings, now=at)
+    received = smtp_sink.messages()
+    assert len(received) == 2
+    for mail in received:
+        # The search works: the names are there (decoded), the canary nowhere.
+        assert "Robin &amp; Kim" in mail.text() or "Robin & Kim" in mail.text()
+        for haystack in (mail.text(), mail.subject, mail.raw.decode("utf-8", "replace")):
+            assert CANARY not in haystack
+            assert "CANARY" not in haystack
