@@ -118,6 +118,8 @@ def plan_job(now: dt.datetime | None = None) -> int:
 
 def dispatch_job(now: dt.datetime | None = None) -> DispatchReport:
     """The *dispatch* job."""
+    # Rendering and preference checks need every capability's kinds registered.
+    load_planners()
     at = now or utcnow()
     report = dispatch_pending(get_engine(), now=now)
     # A pass that could not reach the SMTP server is not a successful pass.
@@ -165,6 +167,7 @@ def build_scheduler(scheduler_class: type[BaseScheduler] = BlockingScheduler) ->
 
 
 def run_forever() -> None:
+    load_planners()  # an import error should stop the process at start, loudly
     scheduler = build_scheduler()
 
     def stop(signum: int, _frame: object) -> None:

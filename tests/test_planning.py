@@ -291,7 +291,7 @@ def test_no_mail_carries_answer_text(
     from tests.factories import make_couple
 
     with tx() as s:
-        couple, a, b = make_couple(s, name="Robin & Kim")
+        couple, _a, _b = make_couple(s, name="Robin & Kim")
         couple_id, couple_name = couple.id, couple.name
 
     def partner_answered(session: Session, now: dt.datetime) -> int:
