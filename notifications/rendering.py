@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
@@ -49,6 +50,24 @@ def register_kind(kind: str, link: Callable[[Settings, str | None], str] | None 
     directory added with add_template_dir). Without ``link``, the link goes to the
     start page (a reminder planned with a sign-in target links there instead)."""
     KINDS[kind] = link or _link("/")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    data: bytes
+    mime_type: str  # e.g. "text/calendar"
+
+
+# kind -> builder of attachments (an .ics invitation) from the row's context. Pure: the
+# context carries what the builder needs (ids, times, time zone), so rendering needs no
+# database and a retry attaches the same file.
+AttachmentBuilder = Callable[[dict[str, Any], Settings], list[Attachment]]
+ATTACHMENTS: dict[str, AttachmentBuilder] = {}
+
+
+def register_attachments(kind: str, builder: AttachmentBuilder) -> None:
+    ATTACHMENTS[kind] = builder
 
 
 def add_template_dir(path: Path) -> None:
@@ -135,4 +154,10 @@ def render(
     email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email.set_content(text)
     email.add_alternative(html, subtype="html")
+    builder = ATTACHMENTS.get(message.kind)
+    for attachment in builder(dict(message.context), settings) if builder else []:
+        maintype, _, subtype = attachment.mime_type.partition("/")
+        email.add_attachment(
+            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
+        )
     return email
