@@ -49,6 +49,7 @@ from couples.db import utcnow
 from couples.errors import InvalidInput, NotAllowed, NotFound
 from couples.models import Couple, User
 from notifications.outbox import enqueue
+from notifications.preferences import plan_reminder
 
 MAX_TITLE = 200
 MAX_BODY = 4000
@@ -1432,16 +1433,18 @@ def plan_therapy_reminders(session: Session, now: dt.datetime | None = None) -> 
                 continue
             user = member.user
             local = appt.starts_at.astimezone(ZoneInfo(user.timezone or "UTC"))
-            message = enqueue(
+            message = plan_reminder(
                 session,
+                user,
                 kind="therapy_appointment",
-                to_address=user.email,
-                recipient_user_id=user.id,
                 dedupe_key=f"therapy_appointment:{appt.id}:{user.id}",
+                due_utc=appt.remind_at,
                 context={
                     "name": user.display_name,
                     "starts_at": f"{local:%A %d %B, %H:%M} ({user.timezone})",
                 },
+                now=now,
+                sign_in_target="/therapy",
             )
             written += message is not None
     return written

@@ -80,7 +80,15 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock up front. A deferred transaction that reads, then
+    # writes after another process committed, fails at once with "database is locked"
+    # (its WAL snapshot is stale, so waiting cannot help); one that starts IMMEDIATE
+    # waits its turn (busy_timeout) instead. Used by transactions that read-then-write
+    # under concurrency (the scheduler's claims and planners).
+    if connection.get_execution_options().get("tend_immediate"):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")
 
 
 @lru_cache(maxsize=8)
@@ -100,8 +108,14 @@ def _sessionmaker_for(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(engine: Engine | None = None) -> Iterator[Session]:
-    """One unit of work: commits on success, rolls back on any error."""
+def transaction(engine: Engine | None = None, *, immediate: bool = False) -> Iterator[Session]:
+    """One unit of work: commits on success, rolls back on any error.
+
+    ``immediate``: on SQLite, take the write lock when the transaction begins (for
+    read-then-write work that other processes do at the same time); no effect elsewhere.
+    """
     factory = _sessionmaker_for(engine or get_engine())
     with factory() as session, session.begin():
+        if immediate:
+            session.connection(execution_options={"tend_immediate": True})
         yield session

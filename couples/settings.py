@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(default=True, description="upgrade with STARTTLS")
     smtp_ssl: bool = Field(default=False, description="connect with implicit TLS (port 465)")
     smtp_timeout: float = Field(default=20.0, gt=0, description="seconds per SMTP operation")
+    outbox_lease_seconds: int = Field(
+        default=300,
+        ge=5,
+        description="how long a dispatch pass holds a claimed outbox row before another "
+        "process may take it (a crashed pass's rows wait this long)",
+    )
     mail_from: str = Field(default="Tend <tend@localhost>", description="From: address")
     mail_dir: Path = Field(default=VAR_DIR / "mail", description="file-drop folder")
     base_url: str = Field(default="http://localhost:8501", description="public URL for links")

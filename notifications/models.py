@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 import couples.models  # noqa: F401  (defines the users table the outbox refers to)
@@ -39,7 +39,57 @@ class OutboxMessage(Base):
     status: Mapped[str] = mapped_column(String(20), default=PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Which dispatch pass holds the claim: a pass only sends rows it still holds, so a
+    # lease that ran out and was taken by another process is not sent twice.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+SKIPPED = "skipped"  # the recipient turned this kind off (or paused) after it was planned
+
+
+class NotificationPreference(Base):
+    """What a person wants to be reminded of, and when. No row = the defaults."""
+
+    __tablename__ = "notification_preferences"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    paused: Mapped[bool] = mapped_column(default=False)
+    # Prompt kinds switched off; a list, so a kind added later is on by default.
+    disabled_kinds: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Local hour (0-23) reminders wait for; None = as soon as they are due.
+    preferred_hour: Mapped[int | None]
+    # No reminders from quiet_start until quiet_end (local hours; may wrap midnight).
+    # Equal or None = no quiet hours.
+    quiet_start: Mapped[int | None]
+    quiet_end: Mapped[int | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MailOptOut(Base):
+    """An address that used a one-click unsubscribe for a kind of mail while it had no
+    account to keep the choice in (for example invitations sent to it)."""
+
+    __tablename__ = "mail_opt_outs"
+    __table_args__ = (UniqueConstraint("address", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SchedulerPass(Base):
+    """The last run of each scheduler job, for /healthz and operators."""
+
+    __tablename__ = "scheduler_passes"
+
+    job: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_run_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)

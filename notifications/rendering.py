@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
@@ -50,12 +51,40 @@ KINDS: dict[str, Callable[[Settings, str | None], str]] = {
 }
 
 
-def register_kind(kind: str, link: Callable[[Settings, str | None], str]) -> None:
-    KINDS[kind] = link
+def register_kind(kind: str, link: Callable[[Settings, str | None], str] | None = None) -> None:
+    """Add a kind of mail. Its templates live in notifications/templates/<kind>/ (or a
+    directory added with add_template_dir). Without ``link``, the link goes to the
+    start page (a reminder planned with a sign-in target links there instead)."""
+    KINDS[kind] = link or _link("/")
 
 
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    data: bytes
+    mime_type: str  # e.g. "text/calendar"
+
+
+# kind -> builder of attachments (an .ics invitation) from the row's context. Pure: the
+# context carries what the builder needs (ids, times, time zone), so rendering needs no
+# database and a retry attaches the same file.
+AttachmentBuilder = Callable[[dict[str, Any], Settings], list[Attachment]]
+ATTACHMENTS: dict[str, AttachmentBuilder] = {}
+
+
+def register_attachments(kind: str, builder: AttachmentBuilder) -> None:
+    ATTACHMENTS[kind] = builder
+
+
+def add_template_dir(path: Path) -> None:
+    """Another folder of <kind>/ template sets (a capability's own, or a test's)."""
+    if str(path) not in _loader.searchpath:
+        _loader.searchpath.append(str(path))
+
+
+_loader = FileSystemLoader([TEMPLATE_DIR])
 _env = Environment(
-    loader=FileSystemLoader(TEMPLATE_DIR),
+    loader=_loader,
     autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
     undefined=StrictUndefined,
     keep_trailing_newline=False,
@@ -82,10 +111,43 @@ def render_parts(kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
     return _one_line(subject), text, html
 
 
-def render(message: OutboxMessage, settings: Settings) -> EmailMessage:
-    link = KINDS[message.kind](settings, message.secret)
-    context = {**message.context, "link": link, "base_url": settings.base_url}
+def unsubscribe_url(message: OutboxMessage, settings: Settings) -> str:
+    from notifications.preferences import unsubscribe_token
+
+    token = unsubscribe_token(message.to_address, message.kind, message.recipient_user_id, settings)
+    return f"{settings.base_url}/unsubscribe?{urlencode({'token': token})}"
+
+
+def link_for(message: OutboxMessage, settings: Settings, secret: str | None) -> str:
+    """The mail's main link. A reminder planned with a sign-in target links to
+    /auth/link with a single-use token (issued at send time), or to the page itself
+    when there is no token (the page then asks the reader to sign in)."""
+    target = message.context.get("sign_in_target")
+    if target:
+        if secret:
+            return f"{settings.base_url}/auth/link?{urlencode({'token': secret})}"
+        return settings.base_url + target
+    return KINDS[message.kind](settings, secret if secret is not None else message.secret)
+
+
+def render(
+    message: OutboxMessage, settings: Settings, *, secret: str | None = None
+) -> EmailMessage:
+    """The finished email for a row. ``secret`` overrides the row's stored secret (a
+    sign-in link token issued just now for this send)."""
+    if message.kind not in KINDS:
+        raise KeyError(f"no templates registered for kind {message.kind!r}")
+    link = link_for(message, settings, secret)
+    unsubscribe = unsubscribe_url(message, settings)
+    context = {
+        **message.context,
+        "link": link,
+        "base_url": settings.base_url,
+        "unsubscribe_link": unsubscribe,
+    }
     subject, text, html = render_parts(message.kind, context)
+    # Every mail says how to stop this kind of mail, without signing in.
+    text = text.rstrip("\n") + f"\n\n--\nStop mails like this one: {unsubscribe}\n"
     email = EmailMessage()
     email["Subject"] = subject
     email["From"] = _one_line(settings.mail_from)
@@ -93,6 +155,15 @@ def render(message: OutboxMessage, settings: Settings) -> EmailMessage:
     email["Date"] = format_datetime(utcnow())
     email["Message-ID"] = message_id_for(message, settings)
     email["Auto-Submitted"] = "auto-generated"
+    # RFC 8058 one-click: mail clients POST "List-Unsubscribe=One-Click" to this URL.
+    email["List-Unsubscribe"] = f"<{unsubscribe}>"
+    email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email.set_content(text)
     email.add_alternative(html, subtype="html")
+    builder = ATTACHMENTS.get(message.kind)
+    for attachment in builder(dict(message.context), settings) if builder else []:
+        maintype, _, subtype = attachment.mime_type.partition("/")
+        email.add_attachment(
+            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
+        )
     return email

@@ -3,59 +3,157 @@
 Jobs are module-level functions that open their own sessions. Correctness does not
 depend on there being one scheduler: planning writes rows with unique dedupe keys and
 dispatch claims a row before sending it, so any number of processes may run.
+
+Capabilities plug in with :func:`register_planner`: a planner is ``fn(session, now) ->
+int`` that writes the outbox rows now due (through ``preferences.plan_reminder`` or
+``outbox.enqueue``, always with a dedupe key) and returns how many it wrote. It derives
+what is due from the database, never from missed ticks, so it must be safe to run any
+number of times, in any number of processes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
 import signal
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
-from couples.db import get_engine, utcnow
+from couples.db import get_engine, transaction, utcnow
+from notifications import dispatch
 from notifications.dispatch import DispatchReport, dispatch_pending
+from notifications.models import SchedulerPass
 
 log = logging.getLogger(__name__)
 
 PLAN_EVERY = dt.timedelta(seconds=60)
 DISPATCH_EVERY = dt.timedelta(seconds=5)
 JOB_DEFAULTS = {
-    # Several missed runs become one; what is due is derived from the database, so a
-    # scheduler that was down catches up once, not once per missed tick.
+    # Several missed runs become one run: what is due is derived from the database, so
+    # one run catches up on everything a stopped or stalled scheduler missed.
     "coalesce": True,
     "max_instances": 1,
+    # None = a late run is never discarded as "misfired" (APScheduler's default grace is
+    # 1 s, after which a run that was late, e.g. behind a long dispatch pass, is skipped).
+    # Together with coalesce: late runs happen exactly once.
     "misfire_grace_time": None,
 }
+JOB_IDS = ("plan", "dispatch")
+
+Planner = Callable[[Session, dt.datetime], int]
+PLANNERS: dict[str, Planner] = {}
+
+# Modules that register planners (and prompt kinds) when imported; capabilities add
+# their module here, e.g. "checkins.reminders".
+PLANNER_MODULES: list[str] = ["agreements.reminders"]
+
+
+def register_planner(name: str, fn: Planner) -> None:
+    """Add (or replace, by name) a planner that plan_job runs on every pass."""
+    PLANNERS[name] = fn
+
+
+def unregister_planner(name: str) -> None:
+    PLANNERS.pop(name, None)
+
+
+def load_planners() -> None:
+    for module in PLANNER_MODULES:
+        importlib.import_module(module)
+
+
+def record_pass(
+    engine: Engine | None, job: str, *, at: dt.datetime, error: str | None = None
+) -> None:
+    with transaction(engine, immediate=True) as session:
+        row = session.get(SchedulerPass, job)
+        if row is None:
+            row = SchedulerPass(job=job, last_run_at=at)
+            session.add(row)
+        row.last_run_at = at
+        row.last_error = error
+        if error is None:
+            row.last_success_at = at
+
+
+def last_passes(engine: Engine | None = None) -> dict[str, SchedulerPass]:
+    with transaction(engine) as session:
+        return {row.job: row for row in session.query(SchedulerPass).all()}
+
+
+@dataclass
+class PlanReport:
+    written: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def plan_pass(now: dt.datetime | None = None, engine: Engine | None = None) -> PlanReport:
+    """Run every planner, each in its own transaction: one that fails is logged and
+    rolled back, and the others still run."""
+    now = now or utcnow()
+    load_planners()
+    report = PlanReport()
+    for name, planner in list(PLANNERS.items()):
+        try:
+            with transaction(engine, immediate=True) as session:
+                report.written += int(planner(session, now) or 0)
+        except Exception as exc:
+            log.exception("planner %s failed; the others still ran", name)
+            report.failed[name] = repr(exc)
+    error = "; ".join(f"{n}: {e}" for n, e in report.failed.items()) or None
+    record_pass(engine, "plan", at=now, error=error)
+    return report
 
 
 def plan_job(now: dt.datetime | None = None) -> int:
-    """Open what is due and write due reminders to the outbox. Returns rows written."""
-    # Later capabilities (check-in rounds, reminders) register their planners here.
-    return 0
+    """The *plan* job. Returns rows written."""
+    return plan_pass(now).written
 
 
-def dispatch_job() -> DispatchReport:
-    return dispatch_pending(get_engine())
+def dispatch_job(now: dt.datetime | None = None) -> DispatchReport:
+    """The *dispatch* job."""
+    # Rendering and preference checks need every capability's kinds registered.
+    load_planners()
+    at = now or utcnow()
+    report = dispatch_pending(get_engine(), now=now)
+    # A pass that could not reach the SMTP server is not a successful pass.
+    record_pass(None, "dispatch", at=at, error=report.unreachable)
+    return report
 
 
 @dataclass
 class PassReport:
     planned: int
     dispatched: DispatchReport
+    failed_planners: dict[str, str] = field(default_factory=dict)
 
 
 def run_once(now: dt.datetime | None = None) -> PassReport:
     """One planning pass and one dispatch pass (`tend scheduler --once`)."""
-    planned = plan_job(now or utcnow())
-    return PassReport(planned=planned, dispatched=dispatch_job())
+    plan = plan_pass(now)
+    return PassReport(
+        planned=plan.written, dispatched=dispatch_job(now), failed_planners=plan.failed
+    )
 
 
-def run_forever() -> None:
-    scheduler = BlockingScheduler(job_defaults=JOB_DEFAULTS, timezone=dt.UTC)
+def build_scheduler(scheduler_class: type[BaseScheduler] = BlockingScheduler) -> BaseScheduler:
+    """The two jobs on a scheduler (a BlockingScheduler in `tend scheduler`)."""
+    scheduler = scheduler_class(job_defaults=JOB_DEFAULTS, timezone=dt.UTC)
+    # In-memory job store, jobs added fresh at start: a restarted scheduler runs both
+    # jobs at once, and the planners find everything that became due while it was down.
     scheduler.add_job(
-        plan_job, "interval", seconds=PLAN_EVERY.total_seconds(), id="plan", next_run_time=utcnow()
+        plan_job,
+        "interval",
+        seconds=PLAN_EVERY.total_seconds(),
+        id="plan",
+        next_run_time=utcnow(),
+        replace_existing=True,
     )
     scheduler.add_job(
         dispatch_job,
@@ -63,13 +161,23 @@ def run_forever() -> None:
         seconds=DISPATCH_EVERY.total_seconds(),
         id="dispatch",
         next_run_time=utcnow(),
+        replace_existing=True,
     )
+    return scheduler
+
+
+def run_forever() -> None:
+    load_planners()  # an import error should stop the process at start, loudly
+    scheduler = build_scheduler()
 
     def stop(signum: int, _frame: object) -> None:
-        log.info("signal %s: finishing the job in flight, then stopping", signum)
+        log.info("signal %s: finishing the message in flight, then stopping", signum)
+        # The dispatch pass checks this between messages and hands its other claims back.
+        dispatch.STOP.set()
         scheduler.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("scheduler started: plan every %s, dispatch every %s", PLAN_EVERY, DISPATCH_EVERY)
     scheduler.start()
+    log.info("scheduler stopped")

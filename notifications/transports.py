@@ -30,6 +30,14 @@ class TransportError(Exception):
         self.permanent = permanent
 
 
+class TransportUnavailable(TransportError):
+    """The server could not be reached or did not answer before a message was handed
+    over: nothing was sent, so the message is not charged an attempt."""
+
+    def __init__(self, message: str):
+        super().__init__(message, permanent=False)
+
+
 class Transport(Protocol):
     def send(self, email: EmailMessage) -> None: ...
 
@@ -85,15 +93,22 @@ class SmtpTransport:
             try:
                 client.login()
             except smtplib.SMTPAuthenticationError as exc:
-                raise TransportError(f"SMTP login refused: {exc}", permanent=False) from exc
+                client.close()
+                raise TransportUnavailable(f"SMTP login refused: {exc}") from exc
             except (OSError, smtplib.SMTPException) as exc:
-                raise TransportError(f"cannot reach SMTP server: {exc!r}", permanent=False) from exc
+                with contextlib.suppress(Exception):
+                    client.close()
+                raise TransportUnavailable(
+                    f"cannot reach SMTP server {s.smtp_host}:{s.smtp_port}: {exc!r}"
+                ) from exc
             self._client = client
         return self._client
 
     def send(self, email: EmailMessage) -> None:
-        client = self._connect()
         recipient = parseaddr(email["To"])[1]
+        if "@" not in recipient:
+            raise TransportError(f"not an email address: {email['To']!r}", permanent=True)
+        client = self._connect()
         try:
             refused = client.smtp.sendmail(self.envelope_from, [recipient], wire_bytes(email))
         except smtplib.SMTPRecipientsRefused as exc:
@@ -121,7 +136,10 @@ class SmtpTransport:
 
     def close(self) -> None:
         if self._client is not None:
-            self._client.close()
+            # QUIT on a server that stopped answering must not turn a finished pass
+            # into an error.
+            with contextlib.suppress(Exception):
+                self._client.close()
             self._client = None
 
 

@@ -119,10 +119,60 @@ def scheduler(once: bool) -> None:
         d = report.dispatched
         click.echo(
             f"planned {report.planned}; sent {len(d.sent)}, retrying {len(d.retrying)}, "
-            f"dead {len(d.dead)}"
+            f"dead {len(d.dead)}, skipped {len(d.skipped)}"
         )
+        if d.unreachable:
+            click.echo(f"SMTP server unreachable, mails stay queued: {d.unreachable}", err=True)
+        for name, error in report.failed_planners.items():
+            click.echo(f"planner {name} failed: {error}", err=True)
+        if d.unreachable or report.failed_planners:
+            sys.exit(1)
         return
     sched.run_forever()
+
+
+@main.group(invoke_without_command=True)
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(["pending", "sending", "failed-retrying", "dead", "skipped", "sent"]),
+    help="Only rows with this status (repeatable). Default: everything not sent.",
+)
+@click.pass_context
+def outbox(ctx: click.Context, statuses: tuple[str, ...]) -> None:
+    """List outbox rows that are not sent yet: pending, sending, retrying, dead, skipped."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from notifications.dispatch import NOT_DONE, outbox_rows
+
+    _settings()
+    rows = outbox_rows(statuses=statuses or NOT_DONE)
+    if not rows:
+        click.echo("The outbox is empty: everything was sent.")
+        return
+    click.echo(f"{'ID':>6}  {'STATUS':<15} {'KIND':<24} {'TRIES':>5}  {'SEND AFTER (UTC)':<16}  TO")
+    for row in rows:
+        click.echo(
+            f"{row.id:>6}  {row.status:<15} {row.kind:<24} {row.attempts:>5}  "
+            f"{row.send_after:%Y-%m-%d %H:%M}  {row.to_address}"
+        )
+        if row.last_error:
+            click.echo(f"{'':>8}last error: {row.last_error}")
+
+
+@outbox.command("retry")
+@click.argument("row_id", type=int, metavar="ID")
+def outbox_retry(row_id: int) -> None:
+    """Requeue outbox row ID (dead, retrying or skipped) to go out on the next pass."""
+    from notifications.dispatch import CannotRetry, retry
+
+    _settings()
+    try:
+        row = retry(None, row_id)
+    except CannotRetry as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Row {row.id} ({row.kind} to {row.to_address}) will go out on the next pass.")
 
 
 @main.command("send-test-email")

@@ -81,6 +81,12 @@ PAGES: dict[str, StreamlitPage] = {
         url_path="therapy",
         icon=":material/psychology:",
     ),
+    "notifications": st.Page(
+        mail_pages.notifications_page,
+        title="Notifications",
+        url_path="notifications",
+        icon=":material/notifications:",
+    ),
     "mailbox": st.Page(
         mail_pages.mailbox_page,
         title="Mailbox (local)",
@@ -101,7 +107,7 @@ def navigation_for(user: User | None) -> dict[str, list[StreamlitPage]]:
     return {
         "": [PAGES["home"], PAGES["couple"]],
         "Together": [PAGES["agreements"], PAGES["cooldown"], PAGES["therapy"]],
-        "You": [PAGES["account"], *local_mail],
+        "You": [PAGES["account"], PAGES["notifications"], *local_mail],
     }
 
 

@@ -3,6 +3,7 @@ response can set or clear the HttpOnly session cookie."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 
 from sqlalchemy import text
@@ -12,7 +13,7 @@ from starlette.routing import Route
 
 from couples import accounts
 from couples.accounts import SESSION_ABSOLUTE
-from couples.db import get_engine, transaction
+from couples.db import get_engine, transaction, utcnow
 from couples.errors import TendError
 from couples.settings import get_settings
 from tend.web import SESSION_COOKIE
@@ -91,13 +92,88 @@ def signed_out(request: Request) -> Response:
     return response
 
 
+def unsubscribe(request: Request) -> Response:
+    """One-click unsubscribe (RFC 8058). Mail clients POST here; a person following the
+    link in the mail gets a page with a button, because link scanners and previews
+    fetch GET links on their own and must not turn anything off."""
+    token = request.query_params.get("token", "")
+    if request.method == "GET":
+        from notifications.preferences import kind_label, read_unsubscribe_token
+
+        data = read_unsubscribe_token(token)
+        if data is None:
+            return _message_page(
+                "Link not valid",
+                "This unsubscribe link is damaged. Sign in and open Notifications instead.",
+                "/sign_in",
+                "Sign in",
+                400,
+            )
+        label = kind_label(str(data["k"]))
+        body = f"""<!doctype html><html><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width"><title>Stop these mails · Tend</title></head>
+<body style="font-family:sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem">
+<h1>Stop these mails?</h1><p>No more mails of this kind: <strong>{html.escape(label)}</strong>.
+You can turn them on again on the Notifications page after signing in.</p>
+<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit">Stop these mails</button></form></body></html>"""
+        return HTMLResponse(body)
+    from notifications.preferences import unsubscribe as turn_off
+
+    with transaction() as session:
+        label = turn_off(session, token)
+    if label is None:
+        return _message_page(
+            "Link not valid",
+            "This unsubscribe link is damaged. Sign in and open Notifications instead.",
+            "/sign_in",
+            "Sign in",
+            400,
+        )
+    return _message_page(
+        "Done",
+        f"You will get no more mails of this kind: {label}.",
+        "/sign_in",
+        "Sign in to Tend",
+        200,
+    )
+
+
+# A scheduler whose last successful dispatch pass is older than this is reported stale.
+SCHEDULER_STALE_AFTER = dt.timedelta(minutes=10)
+
+
 def healthz(request: Request) -> Response:
+    """The database, and the scheduler's last successful passes. 503 when the database
+    is unreachable or the dispatcher has not succeeded for SCHEDULER_STALE_AFTER (a new
+    install whose scheduler has not run yet reports "not run yet" with 200)."""
     try:
         with get_engine().connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as exc:  # report, don't crash: this is what the check is for
         return JSONResponse({"status": "error", "database": repr(exc)}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok"})
+    from notifications.scheduler import last_passes
+
+    now = utcnow()
+    passes = last_passes()
+    body: dict[str, object] = {"status": "ok", "database": "ok", "scheduler": "not run yet"}
+    jobs = {}
+    for job, row in passes.items():
+        jobs[job] = {
+            "last_success": row.last_success_at.isoformat() if row.last_success_at else None,
+            "last_run": row.last_run_at.isoformat(),
+            "last_error": row.last_error,
+        }
+    if jobs:
+        body["jobs"] = jobs
+        dispatch = passes.get("dispatch")
+        last_ok = dispatch.last_success_at if dispatch else None
+        if last_ok is not None and now - last_ok <= SCHEDULER_STALE_AFTER:
+            body["scheduler"] = "ok"
+        else:
+            body["scheduler"] = "stale"
+            body["status"] = "error"
+    return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
 
 ROUTES = [
@@ -105,5 +181,6 @@ ROUTES = [
     Route("/auth/confirm", confirm_email, methods=["GET"]),
     Route("/auth/link", sign_in_link, methods=["GET"]),
     Route("/auth/signed-out", signed_out, methods=["GET", "POST"]),
+    Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
     Route("/healthz", healthz, methods=["GET"]),
 ]

@@ -166,3 +166,45 @@ def new_context(browser):  # type: ignore[no-untyped-def]
     yield make
     for context in contexts:
         context.close()
+
+
+# --- real SMTP server -----------------------------------------------------------------
+
+
+@pytest.fixture
+def smtp_sink():  # type: ignore[no-untyped-def]
+    """An aiosmtpd server on a free loopback port; see tests/smtp_sink.py."""
+    from tests.smtp_sink import SmtpSink
+
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def smtp_settings(database_url: str, smtp_sink, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Settings that send through the sink, with short timeouts for fault tests."""
+    from couples.settings import Settings
+
+    return Settings(
+        database_url=database_url,
+        smtp_host=smtp_sink.host,
+        smtp_port=smtp_sink.port,
+        smtp_starttls=False,
+        smtp_ssl=False,
+        smtp_timeout=1.5,
+        mail_from="Tend <tend@tend.test>",
+        base_url="http://tend.test",
+        secret_key="test-secret-key",
+        mail_dir=tmp_path / "mail",
+    )
+
+
+@pytest.fixture
+def test_prompt():  # type: ignore[no-untyped-def]
+    """A prompt kind ("test_prompt") people can switch off, with real templates."""
+    from tests.notify_helpers import TEST_PROMPT, register_test_prompt, unregister_test_prompt
+
+    register_test_prompt()
+    yield TEST_PROMPT
+    unregister_test_prompt()

@@ -11,7 +11,10 @@ from notifications.rendering import KINDS, TEMPLATE_DIR, TEMPLATE_PARTS, render
 from notifications.transports import FileDropTransport
 
 SETTINGS = Settings(
-    _env_file=None, base_url="https://tend.example.org", mail_from="Tend <tend@tend.example.org>"
+    _env_file=None,
+    base_url="https://tend.example.org",
+    mail_from="Tend <tend@tend.example.org>",
+    secret_key="k",
 )
 
 
@@ -37,6 +40,7 @@ def _row(kind: str, **overrides: object) -> OutboxMessage:
         to_address="robin@example.org",
         context=_context_for(kind),
         secret="tok123",
+        recipient_user_id=3,
     )
     values.update(overrides)
     return OutboxMessage(**values)
@@ -61,6 +65,11 @@ def test_each_kind_has_subject_text_and_html_and_renders(kind: str) -> None:
     assert link.startswith("https://tend.example.org/")
     assert link in text
     assert list(email.iter_attachments()) == []
+    # Every mail can be switched off in one click (RFC 8058) or by its link.
+    unsubscribe = str(email["List-Unsubscribe"]).strip("<>")
+    assert unsubscribe.startswith("https://tend.example.org/unsubscribe?token=")
+    assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert unsubscribe in text and unsubscribe in html
 
 
 def test_message_id_is_unique_per_row_and_stable_across_renders() -> None:

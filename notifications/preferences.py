@@ -1,0 +1,227 @@
+"""Each person's notification preferences, the registry of prompt kinds they can turn
+off, one-click unsubscribe tokens, and the helper planners use to write reminders."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from couples.db import utcnow
+from couples.errors import InvalidInput, NotFound
+from couples.models import User
+from couples.settings import Settings, get_settings
+from notifications.models import MailOptOut, NotificationPreference, OutboxMessage
+from notifications.outbox import enqueue
+from notifications.timing import DeliveryPrefs, late_delivery_time
+
+# Prompt kinds a person can switch off, kind -> label shown on the Notifications page.
+# Capabilities add theirs with register_prompt_kind() when their module is imported.
+PROMPT_KINDS: dict[str, str] = {}
+
+# Mails a person gets only because they themselves just asked for them: never held
+# back by preferences or opt-outs (a password reset must arrive).
+ALWAYS_SENT = frozenset({"confirm_email", "password_reset", "test"})
+
+DEFAULT_QUIET = (22, 7)
+
+
+def register_prompt_kind(kind: str, label: str) -> None:
+    """Make ``kind`` a prompt people can switch off (templates: rendering.KINDS rules)."""
+    PROMPT_KINDS[kind] = label
+
+
+def preferences_for(session: Session, user_id: int) -> NotificationPreference:
+    """The stored preferences, or the defaults (not added to the session)."""
+    prefs = session.get(NotificationPreference, user_id)
+    if prefs is None:
+        prefs = NotificationPreference(
+            user_id=user_id,
+            paused=False,
+            disabled_kinds=[],
+            preferred_hour=None,
+            quiet_start=DEFAULT_QUIET[0],
+            quiet_end=DEFAULT_QUIET[1],
+        )
+    return prefs
+
+
+def delivery_prefs(prefs: NotificationPreference) -> DeliveryPrefs:
+    return DeliveryPrefs(prefs.preferred_hour, prefs.quiet_start, prefs.quiet_end)
+
+
+def kind_enabled(prefs: NotificationPreference, kind: str) -> bool:
+    if kind in ALWAYS_SENT:
+        return True
+    return not prefs.paused and kind not in (prefs.disabled_kinds or [])
+
+
+def _hour_problem(value: int | None, *, optional: bool = True) -> str | None:
+    if value is None:
+        return None if optional else "Choose an hour."
+    if not isinstance(value, int) or not 0 <= value <= 23:
+        return "Choose an hour between 0 and 23."
+    return None
+
+
+def update_preferences(
+    session: Session,
+    user_id: int,
+    *,
+    paused: bool,
+    enabled: dict[str, bool],
+    preferred_hour: int | None,
+    quiet_start: int | None,
+    quiet_end: int | None,
+    now: dt.datetime | None = None,
+) -> NotificationPreference:
+    """Save a person's choices. ``enabled`` maps prompt kinds to on/off; kinds it does
+    not mention keep their current setting."""
+    problems = {
+        "preferred_hour": _hour_problem(preferred_hour),
+        "quiet_start": _hour_problem(quiet_start),
+        "quiet_end": _hour_problem(quiet_end),
+    }
+    if (quiet_start is None) != (quiet_end is None):
+        problems["quiet_end"] = "Give both ends of your quiet hours, or neither."
+    unknown = [kind for kind in enabled if kind not in PROMPT_KINDS]
+    if unknown:
+        problems["enabled"] = "Unknown kind of reminder: " + ", ".join(sorted(unknown))
+    problems = {k: v for k, v in problems.items() if v}
+    if problems:
+        raise InvalidInput(problems)
+    if session.get(User, user_id) is None:
+        raise NotFound("No such account.")
+    prefs = session.get(NotificationPreference, user_id)
+    if prefs is None:
+        prefs = preferences_for(session, user_id)
+        session.add(prefs)
+    disabled = set(prefs.disabled_kinds or [])
+    for kind, on in enabled.items():
+        (disabled.discard if on else disabled.add)(kind)
+    prefs.paused = paused
+    prefs.disabled_kinds = sorted(disabled)
+    prefs.preferred_hour = preferred_hour
+    prefs.quiet_start = quiet_start
+    prefs.quiet_end = quiet_end
+    prefs.updated_at = now or utcnow()
+    return prefs
+
+
+def plan_reminder(
+    session: Session,
+    user: User,
+    *,
+    kind: str,
+    dedupe_key: str,
+    due_utc: dt.datetime,
+    context: dict[str, Any],
+    now: dt.datetime,
+    sign_in_target: str | None = None,
+) -> OutboxMessage | None:
+    """Write one reminder for ``user`` into the outbox, if they want this kind.
+
+    The send time honours their time zone, preferred hour and quiet hours; a reminder
+    planned late goes out as soon as quiet hours allow. ``sign_in_target`` (a path such
+    as "/checkin") makes the mail's link a single-use sign-in link to that page, issued
+    when the mail is sent so its short lifetime starts then. Returns None when the kind
+    is off, all reminders are paused, or the dedupe key was already used.
+    Context: ids and names only, never anything a partner wrote.
+    """
+    prefs = preferences_for(session, user.id)
+    if not kind_enabled(prefs, kind):
+        return None
+    send_after = late_delivery_time(due_utc, delivery_prefs(prefs), user.timezone, now=now)
+    full_context = dict(context)
+    if sign_in_target is not None:
+        full_context["sign_in_target"] = sign_in_target
+    return enqueue(
+        session,
+        kind=kind,
+        to_address=user.email,
+        dedupe_key=dedupe_key,
+        recipient_user_id=user.id,
+        context=full_context,
+        send_after=send_after,
+    )
+
+
+def held_back_reason(session: Session, message: OutboxMessage, now: dt.datetime) -> str | None:
+    """Why a due row must not go out now (checked again at send time, because the
+    recipient may have changed their mind since it was planned); None = send it."""
+    if message.kind in ALWAYS_SENT:
+        return None
+    opted_out = session.scalar(
+        select(MailOptOut.id).where(
+            MailOptOut.address == message.to_address.lower(), MailOptOut.kind == message.kind
+        )
+    )
+    if opted_out:
+        return "recipient unsubscribed from this kind of mail"
+    if message.recipient_user_id is None or message.kind not in PROMPT_KINDS:
+        return None
+    prefs = preferences_for(session, message.recipient_user_id)
+    if prefs.paused:
+        return "recipient paused all reminders"
+    if message.kind in (prefs.disabled_kinds or []):
+        return "recipient turned this reminder off"
+    return None
+
+
+# --- one-click unsubscribe -----------------------------------------------------------
+
+_SALT = "tend-unsubscribe-v1"
+
+
+def _serializer(settings: Settings) -> URLSafeSerializer:
+    return URLSafeSerializer(settings.resolved_secret_key(), salt=_SALT)
+
+
+def unsubscribe_token(
+    address: str, kind: str, user_id: int | None, settings: Settings | None = None
+) -> str:
+    """A signed, non-expiring token: unsubscribe links must work for old mails too."""
+    return _serializer(settings or get_settings()).dumps(
+        {"a": address.lower(), "k": kind, "u": user_id}
+    )
+
+
+def read_unsubscribe_token(token: str, settings: Settings | None = None) -> dict[str, Any] | None:
+    try:
+        data = _serializer(settings or get_settings()).loads(token)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or not {"a", "k", "u"} <= data.keys():
+        return None
+    return data
+
+
+def kind_label(kind: str) -> str:
+    return PROMPT_KINDS.get(kind, kind.replace("_", " "))
+
+
+def unsubscribe(session: Session, token: str, *, now: dt.datetime | None = None) -> str | None:
+    """Turn off the kind of mail a token names; returns that kind's label, or None for
+    a token that is not genuine. Doing it twice is harmless."""
+    data = read_unsubscribe_token(token)
+    if data is None:
+        return None
+    kind, user_id, address = str(data["k"]), data["u"], str(data["a"])
+    user = session.get(User, user_id) if isinstance(user_id, int) else None
+    if user is not None and kind in PROMPT_KINDS:
+        prefs = preferences_for(session, user.id)
+        if prefs not in session:
+            session.add(prefs)
+        prefs.disabled_kinds = sorted({*(prefs.disabled_kinds or []), kind})
+        prefs.updated_at = now or utcnow()
+    else:
+        try:
+            with session.begin_nested():
+                session.add(MailOptOut(address=address, kind=kind, created_at=now or utcnow()))
+        except IntegrityError:
+            pass  # already opted out
+    return kind_label(kind)

@@ -1,0 +1,143 @@
+"""A real SMTP server on loopback (aiosmtpd) that records what it receives and can be
+told to misbehave: answer 4xx once, refuse an address with 5xx, hang, or be down."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Received:
+    envelope_to: list[str]
+    message: EmailMessage
+    raw: bytes
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message["Message-ID"])
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    def text(self) -> str:
+        """Every decoded part, for searching."""
+        parts = []
+        for part in self.message.walk():
+            if part.get_content_maintype() == "text":
+                parts.append(part.get_content())
+        return "\n".join(parts)
+
+
+class _Handler:
+    def __init__(self, sink: SmtpSink):
+        self.sink = sink
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]
+        with self.sink.lock:
+            self.sink.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        if address.lower() in self.sink.refuse:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        if self.sink.hang_seconds:
+            await asyncio.sleep(self.sink.hang_seconds)
+            return "451 4.4.2 Timed out (the client should be gone by now)"
+        if self.sink.delay_seconds:
+            await asyncio.sleep(self.sink.delay_seconds)
+        with self.sink.lock:
+            if self.sink.replies:
+                return self.sink.replies.pop(0)
+        raw = envelope.content if isinstance(envelope.content, bytes) else envelope.content.encode()
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        with self.sink.lock:
+            self.sink.received.append(Received(list(envelope.rcpt_tos), message, raw))  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+
+class SmtpSink:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.lock = threading.Lock()
+        self.received: list[Received] = []
+        self.connections = 0
+        self.replies: list[str] = []  # the next DATA replies, instead of accepting
+        self.refuse: set[str] = set()
+        self.hang_seconds = 0.0
+        self.delay_seconds = 0.0  # a slow but working server
+        self._controller: Controller | None = None
+        self._silent: socket.socket | None = None
+
+    # -- control ---------------------------------------------------------------
+    def start(self) -> SmtpSink:
+        self._controller = Controller(_Handler(self), hostname=self.host, port=self.port)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+        if self._silent is not None:
+            self._silent.close()
+            self._silent = None
+
+    def go_down(self) -> None:
+        """Nothing listens on the port: connections are refused."""
+        self.stop()
+
+    def come_back(self) -> None:
+        self.stop()
+        self.start()
+
+    def go_silent(self) -> None:
+        """Something listens but never says hello: clients time out waiting."""
+        self.stop()
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(50)  # the kernel completes handshakes; nobody ever answers
+        self._silent = sock
+
+    def answer_next(self, *replies: str) -> None:
+        with self.lock:
+            self.replies.extend(replies)
+
+    # -- inspection ----------------------------------------------------------------
+    def messages(self) -> list[Received]:
+        with self.lock:
+            return list(self.received)
+
+    def count_by_message_id(self) -> Counter[str]:
+        return Counter(r.message_id for r in self.messages())
+
+    def wait_for(self, count: int, timeout: float = 60) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.received) >= count:
+                return self.messages()
+            time.sleep(0.05)
+        raise AssertionError(f"sink has {len(self.received)} messages, expected {count}")
