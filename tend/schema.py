@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
+import checkins.models
 import couples.models
 import notifications.models
 from couples.db import Base
 
-MODEL_MODULES = (couples.models, notifications.models)
+MODEL_MODULES = (couples.models, notifications.models, checkins.models)
 
 
 def metadata() -> MetaData:
