@@ -41,6 +41,12 @@ KINDS: dict[str, Callable[[Settings, str | None], str]] = {
     "invitation": _link("/join"),
     "invitation_renewal_requested": _link("/couple"),
     "test": _link("/"),
+    "agreement_proposed": _link("/agreements"),
+    "agreement_flagged": _link("/agreements"),
+    "cooldown_started": _link("/cooldown"),
+    "cooldown_extended": _link("/cooldown"),
+    "cooldown_ended": _link("/cooldown"),
+    "therapy_appointment": _link("/therapy"),
 }
 
 

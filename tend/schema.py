@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
+import agreements.models
 import checkins.models
 import couples.models
 import notifications.models
 from couples.db import Base
 
-MODEL_MODULES = (couples.models, notifications.models, checkins.models)
+MODEL_MODULES = (couples.models, notifications.models, agreements.models, checkins.models)
 
 
 def metadata() -> MetaData:
