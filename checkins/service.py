@@ -214,13 +214,16 @@ def open_due_rounds(session: Session, now: dt.datetime | None = None) -> list[Ro
     schedule) within the answering period before the start counts as that start's round.
     """
     now = now or utcnow()
-    last_opened = dict(
+    # For a hand-started round, scheduled_for is when it was started.
+    last_start = dict(
         session.execute(
-            select(Round.couple_id, func.max(Round.opened_at)).group_by(Round.couple_id)
+            select(Round.couple_id, func.max(Round.scheduled_for)).group_by(Round.couple_id)
         ).all()
     )
     has_open = set(session.scalars(select(Round.couple_id).where(Round.closed_at.is_(None))))
-    due_days = dict(session.execute(select(CheckinSettings.couple_id, CheckinSettings.due_days)))
+    due_days = dict(
+        session.execute(select(CheckinSettings.couple_id, CheckinSettings.due_days)).all()
+    )
     opened: list[Round] = []
     for couple in session.scalars(select(Couple).where(Couple.ended_at.is_(None))):
         if couple.id in has_open or len(_members(couple)) < 2:
@@ -232,7 +235,7 @@ def open_due_rounds(session: Session, now: dt.datetime | None = None) -> list[Ro
         if start is None:
             continue
         period = dt.timedelta(days=due_days.get(couple.id, DEFAULT_DUE_DAYS))
-        previous = last_opened.get(couple.id)
+        previous = last_start.get(couple.id)
         if previous is not None and previous >= start - period:
             continue
         round_ = _open_round(
@@ -328,8 +331,10 @@ def _notify(
             "couple": couple.name,
             "round_id": round_.id,
             "due": f"{due_local:%A %d %B, %H:%M}",
+            # The scheduler's renderer issues a single-use sign-in link to this page at
+            # send time (notifications.rendering.link_for).
+            "sign_in_target": ROUND_PAGE,
         },
-        secret=accounts.issue_sign_in_link(session, user.id, ROUND_PAGE, now=now),
         send_after=now,
     )
     return 1 if message is not None else 0
@@ -475,6 +480,9 @@ def save_answers(
                 problems[f"concern:{index}"] = "That topic does not exist."
         elif len(concern.new_topic.strip()) > 200:
             problems[f"concern:{index}"] = "Keep the topic name under 200 characters."
+    if participation.status == SUBMITTED:
+        # Still editable after submitting, but never back to incomplete.
+        problems |= _missing(sheet, questions)
     if problems:
         raise InvalidInput(problems)
 
@@ -528,27 +536,26 @@ def save_answers(
         participation.status = DRAFT
     participation.updated_at = now
     session.flush()
-    if participation.status == SUBMITTED:
-        # Still editable after submitting, but never back to incomplete.
-        _check_complete(session, user_id, round_id)
     return participation
 
 
-def _check_complete(session: Session, user_id: int, round_id: int) -> None:
-    sheet = my_answers(session, user_id, round_id)
-    questions = round_questions(session, user_id, round_id)
+def _missing(sheet: Sheet, questions: RoundQuestions) -> dict[str, str]:
     missing: dict[str, str] = {}
     for q in questions.built_in:
         if q.required and sheet.values.get(q.key) is None:
             missing[q.key] = "Please answer this question."
-    for q in questions.custom:
-        key = survey.custom_key(q.id)
-        if q.kind == survey.SCALE and sheet.values.get(key) is None:
-            missing[key] = "Please answer this question."
+    # The couple's own questions are optional: extras should never block a check-in.
     for agreement in questions.agreements:
         rating = sheet.adherence.get(agreement.agreement_id)
         if rating is None or rating.kept_self is None or rating.kept_partner is None:
             missing[f"agreement:{agreement.agreement_id}"] = "Rate how it was kept by both of you."
+    return missing
+
+
+def _check_complete(session: Session, user_id: int, round_id: int) -> None:
+    missing = _missing(
+        my_answers(session, user_id, round_id), round_questions(session, user_id, round_id)
+    )
     if missing:
         raise InvalidInput(missing)
 
