@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
+from checkins import pages as checkin_pages
 from couples import pages as couple_pages
 from couples.models import User
 from couples.settings import get_settings
@@ -43,6 +44,27 @@ PAGES: dict[str, StreamlitPage] = {
         url_path="join",
         icon=":material/group_add:",
     ),
+    "checkin": st.Page(
+        checkin_pages.checkin_page,
+        title="This check-in",
+        url_path="checkin",
+        icon=":material/forum:",
+    ),
+    "checkin_history": st.Page(
+        checkin_pages.history_page,
+        title="Check-in history",
+        url_path="checkin_history",
+        icon=":material/history:",
+    ),
+    "topics": st.Page(
+        checkin_pages.topics_page, title="Topics", url_path="topics", icon=":material/topic:"
+    ),
+    "trends": st.Page(
+        checkin_pages.trends_page,
+        title="Trends",
+        url_path="trends",
+        icon=":material/monitoring:",
+    ),
     "mailbox": st.Page(
         mail_pages.mailbox_page, title="Mailbox (local)", url_path="mailbox", icon=":material/mail:"
     ),
@@ -58,5 +80,11 @@ def navigation_for(user: User | None) -> dict[str, list[StreamlitPage]]:
         }
     return {
         "": [PAGES["home"], PAGES["couple"], PAGES["join"]],
+        "Check-ins": [
+            PAGES["checkin"],
+            PAGES["checkin_history"],
+            PAGES["topics"],
+            PAGES["trends"],
+        ],
         "You": [PAGES["account"], *local_mail],
     }

@@ -88,7 +88,7 @@ def full_round(tx, a, b, now, sheet_a=None, sheet_b=None, agreement_id=None) -> 
 
 
 def test_a_due_round_opens_once_however_often_planning_runs(tx, couple, now) -> None:
-    c, a, b, cooldown = couple
+    _c, a, b, cooldown = couple
     with tx() as s:
         agree(s, a, b, "regular_checkin", "Sunday check-in", SUNDAY_BERLIN, now)
     with tx() as s:  # Saturday: nothing due yet
@@ -99,7 +99,7 @@ def test_a_due_round_opens_once_however_often_planning_runs(tx, couple, now) -> 
         opened = checkins.open_due_rounds(s, sunday_evening)
         assert [r.scheduled_for for r in opened] == [sunday_evening]
         assert opened[0].due_at == sunday_evening + dt.timedelta(days=5)
-        assert [(x.agreement_id, x.title) for x in opened[0].agreements][0] == (
+        assert next((x.agreement_id, x.title) for x in opened[0].agreements) == (
             cooldown,
             "Five-minute cooldown",
         )
@@ -114,7 +114,7 @@ def test_a_due_round_opens_once_however_often_planning_runs(tx, couple, now) -> 
 
 
 def test_the_idempotency_key_refuses_a_second_round_for_the_same_start(tx, couple, now) -> None:
-    c, a, b, _ = couple
+    c, _a, _b, _ = couple
     with tx() as s:
         from couples.models import Couple
 
@@ -133,7 +133,7 @@ def test_the_idempotency_key_refuses_a_second_round_for_the_same_start(tx, coupl
 
 
 def test_rounds_follow_the_schedule_across_the_dst_change(tx, couple, now) -> None:
-    c, a, b, _ = couple
+    _c, a, b, _ = couple
     with tx() as s:
         agree(s, a, b, "regular_checkin", "Sunday check-in", SUNDAY_BERLIN, now)
     starts = []
@@ -149,7 +149,7 @@ def test_rounds_follow_the_schedule_across_the_dst_change(tx, couple, now) -> No
 
 
 def test_start_now_by_hand_and_only_one_open_round(tx, couple, now) -> None:
-    c, a, b, _ = couple
+    _c, a, b, _ = couple
     with tx() as s:
         checkins.set_due_days(s, b.id, 3)
         round_ = checkins.start_round_now(s, a.id, now=now)
@@ -161,7 +161,7 @@ def test_start_now_by_hand_and_only_one_open_round(tx, couple, now) -> None:
 
 
 def test_closing_records_who_missed_the_round(tx, couple, now) -> None:
-    c, a, b, _ = couple
+    _c, a, b, _ = couple
     with tx() as s:
         round_id = checkins.start_round_now(s, a.id, now=now).id
         save_and_submit(s, a, round_id, sheet(), now)
@@ -177,7 +177,7 @@ def test_closing_records_who_missed_the_round(tx, couple, now) -> None:
 
 
 def test_reminders_nudge_then_warn_before_closing_and_stop_after_answering(tx, couple, now) -> None:
-    c, a, b, _ = couple
+    _c, a, _b, _ = couple
     with tx() as s:
         round_id = checkins.start_round_now(s, a.id, now=now).id
     with tx() as s:
@@ -201,7 +201,7 @@ def test_reminders_nudge_then_warn_before_closing_and_stop_after_answering(tx, c
 
 
 def test_drafts_are_kept_between_visits_and_not_shown_as_submitted(tx, couple, now) -> None:
-    c, a, b, cooldown = couple
+    _c, a, _b, cooldown = couple
     with tx() as s:
         round_id = checkins.start_round_now(s, a.id, now=now).id
     partial = Sheet(
@@ -230,7 +230,7 @@ def test_drafts_are_kept_between_visits_and_not_shown_as_submitted(tx, couple, n
 
 
 def test_answers_are_editable_until_both_submitted_then_locked(tx, couple, now) -> None:
-    c, a, b, cooldown = couple
+    _c, a, b, cooldown = couple
     with tx() as s:
         round_id = checkins.start_round_now(s, a.id, now=now).id
     first = sheet(adherence={cooldown: AdherenceInput(4, 4)})
@@ -254,7 +254,7 @@ def test_answers_are_editable_until_both_submitted_then_locked(tx, couple, now) 
 
 
 def test_another_couples_round_is_not_found(tx, couple, now) -> None:
-    c, a, b, _ = couple
+    _c, a, _b, _ = couple
     with tx() as s:
         round_id = checkins.start_round_now(s, a.id, now=now).id
         _, x, _y = make_couple(s, "x@example.org", "y@example.org", now=now)
@@ -314,7 +314,7 @@ def _deep_repr(value) -> str:  # type: ignore[no-untyped-def]
 def test_the_partner_sees_nothing_early_and_private_or_safety_answers_never(
     tx, couple, now
 ) -> None:
-    c, a, b, cooldown = couple
+    _c, a, b, cooldown = couple
     with tx() as s:
         private_q = checkins.add_question(
             s, a.id, "Something just for me", kind="text", visibility="private", now=now
@@ -355,7 +355,7 @@ def test_the_partner_sees_nothing_early_and_private_or_safety_answers_never(
 
 
 def test_the_review_highlights_differences_and_change_since_last_round(tx, couple, now) -> None:
-    c, a, b, cooldown = couple
+    _c, a, b, cooldown = couple
     full_round(tx, a, b, now, sheet(16), sheet(16), agreement_id=cooldown)
     later = now + dt.timedelta(days=7)
     sa = sheet(18, adherence={cooldown: AdherenceInput(5, 4)})
@@ -381,7 +381,7 @@ def test_the_review_highlights_differences_and_change_since_last_round(tx, coupl
 
 
 def test_a_topic_raised_in_two_of_three_rounds_keeps_coming_back(tx, couple, now) -> None:
-    c, a, b, _ = couple
+    _c, a, b, _ = couple
     money = sheet(concerns=[ConcernInput("Spending", "A budget", new_topic="Money")])
     full_round(tx, a, b, now, money)
     with tx() as s:
@@ -394,12 +394,12 @@ def test_a_topic_raised_in_two_of_three_rounds_keeps_coming_back(tx, couple, now
         [topic] = checkins.topics(s, b.id)
         assert topic.keeps_coming_back and topic.times_raised == 2
         assert [w.code for w in checkins.early_warnings(s, a.id)] == ["topic_recurring"]
-        view, entries = checkins.topic_history(s, a.id, topic.id)
+        _view, entries = checkins.topic_history(s, a.id, topic.id)
         assert [e.event for e in entries] == ["created", "raised", "raised"]
 
 
 def test_a_resolved_topic_raised_again_reopens_and_keeps_coming_back(tx, couple, now) -> None:
-    c, a, b, _ = couple
+    _c, a, b, _ = couple
     full_round(tx, a, b, now, sheet(concerns=[ConcernInput("Chores", "", new_topic="Chores")]))
     with tx() as s:
         [topic] = checkins.topics(s, a.id)
@@ -419,7 +419,7 @@ def test_a_resolved_topic_raised_again_reopens_and_keeps_coming_back(tx, couple,
 
 
 def test_a_steady_history_raises_no_warning_and_a_drop_raises_one(tx, couple, now) -> None:
-    c, a, b, cooldown = couple
+    _c, a, b, cooldown = couple
     for week in range(4):
         full_round(tx, a, b, now + dt.timedelta(days=7 * week), agreement_id=cooldown)
     with tx() as s:
@@ -439,7 +439,7 @@ def test_a_steady_history_raises_no_warning_and_a_drop_raises_one(tx, couple, no
 def test_custom_questions_can_be_added_reordered_and_retired_keeping_history(
     tx, couple, now
 ) -> None:
-    c, a, b, _ = couple
+    _c, a, b, _ = couple
     with tx() as s:
         q1 = checkins.add_question(s, a.id, "Did we laugh?", now=now)
         q2 = checkins.add_question(s, b.id, "Date night?", kind="text", now=now)
@@ -471,7 +471,7 @@ def _count_statements(engine, fn) -> int:  # type: ignore[no-untyped-def]
 
 
 def test_history_trends_and_warnings_do_not_query_per_round(tx, engine, couple, now) -> None:
-    c, a, b, cooldown = couple
+    _c, a, b, cooldown = couple
     counts = []
     week = 0
     for rounds in (2, 8):
