@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
+from agreements import pages as agreement_pages
 from checkins import pages as checkin_pages
 from couples import pages as couple_pages
 from couples.models import User
@@ -65,6 +66,38 @@ PAGES: dict[str, StreamlitPage] = {
         url_path="trends",
         icon=":material/monitoring:",
     ),
+    "agreements": st.Page(
+        agreement_pages.agreements_page,
+        title="Agreements",
+        url_path="agreements",
+        icon=":material/handshake:",
+    ),
+    "agreement": st.Page(
+        agreement_pages.agreement_page,
+        title="Agreement",
+        url_path="agreement",
+        icon=":material/handshake:",
+        visibility="hidden",
+    ),
+    "propose_agreement": st.Page(
+        agreement_pages.propose_page,
+        title="Propose an agreement",
+        url_path="propose",
+        icon=":material/edit_note:",
+        visibility="hidden",
+    ),
+    "cooldown": st.Page(
+        agreement_pages.cooldown_page,
+        title="Cooldown",
+        url_path="cooldown",
+        icon=":material/pause_circle:",
+    ),
+    "therapy": st.Page(
+        agreement_pages.therapy_page,
+        title="Therapy plan",
+        url_path="therapy",
+        icon=":material/psychology:",
+    ),
     "mailbox": st.Page(
         mail_pages.mailbox_page, title="Mailbox (local)", url_path="mailbox", icon=":material/mail:"
     ),
@@ -80,6 +113,13 @@ def navigation_for(user: User | None) -> dict[str, list[StreamlitPage]]:
         }
     return {
         "": [PAGES["home"], PAGES["couple"], PAGES["join"]],
+        "Together": [
+            PAGES["agreements"],
+            PAGES["cooldown"],
+            PAGES["therapy"],
+            PAGES["agreement"],
+            PAGES["propose_agreement"],
+        ],
         "Check-ins": [
             PAGES["checkin"],
             PAGES["checkin_history"],

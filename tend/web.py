@@ -23,7 +23,11 @@ USER_KEY = "_tend_user"
 
 
 def session_token() -> str | None:
-    return st.context.cookies.get(SESSION_COOKIE) or st.session_state.get(TEST_TOKEN_KEY)
+    cookie = st.context.cookies.get(SESSION_COOKIE)
+    # Under AppTest the cookie mapping is a mock that returns non-strings.
+    if not isinstance(cookie, str):
+        cookie = None
+    return cookie or st.session_state.get(TEST_TOKEN_KEY)
 
 
 def resolve_current_user() -> User | None:

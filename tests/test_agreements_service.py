@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from agreements import service as agreements
 from agreements.templates import TEMPLATES
-from couples.errors import NotAllowed, NotFound
+from couples.errors import InvalidInput, NotAllowed, NotFound
 from notifications.models import OutboxMessage
 from tests.factories import make_couple
 
@@ -123,3 +123,236 @@ def test_checkin_schedule_follows_the_version_in_force(tx, now, couple) -> None:
         assert again is not None and again.version_id == first.version_id
         old = agreements.agreement_version(s, couple_id, first.version_id)
         assert old.params["cadence"] == "monthly"
+
+
+def _propose(tx, user, now, kind="cooldown", **overrides):  # type: ignore[no-untyped-def]
+    t = TEMPLATES[kind]
+    words = {"title": t.title, "body": t.body, "params": dict(t.params), **overrides}
+    with tx() as s:
+        return agreements.propose_agreement(s, user, kind=kind, now=now, **words).id
+
+
+def test_decline_with_reason_closes_a_first_proposal(tx, now, couple) -> None:
+    _, a, b = couple
+    agreement_id = _propose(tx, a, now)
+    with tx() as s:
+        agreements.decline(s, b, agreement_id, reason="Five minutes is too short for me", now=now)
+    with tx() as s:
+        view = agreements.get_agreement(s, a, agreement_id)
+        assert view.status == "declined" and not view.awaiting_me and not view.awaiting_partner
+        assert view.latest.decline_reason == "Five minutes is too short for me"
+        with pytest.raises(NotAllowed, match="closed"):
+            agreements.accept(s, b, agreement_id, now=now)
+    with tx() as s, pytest.raises(NotAllowed, match="closed"):
+        agreements.propose_change(s, a, agreement_id, title="x", body="y", params={}, now=now)
+
+
+def test_counter_proposal_then_first_partner_accepts(tx, now, couple) -> None:
+    couple_id, a, b = couple
+    agreement_id = _propose(tx, a, now)
+    with tx() as s:
+        counter = agreements.counter_propose(
+            s,
+            b,
+            agreement_id,
+            title="Cooldown",
+            body="We pause and come back.",
+            params={"minutes": 20, "during": "Walk"},
+            now=now + H,
+        )
+        counter_id = counter.id
+    with tx() as s:
+        # B cannot accept their own counter; A now has the answer to give.
+        with pytest.raises(NotAllowed):
+            agreements.accept(s, b, agreement_id, now=now + H)
+        assert agreements.get_agreement(s, a, agreement_id).awaiting_me
+        assert not agreements.get_agreement(s, b, agreement_id).awaiting_me
+    with tx() as s:
+        agreements.accept(s, a, agreement_id, now=now + 2 * H)
+    with tx() as s:
+        [in_force] = agreements.agreements_in_force(s, couple_id, now + 3 * H)
+        assert in_force.version_id == counter_id and in_force.params["minutes"] == 20
+        states = [v.state for v in agreements.versions(s, a, agreement_id)]
+        assert states == ["countered", "in_force"]
+        actions = [
+            (e.action, e.actor, e.version_number) for e in agreements.history(s, a, agreement_id)
+        ]
+        assert actions == [
+            ("proposed", "A", 1),
+            ("countered", "B", 2),
+            ("accepted", "A", 2),
+        ]
+        kinds = [
+            (m.kind, m.to_address, m.context.get("what"))
+            for m in s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+            if m.kind == "agreement_proposed"
+        ]
+        assert kinds == [
+            ("agreement_proposed", "b@example.org", "new"),
+            ("agreement_proposed", "a@example.org", "counter"),
+        ]
+
+
+def test_change_keeps_current_version_until_accepted_and_diff_shows_it(tx, now, couple) -> None:
+    couple_id, a, b = couple
+    agreement_id = _propose(tx, a, now)
+    with tx() as s:
+        agreements.accept(s, b, agreement_id, now=now)
+    with tx() as s:
+        agreements.propose_change(
+            s,
+            b,
+            agreement_id,
+            title="Cooldown",
+            body="We pause for longer.",
+            params={"minutes": 20, "during": ""},
+            now=now + H,
+        )
+    with tx() as s:
+        [current] = agreements.agreements_in_force(s, couple_id, now + 2 * H)
+        assert current.params["minutes"] == 5
+        # A declines the change: the old words simply stay.
+        agreements.decline(s, a, agreement_id, reason=None, now=now + 2 * H)
+    with tx() as s:
+        view = agreements.get_agreement(s, a, agreement_id)
+        assert view.status == "active" and view.pending is None
+        assert view.in_force is not None and view.in_force.number == 1
+        diff = agreements.diff_versions(s, a, agreement_id, 1, 2)
+        assert "+Cooldown length: 20 minutes" in diff
+        assert "-Cooldown length: 5 minutes" in diff
+        assert "+We pause for longer." in diff
+        with pytest.raises(NotFound):
+            agreements.diff_versions(s, a, agreement_id, 1, 9)
+
+
+def test_same_words_are_not_a_change_and_bad_input_is_explained(tx, now, couple) -> None:
+    _, a, b = couple
+    agreement_id = _propose(tx, a, now)
+    with tx() as s:
+        agreements.accept(s, b, agreement_id, now=now)
+    t = TEMPLATES["cooldown"]
+    with tx() as s, pytest.raises(InvalidInput, match="same words"):
+        agreements.propose_change(
+            s, a, agreement_id, title=t.title, body=t.body, params=t.params, now=now
+        )
+    with tx() as s, pytest.raises(InvalidInput) as problem:
+        agreements.propose_agreement(
+            s, a, kind="cooldown", title=" ", body="", params={"minutes": 500}, now=now
+        )
+    assert set(problem.value.fields) == {"title", "body", "minutes"}
+    with tx() as s, pytest.raises(InvalidInput) as problem:
+        agreements.propose_agreement(
+            s, a, **_checkin(cadence="daily", local_time="25:00", timezone="Mars/Base"), now=now
+        )
+    assert set(problem.value.fields) == {"cadence", "local_time", "timezone"}
+
+
+def test_revising_and_withdrawing_my_own_proposal(tx, now, couple) -> None:
+    _, a, b = couple
+    agreement_id = _propose(tx, a, now)
+    with tx() as s:
+        agreements.propose_change(
+            s,
+            a,
+            agreement_id,
+            title="Cooldown",
+            body="Revised.",
+            params={"minutes": 10},
+            now=now + H,
+        )
+    with tx() as s:
+        view = agreements.get_agreement(s, b, agreement_id)
+        assert view.pending is not None and view.pending.number == 2 and view.awaiting_me
+        with pytest.raises(NotAllowed):
+            agreements.withdraw(s, b, agreement_id, now=now)
+    with tx() as s:
+        agreements.withdraw(s, a, agreement_id, now=now + 2 * H)
+    with tx() as s:
+        assert agreements.get_agreement(s, b, agreement_id).status == "withdrawn"
+        assert agreements.awaiting_my_answer_count(s, b) == 0
+
+
+def test_retiring_needs_both_and_a_retired_agreement_cannot_change(tx, now, couple) -> None:
+    couple_id, a, b = couple
+    agreement_id = _propose(tx, a, now)
+    with tx() as s:
+        agreements.accept(s, b, agreement_id, now=now)
+    with tx() as s:
+        agreements.request_retirement(s, a, agreement_id, reason="It has become habit", now=now + H)
+    with tx() as s:
+        with pytest.raises(NotAllowed, match="your partner's answer"):
+            agreements.answer_retirement(s, a, agreement_id, agree=True, now=now + H)
+        assert len(agreements.agreements_in_force(s, couple_id, now + 2 * H)) == 1
+        assert agreements.get_agreement(s, b, agreement_id).awaiting_me
+    with tx() as s:
+        agreements.answer_retirement(s, b, agreement_id, agree=False, now=now + 2 * H)
+    with tx() as s:
+        agreements.request_retirement(s, b, agreement_id, now=now + 3 * H)
+    with tx() as s:
+        agreements.answer_retirement(s, a, agreement_id, agree=True, now=now + 4 * H)
+    with tx() as s:
+        assert agreements.agreements_in_force(s, couple_id, now + 5 * H) == []
+        assert len(agreements.agreements_in_force(s, couple_id, now + 3 * H)) == 1
+        assert agreements.get_agreement(s, a, agreement_id).status == "retired"
+    for action in (
+        lambda s: agreements.propose_change(
+            s, a, agreement_id, title="Back", body="Again", params={"minutes": 5}, now=now
+        ),
+        lambda s: agreements.flag_for_review(s, a, agreement_id, now=now),
+        lambda s: agreements.request_retirement(s, a, agreement_id, now=now),
+    ):
+        with tx() as s, pytest.raises(NotAllowed, match="retired"):
+            action(s)
+    with tx() as s:
+        actions = [e.action for e in agreements.history(s, b, agreement_id)]
+        assert actions == [
+            "proposed",
+            "accepted",
+            "retire_requested",
+            "retire_declined",
+            "retire_requested",
+            "retired",
+        ]
+
+
+def test_flag_for_review_shows_in_force_and_mails_partner(tx, now, couple) -> None:
+    couple_id, a, b = couple
+    agreement_id = _propose(tx, a, now)
+    with tx() as s, pytest.raises(NotAllowed):
+        agreements.flag_for_review(s, a, agreement_id, now=now)  # not active yet
+    with tx() as s:
+        agreements.accept(s, b, agreement_id, now=now)
+    with tx() as s:
+        agreements.flag_for_review(s, b, agreement_id, note="Let's talk about it", now=now + H)
+    with tx() as s:
+        [in_force] = agreements.agreements_in_force(s, couple_id, now + H)
+        assert in_force.flagged_for_review
+        with pytest.raises(NotAllowed, match="already flagged"):
+            agreements.flag_for_review(s, a, agreement_id, now=now + H)
+        mail = s.scalar(select(OutboxMessage).where(OutboxMessage.kind == "agreement_flagged"))
+        assert mail is not None and mail.to_address == "a@example.org"
+        assert "talk about it" not in str(mail.context)
+    with tx() as s:
+        agreements.clear_review_flag(s, a, agreement_id, now=now + 2 * H)
+    with tx() as s:
+        assert not agreements.agreements_in_force(s, couple_id, now + 2 * H)[0].flagged_for_review
+
+
+def test_a_lone_partner_or_a_left_couple_cannot_propose(tx, now) -> None:
+    from couples import service as couples
+    from tests.factories import make_user
+
+    with tx() as s:
+        solo = make_user(s, "solo@example.org", now=now)
+        couples.create_couple(s, solo.id, name="Solo", reunited_on=None, now=now)
+        solo_id = solo.id
+    with tx() as s, pytest.raises(NotAllowed, match="Invite your partner"):
+        agreements.propose_agreement(s, solo_id, now=now, **_checkin())
+    with tx() as s:
+        _, a, b = make_couple(s, "x@example.org", "y@example.org", now=now)
+        a_id, b_id = a.id, b.id
+    agreement_id = _propose(tx, a_id, now)
+    with tx() as s:
+        couples.leave_couple(s, a_id, now=now)
+    with tx() as s, pytest.raises(NotAllowed, match="read-only"):
+        agreements.accept(s, b_id, agreement_id, now=now)

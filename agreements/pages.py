@@ -1,0 +1,733 @@
+"""Agreement, cooldown and therapy pages. Thin: read widgets, call a service, draw."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
+
+import streamlit as st
+
+from agreements import service as agreements
+from agreements import templates
+from agreements.templates import CADENCES, TEMPLATES, THERAPY_FREQUENCIES, WEEKDAYS
+from couples import service as couples
+from couples.errors import TendError
+from tend import web
+
+TIMEZONES = sorted(available_timezones())
+FORM_LABELS = {
+    "title": "Title",
+    "body": "What we each commit to",
+    "kind": "Template",
+    "cadence": "How often",
+    "weekday": "Day of the week",
+    "day_of_month": "Day of the month",
+    "local_time": "Time",
+    "timezone": "Time zone",
+    "minutes": "Minutes",
+    "during": "What we each do meanwhile",
+    "therapist": "Therapist or practice",
+    "frequency": "How often",
+    "reason": "Reason",
+    "note": "Note",
+}
+ACTIONS = {
+    "proposed": "proposed version {n}",
+    "accepted": "accepted version {n}: it is in force",
+    "declined": "declined version {n}",
+    "countered": "answered with changes: version {n}",
+    "change_proposed": "proposed a change: version {n}",
+    "revised": "revised their proposal: version {n}",
+    "withdrawn": "withdrew version {n}",
+    "retire_requested": "asked to retire the agreement",
+    "retired": "agreed to retire it: the agreement ended",
+    "retire_declined": "chose to keep the agreement",
+    "retire_withdrawn": "withdrew the request to retire",
+    "flagged": "flagged it for review at the next check-in",
+    "unflagged": "cleared the review flag",
+}
+STATUS = {
+    "proposed": "Proposed",
+    "active": "In force",
+    "declined": "Declined",
+    "retired": "Retired",
+    "withdrawn": "Withdrawn",
+}
+
+
+def _local(moment: dt.datetime, timezone: str) -> str:
+    return f"{moment.astimezone(ZoneInfo(timezone)):%d %b %Y, %H:%M}"
+
+
+def _has_couple(user_id: int) -> bool:
+    with web.action() as session:
+        if couples.couple_of(session, user_id) is not None:
+            return True
+    st.info("Agreements live in your couple space. Create it and invite your partner first.")
+    st.page_link(web.page("couple"), label="Open your couple space", icon="➡️")
+    return False
+
+
+# --- agreement list ----------------------------------------------------------------------
+
+
+def agreements_page() -> None:
+    user = web.current_user()
+    st.title("Agreements")
+    if not _has_couple(user.id):
+        return
+    with web.action() as session:
+        views = agreements.list_agreements(session, user.id)
+    waiting = [v for v in views if v.awaiting_me]
+    if waiting:
+        st.subheader(f"Awaiting your answer ({len(waiting)})")
+        for view in waiting:
+            _list_item(view, user.timezone)
+    active = [v for v in views if v.status == "active" and not v.awaiting_me]
+    st.subheader("In force")
+    if not active:
+        st.caption("Nothing yet. An agreement counts once you both said yes to the same words.")
+    for view in active:
+        _list_item(view, user.timezone)
+    theirs = [v for v in views if v.awaiting_partner and not v.awaiting_me]
+    if theirs:
+        st.subheader("Awaiting your partner")
+        for view in theirs:
+            _list_item(view, user.timezone)
+    st.subheader("Propose an agreement")
+    cols = st.columns(2)
+    for i, template in enumerate([*TEMPLATES.values(), None]):
+        with cols[i % 2].container(border=True):
+            if template is None:
+                st.markdown("**Write your own**")
+                st.caption("Your own words, from scratch.")
+                key = templates.CUSTOM
+            else:
+                st.markdown(f"**{template.title}**")
+                st.caption(template.summary)
+                key = template.key
+            st.page_link(
+                web.page("propose_agreement"),
+                label="Use this" if template else "Start writing",
+                query_params={"template": key},
+                icon=":material/edit_note:",
+            )
+    closed = [v for v in views if v.status in ("retired", "declined", "withdrawn")]
+    if closed:
+        with st.expander(f"Retired and closed ({len(closed)})"):
+            for view in closed:
+                _list_item(view, user.timezone)
+
+
+def _list_item(view: agreements.AgreementView, timezone: str) -> None:
+    with st.container(border=True):
+        title = web.md(view.title)
+        flag = " · :orange-badge[flagged for review]" if view.flagged_for_review else ""
+        st.markdown(f"**{title}** · {STATUS.get(view.status, view.status)}{flag}")
+        if view.awaiting_me and view.retire_requested_by and not view.retire_requested_by_me:
+            st.caption(f"{web.md(view.retire_requested_by)} would like to retire it.")
+        elif view.awaiting_me and view.pending:
+            what = "a change" if view.in_force else "this agreement"
+            st.caption(
+                f"{web.md(view.pending.proposed_by)} proposed {what} on "
+                f"{_local(view.pending.proposed_at, timezone)}."
+            )
+        elif view.awaiting_partner:
+            st.caption("Waiting for your partner's answer.")
+        st.page_link(
+            web.page("agreement"),
+            label="Open",
+            query_params={"id": str(view.agreement_id)},
+            icon=":material/arrow_forward:",
+        )
+
+
+# --- proposing ---------------------------------------------------------------------------
+
+
+def propose_page() -> None:
+    user = web.current_user()
+    key = st.query_params.get("template", templates.CUSTOM)
+    template = TEMPLATES.get(key)
+    kind = template.key if template else templates.CUSTOM
+    st.title(f"Propose: {template.title}" if template else "Propose your own agreement")
+    if not _has_couple(user.id):
+        return
+    if template and template.note:
+        st.info(template.note)
+    defaults = dict(template.params) if template else {}
+    if kind == "regular_checkin":
+        defaults["timezone"] = user.timezone
+    submitted, words = _words_form(
+        f"propose_{kind}",
+        kind,
+        title=template.title if template else "",
+        body=template.body if template else "",
+        params=defaults,
+        submit="Propose",
+    )
+    if submitted:
+        try:
+            with web.action() as session:
+                agreement = agreements.propose_agreement(session, user.id, kind=kind, **words)
+                agreement_id = agreement.id
+        except TendError as exc:
+            web.show_error(exc, FORM_LABELS)
+        else:
+            st.switch_page(web.page("agreement"), query_params={"id": str(agreement_id)})
+
+
+def _words_form(
+    form_key: str, kind: str, *, title: str, body: str, params: dict[str, Any], submit: str
+) -> tuple[bool, dict[str, Any]]:
+    """Title, body and the template's parameters; returns (submitted, words)."""
+    with st.form(form_key):
+        new_title = st.text_input(
+            "Title", value=title, max_chars=agreements.MAX_TITLE, key=f"{form_key}_title"
+        )
+        new_body = st.text_area(
+            "What we each commit to",
+            value=body,
+            max_chars=agreements.MAX_BODY,
+            key=f"{form_key}_body",
+            height=140,
+        )
+        new_params = _param_widgets(form_key, kind, params)
+        submitted = st.form_submit_button(submit, type="primary")
+    return submitted, {"title": new_title, "body": new_body, "params": new_params}
+
+
+def _param_widgets(form_key: str, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    if kind == "regular_checkin":
+        cadences = list(CADENCES)
+        cadence = st.selectbox(
+            "How often",
+            cadences,
+            index=cadences.index(params.get("cadence", "monthly")),
+            format_func=lambda c: CADENCES[c].capitalize(),
+            key=f"{form_key}_cadence",
+        )
+        cols = st.columns(2)
+        weekday = cols[0].selectbox(
+            "Day of the week (weekly, every two weeks)",
+            range(7),
+            index=int(params.get("weekday", 6)),
+            format_func=lambda d: WEEKDAYS[d],
+            key=f"{form_key}_weekday",
+        )
+        day = cols[1].number_input(
+            "Day of the month (monthly)",
+            min_value=1,
+            max_value=28,
+            value=int(params.get("day_of_month", 1)),
+            key=f"{form_key}_dom",
+        )
+        hours, minutes = (int(x) for x in str(params.get("local_time", "19:00")).split(":"))
+        at = st.time_input(
+            "Time for the conversation", value=dt.time(hours, minutes), key=f"{form_key}_time"
+        )
+        tz = params.get("timezone", "UTC")
+        timezone = st.selectbox(
+            "Time zone",
+            TIMEZONES,
+            index=TIMEZONES.index(tz) if tz in TIMEZONES else TIMEZONES.index("UTC"),
+            key=f"{form_key}_tz",
+        )
+        return {
+            "cadence": cadence,
+            "weekday": weekday,
+            "day_of_month": int(day),
+            "local_time": f"{at:%H:%M}",
+            "timezone": timezone,
+        }
+    if kind == "cooldown":
+        minutes = st.number_input(
+            "Minutes",
+            min_value=templates.COOLDOWN_MIN,
+            max_value=templates.COOLDOWN_MAX,
+            value=int(params.get("minutes", 5)),
+            key=f"{form_key}_minutes",
+            help="Five is common. The body often needs about 20 to calm down (Gottman).",
+        )
+        during = st.text_area(
+            "What we each do meanwhile",
+            value=str(params.get("during", "")),
+            max_chars=500,
+            key=f"{form_key}_during",
+        )
+        return {"minutes": int(minutes), "during": during}
+    if kind == "therapy":
+        therapist = st.text_input(
+            "Therapist or practice (optional)",
+            value=str(params.get("therapist", "")),
+            max_chars=200,
+            key=f"{form_key}_therapist",
+        )
+        frequencies = list(THERAPY_FREQUENCIES)
+        frequency = st.selectbox(
+            "How often",
+            frequencies,
+            index=frequencies.index(params.get("frequency", "biweekly")),
+            format_func=lambda f: THERAPY_FREQUENCIES[f].capitalize(),
+            key=f"{form_key}_frequency",
+        )
+        return {"therapist": therapist, "frequency": frequency}
+    return {
+        name: st.text_input(
+            name.replace("_", " ").capitalize(), value=str(value), key=f"{form_key}_{name}"
+        )
+        for name, value in params.items()
+    }
+
+
+# --- one agreement -------------------------------------------------------------------------
+
+
+def agreement_page() -> None:
+    user = web.current_user()
+    try:
+        agreement_id = int(st.query_params.get("id", ""))
+    except ValueError:
+        agreement_id = 0
+    try:
+        with web.action() as session:
+            view = agreements.get_agreement(session, user.id, agreement_id)
+            all_versions = agreements.versions(session, user.id, agreement_id)
+            events = agreements.history(session, user.id, agreement_id)
+    except TendError:
+        st.title("Agreement")
+        st.warning("This agreement does not exist, or it is not in your couple space.")
+        st.page_link(web.page("agreements"), label="All agreements", icon="⬅️")
+        return
+    st.page_link(web.page("agreements"), label="All agreements", icon="⬅️")
+    st.title(view.title)
+    st.caption(STATUS.get(view.status, view.status))
+    for message in st.session_state.pop("_agreement_flash", []):
+        st.success(message)
+
+    if view.in_force:
+        st.subheader("In force" if view.status == "active" else "Last words in force")
+        _words(view.kind, view.in_force, user.timezone)
+    if view.flagged_for_review and view.status == "active":
+        st.warning(
+            f"Flagged for review by {web.md(view.flagged_by or '')}: it comes up at your next "
+            "check-in."
+        )
+        if st.button("Clear the flag", key="unflag"):
+            _act(lambda s: agreements.clear_review_flag(s, user.id, agreement_id), "Flag cleared.")
+
+    if view.pending:
+        _pending_section(view, user.id, user.timezone)
+    if view.retire_requested_by:
+        _retire_section(view, user.id)
+    if view.status == "active" and not view.pending and not view.retire_requested_by:
+        _active_actions(view, user.id)
+    if view.status in ("declined", "withdrawn", "retired") and not view.in_force:
+        _words(view.kind, view.latest, user.timezone)
+
+    st.subheader("Versions")
+    previous = None
+    for version in all_versions:
+        label = f"Version {version.number} · {version.state.replace('_', ' ')}"
+        with st.expander(label, expanded=False):
+            _words(view.kind, version, user.timezone)
+            if previous is not None:
+                st.caption(f"Changes from version {previous}:")
+                with web.action() as session:
+                    diff = agreements.diff_versions(
+                        session, user.id, agreement_id, previous, version.number
+                    )
+                st.code("\n".join(diff) or "(no changes)", language="diff")
+        previous = version.number
+    st.subheader("History")
+    for event in events:
+        what = ACTIONS.get(event.action, event.action).format(n=event.version_number)
+        line = f"{_local(event.at, user.timezone)} · **{web.md(event.actor)}** {what}"
+        if event.note:
+            line += f" — “{web.md(event.note)}”"
+        st.markdown(line)
+
+
+def _words(kind: str, version: agreements.VersionView, timezone: str) -> None:
+    with st.container(border=True):
+        st.markdown(f"**{web.md(version.title)}**")
+        st.markdown(web.md(version.body))
+        for line in templates.describe_params(kind, version.params):
+            st.markdown(f"- {web.md(line)}")
+        caption = f"Proposed by {web.md(version.proposed_by)} on "
+        caption += _local(version.proposed_at, timezone)
+        if version.in_force_from:
+            caption += f"; in force from {_local(version.in_force_from, timezone)}"
+        if version.in_force_until:
+            caption += f" until {_local(version.in_force_until, timezone)}"
+        st.caption(caption)
+        if version.decline_reason:
+            st.caption(f"Reason given for declining: {web.md(version.decline_reason)}")
+
+
+def _act(call, message: str) -> None:  # type: ignore[no-untyped-def]
+    """Run one service call as one action; on success show ``message`` after the rerun."""
+    try:
+        with web.action() as session:
+            call(session)
+    except TendError as exc:
+        web.show_error(exc, FORM_LABELS)
+    else:
+        st.session_state["_agreement_flash"] = [message]
+        st.rerun()
+
+
+def _pending_section(view: agreements.AgreementView, user_id: int, timezone: str) -> None:
+    pending = view.pending
+    assert pending is not None
+    agreement_id = view.agreement_id
+    if view.awaiting_me:
+        st.subheader("Awaiting your answer")
+        what = "proposes a change" if view.in_force else "proposed"
+        st.write(f"{web.md(pending.proposed_by)} {what}:")
+    else:
+        st.subheader("Awaiting your partner")
+        st.write("Your proposal waits for your partner's answer:")
+    _words(view.kind, pending, timezone)
+    if view.in_force:
+        with web.action() as session:
+            diff = agreements.diff_versions(
+                session, user_id, agreement_id, view.in_force.number, pending.number
+            )
+        st.caption("What would change:")
+        st.code("\n".join(diff), language="diff")
+    if view.awaiting_me:
+        cols = st.columns(2)
+        if cols[0].button("Accept", type="primary", key="accept"):
+            _act(lambda s: agreements.accept(s, user_id, agreement_id), "Accepted: it is in force.")
+        with cols[1].popover("Decline"):
+            reason = st.text_area("Reason (optional)", key="decline_reason", max_chars=2000)
+            if st.button("Decline", key="decline_confirm"):
+                _act(
+                    lambda s: agreements.decline(s, user_id, agreement_id, reason=reason),
+                    "Declined.",
+                )
+        with st.expander("Suggest changes"):
+            _change_form(view, pending, user_id, "counter", "Send counter-proposal")
+    else:
+        if st.button("Withdraw my proposal", key="withdraw"):
+            _act(lambda s: agreements.withdraw(s, user_id, agreement_id), "Withdrawn.")
+        with st.expander("Change my proposal"):
+            _change_form(view, pending, user_id, "revise", "Send the new version")
+
+
+def _change_form(
+    view: agreements.AgreementView,
+    basis: agreements.VersionView,
+    user_id: int,
+    form_key: str,
+    submit: str,
+) -> None:
+    submitted, words = _words_form(
+        f"{form_key}_{view.agreement_id}_{basis.number}",
+        view.kind,
+        title=basis.title,
+        body=basis.body,
+        params=basis.params,
+        submit=submit,
+    )
+    if submitted:
+        _act(
+            lambda s: agreements.propose_change(s, user_id, view.agreement_id, **words),
+            "Sent. It waits for your partner's answer; what is in force stays until then.",
+        )
+
+
+def _retire_section(view: agreements.AgreementView, user_id: int) -> None:
+    agreement_id = view.agreement_id
+    if view.retire_requested_by_me:
+        st.info("You asked to retire this agreement. It stays in force until your partner agrees.")
+        if st.button("Withdraw the request", key="retire_withdraw"):
+            _act(lambda s: agreements.withdraw_retirement(s, user_id, agreement_id), "Withdrawn.")
+        return
+    st.subheader("Awaiting your answer")
+    st.write(f"{web.md(view.retire_requested_by or '')} would like to retire this agreement.")
+    cols = st.columns(2)
+    if cols[0].button("Retire it", key="retire_yes"):
+        _act(
+            lambda s: agreements.answer_retirement(s, user_id, agreement_id, agree=True),
+            "Retired. Its history stays here.",
+        )
+    if cols[1].button("Keep it", key="retire_no"):
+        _act(
+            lambda s: agreements.answer_retirement(s, user_id, agreement_id, agree=False),
+            "It stays in force.",
+        )
+
+
+def _active_actions(view: agreements.AgreementView, user_id: int) -> None:
+    agreement_id = view.agreement_id
+    assert view.in_force is not None
+    with st.expander("Propose a change"):
+        st.caption("Your partner says yes or no; until then the current words stay in force.")
+        _change_form(view, view.in_force, user_id, "change", "Propose the change")
+    if not view.flagged_for_review:
+        with st.expander("Flag for review"):
+            note = st.text_input("Note (optional, your partner sees it)", key="flag_note")
+            if st.button("Flag it for the next check-in", key="flag"):
+                _act(
+                    lambda s: agreements.flag_for_review(s, user_id, agreement_id, note=note),
+                    "Flagged: it comes up at your next check-in.",
+                )
+    with st.expander("Retire this agreement"):
+        reason = st.text_input("Reason (optional, your partner sees it)", key="retire_reason")
+        if st.button("Ask to retire it", key="retire"):
+            _act(
+                lambda s: agreements.request_retirement(s, user_id, agreement_id, reason=reason),
+                "Asked. It stays in force until your partner agrees.",
+            )
+
+
+# --- cooldown ------------------------------------------------------------------------------
+
+
+def _countdown(seconds: int) -> str:
+    minutes, secs = divmod(max(0, seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+@st.fragment(run_every=dt.timedelta(seconds=2))
+def cooldown_control() -> None:
+    """Compact cooldown control for the sidebar of every page. It re-reads every few
+    seconds, so a cooldown the partner started shows up without a reload."""
+    user = st.session_state.get(web.USER_KEY)
+    if user is None:
+        return
+    with web.action() as session:
+        if couples.couple_of(session, user.id) is None:
+            return
+        running = agreements.current_cooldown(session, user.id)
+    if running is None:
+        if st.button("I need a cooldown", key="cooldown_start", icon=":material/pause_circle:"):
+            _cooldown_call(lambda s: agreements.start_cooldown(s, user.id))
+        return
+    who = "You" if running.started_by_me else web.md(running.started_by)
+    back = running.planned_end_at.astimezone(ZoneInfo(user.timezone))
+    with st.container(border=True, key="cooldown_running"):
+        st.markdown(f"**Cooldown** · {who} asked for a pause")
+        st.markdown(f"### {_countdown(running.seconds_left)}")
+        st.caption(f"Back to each other at {back:%H:%M}")
+        if running.during:
+            st.caption(f"Meanwhile: {web.md(running.during)}")
+        cols = st.columns(2)
+        if cols[0].button("End now", key="cooldown_end"):
+            _cooldown_call(lambda s: agreements.end_cooldown(s, user.id))
+        if running.can_extend and cols[1].button("Extend", key="cooldown_extend"):
+            _cooldown_call(lambda s: agreements.extend_cooldown(s, user.id))
+
+
+def _cooldown_call(call) -> None:  # type: ignore[no-untyped-def]
+    try:
+        with web.action() as session:
+            call(session)
+    except TendError as exc:
+        web.show_error(exc)
+    else:
+        st.rerun(scope="fragment")
+
+
+def cooldown_page() -> None:
+    user = web.current_user()
+    st.title("Cooldown")
+    if not _has_couple(user.id):
+        return
+    st.write(
+        "When an argument heats up, either of you can ask for a pause from the side menu on "
+        "any page. You both see the countdown and what you agreed to do meanwhile."
+    )
+    with web.action() as session:
+        log = agreements.cooldown_log(session, user.id)
+        mail_on = agreements.cooldown_mail_enabled(session, user.id)
+    wants_mail = st.toggle(
+        "Email me when my partner starts or ends a cooldown",
+        value=mail_on,
+        help="Just the time to come back; nothing else.",
+    )
+    if wants_mail != mail_on:
+        with web.action() as session:
+            agreements.set_cooldown_mail(session, user.id, wants_mail)
+        st.rerun()
+    st.subheader("Log")
+    if not log:
+        st.caption("No cooldowns yet.")
+    for entry in log:
+        who = "you" if entry.started_by_me else web.md(entry.started_by)
+        line = f"{_local(entry.started_at, user.timezone)} · started by {who}"
+        if entry.ended_at is None:
+            line += " · running"
+        else:
+            minutes = round((entry.ended_at - entry.started_at).total_seconds() / 60)
+            line += f" · {minutes} min"
+            line += " (ended early)" if entry.ended_early else ""
+        line += " · extended" if entry.extended else ""
+        with st.expander(line):
+            note = st.text_area(
+                "Private note (only you ever see this)",
+                value=entry.my_note or "",
+                key=f"cooldown_note_{entry.cooldown_id}",
+                max_chars=agreements.MAX_NOTE,
+            )
+            if st.button("Save note", key=f"cooldown_note_save_{entry.cooldown_id}"):
+                try:
+                    with web.action() as session:
+                        agreements.save_cooldown_note(session, user.id, entry.cooldown_id, note)
+                except TendError as exc:
+                    web.show_error(exc, FORM_LABELS)
+                else:
+                    st.success("Saved.")
+
+
+# --- therapy -------------------------------------------------------------------------------
+
+
+def therapy_page() -> None:
+    user = web.current_user()
+    st.title("Therapy plan")
+    if not _has_couple(user.id):
+        return
+    with web.action() as session:
+        plans = agreements.therapy_plans(session, user.id)
+    if not plans:
+        st.info("Once you both accept a couples therapy agreement, you can keep its log here.")
+        st.page_link(
+            web.page("propose_agreement"),
+            label="Propose couples therapy",
+            query_params={"template": "therapy"},
+            icon=":material/edit_note:",
+        )
+        return
+    for plan in plans:
+        _therapy_plan(plan, user)
+
+
+def _therapy_plan(plan: agreements.TherapyPlan, user: Any) -> None:
+    key = plan.agreement_id
+    for line in templates.describe_params("therapy", plan.version.params):
+        st.markdown(f"- {web.md(line)}")
+    st.subheader("Next appointment")
+    appt = plan.next_appointment
+    if appt:
+        where = f" · {web.md(appt.location)}" if appt.location else ""
+        st.markdown(
+            f"**{appt.local_start:%A %d %B %Y, %H:%M}** ({appt.timezone}), "
+            f"{appt.duration_minutes} min{where}"
+        )
+        with web.action() as session:
+            ics = agreements.appointment_ics(session, user.id, appt.appointment_id)
+        cols = st.columns(2)
+        cols[0].download_button(
+            "Add to calendar (.ics)",
+            ics,
+            file_name="therapy-appointment.ics",
+            mime="text/calendar",
+            key=f"ics_{appt.appointment_id}",
+        )
+        if cols[1].button("Cancel appointment", key=f"cancel_{appt.appointment_id}"):
+            with web.action() as session:
+                agreements.cancel_appointment(session, user.id, appt.appointment_id)
+            st.rerun()
+        st.caption("You both get a reminder by mail the day before.")
+    with st.expander("Set the next appointment" if not appt else "Change the appointment"):
+        with st.form(f"appointment_{key}"):
+            cols = st.columns(2)
+            day = cols[0].date_input("Date", key=f"appt_day_{key}", format="YYYY-MM-DD")
+            at = cols[1].time_input("Time", value=dt.time(18, 0), key=f"appt_time_{key}")
+            duration = st.number_input(
+                "Length (minutes)", min_value=10, max_value=300, value=60, key=f"appt_len_{key}"
+            )
+            location = st.text_input("Where (optional)", max_chars=300, key=f"appt_where_{key}")
+            tz = st.selectbox(
+                "Time zone",
+                TIMEZONES,
+                index=TIMEZONES.index(user.timezone) if user.timezone in TIMEZONES else 0,
+                key=f"appt_tz_{key}",
+            )
+            saved = st.form_submit_button("Save appointment", type="primary")
+        if saved:
+            try:
+                with web.action() as session:
+                    agreements.set_next_appointment(
+                        session,
+                        user.id,
+                        plan.agreement_id,
+                        local_start=dt.datetime.combine(day, at),
+                        timezone=tz,
+                        duration_minutes=int(duration),
+                        location=location,
+                    )
+            except TendError as exc:
+                web.show_error(
+                    exc, {"starts_at": "Date and time", "duration": "Length", "location": "Where"}
+                )
+            else:
+                st.rerun()
+    st.subheader("Sessions")
+    with st.expander("Log a session"):
+        with st.form(f"log_session_{key}"):
+            held_on = st.date_input(
+                "Date", key=f"held_on_{key}", format="YYYY-MM-DD", max_value=dt.date.today()
+            )
+            attendance = st.radio(
+                "Who went",
+                list(agreements.ATTENDANCE),
+                format_func=agreements.ATTENDANCE.get,
+                key=f"attendance_{key}",
+                horizontal=True,
+            )
+            logged = st.form_submit_button("Log session", type="primary")
+        if logged:
+            try:
+                with web.action() as session:
+                    agreements.log_therapy_session(
+                        session, user.id, plan.agreement_id, held_on=held_on, attendance=attendance
+                    )
+            except TendError as exc:
+                web.show_error(exc, {"held_on": "Date", "attendance": "Who went"})
+            else:
+                st.rerun()
+    if not plan.sessions:
+        st.caption("No sessions logged yet.")
+    for entry in plan.sessions:
+        _session_row(entry, user.id)
+
+
+def _session_row(entry: agreements.TherapySessionView, user_id: int) -> None:
+    with st.container(border=True):
+        st.markdown(
+            f"**{entry.held_on:%d %B %Y}** · {agreements.ATTENDANCE[entry.attendance]}"
+            f" · logged by {web.md(entry.logged_by)}"
+        )
+        if entry.attendance == "missed":
+            return
+        if entry.both_rated:
+            assert entry.my_rating is not None and entry.partner_rating is not None
+            st.caption(
+                f"Was it useful? You: {agreements.RATINGS[entry.my_rating]} · "
+                f"your partner: {agreements.RATINGS[entry.partner_rating]}"
+            )
+            return
+        choices = list(agreements.RATINGS)
+        rating = st.radio(
+            "Was this session useful? (private until you have both answered)",
+            choices,
+            index=choices.index(entry.my_rating) if entry.my_rating else None,
+            format_func=agreements.RATINGS.get,
+            horizontal=True,
+            key=f"rating_{entry.session_id}",
+        )
+        if rating is not None and rating != entry.my_rating:
+            try:
+                with web.action() as session:
+                    agreements.rate_therapy_session(session, user_id, entry.session_id, rating)
+            except TendError as exc:
+                web.show_error(exc)
+            else:
+                st.rerun()
+        if entry.my_rating is not None:
+            st.caption("Waiting for your partner's answer; then you both see both.")

@@ -1,0 +1,84 @@
+"""The agreement pages render through the real app for a signed-in partner (AppTest)."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from agreements import service as agreements
+from agreements.templates import TEMPLATES
+from couples import accounts
+from couples.db import transaction
+from tests.browser import ROOT
+from tests.factories import make_couple
+
+
+def _signed_in(token: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.session_state["_tend_session_token"] = token
+    return at
+
+
+def _open(at: AppTest, name: str) -> None:
+    """Switch to a function page (AppTest.switch_page only resolves page files)."""
+    from tend.navigation import PAGES
+
+    url_path = PAGES[name].url_path
+    [page_hash] = [
+        h for h, info in at._registered_pages.items() if info.get("url_pathname") == url_path
+    ]
+    at._page_hash = page_hash
+    at.run()
+
+
+@pytest.fixture
+def partners(tend_env, engine):  # type: ignore[no-untyped-def]
+    with transaction(engine) as s:
+        _, a, b = make_couple(s)
+        t = TEMPLATES["therapy"]
+        agreement_id = agreements.propose_agreement(
+            s, a.id, kind="therapy", title=t.title, body=t.body, params=t.params
+        ).id
+        agreements.accept(s, b.id, agreement_id)
+        cooldown = TEMPLATES["cooldown"]
+        pending_id = agreements.propose_agreement(
+            s,
+            a.id,
+            kind="cooldown",
+            title="Pause *now*",
+            body=cooldown.body,
+            params=cooldown.params,
+        ).id
+        agreements.start_cooldown(s, a.id)
+        return accounts.start_session(s, a.id), accounts.start_session(s, b.id), pending_id
+
+
+@pytest.mark.parametrize(
+    ("page", "query", "expected"),
+    [
+        ("agreements", {}, "Awaiting your answer"),
+        ("agreement", {"id": "PENDING"}, "Awaiting your answer"),
+        ("propose_agreement", {"template": "cooldown"}, "Propose: Cooldown"),
+        ("propose_agreement", {"template": "regular_checkin"}, "Propose: Regular check-in"),
+        ("propose_agreement", {}, "Propose your own agreement"),
+        ("cooldown", {}, "Cooldown"),
+        ("therapy", {}, "Next appointment"),
+        ("agreement", {"id": "999999"}, "does not exist"),
+    ],
+)
+def test_pages_render_for_the_partner(partners, page, query, expected) -> None:  # type: ignore[no-untyped-def]
+    _, b_token, pending_id = partners
+    at = _signed_in(b_token)
+    at.run()
+    for name, value in query.items():
+        at.query_params[name] = str(pending_id) if value == "PENDING" else value
+    _open(at, page)
+    assert not at.exception, at.exception
+    texts = " ".join(
+        [e.value for e in at.title]
+        + [e.value for e in at.subheader]
+        + [e.value for e in at.warning]
+        + [e.value for e in at.markdown]
+        + [e.value for e in at.info]
+    )
+    assert expected in texts

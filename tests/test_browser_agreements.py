@@ -1,0 +1,95 @@
+"""Two partners, two browsers: proposing, answering with changes, accepting, and a
+cooldown that shows up on the partner's open page without a reload."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from agreements import service as agreements
+from couples.db import engine_for, transaction
+from tests.browser import click, fill, open_page
+from tests.factories import PASSWORD, make_couple
+
+pytestmark = pytest.mark.browser
+
+
+def _alert(page: Page, text: str):  # type: ignore[no-untyped-def]
+    # Waits for it: after an action the page reruns, and the message comes with the rerun.
+    return page.locator('[data-testid="stAlert"]').filter(has_text=text)
+
+
+def _sign_in(page: Page, url: str, email: str, name: str) -> None:
+    open_page(page, url + "/")
+    fill(page, "Email", email)
+    fill(page, "Password", PASSWORD)
+    click(page, "Sign in")
+    expect(page.get_by_role("heading", name=f"Hi {name}")).to_be_visible()
+
+
+def test_agree_counter_accept_and_a_live_cooldown(served, new_context, tend_env) -> None:
+    engine = engine_for(tend_env["TEND_DATABASE_URL"])
+    with transaction(engine) as s:
+        _, alex, _ = make_couple(s, "alex@example.org", "blair@example.org")
+        alex_id = alex.id
+
+    a = new_context().new_page()
+    b = new_context().new_page()
+    _sign_in(a, served.url, "alex@example.org", "Alex")
+    _sign_in(b, served.url, "blair@example.org", "Blair")
+
+    # Alex proposes the regular check-in and the cooldown from their templates.
+    open_page(a, served.url + "/propose?template=regular_checkin")
+    expect(a.get_by_role("heading", name="Propose: Regular check-in")).to_be_visible()
+    click(a, "Propose")
+    expect(a.get_by_text("Your proposal waits for your partner's answer")).to_be_visible()
+    open_page(a, served.url + "/propose?template=cooldown")
+    expect(a.get_by_text("about 20 minutes to calm down")).to_be_visible()
+    click(a, "Propose")
+    expect(a.get_by_text("Your proposal waits for your partner's answer")).to_be_visible()
+
+    with transaction(engine) as s:
+        ids = {v.kind: v.agreement_id for v in agreements.list_agreements(s, alex_id)}
+
+    # Blair sees both waiting, and gets the neutral mail.
+    open_page(b, served.url + "/agreements")
+    expect(b.get_by_role("heading", name="Awaiting your answer (2)")).to_be_visible()
+    mail = served.wait_for_mail("blair@example.org", "waiting for your answer")
+    assert "Alex proposed an agreement" in mail.text
+    assert "calm" not in mail.text and "check-in conversation" not in mail.text
+
+    # Blair accepts the check-in and answers the cooldown with 20 minutes instead of 5.
+    open_page(b, served.url + f"/agreement?id={ids['regular_checkin']}")
+    click(b, "Accept")
+    expect(_alert(b, "Accepted")).to_be_visible()
+    open_page(b, served.url + f"/agreement?id={ids['cooldown']}")
+    b.get_by_text("Suggest changes").click()
+    fill(b, "Minutes", "20")
+    click(b, "Send counter-proposal")
+    expect(_alert(b, "Sent")).to_be_visible()
+
+    # Alex accepts the counter-proposal.
+    open_page(a, served.url + f"/agreement?id={ids['cooldown']}")
+    expect(a.get_by_text("Blair proposed:")).to_be_visible()
+    expect(a.get_by_text("Cooldown length: 20 minutes").first).to_be_visible()
+    click(a, "Accept")
+    expect(_alert(a, "Accepted")).to_be_visible()
+
+    # Both see both agreements in force, nothing waiting.
+    for page in (a, b):
+        open_page(page, served.url + "/agreements")
+        expect(page.get_by_text("Regular check-in · In force")).to_be_visible()
+        expect(page.get_by_text("Cooldown when an argument heats up · In force")).to_be_visible()
+        expect(page.get_by_role("heading", name="Awaiting your answer")).to_have_count(0)
+
+    # Blair's page stays open; Alex asks for a cooldown from the sidebar.
+    b.evaluate("window.__not_reloaded = true")
+    a.get_by_role("button", name="I need a cooldown").click()
+    expect(a.get_by_text("You asked for a pause")).to_be_visible()
+    expect(b.get_by_text("Alex asked for a pause")).to_be_visible(timeout=10_000)
+    expect(b.get_by_text("Back to each other at")).to_be_visible()
+    countdown = b.locator("h3").filter(has_text=":").first
+    expect(countdown).to_have_text(re.compile(r"^(19:[0-5]\d|20:00)$"))
+    assert b.evaluate("window.__not_reloaded") is True
