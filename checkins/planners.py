@@ -9,8 +9,9 @@ safe in any number of processes.
 
 from __future__ import annotations
 
+from checkins.calendar import attachments_for
 from checkins.service import plan_checkins
-from notifications import scheduler
+from notifications import rendering, scheduler
 
 PROMPT_KINDS = {
     "round_opened": "A new check-in round opens",
@@ -28,3 +29,6 @@ if hasattr(scheduler, "register_planner"):
 
     for _kind, _label in PROMPT_KINDS.items():
         preferences.register_prompt_kind(_kind, _label)
+
+if hasattr(rendering, "register_attachments"):
+    rendering.register_attachments("round_opened", attachments_for)

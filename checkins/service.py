@@ -334,6 +334,8 @@ def _notify(
             # The scheduler's renderer issues a single-use sign-in link to this page at
             # send time (notifications.rendering.link_for).
             "sign_in_target": ROUND_PAGE,
+            # For the .ics of the conversation (checkins.calendar): when answers are due.
+            "conversation_at": round_.due_at.isoformat(),
         },
         send_after=now,
     )

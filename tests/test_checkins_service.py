@@ -491,3 +491,35 @@ def test_history_trends_and_warnings_do_not_query_per_round(tx, engine, couple, 
     with tx() as s:
         data = checkins.trends(s, a.id, now=now)
     assert len(data.satisfaction) == 16 and len(data.gaps) == 8 and len(data.adherence) == 8
+
+
+def test_the_conversation_ics_is_a_valid_event_with_no_answer_content(tx, couple, now) -> None:
+    from icalendar import Calendar
+
+    from checkins.calendar import conversation_ics
+
+    _c, a, _b, _ = couple
+    with tx() as s:
+        round_ = checkins.start_round_now(s, a.id, now=now)
+        context = s.scalars(
+            select(OutboxMessage.context).where(OutboxMessage.kind == "round_opened")
+        ).first()
+    starts = dt.datetime.fromisoformat(context["conversation_at"])
+    assert starts == round_.due_at
+    data = conversation_ics(
+        round_id=round_.id,
+        couple_name=context["couple"],
+        starts_at=starts,
+        base_url="http://tend.test",
+        domain="tend.test",
+    )
+    [event] = Calendar.from_ical(data).walk("VEVENT")
+    assert event.decoded("dtstart") == round_.due_at
+    assert str(event["uid"]) == f"checkin-{round_.id}@tend.test"
+    assert data == conversation_ics(
+        round_id=round_.id,
+        couple_name=context["couple"],
+        starts_at=starts,
+        base_url="http://tend.test",
+        domain="tend.test",
+    )
