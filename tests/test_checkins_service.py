@@ -523,3 +523,39 @@ def test_the_conversation_ics_is_a_valid_event_with_no_answer_content(tx, couple
         base_url="http://tend.test",
         domain="tend.test",
     )
+
+
+def test_two_planners_at_the_same_moment_open_one_round(tx, engine, couple, now) -> None:
+    import threading
+
+    _c, a, b, _ = couple
+    with tx() as s:
+        agree(s, a, b, "regular_checkin", "Sunday check-in", SUNDAY_BERLIN, now)
+    due = dt.datetime(2026, 3, 15, 18, 5, tzinfo=dt.UTC)
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def planner() -> None:
+        try:
+            with tx() as s:
+                checkins.close_due_rounds(s, due)  # read first, as a real pass does
+                barrier.wait(timeout=10)
+                outcomes.append(len(checkins.open_due_rounds(s, due)))
+        except Exception as exc:  # SQLite may refuse the second writer outright
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=planner) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    with tx() as s:
+        assert s.scalar(select(func.count(Round.id))) == 1
+        opened_mails = s.scalar(
+            select(func.count(OutboxMessage.id)).where(OutboxMessage.kind == "round_opened")
+        )
+    assert opened_mails == 2
+    assert sorted(o for o in outcomes if isinstance(o, int))[-1] == 1, outcomes
+    if engine.dialect.name == "postgresql":
+        # The loser waits on the unique key, then finds the round there: no error at all.
+        assert sorted(outcomes) == [0, 1], outcomes  # type: ignore[type-var]
