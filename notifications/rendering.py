@@ -48,6 +48,12 @@ KINDS: dict[str, Callable[[Settings, str | None], str]] = {
     "cooldown_extended": _link("/cooldown"),
     "cooldown_ended": _link("/cooldown"),
     "therapy_appointment": _link("/therapy"),
+    # Check-in prompts: never any answer content, only names and dates.
+    "round_opened": _link("/checkin"),
+    "partner_answered": _link("/checkin"),
+    "ready_to_review": _link("/checkin"),
+    "round_closing": _link("/checkin"),
+    "nudge": _link("/checkin"),
 }
 
 

@@ -51,7 +51,7 @@ PLANNERS: dict[str, Planner] = {}
 
 # Modules that register planners (and prompt kinds) when imported; capabilities add
 # their module here, e.g. "checkins.reminders".
-PLANNER_MODULES: list[str] = ["agreements.reminders"]
+PLANNER_MODULES: list[str] = ["agreements.reminders", "checkins.planners"]
 
 
 def register_planner(name: str, fn: Planner) -> None:

@@ -111,6 +111,7 @@ def serve(port: int, host: str, no_scheduler: bool) -> None:
 @click.option("--once", is_flag=True, help="Run one planning and one dispatch pass, then exit.")
 def scheduler(once: bool) -> None:
     """Run the scheduler: open due check-ins, plan reminders, send the outbox."""
+    import tend.schema  # noqa: F401  (every model: the outbox's foreign key to users resolves)
     from notifications import scheduler as sched
 
     _settings()

@@ -11,6 +11,7 @@ import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
 from agreements import pages as agreement_pages
+from checkins import pages as checkin_pages
 from couples import pages as couple_pages
 from couples.models import User
 from couples.settings import get_settings
@@ -48,6 +49,27 @@ PAGES: dict[str, StreamlitPage] = {
         title="Join your partner",
         url_path="join",
         icon=":material/group_add:",
+    ),
+    "checkin": st.Page(
+        checkin_pages.checkin_page,
+        title="This check-in",
+        url_path="checkin",
+        icon=":material/forum:",
+    ),
+    "checkin_history": st.Page(
+        checkin_pages.history_page,
+        title="Check-in history",
+        url_path="checkin_history",
+        icon=":material/history:",
+    ),
+    "topics": st.Page(
+        checkin_pages.topics_page, title="Topics", url_path="topics", icon=":material/topic:"
+    ),
+    "trends": st.Page(
+        checkin_pages.trends_page,
+        title="Trends",
+        url_path="trends",
+        icon=":material/monitoring:",
     ),
     "agreements": st.Page(
         agreement_pages.agreements_page,
@@ -106,6 +128,12 @@ def navigation_for(user: User | None) -> dict[str, list[StreamlitPage]]:
         }
     return {
         "": [PAGES["home"], PAGES["couple"]],
+        "Check-ins": [
+            PAGES["checkin"],
+            PAGES["checkin_history"],
+            PAGES["topics"],
+            PAGES["trends"],
+        ],
         "Together": [PAGES["agreements"], PAGES["cooldown"], PAGES["therapy"]],
         "You": [PAGES["account"], PAGES["notifications"], *local_mail],
     }

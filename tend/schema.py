@@ -5,11 +5,12 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 import agreements.models
+import checkins.models
 import couples.models
 import notifications.models
 from couples.db import Base
 
-MODEL_MODULES = (couples.models, notifications.models, agreements.models)
+MODEL_MODULES = (couples.models, notifications.models, agreements.models, checkins.models)
 
 
 def metadata() -> MetaData:

@@ -15,7 +15,7 @@ from alembic import op
 import couples.db
 
 revision: str = "notifications_0001"
-down_revision: str | Sequence[str] | None = "agreements_0001"
+down_revision: str | Sequence[str] | None = "checkins_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

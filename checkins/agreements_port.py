@@ -1,0 +1,26 @@
+"""The few things check-ins need from the agreements package, in one place.
+
+Check-ins read agreements; agreements never import check-ins."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from agreements import service as agreements
+from agreements.service import AgreementInForce, CheckinSchedule
+
+
+def in_force(session: Session, couple_id: int, at: dt.datetime) -> list[AgreementInForce]:
+    return agreements.agreements_in_force(session, couple_id, at)
+
+
+def schedule(session: Session, couple_id: int, at: dt.datetime) -> CheckinSchedule | None:
+    return agreements.checkin_schedule(session, couple_id, at)
+
+
+def cooldowns_per_month(
+    session: Session, user_id: int, now: dt.datetime | None = None
+) -> list[tuple[dt.date, int]]:
+    return agreements.cooldowns_per_month(session, user_id, now=now)

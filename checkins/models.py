@@ -1,0 +1,222 @@
+"""Check-in rounds, answers, topics, action items and the couple's own questions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from couples.db import Base, UTCDateTime
+
+# Participation status
+PENDING = "pending"  # not started
+DRAFT = "draft"  # answers saved, not submitted
+SUBMITTED = "submitted"
+MISSED = "missed"  # the round closed before this partner submitted
+
+# Topic status
+OPEN = "open"
+WORKING = "working"
+RESOLVED = "resolved"
+TOPIC_STATUSES = (OPEN, WORKING, RESOLVED)
+
+
+class CheckinSettings(Base):
+    """Per-couple check-in preferences (a row only once changed from the defaults)."""
+
+    __tablename__ = "checkin_settings"
+
+    couple_id: Mapped[int] = mapped_column(
+        ForeignKey("couples.id", ondelete="CASCADE"), primary_key=True
+    )
+    due_days: Mapped[int] = mapped_column(default=5)
+
+
+class Round(Base):
+    __tablename__ = "checkin_rounds"
+    __table_args__ = (
+        # The idempotency key: one round per couple and scheduled start, whichever
+        # process or planning pass gets there first.
+        UniqueConstraint("couple_id", "scheduled_for"),
+        # At most one round open at a time per couple (a hand-started and a scheduled
+        # round racing each other cannot both win).
+        Index(
+            "uq_checkin_rounds_open_couple",
+            "couple_id",
+            unique=True,
+            sqlite_where=text("closed_at IS NULL"),
+            postgresql_where=text("closed_at IS NULL"),
+        ),
+        Index("ix_checkin_rounds_couple_opened", "couple_id", "opened_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    couple_id: Mapped[int] = mapped_column(ForeignKey("couples.id", ondelete="CASCADE"))
+    # The scheduled start; for a round started by hand, the moment it was started.
+    scheduled_for: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    origin: Mapped[str] = mapped_column(String(16))  # schedule | manual
+    schedule_version_id: Mapped[int | None]
+    opened_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Set when both partners have submitted: from then on answers are locked and the
+    # revealed ones are visible to both.
+    revealed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    participations: Mapped[list[Participation]] = relationship(
+        back_populates="round", lazy="selectin", order_by="Participation.id"
+    )
+    agreements: Mapped[list[RoundAgreement]] = relationship(
+        lazy="selectin", order_by="RoundAgreement.id"
+    )
+
+
+class RoundAgreement(Base):
+    """An agreement in force when the round opened, pinned to that version.
+
+    Title and kind are copied so the round reads the same however the agreement changes
+    later; the ids point into the agreements package (no foreign key, so check-in history
+    survives whatever that package does with its rows)."""
+
+    __tablename__ = "checkin_round_agreements"
+    __table_args__ = (UniqueConstraint("round_id", "agreement_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("checkin_rounds.id", ondelete="CASCADE"))
+    agreement_id: Mapped[int]
+    version_id: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(200))
+
+
+class Participation(Base):
+    """One partner's sheet in one round."""
+
+    __tablename__ = "checkin_participations"
+    __table_args__ = (UniqueConstraint("round_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("checkin_rounds.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    round: Mapped[Round] = relationship(back_populates="participations")
+
+
+class Answer(Base):
+    """One answer to a built-in or own question. ``visibility`` is copied from the
+    question when answered, so the reveal filter is a plain column test in SQL."""
+
+    __tablename__ = "checkin_answers"
+    __table_args__ = (UniqueConstraint("participation_id", "item"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participation_id: Mapped[int] = mapped_column(
+        ForeignKey("checkin_participations.id", ondelete="CASCADE")
+    )
+    item: Mapped[str] = mapped_column(String(60))  # survey key, or custom:<question id>
+    custom_question_id: Mapped[int | None] = mapped_column(
+        ForeignKey("checkin_questions.id", ondelete="SET NULL")
+    )
+    visibility: Mapped[str] = mapped_column(String(16))
+    value_int: Mapped[int | None]
+    value_text: Mapped[str | None] = mapped_column(Text)
+
+
+class Adherence(Base):
+    """How well an agreement was kept: by me, by my partner (1-5), and a comment."""
+
+    __tablename__ = "checkin_adherence"
+    __table_args__ = (UniqueConstraint("participation_id", "agreement_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participation_id: Mapped[int] = mapped_column(
+        ForeignKey("checkin_participations.id", ondelete="CASCADE")
+    )
+    agreement_id: Mapped[int] = mapped_column(index=True)
+    version_id: Mapped[int]
+    kept_self: Mapped[int | None]
+    kept_partner: Mapped[int | None]
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class Concern(Base):
+    """What bothers me and what I need; attached to a topic (existing or new)."""
+
+    __tablename__ = "checkin_concerns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participation_id: Mapped[int] = mapped_column(
+        ForeignKey("checkin_participations.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(default=0)
+    topic_id: Mapped[int | None] = mapped_column(
+        ForeignKey("checkin_topics.id", ondelete="SET NULL"), index=True
+    )
+    # A new topic is only created when the round is revealed, so the partner does not
+    # learn of it from the topic list before both have answered.
+    new_topic_title: Mapped[str | None] = mapped_column(String(200))
+    bothering: Mapped[str] = mapped_column(Text, default="")
+    need: Mapped[str] = mapped_column(Text, default="")
+
+
+class Topic(Base):
+    __tablename__ = "checkin_topics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    couple_id: Mapped[int] = mapped_column(ForeignKey("couples.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=OPEN)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class TopicEvent(Base):
+    """A topic's history: created, raised in a round, status changed."""
+
+    __tablename__ = "checkin_topic_events"
+    __table_args__ = (Index("ix_checkin_topic_events_topic_at", "topic_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic_id: Mapped[int] = mapped_column(ForeignKey("checkin_topics.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    event: Mapped[str] = mapped_column(String(16))  # created | raised | status
+    status: Mapped[str | None] = mapped_column(String(16))
+    round_id: Mapped[int | None] = mapped_column(
+        ForeignKey("checkin_rounds.id", ondelete="SET NULL")
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class ActionItem(Base):
+    """What we will do differently, agreed in a review, shown atop the next round."""
+
+    __tablename__ = "checkin_action_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    couple_id: Mapped[int] = mapped_column(ForeignKey("couples.id", ondelete="CASCADE"), index=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("checkin_rounds.id", ondelete="CASCADE"))
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class CustomQuestion(Base):
+    """The couple's own question. Retired, not deleted, so old answers keep their text."""
+
+    __tablename__ = "checkin_questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    couple_id: Mapped[int] = mapped_column(ForeignKey("couples.id", ondelete="CASCADE"), index=True)
+    prompt: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(16))  # scale | text
+    visibility: Mapped[str] = mapped_column(String(16))  # revealed | private
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

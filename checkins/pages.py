@@ -1,0 +1,659 @@
+"""Check-in pages: this round (answer / waiting / review), history, topics, trends.
+
+Thin: widgets in, a service call, results drawn. Answers are saved as a draft on every
+change (each widget change reruns the page, which saves what differs), so a refresh or
+a closed tab loses nothing. Everything a partner wrote is escaped with ``web.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import altair as alt
+import streamlit as st
+
+from checkins import service as checkins
+from checkins import survey
+from checkins.service import AdherenceInput, ConcernInput, Sheet
+from couples import service as couples
+from couples.errors import TendError
+from tend import web
+
+NEW_TOPIC = -1
+
+
+def _local(at: dt.datetime, tz: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return f"{at.astimezone(ZoneInfo(tz or 'UTC')):%a %d %b %Y, %H:%M}"
+
+
+# --- this round -----------------------------------------------------------------------------
+def checkin_page() -> None:
+    user = web.current_user()
+    with web.action() as session:
+        couple = couples.couple_of(session, user.id)
+        partner = couples.partner_of(session, user.id)
+        round_ = checkins.current_round(session, user.id) if couple else None
+        status = checkins.round_status(session, user.id, round_.id) if round_ else None
+    st.title("Check-in")
+    if couple is None or partner is None:
+        st.info("Check-ins start once your partner has joined your couple space.")
+        st.page_link(web.page("couple"), label="Open your couple space", icon="➡️")
+        return
+    if status is None or (status.phase == "review" and status.round.reviewed_at is not None):
+        _no_open_round(user.id, status)
+        if status is None:
+            return
+    assert status is not None
+    if status.phase == "review":
+        st.success("You have both answered. Sit down together and go through it.")
+        _review(user.id, status.round.id)
+        return
+    if status.phase == "closed":
+        _no_open_round(user.id, None)
+        return
+    _action_items_banner(user.id)
+    st.caption(f"Answer by {_local(status.round.due_at, user.timezone)}.")
+    if status.phase == "waiting":
+        st.info(
+            f"Thank you. You have submitted; waiting for your partner, {partner.display_name}, "
+            "to answer. You see each other's answers once you have both submitted. You can "
+            "still change yours until then."
+        )
+        with st.expander("Change your answers"):
+            _answer_form(user.id, status.round.id, submitted=True)
+        return
+    partner_note = (
+        f"{partner.display_name} has already answered."
+        if status.partner_status == "submitted"
+        else f"{partner.display_name} has not submitted yet."
+    )
+    st.write(
+        "Answer on your own. Your answers are saved as you go. "
+        f"{web.md(partner_note)} Neither of you sees the other's answers until both have "
+        "submitted; answers marked private are never shown."
+    )
+    _answer_form(user.id, status.round.id, submitted=False)
+
+
+def _no_open_round(user_id: int, status: checkins.RoundStatus | None) -> None:
+    st.write("No check-in is open right now.")
+    if st.button("Start a check-in now", type="primary"):
+        try:
+            with web.action() as session:
+                checkins.start_round_now(session, user_id)
+        except TendError as exc:
+            web.show_error(exc)
+        else:
+            st.rerun()
+    with st.expander("Check-in settings and your own questions"):
+        _settings(user_id)
+    if status is not None:
+        st.divider()
+        st.subheader("Your last check-in")
+        _review(user_id, status.round.id)
+
+
+def _action_items_banner(user_id: int) -> None:
+    with web.action() as session:
+        items = checkins.open_action_items(session, user_id)
+        names = {u.id: u.display_name for u in couples.partners(session, user_id)}
+    if not items:
+        return
+    st.subheader("What you said you would do differently")
+    for item in items:
+        owner = names.get(item.owner_user_id or 0, "Both of you")
+        done = st.checkbox(
+            f"{web.md(item.text)} — {web.md(owner)}", value=False, key=f"ai_done_{item.id}"
+        )
+        if done:
+            with web.action() as session:
+                checkins.set_action_done(session, user_id, item.id, True)
+            st.rerun()
+
+
+def _key(round_id: int, name: str) -> str:
+    return f"ck_{round_id}_{name}"
+
+
+def _default(key: str, value: Any) -> None:
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+def _scale(round_id: int, item: str, prompt: str, options, value, help_text: str = "") -> None:  # type: ignore[no-untyped-def]
+    key = _key(round_id, item)
+    _default(key, value)
+    st.radio(
+        prompt,
+        [v for v, _ in options],
+        format_func=dict(options).get,
+        key=key,
+        index=None,
+        horizontal=True,
+        help=help_text or None,
+    )
+
+
+def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
+    with web.action() as session:
+        questions = checkins.round_questions(session, user_id, round_id)
+        stored = checkins.my_answers(session, user_id, round_id)
+        topics = checkins.topics(session, user_id)
+        partner = couples.partner_of(session, user_id)
+    partner_name = partner.display_name if partner else "my partner"
+
+    st.subheader("How are we doing?")
+    for q in survey.SATISFACTION:
+        _scale(round_id, q.key, q.prompt, q.options, stored.values.get(q.key))
+    q = survey.CERTAINTY
+    _scale(round_id, q.key, q.prompt, q.options, stored.values.get(q.key))
+
+    if questions.agreements:
+        st.subheader("Our agreements")
+    adherence: dict[int, AdherenceInput] = {}
+    for agreement in questions.agreements:
+        rating = stored.adherence.get(agreement.agreement_id, AdherenceInput())
+        st.markdown(f"**{web.md(agreement.title)}**")
+        aid = agreement.agreement_id
+        _scale(
+            round_id,
+            f"a{aid}_self",
+            "How well did I keep it?",
+            survey.ADHERENCE_OPTIONS,
+            rating.kept_self,
+        )
+        _scale(
+            round_id,
+            f"a{aid}_partner",
+            f"How well did {partner_name} keep it?",
+            survey.ADHERENCE_OPTIONS,
+            rating.kept_partner,
+        )
+        ckey = _key(round_id, f"a{aid}_comment")
+        _default(ckey, rating.comment)
+        st.text_input("Comment (optional)", key=ckey, max_chars=survey.MAX_TEXT)
+        adherence[aid] = AdherenceInput(
+            st.session_state[_key(round_id, f"a{aid}_self")],
+            st.session_state[_key(round_id, f"a{aid}_partner")],
+            st.session_state[ckey],
+        )
+
+    st.subheader("What went well")
+    wkey = _key(round_id, "went_well")
+    _default(wkey, stored.texts.get("went_well", ""))
+    st.text_area(survey.WENT_WELL.prompt, key=wkey, max_chars=survey.MAX_TEXT)
+
+    st.subheader("What is on my mind")
+    concerns = _concerns(round_id, stored, topics)
+
+    texts = {"went_well": st.session_state[wkey]}
+    values = {
+        key: st.session_state[_key(round_id, key)]
+        for key in (*survey.SATISFACTION_KEYS, survey.CERTAINTY.key)
+    }
+    if questions.custom:
+        st.subheader("Our own questions")
+    for cq in questions.custom:
+        item = survey.custom_key(cq.id)
+        label = cq.prompt + (
+            " (private: only you see the answer)" if cq.visibility == "private" else ""
+        )
+        if cq.kind == survey.SCALE:
+            _scale(round_id, item, label, survey.CUSTOM_SCALE_OPTIONS, stored.values.get(item))
+            values[item] = st.session_state[_key(round_id, item)]
+        else:
+            key = _key(round_id, item)
+            _default(key, stored.texts.get(item, ""))
+            st.text_area(label, key=key, max_chars=survey.MAX_TEXT)
+            texts[item] = st.session_state[key]
+
+    st.subheader("Just for you")
+    q = survey.SAFETY_QUESTION
+    _scale(round_id, q.key, q.prompt, q.options, stored.values.get(q.key), q.help)
+    values[q.key] = st.session_state[_key(round_id, q.key)]
+    if values[q.key] in (1, 2):
+        st.info(
+            "Thank you for answering honestly. If you feel unsafe, you deserve support: "
+            "talk to someone you trust or a local helpline. This answer stays with you."
+        )
+
+    sheet = Sheet(values=values, texts=texts, adherence=adherence, concerns=concerns)
+    if _differs(sheet, stored):
+        try:
+            with web.action() as session:
+                checkins.save_answers(session, user_id, round_id, sheet)
+        except TendError as exc:
+            web.show_error(exc, _labels(questions))
+            return
+        st.caption(f"Saved as a draft at {dt.datetime.now(dt.UTC):%H:%M} UTC.")
+    elif not submitted:
+        st.caption("Your answers are saved as you go.")
+    if not submitted and st.button("Submit my answers", type="primary"):
+        try:
+            with web.action() as session:
+                checkins.submit(session, user_id, round_id)
+        except TendError as exc:
+            web.show_error(exc, _labels(questions))
+        else:
+            st.rerun()
+
+
+def _labels(questions: checkins.RoundQuestions) -> dict[str, str]:
+    labels = {q.key: q.prompt for q in questions.built_in}
+    labels |= {survey.custom_key(q.id): q.prompt for q in questions.custom}
+    labels |= {f"agreement:{a.agreement_id}": a.title for a in questions.agreements}
+    return labels
+
+
+def _normalized(sheet: Sheet) -> tuple:  # type: ignore[type-arg]
+    return (
+        {k: v for k, v in sheet.values.items() if v is not None},
+        {k: v.strip() for k, v in sheet.texts.items() if v and v.strip()},
+        {
+            k: (v.kept_self, v.kept_partner, (v.comment or "").strip())
+            for k, v in sheet.adherence.items()
+        },
+        [
+            (
+                c.bothering.strip(),
+                c.need.strip(),
+                c.topic_id,
+                c.new_topic.strip() if c.topic_id is None else "",
+            )
+            for c in sheet.concerns
+            if c.bothering.strip() or c.need.strip()
+        ],
+    )
+
+
+def _differs(sheet: Sheet, stored: Sheet) -> bool:
+    return _normalized(sheet) != _normalized(stored)
+
+
+def _concerns(round_id: int, stored: Sheet, topics: list[checkins.TopicView]) -> list[ConcernInput]:
+    count_key = _key(round_id, "concern_count")
+    _default(count_key, max(1, len(stored.concerns)))
+    options = [NEW_TOPIC] + [t.id for t in topics]
+    titles = {t.id: t.title for t in topics} | {NEW_TOPIC: "A new topic"}
+    result = []
+    for i in range(st.session_state[count_key]):
+        existing = stored.concerns[i] if i < len(stored.concerns) else ConcernInput()
+        with st.container(border=True):
+            bkey, nkey = _key(round_id, f"c{i}_bother"), _key(round_id, f"c{i}_need")
+            tkey, newkey = _key(round_id, f"c{i}_topic"), _key(round_id, f"c{i}_new")
+            _default(bkey, existing.bothering)
+            _default(nkey, existing.need)
+            _default(tkey, existing.topic_id if existing.topic_id in titles else NEW_TOPIC)
+            _default(newkey, existing.new_topic)
+            st.text_area("What is bothering me", key=bkey, max_chars=survey.MAX_TEXT)
+            st.text_area("What I need", key=nkey, max_chars=survey.MAX_TEXT)
+            topic = st.selectbox("Topic", options, format_func=titles.get, key=tkey)
+            if topic == NEW_TOPIC:
+                st.text_input("Name of the new topic (optional)", key=newkey, max_chars=80)
+            result.append(
+                ConcernInput(
+                    st.session_state[bkey],
+                    st.session_state[nkey],
+                    None if topic == NEW_TOPIC else topic,
+                    st.session_state.get(newkey, "") if topic == NEW_TOPIC else "",
+                )
+            )
+    if st.button("Add another concern"):
+        st.session_state[count_key] += 1
+        st.rerun()
+    return result
+
+
+# --- review -----------------------------------------------------------------------------
+def _review(user_id: int, round_id: int) -> None:
+    with web.action() as session:
+        review = checkins.review(session, user_id, round_id)
+        members = couples.partners(session, user_id)
+    partner = review.partner
+    mine_total, theirs_total = review.mine.satisfaction, review.theirs.satisfaction
+    cols = st.columns(2)
+    _total(cols[0], "You", mine_total, review.previous_totals["me"])
+    _total(cols[1], partner, theirs_total, review.previous_totals["partner"])
+    st.caption("Satisfaction, out of 20. Answers 2 or more points apart are marked ⚠️.")
+
+    st.subheader("Side by side")
+    for row in review.scales:
+        mark = "⚠️ " if row.highlight else ""
+        st.markdown(
+            f"{mark}**{web.md(row.label)}**  \nYou: **{_v(row.mine)}** · "
+            f"{web.md(partner)}: **{_v(row.theirs)}**"
+        )
+    if review.adherence:
+        st.subheader("Agreements")
+        st.caption("⚠️ marks where one of you thinks it was kept and the other does not.")
+        for row in review.adherence:
+            mark = "⚠️ " if row.highlight else ""
+            whose = "you" if row.about == "you" else web.md(row.about)
+            st.markdown(
+                f"{mark}**{web.md(row.title)}** — kept by {whose}: you say **{_v(row.by_me)}**, "
+                f"{web.md(partner)} says **{_v(row.by_partner)}**"
+            )
+        for aid, title in review.agreement_titles.items():
+            for who, sheet in (("You", review.mine), (partner, review.theirs)):
+                comment = sheet.adherence.get(aid, AdherenceInput()).comment
+                if comment:
+                    st.markdown(f"*{web.md(who)} on {web.md(title)}:* {web.md(comment)}")
+
+    st.subheader("What went well")
+    for who, sheet in (("You", review.mine), (partner, review.theirs)):
+        text = sheet.texts.get("went_well")
+        st.markdown(f"**{web.md(who)}:** {web.md(text) if text else '—'}")
+    for q in review.custom_questions:
+        if q.kind == survey.TEXT:
+            key = survey.custom_key(q.id)
+            st.markdown(f"**{web.md(q.prompt)}**")
+            for who, sheet in (("You", review.mine), (partner, review.theirs)):
+                st.markdown(f"- {web.md(who)}: {web.md(sheet.texts.get(key, '—'))}")
+
+    st.subheader("Topics raised")
+    if not review.topics:
+        st.write("No concerns this time.")
+    for who, title, text in review.topics:
+        st.markdown(f"**{web.md(title)}** ({web.md(who)}): {web.md(text)}")
+
+    st.subheader("What we will do differently")
+    owners = {m.id: m.display_name for m in members}
+    for item in review.action_items:
+        st.markdown(
+            f"- {web.md(item.text)} — {web.md(owners.get(item.owner_user_id or 0, 'Both of us'))}"
+        )
+    with st.form(f"action_{round_id}", clear_on_submit=True):
+        text = st.text_input("We will…", key=f"action_text_{round_id}", max_chars=500)
+        owner = st.selectbox(
+            "Who",
+            [0, *owners],
+            format_func=lambda o: owners.get(o, "Both of us"),
+            key=f"action_owner_{round_id}",
+        )
+        add = st.form_submit_button("Add")
+    if add:
+        try:
+            with web.action() as session:
+                checkins.add_action_item(session, user_id, round_id, text, owner or None)
+        except TendError as exc:
+            web.show_error(exc, {"text": "We will…", "owner": "Who"})
+        else:
+            st.rerun()
+    if review.round.reviewed_at:
+        st.caption(f"Reviewed together on {review.round.reviewed_at:%d %b %Y}.")
+    elif st.button("Mark as reviewed together", key=f"reviewed_{round_id}"):
+        with web.action() as session:
+            checkins.mark_reviewed(session, user_id, round_id)
+        st.rerun()
+
+
+def _v(value: int | None) -> str:
+    return "—" if value is None else str(value)
+
+
+def _total(col, who: str, total: int | None, previous: int | None) -> None:  # type: ignore[no-untyped-def]
+    delta = None if total is None or previous is None else total - previous
+    col.metric(who, "—" if total is None else f"{total} / 20", delta=delta)
+
+
+def _settings(user_id: int) -> None:
+    with web.action() as session:
+        couple = couples.require_membership(session, user_id).couple
+        days = checkins.due_days_for(session, couple.id)
+        own = checkins.questions(session, user_id)
+    new_days = st.number_input(
+        "Days to answer a check-in",
+        min_value=checkins.MIN_DUE_DAYS,
+        max_value=checkins.MAX_DUE_DAYS,
+        value=days,
+        key="ck_due_days",
+    )
+    if new_days != days:
+        with web.action() as session:
+            checkins.set_due_days(session, user_id, int(new_days))
+        st.rerun()
+    st.markdown("**Your own questions** (asked in every check-in, after the built-in ones)")
+    for index, q in enumerate(own):
+        cols = st.columns([6, 1, 1, 2])
+        cols[0].write(
+            f"{web.md(q.prompt)} ({'1-5' if q.kind == 'scale' else 'written'}, {q.visibility})"
+        )
+        if index > 0 and cols[1].button("↑", key=f"q_up_{q.id}"):
+            _do(lambda s, q=q: checkins.move_question(s, user_id, q.id, -1))
+        if index < len(own) - 1 and cols[2].button("↓", key=f"q_down_{q.id}"):
+            _do(lambda s, q=q: checkins.move_question(s, user_id, q.id, 1))
+        if cols[3].button("Retire", key=f"q_retire_{q.id}"):
+            _do(lambda s, q=q: checkins.retire_question(s, user_id, q.id))
+    with st.form("add_question", clear_on_submit=True):
+        prompt = st.text_input("New question", max_chars=survey.MAX_PROMPT)
+        kind = st.radio(
+            "Answer",
+            ["scale", "text"],
+            format_func={"scale": "1 to 5", "text": "In words"}.get,
+            horizontal=True,
+        )
+        visibility = st.radio(
+            "Who sees the answers",
+            ["revealed", "private"],
+            format_func={
+                "revealed": "Both of us, after we both answered",
+                "private": "Only the one who answers",
+            }.get,
+        )
+        if st.form_submit_button("Add question"):
+            try:
+                with web.action() as session:
+                    checkins.add_question(
+                        session, user_id, prompt, kind=kind, visibility=visibility
+                    )
+            except TendError as exc:
+                web.show_error(exc, {"prompt": "New question"})
+            else:
+                st.rerun()
+
+
+def _do(fn) -> None:  # type: ignore[no-untyped-def]
+    try:
+        with web.action() as session:
+            fn(session)
+    except TendError as exc:
+        web.show_error(exc)
+    else:
+        st.rerun()
+
+
+# --- history ------------------------------------------------------------------------------
+STATUS_WORDS = {
+    "pending": "not started",
+    "draft": "started",
+    "submitted": "answered",
+    "missed": "missed",
+}
+
+
+def history_page() -> None:
+    user = web.current_user()
+    with web.action() as session:
+        rounds = checkins.history(session, user.id)
+        names = {u.id: u.display_name for u in couples.partners(session, user.id)}
+    st.title("Check-in history")
+    if not rounds:
+        st.write("No check-ins yet.")
+        return
+    revealed = [r for r in rounds if r.revealed]
+    for r in rounds:
+        who = ", ".join(
+            f"{names.get(uid, '?')}: {STATUS_WORDS.get(s, s)}" for uid, s in r.statuses.items()
+        )
+        totals = " · ".join(f"{names.get(uid, '?')} {t}/20" for uid, t in r.totals.items())
+        state = (
+            "reviewed"
+            if r.reviewed
+            else "revealed"
+            if r.revealed
+            else "closed"
+            if r.closed
+            else "open"
+        )
+        st.markdown(
+            f"**{_local(r.opened_at, user.timezone)}** — {state}  \n{web.md(who)}"
+            + (f"  \n{web.md(totals)}" if totals else "")
+        )
+    if revealed:
+        st.divider()
+        choice = st.selectbox(
+            "Look at a past review",
+            [r.round_id for r in revealed],
+            format_func=lambda rid: _local(
+                next(r.opened_at for r in revealed if r.round_id == rid), user.timezone
+            ),
+        )
+        _review(user.id, choice)
+
+
+# --- topics ----------------------------------------------------------------------------------
+TOPIC_WORDS = {"open": "Open", "working": "Working on it", "resolved": "Resolved"}
+
+
+def topics_page() -> None:
+    user = web.current_user()
+    with web.action() as session:
+        topics = checkins.topics(session, user.id)
+    st.title("Topics")
+    st.caption(
+        "Concerns from your check-ins become topics once you have both answered. A topic "
+        "raised in two of the last three check-ins, or again after it was resolved, is "
+        "marked as coming back."
+    )
+    if not topics:
+        st.write("No topics yet.")
+    for topic in topics:
+        with st.container(border=True):
+            flag = " 🔁 keeps coming back" if topic.keeps_coming_back else ""
+            st.markdown(f"**{web.md(topic.title)}**{flag}")
+            status = st.selectbox(
+                "Status",
+                list(TOPIC_WORDS),
+                index=list(TOPIC_WORDS).index(topic.status),
+                format_func=TOPIC_WORDS.get,
+                key=f"topic_status_{topic.id}",
+            )
+            if status != topic.status:
+                _do(lambda s, t=topic, st_=status: checkins.set_topic_status(s, user.id, t.id, st_))
+            with st.expander(f"History (raised {topic.times_raised}×)"):
+                with web.action() as session:
+                    _view, entries = checkins.topic_history(session, user.id, topic.id)
+                for e in entries:
+                    what = {"created": "created", "raised": "raised in a check-in"}.get(
+                        e.event, f"marked {TOPIC_WORDS.get(e.status or '', e.status)}"
+                    )
+                    by = f" by {e.by}" if e.by else ""
+                    st.markdown(f"- {_local(e.at, user.timezone)}: {web.md(what + by)}")
+    with st.form("new_topic", clear_on_submit=True):
+        title = st.text_input("A topic to keep an eye on", max_chars=80)
+        if st.form_submit_button("Add topic"):
+            _do(lambda s: checkins.add_topic(s, user.id, title))
+
+
+# --- trends ----------------------------------------------------------------------------------
+def trends_page() -> None:
+    user = web.current_user()
+    with web.action() as session:
+        data = checkins.trends(session, user.id)
+        warnings = checkins.early_warnings(session, user.id)
+    st.title("Trends")
+    if warnings:
+        st.subheader("Worth a look")
+        for w in warnings:
+            st.warning(
+                f"**{web.md(w.title)}**  \n{web.md(w.explanation)}  \n"
+                f"*Next step:* {web.md(w.next_step)}"
+            )
+    if not data.satisfaction:
+        st.write("Trends appear after your first check-in that you both answered.")
+    width = "container"
+    if data.satisfaction:
+        st.subheader("Satisfaction (0-20)")
+        chart = (
+            alt.Chart(alt.Data(values=_json(data.satisfaction)))
+            .mark_line(point=True)
+            .encode(
+                x=alt.X("opened_at:T", title=None),
+                y=alt.Y("total:Q", scale=alt.Scale(domain=[0, 20]), title="Score"),
+                color=alt.Color("user:N", title=None, legend=alt.Legend(orient="bottom")),
+            )
+            .properties(width=width, height=220)
+        )
+        st.altair_chart(chart, use_container_width=True)
+    if data.gaps:
+        st.subheader("Gap between you")
+        st.altair_chart(
+            alt.Chart(alt.Data(values=_json(data.gaps)))
+            .mark_bar()
+            .encode(x=alt.X("opened_at:T", title=None), y=alt.Y("gap:Q", title="Points apart"))
+            .properties(width=width, height=160),
+            use_container_width=True,
+        )
+    if data.adherence:
+        st.subheader("Agreements kept (1-5)")
+        st.altair_chart(
+            alt.Chart(alt.Data(values=_json(data.adherence)))
+            .mark_line(point=True)
+            .encode(
+                x=alt.X("opened_at:T", title=None),
+                y=alt.Y("mean:Q", scale=alt.Scale(domain=[1, 5]), title="Average"),
+                color=alt.Color("agreement:N", title=None, legend=alt.Legend(orient="bottom")),
+            )
+            .properties(width=width, height=220),
+            use_container_width=True,
+        )
+    if any(c["count"] for c in data.cooldowns):
+        st.subheader("Cooldowns per month")
+        st.altair_chart(
+            alt.Chart(alt.Data(values=_json(data.cooldowns)))
+            .mark_bar()
+            .encode(
+                x=alt.X("month:T", timeUnit="yearmonth", title=None),
+                y=alt.Y("count:Q", title="Cooldowns"),
+            )
+            .properties(width=width, height=160),
+            use_container_width=True,
+        )
+    if data.open_topics:
+        st.subheader("Open topics")
+        st.altair_chart(
+            alt.Chart(alt.Data(values=_json(data.open_topics)))
+            .mark_area(opacity=0.6)
+            .encode(x=alt.X("opened_at:T", title=None), y=alt.Y("open:Q", title="Open topics"))
+            .properties(width=width, height=160),
+            use_container_width=True,
+        )
+    if data.participation:
+        st.subheader("Check-ins answered and missed")
+        rows = [
+            {"opened_at": r["opened_at"], "what": what, "count": r[what]}
+            for r in data.participation
+            for what in ("answered", "missed")
+        ]
+        st.altair_chart(
+            alt.Chart(alt.Data(values=_json(rows)))
+            .mark_bar()
+            .encode(
+                x=alt.X("opened_at:T", title=None),
+                y=alt.Y("count:Q", title="Partners", stack=True),
+                color=alt.Color("what:N", title=None, legend=alt.Legend(orient="bottom")),
+            )
+            .properties(width=width, height=160),
+            use_container_width=True,
+        )
+
+
+def _json(rows: list[dict]) -> list[dict]:
+    """Dates as ISO strings, so the chart data is plain JSON."""
+    return [
+        {k: v.isoformat() if isinstance(v, dt.date | dt.datetime) else v for k, v in row.items()}
+        for row in rows
+    ]

@@ -1,0 +1,27 @@
+"""Check-ins' planning step for the scheduler, registered when this module is imported
+(the scheduler imports the modules listed in ``notifications.scheduler.PLANNER_MODULES``).
+
+One planner, :func:`checkins.service.plan_checkins`, in this order: close rounds past
+their due date, open rounds that are due, write nudges and "closes tomorrow" reminders.
+Each step derives what is due from the database and writes with dedupe keys, so it is
+safe in any number of processes.
+"""
+
+from __future__ import annotations
+
+from checkins.calendar import attachments_for
+from checkins.service import plan_checkins
+from notifications import preferences, rendering, scheduler
+
+PROMPT_KINDS = {
+    "round_opened": "A new check-in round opens",
+    "partner_answered": "Your partner has answered the check-in",
+    "ready_to_review": "You have both answered: ready to review",
+    "round_closing": "The check-in closes tomorrow",
+    "nudge": "A reminder to answer the check-in",
+}
+
+scheduler.register_planner("checkins", plan_checkins)
+for _kind, _label in PROMPT_KINDS.items():
+    preferences.register_prompt_kind(_kind, _label)
+rendering.register_attachments("round_opened", attachments_for)

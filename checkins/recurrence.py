@@ -1,0 +1,88 @@
+"""When is a check-in round due? Occurrences of a check-in schedule, computed in the
+schedule's own time zone so that "Sunday 19:00" stays Sunday 19:00 on the wall clock
+across daylight-saving changes.
+
+The schedule is anything with the attributes of ``agreements.service.CheckinSchedule``:
+cadence ("weekly" | "biweekly" | "monthly"), weekday (0 = Monday), day_of_month (1..28),
+local_time, timezone, active_since (aware).
+
+Wall-clock times that do not exist (the hour skipped in spring) are moved forward by the
+length of the gap (02:30 becomes 03:30); times that happen twice (the hour repeated in
+autumn) mean the first of the two.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from dateutil import rrule
+
+CADENCES = ("weekly", "biweekly", "monthly")
+# A window wide enough to contain at least one occurrence of any cadence on either side.
+_WINDOW = dt.timedelta(days=32)
+
+
+class ScheduleLike(Protocol):
+    cadence: str
+    weekday: int
+    day_of_month: int
+    local_time: dt.time
+    timezone: str
+    active_since: dt.datetime
+
+
+def _rule(schedule: ScheduleLike) -> rrule.rrule:
+    tz = ZoneInfo(schedule.timezone)
+    # The rule runs on naive local wall-clock times; zone offsets are applied afterwards.
+    start = schedule.active_since.astimezone(tz).replace(tzinfo=None)
+    at = {
+        "byhour": schedule.local_time.hour,
+        "byminute": schedule.local_time.minute,
+        "bysecond": 0,
+        "dtstart": start.replace(microsecond=0),
+    }
+    if schedule.cadence == "weekly":
+        return rrule.rrule(rrule.WEEKLY, byweekday=schedule.weekday, **at)
+    if schedule.cadence == "biweekly":
+        # Every other week, counted from the week in which the schedule became active.
+        return rrule.rrule(rrule.WEEKLY, interval=2, byweekday=schedule.weekday, **at)
+    if schedule.cadence == "monthly":
+        return rrule.rrule(rrule.MONTHLY, bymonthday=schedule.day_of_month, **at)
+    raise ValueError(f"unknown cadence {schedule.cadence!r}")
+
+
+def to_utc(local: dt.datetime, timezone: str) -> dt.datetime:
+    """A naive wall-clock time in ``timezone`` as an aware UTC instant.
+
+    fold=0 gives the first of two repeated times; for a skipped time zoneinfo applies the
+    offset from before the gap, which lands the same distance after the gap."""
+    return local.replace(tzinfo=ZoneInfo(timezone), fold=0).astimezone(dt.UTC)
+
+
+def _occurrences_near(schedule: ScheduleLike, instant: dt.datetime) -> list[dt.datetime]:
+    tz = ZoneInfo(schedule.timezone)
+    local = instant.astimezone(tz).replace(tzinfo=None)
+    rule = _rule(schedule)
+    naive = rule.between(local - _WINDOW, local + _WINDOW, inc=True)
+    since = schedule.active_since
+    return sorted({t for t in (to_utc(n, schedule.timezone) for n in naive) if t >= since})
+
+
+def next_start(schedule: ScheduleLike, after: dt.datetime) -> dt.datetime:
+    """The first round start strictly after ``after`` (aware UTC)."""
+    probe = max(after, schedule.active_since)
+    while True:
+        later = [t for t in _occurrences_near(schedule, probe) if t > after]
+        if later:
+            return later[0]
+        probe = probe + _WINDOW
+
+
+def latest_start(schedule: ScheduleLike, at: dt.datetime) -> dt.datetime | None:
+    """The last round start at or before ``at``, or None if there has been none yet."""
+    if at < schedule.active_since:
+        return None
+    earlier = [t for t in _occurrences_near(schedule, at) if t <= at]
+    return earlier[-1] if earlier else None

@@ -1,0 +1,1403 @@
+"""Check-in rounds: opening, answering, the reveal, reviewing, topics, trends, warnings.
+
+THE REVEAL RULE lives here, in the queries, not in the pages:
+- a partner's answers are read only through :func:`partner_answers` and :func:`review`,
+  which refuse until the round is revealed (both submitted) and then select only rows
+  whose visibility is ``revealed``;
+- private and safety answers are only ever selected together with the condition that
+  the participation belongs to the acting user (:func:`my_answers`);
+- history, topics, trends and warnings aggregate revealed rounds and revealed rows only.
+Every function takes the acting user's id and resolves the couple from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from checkins import agreements_port, recurrence, rules, survey
+from checkins.models import (
+    DRAFT,
+    MISSED,
+    OPEN,
+    PENDING,
+    RESOLVED,
+    SUBMITTED,
+    TOPIC_STATUSES,
+    ActionItem,
+    Adherence,
+    Answer,
+    CheckinSettings,
+    Concern,
+    CustomQuestion,
+    Participation,
+    Round,
+    RoundAgreement,
+    Topic,
+    TopicEvent,
+)
+from couples import accounts
+from couples import service as couples
+from couples.db import utcnow
+from couples.errors import InvalidInput, NotAllowed, NotFound
+from couples.models import Couple, Membership, User
+from notifications.models import OutboxMessage
+from notifications.preferences import plan_reminder
+
+DEFAULT_DUE_DAYS = 5
+MIN_DUE_DAYS, MAX_DUE_DAYS = 1, 14
+NUDGE_AFTER = dt.timedelta(days=2)
+CLOSING_NOTICE = dt.timedelta(days=1)
+ROUND_PAGE = "/checkin"
+MAX_CONCERNS = 10
+
+
+# --- inputs and views -----------------------------------------------------------------
+@dataclass
+class AdherenceInput:
+    kept_self: int | None = None
+    kept_partner: int | None = None
+    comment: str = ""
+
+
+@dataclass
+class ConcernInput:
+    bothering: str = ""
+    need: str = ""
+    topic_id: int | None = None
+    new_topic: str = ""
+
+
+@dataclass
+class Sheet:
+    """One partner's answers in one round (what the page sends, and what it reads back)."""
+
+    values: dict[str, int | None] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+    adherence: dict[int, AdherenceInput] = field(default_factory=dict)
+    concerns: list[ConcernInput] = field(default_factory=list)
+
+    @property
+    def satisfaction(self) -> int | None:
+        return survey.satisfaction_total(self.values)
+
+
+@dataclass(frozen=True)
+class RoundQuestions:
+    built_in: tuple[survey.Question, ...]
+    custom: list[CustomQuestion]
+    agreements: list[RoundAgreement]
+
+
+@dataclass(frozen=True)
+class RoundStatus:
+    round: Round
+    phase: str  # answer | waiting | review | closed
+    my_status: str
+    partner_status: str
+    partner_name: str
+
+
+# --- settings ---------------------------------------------------------------------------
+def due_days_for(session: Session, couple_id: int) -> int:
+    row = session.get(CheckinSettings, couple_id)
+    return row.due_days if row else DEFAULT_DUE_DAYS
+
+
+def set_due_days(session: Session, user_id: int, days: int) -> None:
+    couple = couples.require_active_couple(session, user_id)
+    if not MIN_DUE_DAYS <= days <= MAX_DUE_DAYS:
+        raise InvalidInput(
+            {"due_days": f"Choose between {MIN_DUE_DAYS} and {MAX_DUE_DAYS} days to answer."}
+        )
+    row = session.get(CheckinSettings, couple.id)
+    if row is None:
+        session.add(CheckinSettings(couple_id=couple.id, due_days=days))
+    else:
+        row.due_days = days
+
+
+# --- opening and closing rounds -------------------------------------------------------
+def _members(couple: Couple) -> list[Membership]:
+    return [m for m in couple.members if m.left_at is None]
+
+
+def _open_round(
+    session: Session,
+    couple: Couple,
+    *,
+    scheduled_for: dt.datetime,
+    origin: str,
+    now: dt.datetime,
+    due_at: dt.datetime,
+    opened_by_id: int | None = None,
+    schedule_version_id: int | None = None,
+) -> Round | None:
+    """Insert the round and everything that belongs to it; None if it already exists."""
+    round_ = Round(
+        couple_id=couple.id,
+        scheduled_for=scheduled_for,
+        origin=origin,
+        schedule_version_id=schedule_version_id,
+        opened_by_id=opened_by_id,
+        opened_at=now,
+        due_at=due_at,
+    )
+    try:
+        # The unique keys decide: another process (or pass) that got there first wins,
+        # and this transaction carries on unharmed.
+        with session.begin_nested():
+            session.add(round_)
+            session.flush()
+    except IntegrityError:
+        return None
+    members = _members(couple)
+    for member in members:
+        session.add(Participation(round_id=round_.id, user_id=member.user_id, status=PENDING))
+    for agreement in agreements_port.in_force(session, couple.id, now):
+        session.add(
+            RoundAgreement(
+                round_id=round_.id,
+                agreement_id=agreement.agreement_id,
+                version_id=agreement.version_id,
+                kind=agreement.kind,
+                title=agreement.title[:200],
+            )
+        )
+    session.flush()
+    session.refresh(round_)
+    for member in members:
+        _notify(session, round_, member.user, "round_opened", now=now, couple=couple)
+    return round_
+
+
+def start_round_now(session: Session, user_id: int, *, now: dt.datetime | None = None) -> Round:
+    """ "Start a check-in now", by hand."""
+    now = now or utcnow()
+    couple = couples.require_active_couple(session, user_id)
+    if len(_members(couple)) < 2:
+        raise NotAllowed("A check-in needs both of you: invite your partner first.")
+    if open_round_of(session, couple.id) is not None:
+        raise NotAllowed("A check-in is already open. Answer that one first.")
+    round_ = _open_round(
+        session,
+        couple,
+        scheduled_for=now,
+        origin="manual",
+        now=now,
+        due_at=now + dt.timedelta(days=due_days_for(session, couple.id)),
+        opened_by_id=user_id,
+    )
+    if round_ is None:
+        raise NotAllowed("A check-in was just started. Reload the page to see it.")
+    return round_
+
+
+def open_round_of(session: Session, couple_id: int) -> Round | None:
+    return session.scalar(
+        select(Round).where(Round.couple_id == couple_id, Round.closed_at.is_(None))
+    )
+
+
+def open_due_rounds(session: Session, now: dt.datetime | None = None) -> list[Round]:
+    """Open a round for every couple whose check-in schedule says one is due.
+
+    Idempotent: the latest scheduled start is the round's key, so a second call (or a
+    second process) opens nothing more. Only the latest start is considered: a scheduler
+    that was down for weeks opens one round, not a backlog. A round opened (by hand or on
+    schedule) within the answering period before the start counts as that start's round.
+    """
+    now = now or utcnow()
+    # For a hand-started round, scheduled_for is when it was started.
+    last_start = dict(
+        session.execute(
+            select(Round.couple_id, func.max(Round.scheduled_for)).group_by(Round.couple_id)
+        ).all()
+    )
+    has_open = set(session.scalars(select(Round.couple_id).where(Round.closed_at.is_(None))))
+    due_days = dict(
+        session.execute(select(CheckinSettings.couple_id, CheckinSettings.due_days)).all()
+    )
+    opened: list[Round] = []
+    for couple in session.scalars(select(Couple).where(Couple.ended_at.is_(None))):
+        if couple.id in has_open or len(_members(couple)) < 2:
+            continue
+        schedule = agreements_port.schedule(session, couple.id, now)
+        if schedule is None:
+            continue
+        start = recurrence.latest_start(schedule, now)
+        if start is None:
+            continue
+        period = dt.timedelta(days=due_days.get(couple.id, DEFAULT_DUE_DAYS))
+        previous = last_start.get(couple.id)
+        if previous is not None and previous >= start - period:
+            continue
+        round_ = _open_round(
+            session,
+            couple,
+            scheduled_for=start,
+            origin="schedule",
+            now=now,
+            due_at=max(start + period, now + CLOSING_NOTICE),
+            schedule_version_id=schedule.version_id,
+        )
+        if round_ is not None:
+            opened.append(round_)
+    return opened
+
+
+def close_due_rounds(session: Session, now: dt.datetime | None = None) -> list[Round]:
+    """Close rounds past their due date; a partner who had not submitted missed it."""
+    now = now or utcnow()
+    due = list(
+        session.scalars(
+            select(Round)
+            .where(Round.closed_at.is_(None), Round.due_at <= now)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for round_ in due:
+        round_.closed_at = now
+        for p in round_.participations:
+            if p.status != SUBMITTED:
+                p.status = MISSED
+    return due
+
+
+def send_reminders(session: Session, now: dt.datetime | None = None) -> int:
+    """Nudge a partner who has not answered after a while; warn the day before closing."""
+    now = now or utcnow()
+    rows = session.execute(
+        select(Round, Participation)
+        .join(Participation, Participation.round_id == Round.id)
+        .where(
+            Round.closed_at.is_(None),
+            Participation.status.in_((PENDING, DRAFT)),
+            Round.opened_at <= now - NUDGE_AFTER,
+        )
+    ).all()
+    written = 0
+    for round_, participation in rows:
+        user = session.get(User, participation.user_id)
+        if user is None:
+            continue
+        kind = "round_closing" if now >= round_.due_at - CLOSING_NOTICE else "nudge"
+        written += _notify(session, round_, user, kind, now=now)
+    return written
+
+
+def plan_checkins(session: Session, now: dt.datetime | None = None) -> int:
+    """The scheduler's planning step for check-ins; returns the rounds opened or closed
+    plus reminder rows written."""
+    now = now or utcnow()
+    closed = close_due_rounds(session, now)
+    opened = open_due_rounds(session, now)
+    return len(closed) + len(opened) + send_reminders(session, now)
+
+
+# --- notifications ----------------------------------------------------------------------
+def _notify(
+    session: Session,
+    round_: Round,
+    user: User,
+    kind: str,
+    *,
+    now: dt.datetime,
+    couple: Couple | None = None,
+) -> int:
+    """One mail about a round. The context carries names and dates, never answers."""
+    couple = couple or session.get(Couple, round_.couple_id)
+    assert couple is not None
+    partner = next((m.user for m in _members(couple) if m.user_id != user.id), None)
+    due_local = round_.due_at.astimezone(ZoneInfo(user.timezone or "UTC"))
+    key = f"checkin:{round_.id}:{kind}:{user.id}"
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)):
+        return 0
+    # Through the recipient's preferences: off, paused, quiet hours and preferred hour.
+    message = plan_reminder(
+        session,
+        user,
+        kind=kind,
+        dedupe_key=key,
+        due_utc=now,
+        context={
+            "name": user.display_name,
+            "partner": partner.display_name if partner else "",
+            "couple": couple.name,
+            "round_id": round_.id,
+            "due": f"{due_local:%A %d %B, %H:%M}",
+            # For the .ics of the conversation (checkins.calendar): when answers are due.
+            "conversation_at": round_.due_at.isoformat(),
+        },
+        now=now,
+        # A single-use sign-in link to the round, issued when the mail is sent.
+        sign_in_target=ROUND_PAGE,
+    )
+    return 1 if message is not None else 0
+
+
+# --- the round a user is looking at -------------------------------------------------------
+def _round_of_user(session: Session, user_id: int, round_id: int) -> Round:
+    couple = couples.require_membership(session, user_id).couple
+    round_ = session.get(Round, round_id)
+    if round_ is None or round_.couple_id != couple.id:
+        raise NotFound("No such check-in.")
+    return round_
+
+
+def _participation(round_: Round, user_id: int) -> Participation:
+    for p in round_.participations:
+        if p.user_id == user_id:
+            return p
+    raise NotFound("You were not part of this check-in.")
+
+
+def current_round(session: Session, user_id: int) -> Round | None:
+    """The open round, else the latest revealed one (for review), else None."""
+    couple = couples.couple_of(session, user_id)
+    if couple is None:
+        return None
+    return open_round_of(session, couple.id) or session.scalar(
+        select(Round)
+        .where(Round.couple_id == couple.id, Round.revealed_at.is_not(None))
+        .order_by(Round.opened_at.desc(), Round.id.desc())
+        .limit(1)
+    )
+
+
+def round_status(session: Session, user_id: int, round_id: int) -> RoundStatus:
+    round_ = _round_of_user(session, user_id, round_id)
+    mine = _participation(round_, user_id)
+    other = next((p for p in round_.participations if p.user_id != user_id), None)
+    partner = couples.partner_of(session, user_id)
+    if round_.revealed_at is not None:
+        phase = "review"
+    elif round_.closed_at is not None:
+        phase = "closed"
+    elif mine.status == SUBMITTED:
+        phase = "waiting"
+    else:
+        phase = "answer"
+    return RoundStatus(
+        round=round_,
+        phase=phase,
+        my_status=mine.status,
+        # Whether the partner has submitted is not an answer: the mail says so too.
+        partner_status=other.status if other else PENDING,
+        partner_name=partner.display_name if partner else "your partner",
+    )
+
+
+def round_questions(session: Session, user_id: int, round_id: int) -> RoundQuestions:
+    round_ = _round_of_user(session, user_id, round_id)
+    custom = list(
+        session.scalars(
+            select(CustomQuestion)
+            .where(
+                CustomQuestion.couple_id == round_.couple_id,
+                CustomQuestion.created_at <= round_.opened_at,
+                (CustomQuestion.retired_at.is_(None))
+                | (CustomQuestion.retired_at > round_.opened_at),
+            )
+            .order_by(CustomQuestion.position, CustomQuestion.id)
+        )
+    )
+    return RoundQuestions(survey.BUILT_IN, custom, list(round_.agreements))
+
+
+# --- answering ----------------------------------------------------------------------------
+def _question_map(questions: RoundQuestions) -> dict[str, tuple[str, str, tuple[int, ...]]]:
+    """item key -> (kind, visibility, allowed values)."""
+    items = {q.key: (q.kind, q.visibility, q.values) for q in questions.built_in}
+    for q in questions.custom:
+        values = tuple(v for v, _ in survey.CUSTOM_SCALE_OPTIONS) if q.kind == survey.SCALE else ()
+        items[survey.custom_key(q.id)] = (q.kind, q.visibility, values)
+    return items
+
+
+def _require_editable(round_: Round) -> None:
+    if round_.revealed_at is not None:
+        raise NotAllowed("You have both submitted, so the answers are locked.")
+    if round_.closed_at is not None:
+        raise NotAllowed("This check-in has closed; the answers are locked.")
+
+
+def save_answers(
+    session: Session, user_id: int, round_id: int, sheet: Sheet, *, now: dt.datetime | None = None
+) -> Participation:
+    """Save what the partner has so far (a draft); editable until both have submitted."""
+    now = now or utcnow()
+    couples.require_active_couple(session, user_id)
+    round_ = _round_of_user(session, user_id, round_id)
+    _require_editable(round_)
+    participation = _participation(round_, user_id)
+    questions = round_questions(session, user_id, round_id)
+    items = _question_map(questions)
+    problems: dict[str, str] = {}
+    custom_ids = {survey.custom_key(q.id): q.id for q in questions.custom}
+
+    existing = {
+        a.item: a
+        for a in session.scalars(select(Answer).where(Answer.participation_id == participation.id))
+    }
+    wanted: dict[str, tuple[int | None, str | None]] = {}
+    for key, value in sheet.values.items():
+        if key not in items:
+            continue  # a question retired meanwhile, or not this round's
+        kind, _visibility, allowed = items[key]
+        if value is None:
+            continue
+        if kind == survey.TEXT or int(value) not in allowed:
+            problems[key] = "Pick one of the offered answers."
+            continue
+        wanted[key] = (int(value), None)
+    for key, text in sheet.texts.items():
+        if key not in items or items[key][0] != survey.TEXT:
+            continue
+        text = (text or "").strip()
+        if len(text) > survey.MAX_TEXT:
+            problems[key] = f"Keep it under {survey.MAX_TEXT} characters."
+        elif text:
+            wanted[key] = (None, text)
+    by_agreement = {a.agreement_id: a for a in questions.agreements}
+    for agreement_id, rating in sheet.adherence.items():
+        for value in (rating.kept_self, rating.kept_partner):
+            if value is not None and value not in range(1, 6):
+                problems[f"agreement:{agreement_id}"] = "Rate from 1 to 5."
+        if agreement_id not in by_agreement:
+            problems[f"agreement:{agreement_id}"] = "That agreement is not part of this round."
+    concerns = [c for c in sheet.concerns if c.bothering.strip() or c.need.strip()]
+    if len(concerns) > MAX_CONCERNS:
+        problems["concerns"] = f"Up to {MAX_CONCERNS} concerns per check-in."
+    for index, concern in enumerate(concerns):
+        if concern.topic_id is not None:
+            topic = session.get(Topic, concern.topic_id)
+            if topic is None or topic.couple_id != round_.couple_id:
+                problems[f"concern:{index}"] = "That topic does not exist."
+        elif len(concern.new_topic.strip()) > 200:
+            problems[f"concern:{index}"] = "Keep the topic name under 200 characters."
+    if participation.status == SUBMITTED:
+        # Still editable after submitting, but never back to incomplete.
+        problems |= _missing(sheet, questions)
+    if problems:
+        raise InvalidInput(problems)
+
+    for key, answer in existing.items():
+        if key not in wanted and key in items:
+            session.delete(answer)
+    for key, (number, text) in wanted.items():
+        answer = existing.get(key)
+        if answer is None:
+            answer = Answer(
+                participation_id=participation.id,
+                item=key,
+                custom_question_id=custom_ids.get(key),
+                visibility=items[key][1],
+            )
+            session.add(answer)
+        answer.value_int, answer.value_text = number, text
+    stored = {
+        a.agreement_id: a
+        for a in session.scalars(
+            select(Adherence).where(Adherence.participation_id == participation.id)
+        )
+    }
+    for agreement_id, rating in sheet.adherence.items():
+        row = stored.get(agreement_id)
+        if row is None:
+            row = Adherence(
+                participation_id=participation.id,
+                agreement_id=agreement_id,
+                version_id=by_agreement[agreement_id].version_id,
+            )
+            session.add(row)
+        row.kept_self, row.kept_partner = rating.kept_self, rating.kept_partner
+        row.comment = (rating.comment or "").strip()[: survey.MAX_TEXT] or None
+    for old in session.scalars(select(Concern).where(Concern.participation_id == participation.id)):
+        session.delete(old)
+    for position, concern in enumerate(concerns):
+        session.add(
+            Concern(
+                participation_id=participation.id,
+                position=position,
+                topic_id=concern.topic_id,
+                new_topic_title=(concern.new_topic.strip() or None)
+                if concern.topic_id is None
+                else None,
+                bothering=concern.bothering.strip()[: survey.MAX_TEXT],
+                need=concern.need.strip()[: survey.MAX_TEXT],
+            )
+        )
+    if participation.status == PENDING:
+        participation.status = DRAFT
+    participation.updated_at = now
+    session.flush()
+    return participation
+
+
+def _missing(sheet: Sheet, questions: RoundQuestions) -> dict[str, str]:
+    missing: dict[str, str] = {}
+    for q in questions.built_in:
+        if q.required and sheet.values.get(q.key) is None:
+            missing[q.key] = "Please answer this question."
+    # The couple's own questions are optional: extras should never block a check-in.
+    for agreement in questions.agreements:
+        rating = sheet.adherence.get(agreement.agreement_id)
+        if rating is None or rating.kept_self is None or rating.kept_partner is None:
+            missing[f"agreement:{agreement.agreement_id}"] = "Rate how it was kept by both of you."
+    return missing
+
+
+def _check_complete(session: Session, user_id: int, round_id: int) -> None:
+    missing = _missing(
+        my_answers(session, user_id, round_id), round_questions(session, user_id, round_id)
+    )
+    if missing:
+        raise InvalidInput(missing)
+
+
+def submit(
+    session: Session, user_id: int, round_id: int, *, now: dt.datetime | None = None
+) -> RoundStatus:
+    """Submit my answers. When the second partner submits, the round is revealed."""
+    now = now or utcnow()
+    couples.require_active_couple(session, user_id)
+    round_ = _round_of_user(session, user_id, round_id)
+    # Serialize the two partners' submissions on the round row, so two submissions at
+    # the same moment still see each other and the reveal happens exactly once.
+    session.execute(select(Round.id).where(Round.id == round_.id).with_for_update())
+    session.refresh(round_)
+    for p in round_.participations:
+        session.refresh(p)
+    _require_editable(round_)
+    mine = _participation(round_, user_id)
+    _check_complete(session, user_id, round_id)
+    if mine.status != SUBMITTED:
+        mine.status = SUBMITTED
+        mine.submitted_at = now
+    others = [p for p in round_.participations if p.user_id != user_id]
+    if others and all(p.status == SUBMITTED for p in others):
+        _reveal(session, round_, now)
+    else:
+        for p in others:
+            partner = session.get(User, p.user_id)
+            if partner is not None:
+                _notify(session, round_, partner, "partner_answered", now=now)
+    session.flush()
+    return round_status(session, user_id, round_id)
+
+
+def _reveal(session: Session, round_: Round, now: dt.datetime) -> None:
+    round_.revealed_at = now
+    round_.closed_at = now
+    participation_ids = [p.id for p in round_.participations]
+    concerns = list(
+        session.scalars(
+            select(Concern)
+            .where(Concern.participation_id.in_(participation_ids))
+            .order_by(Concern.participation_id, Concern.position)
+        )
+    )
+    existing = {
+        t.title.casefold(): t
+        for t in session.scalars(select(Topic).where(Topic.couple_id == round_.couple_id))
+    }
+    raised: dict[int, Topic] = {}
+    owners = {p.id: p.user_id for p in round_.participations}
+    raised_by: dict[int, int] = {}
+    for concern in concerns:
+        topic = session.get(Topic, concern.topic_id) if concern.topic_id else None
+        if topic is None:
+            title = (concern.new_topic_title or concern.bothering or concern.need).strip()
+            title = " ".join(title.split())[:80] or "Untitled"
+            topic = existing.get(title.casefold())
+            if topic is None:
+                topic = Topic(couple_id=round_.couple_id, title=title, status=OPEN, created_at=now)
+                session.add(topic)
+                session.flush()
+                session.add(
+                    TopicEvent(
+                        topic_id=topic.id, at=now, event="created", status=OPEN, round_id=round_.id
+                    )
+                )
+                existing[title.casefold()] = topic
+            concern.topic_id = topic.id
+            concern.new_topic_title = None
+        raised[topic.id] = topic
+        raised_by.setdefault(topic.id, owners[concern.participation_id])
+    for topic_id, topic in raised.items():
+        session.add(
+            TopicEvent(
+                topic_id=topic_id,
+                at=now,
+                event="raised",
+                round_id=round_.id,
+                user_id=raised_by[topic_id],
+            )
+        )
+        if topic.status == RESOLVED:
+            topic.status = OPEN
+            session.add(
+                TopicEvent(
+                    topic_id=topic_id, at=now, event="status", status=OPEN, round_id=round_.id
+                )
+            )
+    for p in round_.participations:
+        user = session.get(User, p.user_id)
+        if user is not None:
+            _notify(session, round_, user, "ready_to_review", now=now)
+
+
+# --- reading answers (the reveal rule) ------------------------------------------------------
+def _sheet_from_rows(
+    answers: list[Answer], adherence: list[Adherence], concerns: list[Concern]
+) -> Sheet:
+    sheet = Sheet()
+    for a in answers:
+        if a.value_int is not None:
+            sheet.values[a.item] = a.value_int
+        if a.value_text is not None:
+            sheet.texts[a.item] = a.value_text
+    for row in adherence:
+        sheet.adherence[row.agreement_id] = AdherenceInput(
+            row.kept_self, row.kept_partner, row.comment or ""
+        )
+    for c in sorted(concerns, key=lambda c: c.position):
+        sheet.concerns.append(
+            ConcernInput(c.bothering, c.need, c.topic_id, c.new_topic_title or "")
+        )
+    return sheet
+
+
+def my_answers(session: Session, user_id: int, round_id: int) -> Sheet:
+    """My own answers, all of them (private and safety included: they are mine)."""
+    round_ = _round_of_user(session, user_id, round_id)
+    participation = _participation(round_, user_id)
+    return _load_sheet(session, participation.id, own=True)
+
+
+def _load_sheet(session: Session, participation_id: int, *, own: bool) -> Sheet:
+    answers = select(Answer).where(Answer.participation_id == participation_id)
+    if not own:
+        answers = answers.where(Answer.visibility == survey.REVEALED)
+    return _sheet_from_rows(
+        list(session.scalars(answers)),
+        list(
+            session.scalars(select(Adherence).where(Adherence.participation_id == participation_id))
+        ),
+        list(session.scalars(select(Concern).where(Concern.participation_id == participation_id))),
+    )
+
+
+def partner_answers(session: Session, user_id: int, round_id: int) -> Sheet:
+    """My partner's revealed answers; refused until both have submitted."""
+    round_ = _round_of_user(session, user_id, round_id)
+    _participation(round_, user_id)
+    if round_.revealed_at is None:
+        raise NotAllowed("Your partner's answers appear once you have both submitted.")
+    other = next((p for p in round_.participations if p.user_id != user_id), None)
+    if other is None:
+        raise NotFound("Your partner was not part of this check-in.")
+    return _load_sheet(session, other.id, own=False)
+
+
+# --- review -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Comparison:
+    label: str
+    mine: int | None
+    theirs: int | None
+    highlight: bool
+
+
+@dataclass(frozen=True)
+class AdherenceComparison:
+    title: str
+    agreement_id: int
+    about: str  # whose keeping is rated: "you" | partner name
+    by_me: int | None
+    by_partner: int | None
+    highlight: bool
+
+
+@dataclass
+class Review:
+    round: Round
+    me: str
+    partner: str
+    mine: Sheet
+    theirs: Sheet
+    scales: list[Comparison]
+    adherence: list[AdherenceComparison]
+    previous_totals: dict[str, int | None]  # "me" / "partner" -> total in the round before
+    previous_certainty: dict[str, int | None]
+    topics: list[tuple[str, str, str]]  # (who, topic title, what bothers + need)
+    action_items: list[ActionItem]
+    custom_questions: list[CustomQuestion]
+    agreement_titles: dict[int, str]
+
+
+def _scale_gap(a: int | None, b: int | None) -> bool:
+    return a is not None and b is not None and abs(a - b) >= rules.GAP_HIGHLIGHT
+
+
+def _kept_mismatch(a: int | None, b: int | None) -> bool:
+    if a is None or b is None:
+        return False
+    return (a >= rules.KEPT_MIN and b <= rules.NOT_KEPT_MAX) or (
+        b >= rules.KEPT_MIN and a <= rules.NOT_KEPT_MAX
+    )
+
+
+def review(session: Session, user_id: int, round_id: int) -> Review:
+    round_ = _round_of_user(session, user_id, round_id)
+    mine = my_answers(session, user_id, round_id)
+    theirs = partner_answers(session, user_id, round_id)  # refuses before the reveal
+    partner = couples.partner_of(session, user_id)
+    me_name = accounts.get_user(session, user_id).display_name
+    partner_name = partner.display_name if partner else "Partner"
+    questions = round_questions(session, user_id, round_id)
+    scales = [
+        Comparison(q.prompt, mine.values.get(q.key), theirs.values.get(q.key), False)
+        for q in (*survey.SATISFACTION, survey.CERTAINTY)
+    ]
+    scales = [Comparison(c.label, c.mine, c.theirs, _scale_gap(c.mine, c.theirs)) for c in scales]
+    shared_custom = [q for q in questions.custom if q.visibility == survey.REVEALED]
+    for q in shared_custom:
+        if q.kind == survey.SCALE:
+            key = survey.custom_key(q.id)
+            a, b = mine.values.get(key), theirs.values.get(key)
+            scales.append(Comparison(q.prompt, a, b, _scale_gap(a, b)))
+    adherence = []
+    for agreement in questions.agreements:
+        m = mine.adherence.get(agreement.agreement_id, AdherenceInput())
+        t = theirs.adherence.get(agreement.agreement_id, AdherenceInput())
+        adherence.append(
+            AdherenceComparison(
+                agreement.title,
+                agreement.agreement_id,
+                "you",
+                m.kept_self,
+                t.kept_partner,
+                _kept_mismatch(m.kept_self, t.kept_partner),
+            )
+        )
+        adherence.append(
+            AdherenceComparison(
+                agreement.title,
+                agreement.agreement_id,
+                partner_name,
+                m.kept_partner,
+                t.kept_self,
+                _kept_mismatch(m.kept_partner, t.kept_self),
+            )
+        )
+    previous = session.scalar(
+        select(Round)
+        .where(
+            Round.couple_id == round_.couple_id,
+            Round.revealed_at.is_not(None),
+            Round.opened_at < round_.opened_at,
+        )
+        .order_by(Round.opened_at.desc())
+        .limit(1)
+    )
+    prev_totals: dict[str, int | None] = {"me": None, "partner": None}
+    prev_certainty: dict[str, int | None] = {"me": None, "partner": None}
+    if previous is not None:
+        before_mine = my_answers(session, user_id, previous.id)
+        before_theirs = partner_answers(session, user_id, previous.id)
+        prev_totals = {"me": before_mine.satisfaction, "partner": before_theirs.satisfaction}
+        prev_certainty = {
+            "me": before_mine.values.get("certainty"),
+            "partner": before_theirs.values.get("certainty"),
+        }
+    titles = dict(
+        session.execute(
+            select(Topic.id, Topic.title).where(Topic.couple_id == round_.couple_id)
+        ).all()
+    )
+    topics = [
+        (who, titles.get(c.topic_id, c.new_topic or "New topic"), _concern_text(c))
+        for who, sheet in (("you", mine), (partner_name, theirs))
+        for c in sheet.concerns
+    ]
+    items = list(
+        session.scalars(
+            select(ActionItem).where(ActionItem.round_id == round_.id).order_by(ActionItem.id)
+        )
+    )
+    return Review(
+        round_,
+        me_name,
+        partner_name,
+        mine,
+        theirs,
+        scales,
+        adherence,
+        prev_totals,
+        prev_certainty,
+        topics,
+        items,
+        shared_custom,
+        {a.agreement_id: a.title for a in questions.agreements},
+    )
+
+
+def _concern_text(c: ConcernInput) -> str:
+    parts = []
+    if c.bothering:
+        parts.append(f"Bothers: {c.bothering}")
+    if c.need:
+        parts.append(f"Needs: {c.need}")
+    return " — ".join(parts)
+
+
+def _revealed_round(session: Session, user_id: int, round_id: int) -> Round:
+    round_ = _round_of_user(session, user_id, round_id)
+    if round_.revealed_at is None:
+        raise NotAllowed("You can do this once you have both submitted.")
+    return round_
+
+
+def add_action_item(
+    session: Session,
+    user_id: int,
+    round_id: int,
+    text: str,
+    owner_user_id: int | None,
+    *,
+    now: dt.datetime | None = None,
+) -> ActionItem:
+    now = now or utcnow()
+    couples.require_active_couple(session, user_id)
+    round_ = _revealed_round(session, user_id, round_id)
+    text = text.strip()
+    problems = {}
+    if not text:
+        problems["text"] = "Write what you will do differently."
+    elif len(text) > 500:
+        problems["text"] = "Keep it under 500 characters."
+    members = {p.user_id for p in round_.participations}
+    if owner_user_id is not None and owner_user_id not in members:
+        problems["owner"] = "Pick one of you (or both)."
+    if problems:
+        raise InvalidInput(problems)
+    item = ActionItem(
+        couple_id=round_.couple_id,
+        round_id=round_.id,
+        owner_user_id=owner_user_id,
+        text=text,
+        created_at=now,
+    )
+    session.add(item)
+    session.flush()
+    return item
+
+
+def set_action_done(
+    session: Session, user_id: int, item_id: int, done: bool, *, now: dt.datetime | None = None
+) -> None:
+    couple = couples.require_active_couple(session, user_id)
+    item = session.get(ActionItem, item_id)
+    if item is None or item.couple_id != couple.id:
+        raise NotFound("No such action item.")
+    item.done_at = (now or utcnow()) if done else None
+
+
+def open_action_items(session: Session, user_id: int) -> list[ActionItem]:
+    """What we said we would do differently, from earlier reviews, not yet done."""
+    couple = couples.require_membership(session, user_id).couple
+    return list(
+        session.scalars(
+            select(ActionItem)
+            .where(ActionItem.couple_id == couple.id, ActionItem.done_at.is_(None))
+            .order_by(ActionItem.created_at, ActionItem.id)
+        )
+    )
+
+
+def mark_reviewed(
+    session: Session, user_id: int, round_id: int, *, now: dt.datetime | None = None
+) -> Round:
+    couples.require_active_couple(session, user_id)
+    round_ = _revealed_round(session, user_id, round_id)
+    if round_.reviewed_at is None:
+        round_.reviewed_at = now or utcnow()
+        round_.reviewed_by_id = user_id
+    return round_
+
+
+# --- own questions --------------------------------------------------------------------------
+def questions(
+    session: Session, user_id: int, *, include_retired: bool = False
+) -> list[CustomQuestion]:
+    couple = couples.require_membership(session, user_id).couple
+    query = select(CustomQuestion).where(CustomQuestion.couple_id == couple.id)
+    if not include_retired:
+        query = query.where(CustomQuestion.retired_at.is_(None))
+    return list(session.scalars(query.order_by(CustomQuestion.position, CustomQuestion.id)))
+
+
+def add_question(
+    session: Session,
+    user_id: int,
+    prompt: str,
+    *,
+    kind: str = survey.SCALE,
+    visibility: str = survey.REVEALED,
+    now: dt.datetime | None = None,
+) -> CustomQuestion:
+    couple = couples.require_active_couple(session, user_id)
+    prompt = " ".join(prompt.split())
+    problems = {}
+    if not prompt:
+        problems["prompt"] = "Write the question."
+    elif len(prompt) > survey.MAX_PROMPT:
+        problems["prompt"] = f"Keep the question under {survey.MAX_PROMPT} characters."
+    if kind not in (survey.SCALE, survey.TEXT):
+        problems["kind"] = "Choose a 1-5 scale or a written answer."
+    if visibility not in (survey.REVEALED, survey.PRIVATE):
+        problems["visibility"] = "Choose shared after both answer, or private."
+    if problems:
+        raise InvalidInput(problems)
+    position = (
+        session.scalar(
+            select(func.max(CustomQuestion.position)).where(CustomQuestion.couple_id == couple.id)
+        )
+        or 0
+    ) + 1
+    question = CustomQuestion(
+        couple_id=couple.id,
+        prompt=prompt,
+        kind=kind,
+        visibility=visibility,
+        position=position,
+        created_at=now or utcnow(),
+    )
+    session.add(question)
+    session.flush()
+    return question
+
+
+def _own_question(session: Session, user_id: int, question_id: int) -> CustomQuestion:
+    couple = couples.require_active_couple(session, user_id)
+    question = session.get(CustomQuestion, question_id)
+    if question is None or question.couple_id != couple.id:
+        raise NotFound("No such question.")
+    return question
+
+
+def retire_question(
+    session: Session, user_id: int, question_id: int, *, now: dt.datetime | None = None
+) -> None:
+    """Stop asking it; earlier answers keep the question's wording."""
+    question = _own_question(session, user_id, question_id)
+    question.retired_at = question.retired_at or now or utcnow()
+
+
+def move_question(session: Session, user_id: int, question_id: int, offset: int) -> None:
+    """Move a question up (-1) or down (+1) among the active ones."""
+    question = _own_question(session, user_id, question_id)
+    active = questions(session, user_id)
+    index = next(i for i, q in enumerate(active) if q.id == question.id)
+    target = index + offset
+    if not 0 <= target < len(active):
+        return
+    active[index], active[target] = active[target], active[index]
+    for position, q in enumerate(active, start=1):
+        q.position = position
+
+
+# --- history, topics, trends ---------------------------------------------------------------
+@dataclass(frozen=True)
+class RoundSummary:
+    round_id: int
+    opened_at: dt.datetime
+    due_at: dt.datetime
+    origin: str
+    revealed: bool
+    closed: bool
+    reviewed: bool
+    statuses: dict[int, str]
+    totals: dict[int, int]  # revealed rounds only
+
+
+def _couple(session: Session, user_id: int) -> Couple:
+    return couples.require_membership(session, user_id).couple
+
+
+def _totals_query(couple_id: int):  # type: ignore[no-untyped-def]
+    """Satisfaction totals per revealed round and partner, summed in SQL."""
+    return (
+        select(Round.id, Round.opened_at, Participation.user_id, func.sum(Answer.value_int))
+        .join(Participation, Participation.round_id == Round.id)
+        .join(Answer, Answer.participation_id == Participation.id)
+        .where(
+            Round.couple_id == couple_id,
+            Round.revealed_at.is_not(None),
+            Answer.visibility == survey.REVEALED,
+            Answer.item.in_(survey.SATISFACTION_KEYS),
+        )
+        .group_by(Round.id, Round.opened_at, Participation.user_id)
+        .having(func.count(Answer.id) == len(survey.SATISFACTION_KEYS))
+        .order_by(Round.opened_at)
+    )
+
+
+def history(session: Session, user_id: int) -> list[RoundSummary]:
+    couple = _couple(session, user_id)
+    rounds = session.execute(
+        select(Round, Participation.user_id, Participation.status)
+        .join(Participation, Participation.round_id == Round.id)
+        .where(Round.couple_id == couple.id)
+        .order_by(Round.opened_at.desc(), Round.id)
+    ).all()
+    totals: dict[int, dict[int, int]] = defaultdict(dict)
+    for round_id, _at, uid, total in session.execute(_totals_query(couple.id)):
+        totals[round_id][uid] = int(total)
+    summaries: dict[int, RoundSummary] = {}
+    for round_, uid, status in rounds:
+        summary = summaries.get(round_.id)
+        if summary is None:
+            summary = summaries[round_.id] = RoundSummary(
+                round_.id,
+                round_.opened_at,
+                round_.due_at,
+                round_.origin,
+                round_.revealed_at is not None,
+                round_.closed_at is not None,
+                round_.reviewed_at is not None,
+                {},
+                totals.get(round_.id, {}),
+            )
+        summary.statuses[uid] = status
+    return list(summaries.values())
+
+
+@dataclass(frozen=True)
+class TopicView:
+    id: int
+    title: str
+    status: str
+    created_at: dt.datetime
+    times_raised: int
+    last_raised: dt.datetime | None
+    keeps_coming_back: bool
+
+
+def topics(session: Session, user_id: int) -> list[TopicView]:
+    couple = _couple(session, user_id)
+    return _topic_views(session, couple.id)
+
+
+def _topic_views(session: Session, couple_id: int) -> list[TopicView]:
+    recent = list(
+        session.scalars(
+            select(Round.id)
+            .where(Round.couple_id == couple_id, Round.revealed_at.is_not(None))
+            .order_by(Round.opened_at.desc())
+            .limit(rules.RECURRING_WINDOW)
+        )
+    )
+    events = session.execute(
+        select(Topic, TopicEvent)
+        .outerjoin(TopicEvent, TopicEvent.topic_id == Topic.id)
+        .where(Topic.couple_id == couple_id)
+        .order_by(Topic.id, TopicEvent.at, TopicEvent.id)
+    ).all()
+    grouped: dict[int, tuple[Topic, list[TopicEvent]]] = {}
+    for topic, event in events:
+        grouped.setdefault(topic.id, (topic, []))
+        if event is not None:
+            grouped[topic.id][1].append(event)
+    views = []
+    for topic, topic_events in grouped.values():
+        raised = [e for e in topic_events if e.event == "raised"]
+        resolved = [e.at for e in topic_events if e.event == "status" and e.status == RESOLVED]
+        views.append(
+            TopicView(
+                topic.id,
+                topic.title,
+                topic.status,
+                topic.created_at,
+                len(raised),
+                raised[-1].at if raised else None,
+                rules.keeps_coming_back(
+                    {e.round_id for e in raised if e.round_id is not None},
+                    recent,
+                    [e.at for e in raised],
+                    resolved,
+                ),
+            )
+        )
+    order = {OPEN: 0, "working": 1, RESOLVED: 2}
+    return sorted(
+        views, key=lambda v: (order.get(v.status, 3), -(v.last_raised or v.created_at).timestamp())
+    )
+
+
+def add_topic(
+    session: Session, user_id: int, title: str, *, now: dt.datetime | None = None
+) -> Topic:
+    couple = couples.require_active_couple(session, user_id)
+    title = " ".join(title.split())
+    if not title or len(title) > 80:
+        raise InvalidInput({"title": "Give the topic a short name (up to 80 characters)."})
+    now = now or utcnow()
+    topic = Topic(couple_id=couple.id, title=title, status=OPEN, created_at=now)
+    session.add(topic)
+    session.flush()
+    session.add(
+        TopicEvent(topic_id=topic.id, at=now, event="created", status=OPEN, user_id=user_id)
+    )
+    return topic
+
+
+def set_topic_status(
+    session: Session, user_id: int, topic_id: int, status: str, *, now: dt.datetime | None = None
+) -> Topic:
+    couple = couples.require_active_couple(session, user_id)
+    topic = session.get(Topic, topic_id)
+    if topic is None or topic.couple_id != couple.id:
+        raise NotFound("No such topic.")
+    if status not in TOPIC_STATUSES:
+        raise InvalidInput({"status": "Choose open, working on it, or resolved."})
+    if topic.status != status:
+        topic.status = status
+        session.add(
+            TopicEvent(
+                topic_id=topic.id,
+                at=now or utcnow(),
+                event="status",
+                status=status,
+                user_id=user_id,
+            )
+        )
+    return topic
+
+
+@dataclass(frozen=True)
+class TopicHistoryEntry:
+    at: dt.datetime
+    event: str
+    status: str | None
+    round_id: int | None
+    by: str
+
+
+def topic_history(
+    session: Session, user_id: int, topic_id: int
+) -> tuple[TopicView, list[TopicHistoryEntry]]:
+    couple = _couple(session, user_id)
+    topic = session.get(Topic, topic_id)
+    if topic is None or topic.couple_id != couple.id:
+        raise NotFound("No such topic.")
+    view = next(v for v in _topic_views(session, couple.id) if v.id == topic_id)
+    names = {m.user_id: m.user.display_name for m in couple.members}
+    rows = session.scalars(
+        select(TopicEvent)
+        .where(TopicEvent.topic_id == topic_id)
+        .order_by(TopicEvent.at, TopicEvent.id)
+    )
+    return view, [
+        TopicHistoryEntry(e.at, e.event, e.status, e.round_id, names.get(e.user_id or 0, ""))
+        for e in rows
+    ]
+
+
+@dataclass
+class Trends:
+    names: dict[int, str]
+    satisfaction: list[dict]  # {round_id, opened_at, user, total}
+    gaps: list[dict]  # {opened_at, gap}
+    adherence: list[dict]  # {opened_at, agreement, mean}
+    cooldowns: list[dict]  # {month, count}
+    open_topics: list[dict]  # {opened_at, open}
+    participation: list[dict]  # {opened_at, answered, missed}
+
+
+def trends(session: Session, user_id: int, *, now: dt.datetime | None = None) -> Trends:
+    """Everything the trends page plots, in a fixed number of queries at any history length."""
+    couple = _couple(session, user_id)
+    names = {m.user_id: m.user.display_name for m in couple.members}
+    satisfaction = [
+        {"round_id": rid, "opened_at": at, "user": names.get(uid, "?"), "total": int(total)}
+        for rid, at, uid, total in session.execute(_totals_query(couple.id))
+    ]
+    by_round: dict[int, list[dict]] = defaultdict(list)
+    for row in satisfaction:
+        by_round[row["round_id"]].append(row)
+    gaps = [
+        {"opened_at": rows[0]["opened_at"], "gap": abs(rows[0]["total"] - rows[1]["total"])}
+        for rows in by_round.values()
+        if len(rows) == 2
+    ]
+    adherence = [
+        {"opened_at": at, "agreement": title, "mean": float(mean)}
+        for at, title, mean in session.execute(_adherence_query(couple.id))
+    ]
+    participation = [
+        {"opened_at": at, "answered": int(answered or 0), "missed": int(missed or 0)}
+        for at, answered, missed in session.execute(
+            select(
+                Round.opened_at,
+                func.sum(case((Participation.status == SUBMITTED, 1), else_=0)),
+                func.sum(case((Participation.status == MISSED, 1), else_=0)),
+            )
+            .join(Participation, Participation.round_id == Round.id)
+            .where(Round.couple_id == couple.id, Round.closed_at.is_not(None))
+            .group_by(Round.id, Round.opened_at)
+            .order_by(Round.opened_at)
+        )
+    ]
+    open_topics = _open_topics_over_time(session, couple.id)
+    cooldowns = [
+        {"month": month, "count": count}
+        for month, count in agreements_port.cooldowns_per_month(session, user_id, now=now)
+    ]
+    return Trends(names, satisfaction, gaps, adherence, cooldowns, open_topics, participation)
+
+
+def _adherence_query(couple_id: int):  # type: ignore[no-untyped-def]
+    """Mean adherence (all four ratings) per revealed round and agreement."""
+    total = func.sum(
+        func.coalesce(Adherence.kept_self, 0) + func.coalesce(Adherence.kept_partner, 0)
+    )
+    count = func.sum(
+        case((Adherence.kept_self.is_not(None), 1), else_=0)
+        + case((Adherence.kept_partner.is_not(None), 1), else_=0)
+    )
+    return (
+        select(Round.opened_at, RoundAgreement.title, total * 1.0 / func.nullif(count, 0))
+        .join(Participation, Participation.round_id == Round.id)
+        .join(Adherence, Adherence.participation_id == Participation.id)
+        .join(
+            RoundAgreement,
+            and_(
+                RoundAgreement.round_id == Round.id,
+                RoundAgreement.agreement_id == Adherence.agreement_id,
+            ),
+        )
+        .where(Round.couple_id == couple_id, Round.revealed_at.is_not(None))
+        .group_by(Round.id, Round.opened_at, RoundAgreement.agreement_id, RoundAgreement.title)
+        .having(count > 0)
+        .order_by(Round.opened_at)
+    )
+
+
+def _open_topics_over_time(session: Session, couple_id: int) -> list[dict]:
+    """Open (not resolved) topics at each revealed round, replayed from the event log."""
+    rounds = list(
+        session.scalars(
+            select(Round.revealed_at)
+            .where(Round.couple_id == couple_id, Round.revealed_at.is_not(None))
+            .order_by(Round.revealed_at)
+        )
+    )
+    events = session.execute(
+        select(TopicEvent.topic_id, TopicEvent.at, TopicEvent.event, TopicEvent.status)
+        .join(Topic, Topic.id == TopicEvent.topic_id)
+        .where(Topic.couple_id == couple_id, TopicEvent.event.in_(("created", "status")))
+        .order_by(TopicEvent.at, TopicEvent.id)
+    ).all()
+    state: dict[int, str] = {}
+    out = []
+    index = 0
+    for at in rounds:
+        while index < len(events) and events[index][1] <= at:
+            topic_id, _at, _event, status = events[index]
+            state[topic_id] = status or OPEN
+            index += 1
+        out.append({"opened_at": at, "open": sum(1 for s in state.values() if s != RESOLVED)})
+    return out
+
+
+# --- early warnings -------------------------------------------------------------------------
+WARNING_LOOKBACK = 8  # rounds; every rule looks at the last few only
+
+
+def round_facts(session: Session, couple_id: int) -> list[rules.RoundFacts]:
+    """The facts warnings may use: the latest rounds, revealed answers only."""
+    recent = list(
+        session.scalars(
+            select(Round)
+            .where(Round.couple_id == couple_id, Round.closed_at.is_not(None))
+            .order_by(Round.opened_at.desc())
+            .limit(WARNING_LOOKBACK)
+        )
+    )
+    ids = [r.id for r in recent]
+    totals: dict[int, dict[int, int]] = defaultdict(dict)
+    for rid, _at, uid, total in session.execute(_totals_query(couple_id).where(Round.id.in_(ids))):
+        totals[rid][uid] = int(total)
+    certainty: dict[int, dict[int, int]] = defaultdict(dict)
+    for rid, uid, value in session.execute(
+        select(Round.id, Participation.user_id, Answer.value_int)
+        .join(Participation, Participation.round_id == Round.id)
+        .join(Answer, Answer.participation_id == Participation.id)
+        .where(
+            Round.id.in_(ids),
+            Round.revealed_at.is_not(None),
+            Answer.visibility == survey.REVEALED,
+            Answer.item == survey.CERTAINTY.key,
+        )
+    ):
+        certainty[rid][uid] = value
+    adherence: dict[int, dict[int, float]] = defaultdict(dict)
+    titles: dict[int, dict[int, str]] = defaultdict(dict)
+    total = func.sum(
+        func.coalesce(Adherence.kept_self, 0) + func.coalesce(Adherence.kept_partner, 0)
+    )
+    count = func.sum(
+        case((Adherence.kept_self.is_not(None), 1), else_=0)
+        + case((Adherence.kept_partner.is_not(None), 1), else_=0)
+    )
+    for rid, agreement_id, title, s, n in session.execute(
+        select(Round.id, RoundAgreement.agreement_id, RoundAgreement.title, total, count)
+        .join(Participation, Participation.round_id == Round.id)
+        .join(Adherence, Adherence.participation_id == Participation.id)
+        .join(
+            RoundAgreement,
+            and_(
+                RoundAgreement.round_id == Round.id,
+                RoundAgreement.agreement_id == Adherence.agreement_id,
+            ),
+        )
+        .where(Round.id.in_(ids), Round.revealed_at.is_not(None))
+        .group_by(Round.id, RoundAgreement.agreement_id, RoundAgreement.title)
+    ):
+        if n:
+            adherence[rid][agreement_id] = float(s) / float(n)
+            titles[rid][agreement_id] = title
+    return [
+        rules.RoundFacts(
+            round_id=r.id,
+            opened_at=r.opened_at,
+            revealed=r.revealed_at is not None,
+            closed=r.closed_at is not None,
+            missed_user_ids=frozenset(p.user_id for p in r.participations if p.status == MISSED),
+            totals=totals.get(r.id, {}),
+            certainty=certainty.get(r.id, {}),
+            adherence=adherence.get(r.id, {}),
+            agreement_titles=titles.get(r.id, {}),
+        )
+        for r in recent
+    ]
+
+
+def early_warnings(session: Session, user_id: int) -> list[rules.EarlyWarning]:
+    couple = _couple(session, user_id)
+    names = {m.user_id: m.user.display_name for m in couple.members}
+    recurring = [
+        (t.id, t.title)
+        for t in _topic_views(session, couple.id)
+        if t.keeps_coming_back and t.status != RESOLVED
+    ]
+    return rules.early_warnings(round_facts(session, couple.id), names, recurring)

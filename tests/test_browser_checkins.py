@@ -1,0 +1,106 @@
+"""Two partners, two browsers, one real `tend serve`: a round opens, A answers and waits
+without seeing B's draft, B answers, both see the review; A's safety answer never
+appears on B's pages."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from checkins import service as checkins
+from checkins import survey
+from couples import accounts
+from couples.db import engine_for, transaction
+from tests.browser import click, fill, open_page, wait_idle
+from tests.factories import make_couple
+
+pytestmark = pytest.mark.browser
+
+SAFETY_WORDS = "in body and mind"
+
+
+def sign_in(page: Page, url: str, token: str) -> None:
+    """Follow an emailed-style sign-in link: it sets the session cookie, then lands on
+    the check-in page."""
+    open_page(page, f"{url}/auth/link?token={token}")
+    page.wait_for_url("**/checkin*")
+    wait_idle(page)
+
+
+def choose(page: Page, prompt: str, option: str) -> None:
+    group = page.locator('[data-testid="stRadio"]').filter(has_text=prompt)
+    group.get_by_text(option, exact=True).click()
+    wait_idle(page)
+
+
+def write(page: Page, label: str, text: str) -> None:
+    fill(page, label, text)
+    page.keyboard.press("Tab")  # a text area sends its value when it loses focus
+    wait_idle(page)
+
+
+def answer_all(page: Page, *, happy: str, safety: str, went_well: str) -> None:
+    choose(page, survey.SATISFACTION[0].prompt, happy)
+    for q in survey.SATISFACTION[1:]:
+        choose(page, q.prompt, "Mostly")
+    choose(page, survey.CERTAINTY.prompt, "Fairly certain")
+    write(page, survey.WENT_WELL.prompt, went_well)
+    choose(page, SAFETY_WORDS, safety)
+
+
+def page_text(page: Page) -> str:
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def test_two_partners_answer_privately_then_review_side_by_side(
+    served, new_context, database_url
+) -> None:
+    engine = engine_for(database_url)
+    with transaction(engine) as s:
+        _c, a, b = make_couple(s, "alex@example.org", "blair@example.org", name="Alex & Blair")
+        checkins.start_round_now(s, a.id)  # a round opens
+        links = {u.email: accounts.issue_sign_in_link(s, u.id, "/checkin") for u in (a, b)}
+
+    mail = served.wait_for_mail("alex@example.org", "check-in")
+    assert "Alex & Blair" in mail.text
+
+    alex = new_context().new_page()
+    blair = new_context().new_page()
+    sign_in(alex, served.url, links["alex@example.org"])
+    sign_in(blair, served.url, links["blair@example.org"])
+
+    # Blair starts a draft but does not submit.
+    open_page(blair, served.url + "/checkin")
+    write(blair, survey.WENT_WELL.prompt, "BLAIR-DRAFT-WELL")
+
+    open_page(alex, served.url + "/checkin")
+    answer_all(alex, happy="Very", safety="Not always", went_well="ALEX-WELL")
+    click(alex, "Submit my answers")
+    expect(alex.get_by_text("waiting for your partner", exact=False)).to_be_visible()
+    assert "BLAIR-DRAFT-WELL" not in page_text(alex)
+    for path in ("/checkin_history", "/topics", "/trends"):
+        open_page(alex, served.url + path)
+        assert "BLAIR-DRAFT-WELL" not in page_text(alex)
+
+    # Blair's draft survived; Blair does not see Alex's answers before submitting.
+    blair.reload()
+    wait_idle(blair)
+    expect(blair.get_by_text("Alex has already answered")).to_be_visible()
+    assert "ALEX-WELL" not in page_text(blair)
+    answer_all(blair, happy="Somewhat", safety="Yes", went_well="BLAIR-DRAFT-WELL and more")
+    click(blair, "Submit my answers")
+    expect(blair.get_by_text("Side by side")).to_be_visible()
+    blair_review = page_text(blair)
+    assert "ALEX-WELL" in blair_review and "BLAIR-DRAFT-WELL and more" in blair_review
+
+    open_page(alex, served.url + "/checkin")
+    expect(alex.get_by_text("Side by side")).to_be_visible()
+    assert "BLAIR-DRAFT-WELL and more" in page_text(alex)
+    assert "⚠️" in page_text(alex)  # "Very" (4) vs "Somewhat" (2) is highlighted
+
+    # Alex's safety answer appears nowhere on Blair's pages.
+    for path in ("/checkin", "/checkin_history", "/topics", "/trends", "/home"):
+        open_page(blair, served.url + path)
+        text = page_text(blair)
+        assert SAFETY_WORDS not in text and "Not always" not in text, path
+    served.wait_for_mail("alex@example.org", "ready to review")

@@ -1,0 +1,82 @@
+"""Every check-in page renders (AppTest), and the answer page saves drafts as it goes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
+
+from checkins import service as checkins
+from couples import accounts
+from couples.db import utcnow
+from tests.factories import make_couple
+from tests.test_checkins_service import answer_round, sheet
+
+PAGES = {
+    "checkin": "Side by side",
+    "checkin_history": "revealed",
+    "topics": "Topics",
+    "trends": "Satisfaction (0-20)",
+}
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _app(token: str, url_path: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["_tend_session_token"] = token
+    at.run()
+    # Pages are functions (st.Page(fn, url_path=...)), which switch_page cannot name by
+    # file; a real browser picks them by url_path, whose hash is the page's id.
+    at._page_hash = calc_hash(url_path)
+    return at
+
+
+@pytest.fixture
+def signed_in(tend_env, tx, monkeypatch):  # type: ignore[no-untyped-def]
+    import streamlit as st
+
+    from tend import web
+
+    # Under AppTest st.context.cookies is a stand-in object, not a dict; read the token
+    # only from session state, as the foundation intends for AppTest.
+    monkeypatch.setattr(web, "session_token", lambda: st.session_state.get(web.TEST_TOKEN_KEY))
+    now = utcnow()
+    with tx() as s:
+        _c, a, b = make_couple(s, now=now - dt.timedelta(days=3))
+        token_a = accounts.start_session(s, a.id)
+    return a, b, token_a, now
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_each_checkin_page_renders_with_a_revealed_round(signed_in, tx, page) -> None:  # type: ignore[no-untyped-def]
+    a, b, token, now = signed_in
+    with tx() as s:
+        round_id = checkins.start_round_now(s, a.id, now=now - dt.timedelta(days=1)).id
+    answer_round(tx, a, b, round_id, now - dt.timedelta(hours=1), sheet(16), sheet(10))
+    at = _app(token, page)
+    at.run()
+    assert not at.exception, at.exception
+    text = " ".join(e.value for kind in (at.markdown, at.title, at.subheader) for e in kind)
+    assert PAGES[page] in text
+
+
+def test_the_answer_page_saves_a_draft_on_every_change(signed_in, tx) -> None:  # type: ignore[no-untyped-def]
+    a, _b, token, now = signed_in
+    with tx() as s:
+        round_id = checkins.start_round_now(s, a.id, now=now).id
+    at = _app(token, "checkin")
+    at.run()
+    assert not at.exception, at.exception
+    at.radio(key=f"ck_{round_id}_sat_happy").set_value(4).run()
+    at.text_area(key=f"ck_{round_id}_went_well").input("Pancakes on Sunday").run()
+    with tx() as s:
+        stored = checkins.my_answers(s, a.id, round_id)
+    assert stored.values == {"sat_happy": 4} and stored.texts == {"went_well": "Pancakes on Sunday"}
+    # Submitting incomplete answers says what is missing and keeps the draft.
+    next(b for b in at.button if b.label == "Submit my answers").click().run()
+    assert any("Please answer" in e.value for e in at.error)

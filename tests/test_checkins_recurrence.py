@@ -1,0 +1,139 @@
+"""Round starts from a check-in schedule: wall-clock time in the schedule's zone, across
+daylight-saving changes, for every cadence."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agreements.service import CheckinSchedule
+from checkins.recurrence import latest_start, next_start, to_utc
+
+ZONES = [
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Sao_Paulo",
+    "Australia/Sydney",
+    "Australia/Lord_Howe",  # a 30-minute DST shift
+    "Asia/Kolkata",
+    "Pacific/Chatham",
+    "America/St_Johns",
+    "Europe/London",
+]
+
+
+def schedule(cadence: str = "weekly", **kw) -> CheckinSchedule:  # type: ignore[no-untyped-def]
+    defaults = {
+        "version_id": 1,
+        "cadence": cadence,
+        "weekday": 6,
+        "day_of_month": 1,
+        "local_time": dt.time(19, 0),
+        "timezone": "Europe/Berlin",
+        "active_since": dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+    }
+    defaults.update(kw)
+    return CheckinSchedule(**defaults)
+
+
+def _wall(t: dt.datetime, zone: str) -> dt.datetime:
+    return t.astimezone(ZoneInfo(zone))
+
+
+def _expected_wall(local_date: dt.date, at: dt.time, zone: str) -> dt.datetime:
+    return _wall(to_utc(dt.datetime.combine(local_date, at), zone), zone)
+
+
+schedules = st.builds(
+    schedule,
+    cadence=st.sampled_from(["weekly", "biweekly", "monthly"]),
+    weekday=st.integers(0, 6),
+    day_of_month=st.integers(1, 28),
+    local_time=st.times().map(lambda t: t.replace(second=0, microsecond=0)),
+    timezone=st.sampled_from(ZONES),
+    active_since=st.datetimes(dt.datetime(2020, 1, 1), dt.datetime(2030, 1, 1)).map(
+        lambda d: d.replace(tzinfo=dt.UTC)
+    ),
+)
+instants = st.datetimes(dt.datetime(2019, 6, 1), dt.datetime(2032, 1, 1)).map(
+    lambda d: d.replace(tzinfo=dt.UTC)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(s=schedules, after=instants)
+def test_next_start_is_the_first_matching_wall_clock_time_after(s, after) -> None:  # type: ignore[no-untyped-def]
+    start = next_start(s, after)
+    assert start > after and start >= s.active_since
+    local = _wall(start, s.timezone)
+    # On the right day, at the agreed wall-clock time (or just after a skipped hour).
+    if s.cadence == "monthly":
+        assert local.day == s.day_of_month
+    else:
+        assert local.weekday() == s.weekday
+    assert local == _expected_wall(local.date(), s.local_time, s.timezone)
+    # Nothing earlier qualifies: latest_start just before it is before `after`.
+    previous = latest_start(s, start - dt.timedelta(seconds=1))
+    assert previous is None or previous <= after
+    assert latest_start(s, start) == start
+
+
+@settings(max_examples=200, deadline=None)
+@given(s=schedules, after=instants)
+def test_consecutive_starts_keep_the_local_rhythm(s, after) -> None:  # type: ignore[no-untyped-def]
+    first = next_start(s, after)
+    second = next_start(s, first)
+    a, b = _wall(first, s.timezone).date(), _wall(second, s.timezone).date()
+    if s.cadence == "weekly":
+        assert (b - a).days == 7
+    elif s.cadence == "biweekly":
+        assert (b - a).days == 14
+    else:
+        assert (b.year * 12 + b.month) - (a.year * 12 + a.month) == 1
+    # In absolute time the gap differs from whole days by a DST shift at most.
+    drift = (second - first) - dt.timedelta(days=(b - a).days)
+    assert abs(drift) <= dt.timedelta(hours=1)
+
+
+def test_sunday_evening_in_berlin_stays_at_19_across_the_spring_change() -> None:
+    s = schedule(timezone="Europe/Berlin", weekday=6, local_time=dt.time(19, 0))
+    before = next_start(s, dt.datetime(2026, 3, 20, tzinfo=dt.UTC))
+    after = next_start(s, before)
+    assert before == dt.datetime(2026, 3, 22, 18, 0, tzinfo=dt.UTC)  # CET, UTC+1
+    assert after == dt.datetime(2026, 3, 29, 17, 0, tzinfo=dt.UTC)  # CEST, UTC+2
+
+
+def test_a_time_in_the_skipped_hour_moves_forward_and_a_repeated_one_is_the_first() -> None:
+    s = schedule(timezone="America/New_York", weekday=6, local_time=dt.time(2, 30))
+    spring = next_start(s, dt.datetime(2026, 3, 7, tzinfo=dt.UTC))
+    assert _wall(spring, s.timezone).replace(tzinfo=None) == dt.datetime(2026, 3, 8, 3, 30)
+    s = schedule(timezone="America/New_York", weekday=6, local_time=dt.time(1, 30))
+    autumn = next_start(s, dt.datetime(2026, 10, 31, tzinfo=dt.UTC))
+    assert autumn == dt.datetime(2026, 11, 1, 5, 30, tzinfo=dt.UTC)  # EDT, the first 01:30
+
+
+def test_biweekly_counts_from_when_the_schedule_became_active() -> None:
+    since = dt.datetime(2026, 1, 5, 12, tzinfo=dt.UTC)  # a Monday
+    s = schedule(
+        "biweekly", weekday=0, local_time=dt.time(18, 0), timezone="UTC", active_since=since
+    )
+    starts = [next_start(s, since)]
+    for _ in range(3):
+        starts.append(next_start(s, starts[-1]))
+    assert [d.date() for d in starts] == [
+        dt.date(2026, 1, 5),
+        dt.date(2026, 1, 19),
+        dt.date(2026, 2, 2),
+        dt.date(2026, 2, 16),
+    ]
+
+
+def test_nothing_is_due_before_the_schedule_became_active() -> None:
+    s = schedule(active_since=dt.datetime(2026, 3, 10, tzinfo=dt.UTC))
+    assert latest_start(s, dt.datetime(2026, 3, 9, tzinfo=dt.UTC)) is None
+    assert latest_start(s, dt.datetime(2026, 3, 14, tzinfo=dt.UTC)) is None  # before Sunday
+    assert latest_start(s, dt.datetime(2026, 3, 15, 19, tzinfo=dt.UTC)) is not None

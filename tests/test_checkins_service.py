@@ -1,0 +1,561 @@
+"""Check-in rounds through the real services on SQLite and PostgreSQL: opening (on
+schedule and by hand), drafts, locking, the reveal rule, topics, warnings, mails."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+from sqlalchemy import event, func, select
+
+from agreements import service as agreements
+from checkins import service as checkins
+from checkins import survey
+from checkins.models import MISSED, SUBMITTED, Round
+from checkins.service import AdherenceInput, ConcernInput, Sheet
+from couples.errors import InvalidInput, NotAllowed, NotFound
+from notifications.models import OutboxMessage
+from tests.factories import make_couple
+
+SUNDAY_BERLIN = {
+    "cadence": "weekly",
+    "weekday": 6,
+    "day_of_month": 1,
+    "local_time": "19:00",
+    "timezone": "Europe/Berlin",
+}
+
+
+def agree(s, a, b, kind: str, title: str, params: dict, now: dt.datetime) -> int:  # type: ignore[no-untyped-def]
+    agreement = agreements.propose_agreement(
+        s, a.id, kind=kind, title=title, body="We both commit to this.", params=params, now=now
+    )
+    agreements.accept(s, b.id, agreement.id, now=now)
+    return agreement.id
+
+
+@pytest.fixture
+def couple(tx, now):  # type: ignore[no-untyped-def]
+    with tx() as s:
+        c, a, b = make_couple(
+            s, now=now - dt.timedelta(days=30), timezones=("Europe/Berlin", "UTC")
+        )
+        cooldown = agree(
+            s, a, b, "cooldown", "Five-minute cooldown", {"minutes": 5}, now - dt.timedelta(days=20)
+        )
+    return c, a, b, cooldown
+
+
+def sheet(total: int = 16, certainty: int = 4, kept: int = 4, **extra) -> Sheet:  # type: ignore[no-untyped-def]
+    base, rest = divmod(total, 4)
+    values = {k: base + (1 if i < rest else 0) for i, k in enumerate(survey.SATISFACTION_KEYS)}
+    values |= {"certainty": certainty, "safety": 4}
+    result = Sheet(values=values, texts={"went_well": "Sunday walks"})
+    result.adherence = extra.pop("adherence", {})
+    for name, value in extra.items():
+        setattr(result, name, value)
+    return result
+
+
+def save_and_submit(s, user, round_id, answers: Sheet, now):  # type: ignore[no-untyped-def]
+    """Answer every agreement of the round that the sheet leaves out with a 4, then submit."""
+    for agreement in checkins.round_questions(s, user.id, round_id).agreements:
+        answers.adherence.setdefault(agreement.agreement_id, AdherenceInput(4, 4))
+    checkins.save_answers(s, user.id, round_id, answers, now=now)
+    return checkins.submit(s, user.id, round_id, now=now)
+
+
+def answer_round(tx, a, b, round_id, now, sheet_a: Sheet, sheet_b: Sheet) -> None:  # type: ignore[no-untyped-def]
+    with tx() as s:
+        save_and_submit(s, a, round_id, sheet_a, now)
+    with tx() as s:
+        save_and_submit(s, b, round_id, sheet_b, now)
+
+
+def full_round(tx, a, b, now, sheet_a=None, sheet_b=None, agreement_id=None) -> int:  # type: ignore[no-untyped-def]
+    with tx() as s:
+        round_id = checkins.start_round_now(s, a.id, now=now).id
+    sheet_a, sheet_b = sheet_a or sheet(), sheet_b or sheet()
+    if agreement_id:
+        for sh in (sheet_a, sheet_b):
+            sh.adherence.setdefault(agreement_id, AdherenceInput(4, 4))
+    answer_round(tx, a, b, round_id, now, sheet_a, sheet_b)
+    return round_id
+
+
+# --- opening and closing ------------------------------------------------------------------
+
+
+def test_a_due_round_opens_once_however_often_planning_runs(tx, couple, now) -> None:
+    _c, a, b, cooldown = couple
+    with tx() as s:
+        agree(s, a, b, "regular_checkin", "Sunday check-in", SUNDAY_BERLIN, now)
+    with tx() as s:  # Saturday: nothing due yet
+        assert checkins.open_due_rounds(s, now) == []
+    sunday_evening = dt.datetime(2026, 3, 15, 18, 0, tzinfo=dt.UTC)  # 19:00 in Berlin (CET)
+    with tx() as s:
+        assert checkins.open_due_rounds(s, sunday_evening - dt.timedelta(seconds=1)) == []
+        opened = checkins.open_due_rounds(s, sunday_evening)
+        assert [r.scheduled_for for r in opened] == [sunday_evening]
+        assert opened[0].due_at == sunday_evening + dt.timedelta(days=5)
+        assert next((x.agreement_id, x.title) for x in opened[0].agreements) == (
+            cooldown,
+            "Five-minute cooldown",
+        )
+    for later in (sunday_evening, sunday_evening + dt.timedelta(minutes=5)):
+        with tx() as s:
+            assert checkins.open_due_rounds(s, later) == []
+            assert checkins.plan_checkins(s, later) == 0
+    with tx() as s:
+        assert s.scalar(select(func.count(Round.id))) == 1
+        mails = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "round_opened")).all()
+        assert sorted(m.to_address for m in mails) == [a.email, b.email]
+
+
+def test_the_idempotency_key_refuses_a_second_round_for_the_same_start(tx, couple, now) -> None:
+    c, _a, _b, _ = couple
+    with tx() as s:
+        from couples.models import Couple
+
+        couple_row = s.get(Couple, c.id)
+        first = checkins._open_round(
+            s, couple_row, scheduled_for=now, origin="schedule", now=now, due_at=now
+        )
+        assert first is not None
+        first.closed_at = now  # even a closed round keeps its key
+    with tx() as s:
+        again = checkins._open_round(
+            s, s.get(Couple, c.id), scheduled_for=now, origin="schedule", now=now, due_at=now
+        )
+        assert again is None
+        assert s.scalar(select(func.count(Round.id))) == 1
+
+
+def test_rounds_follow_the_schedule_across_the_dst_change(tx, couple, now) -> None:
+    _c, a, b, _ = couple
+    with tx() as s:
+        agree(s, a, b, "regular_checkin", "Sunday check-in", SUNDAY_BERLIN, now)
+    starts = []
+    # The planner runs every hour through four weeks: 15, 22, 29 March (CEST from the
+    # 29th) and 5 April.
+    at = now
+    while at < dt.datetime(2026, 4, 6, tzinfo=dt.UTC):
+        with tx() as s:
+            checkins.close_due_rounds(s, at)
+            starts += [r.scheduled_for for r in checkins.open_due_rounds(s, at)]
+        at += dt.timedelta(hours=1)
+    assert [t.astimezone(dt.UTC).hour for t in starts] == [18, 18, 17, 17]
+
+
+def test_start_now_by_hand_and_only_one_open_round(tx, couple, now) -> None:
+    _c, a, b, _ = couple
+    with tx() as s:
+        checkins.set_due_days(s, b.id, 3)
+        round_ = checkins.start_round_now(s, a.id, now=now)
+        assert round_.due_at == now + dt.timedelta(days=3) and round_.origin == "manual"
+    with tx() as s, pytest.raises(NotAllowed, match="already open"):
+        checkins.start_round_now(s, b.id, now=now)
+    with tx() as s, pytest.raises(InvalidInput):
+        checkins.set_due_days(s, a.id, 60)
+
+
+def test_closing_records_who_missed_the_round(tx, couple, now) -> None:
+    _c, a, b, _ = couple
+    with tx() as s:
+        round_id = checkins.start_round_now(s, a.id, now=now).id
+        save_and_submit(s, a, round_id, sheet(), now)
+    with tx() as s:
+        assert checkins.close_due_rounds(s, now + dt.timedelta(days=4)) == []
+        closed = checkins.close_due_rounds(s, now + dt.timedelta(days=5))
+        assert [r.id for r in closed] == [round_id]
+        statuses = {p.user_id: p.status for p in closed[0].participations}
+        assert statuses == {a.id: SUBMITTED, b.id: MISSED}
+    with tx() as s, pytest.raises(NotAllowed):
+        # A's answers stay hidden: B never answered.
+        checkins.partner_answers(s, b.id, round_id)
+
+
+def test_reminders_nudge_then_warn_before_closing_and_stop_after_answering(tx, couple, now) -> None:
+    _c, a, _b, _ = couple
+    with tx() as s:
+        round_id = checkins.start_round_now(s, a.id, now=now).id
+    with tx() as s:
+        assert checkins.send_reminders(s, now + dt.timedelta(days=1)) == 0
+        assert checkins.send_reminders(s, now + dt.timedelta(days=2)) == 2  # both nudged
+        assert checkins.send_reminders(s, now + dt.timedelta(days=2, hours=1)) == 0
+        save_and_submit(s, a, round_id, sheet(), now)
+    with tx() as s:
+        assert checkins.send_reminders(s, now + dt.timedelta(days=4, hours=1)) == 1
+        kinds = dict(
+            s.execute(
+                select(OutboxMessage.kind, func.count())
+                .where(OutboxMessage.dedupe_key.startswith("checkin:"))
+                .group_by(OutboxMessage.kind)
+            ).all()
+        )
+    assert kinds == {"round_opened": 2, "nudge": 2, "partner_answered": 1, "round_closing": 1}
+
+
+# --- answering -----------------------------------------------------------------------------
+
+
+def test_drafts_are_kept_between_visits_and_not_shown_as_submitted(tx, couple, now) -> None:
+    _c, a, _b, cooldown = couple
+    with tx() as s:
+        round_id = checkins.start_round_now(s, a.id, now=now).id
+    partial = Sheet(
+        values={"sat_happy": 3},
+        texts={"went_well": "Dinner on Friday"},
+        adherence={cooldown: AdherenceInput(kept_self=4, comment="I took the five minutes")},
+        concerns=[ConcernInput("Late replies", "A quick text", new_topic="Phones")],
+    )
+    with tx() as s:
+        checkins.save_answers(s, a.id, round_id, partial, now=now)
+    with tx() as s:  # a "refresh": a new transaction reads everything back
+        back = checkins.my_answers(s, a.id, round_id)
+        status = checkins.round_status(s, a.id, round_id)
+    assert back.values == {"sat_happy": 3}
+    assert back.texts == {"went_well": "Dinner on Friday"}
+    assert back.adherence[cooldown] == AdherenceInput(4, None, "I took the five minutes")
+    assert back.concerns == [ConcernInput("Late replies", "A quick text", None, "Phones")]
+    assert (status.phase, status.my_status) == ("answer", "draft")
+    with tx() as s, pytest.raises(InvalidInput) as missing:
+        checkins.submit(s, a.id, round_id, now=now)
+    assert "sat_needs" in missing.value.fields and f"agreement:{cooldown}" in missing.value.fields
+    with tx() as s, pytest.raises(InvalidInput):
+        checkins.save_answers(s, a.id, round_id, Sheet(values={"sat_happy": 9}), now=now)
+    with tx() as s:  # the bad input changed nothing
+        assert checkins.my_answers(s, a.id, round_id).values == {"sat_happy": 3}
+
+
+def test_answers_are_editable_until_both_submitted_then_locked(tx, couple, now) -> None:
+    _c, a, b, cooldown = couple
+    with tx() as s:
+        round_id = checkins.start_round_now(s, a.id, now=now).id
+    first = sheet(adherence={cooldown: AdherenceInput(4, 4)})
+    with tx() as s:
+        checkins.save_answers(s, a.id, round_id, first, now=now)
+        assert checkins.submit(s, a.id, round_id, now=now).phase == "waiting"
+    edited = sheet(total=12, adherence={cooldown: AdherenceInput(3, 4)})
+    with tx() as s:  # still editable while B has not submitted
+        checkins.save_answers(s, a.id, round_id, edited, now=now)
+        assert checkins.my_answers(s, a.id, round_id).satisfaction == 12
+    with tx() as s, pytest.raises(InvalidInput):  # but not back to incomplete
+        checkins.save_answers(s, a.id, round_id, Sheet(values={"sat_happy": 1}), now=now)
+    with tx() as s:
+        checkins.save_answers(s, b.id, round_id, sheet(adherence={cooldown: AdherenceInput(4, 3)}))
+        assert checkins.submit(s, b.id, round_id, now=now).phase == "review"
+    for user in (a, b):
+        with tx() as s, pytest.raises(NotAllowed, match="locked"):
+            checkins.save_answers(s, user.id, round_id, sheet(total=20), now=now)
+    with tx() as s:
+        assert checkins.my_answers(s, a.id, round_id).satisfaction == 12
+
+
+def test_another_couples_round_is_not_found(tx, couple, now) -> None:
+    _c, a, _b, _ = couple
+    with tx() as s:
+        round_id = checkins.start_round_now(s, a.id, now=now).id
+        _, x, _y = make_couple(s, "x@example.org", "y@example.org", now=now)
+    for call in (
+        lambda s: checkins.my_answers(s, x.id, round_id),
+        lambda s: checkins.partner_answers(s, x.id, round_id),
+        lambda s: checkins.review(s, x.id, round_id),
+        lambda s: checkins.save_answers(s, x.id, round_id, sheet()),
+        lambda s: checkins.round_status(s, x.id, round_id),
+    ):
+        with tx() as s, pytest.raises(NotFound):
+            call(s)
+
+
+# --- the reveal rule ----------------------------------------------------------------------
+
+SECRETS = ("SECRET-PRIVATE-ANSWER", "SECRET-SAFETY")
+EARLY = ("WELL-FROM-A", "CONCERN-FROM-A", "TOPIC-FROM-A", "COMMENT-FROM-A")
+
+
+def _everything_b_can_read(tx, b, round_id) -> str:  # type: ignore[no-untyped-def]
+    """The repr of every read function's result for B (refusals included)."""
+    calls = {
+        "round_status": lambda s: checkins.round_status(s, b.id, round_id),
+        "current_round": lambda s: checkins.current_round(s, b.id),
+        "my_answers": lambda s: checkins.my_answers(s, b.id, round_id),
+        "partner_answers": lambda s: checkins.partner_answers(s, b.id, round_id),
+        "review": lambda s: checkins.review(s, b.id, round_id),
+        "round_questions": lambda s: checkins.round_questions(s, b.id, round_id),
+        "history": lambda s: checkins.history(s, b.id),
+        "topics": lambda s: checkins.topics(s, b.id),
+        "trends": lambda s: checkins.trends(s, b.id),
+        "early_warnings": lambda s: checkins.early_warnings(s, b.id),
+        "open_action_items": lambda s: checkins.open_action_items(s, b.id),
+    }
+    out = []
+    for name, call in calls.items():
+        with tx() as s:
+            try:
+                result = call(s)
+            except NotAllowed as exc:
+                result = exc
+            out.append(f"{name}: {_deep_repr(result)}")
+    return "\n".join(out)
+
+
+def _deep_repr(value) -> str:  # type: ignore[no-untyped-def]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return repr({f.name: _deep_repr(getattr(value, f.name)) for f in dataclasses.fields(value)})
+    if isinstance(value, list | tuple):
+        return repr([_deep_repr(v) for v in value])
+    if hasattr(value, "__table__"):
+        return repr({c.name: getattr(value, c.key, None) for c in value.__table__.columns})
+    return repr(value)
+
+
+def test_the_partner_sees_nothing_early_and_private_or_safety_answers_never(
+    tx, couple, now
+) -> None:
+    _c, a, b, cooldown = couple
+    with tx() as s:
+        private_q = checkins.add_question(
+            s, a.id, "Something just for me", kind="text", visibility="private", now=now
+        )
+        shared_q = checkins.add_question(s, a.id, "Laughed together?", kind="scale", now=now)
+        round_id = checkins.start_round_now(s, a.id, now=now + dt.timedelta(minutes=1)).id
+    a_sheet = sheet(adherence={cooldown: AdherenceInput(5, 2, "COMMENT-FROM-A")})
+    a_sheet.values |= {"safety": 2, survey.custom_key(shared_q.id): 5}
+    a_sheet.texts |= {"went_well": "WELL-FROM-A", survey.custom_key(private_q.id): SECRETS[0]}
+    a_sheet.concerns = [ConcernInput("CONCERN-FROM-A", "more time", new_topic="TOPIC-FROM-A")]
+    with tx() as s:
+        checkins.save_answers(s, a.id, round_id, a_sheet, now=now)
+        checkins.submit(s, a.id, round_id, now=now)
+    before = _everything_b_can_read(tx, b, round_id)
+    for text in (*EARLY, *SECRETS):
+        assert text not in before
+    assert "partner_answers: NotAllowed" in before and "review: NotAllowed" in before
+
+    b_sheet = sheet(adherence={cooldown: AdherenceInput(4, 4)})
+    b_sheet.values[survey.custom_key(shared_q.id)] = 2
+    with tx() as s:
+        checkins.save_answers(s, b.id, round_id, b_sheet, now=now)
+        checkins.submit(s, b.id, round_id, now=now)
+    after = _everything_b_can_read(tx, b, round_id)
+    for text in EARLY:
+        assert text in after, text
+    assert SECRETS[0] not in after
+    with tx() as s:
+        theirs = checkins.partner_answers(s, b.id, round_id)
+        mine = checkins.my_answers(s, a.id, round_id)
+    assert "safety" not in theirs.values and survey.custom_key(private_q.id) not in theirs.texts
+    assert mine.values["safety"] == 2 and mine.texts[survey.custom_key(private_q.id)] == SECRETS[0]
+    # No mail carries anything anyone wrote.
+    with tx() as s:
+        contexts = repr([m.context for m in s.scalars(select(OutboxMessage))])
+    for text in (*EARLY, *SECRETS):
+        assert text not in contexts
+
+
+def test_the_review_highlights_differences_and_change_since_last_round(tx, couple, now) -> None:
+    _c, a, b, cooldown = couple
+    full_round(tx, a, b, now, sheet(16), sheet(16), agreement_id=cooldown)
+    later = now + dt.timedelta(days=7)
+    sa = sheet(18, adherence={cooldown: AdherenceInput(5, 4)})
+    sb = sheet(12, adherence={cooldown: AdherenceInput(4, 1)})
+    sb.values["sat_happy"] = 1
+    round_id = full_round(tx, a, b, later, sa, sb)
+    with tx() as s:
+        review = checkins.review(s, a.id, round_id)
+        checkins.add_action_item(s, a.id, round_id, "Phones away at dinner", b.id, now=later)
+        checkins.mark_reviewed(s, b.id, round_id, now=later)
+    happy = next(x for x in review.scales if x.label == survey.SATISFACTION[0].prompt)
+    assert happy.highlight and (happy.mine, happy.theirs) == (5, 1)
+    about_me = next(x for x in review.adherence if x.about == "you")
+    assert (about_me.by_me, about_me.by_partner, about_me.highlight) == (5, 1, True)
+    assert review.previous_totals == {"me": 16, "partner": 16}
+    with tx() as s:
+        items = checkins.open_action_items(s, b.id)
+        assert [(i.text, i.owner_user_id) for i in items] == [("Phones away at dinner", b.id)]
+        assert s.get(Round, round_id).reviewed_by_id == b.id
+
+
+# --- topics -----------------------------------------------------------------------------------
+
+
+def test_a_topic_raised_in_two_of_three_rounds_keeps_coming_back(tx, couple, now) -> None:
+    _c, a, b, _ = couple
+    money = sheet(concerns=[ConcernInput("Spending", "A budget", new_topic="Money")])
+    full_round(tx, a, b, now, money)
+    with tx() as s:
+        [topic] = checkins.topics(s, a.id)
+        assert (topic.title, topic.keeps_coming_back) == ("Money", False)
+    full_round(tx, a, b, now + dt.timedelta(days=7))
+    again = sheet(concerns=[ConcernInput("Spending again", "", topic_id=topic.id)])
+    full_round(tx, a, b, now + dt.timedelta(days=14), sheet(), again)
+    with tx() as s:
+        [topic] = checkins.topics(s, b.id)
+        assert topic.keeps_coming_back and topic.times_raised == 2
+        assert [w.code for w in checkins.early_warnings(s, a.id)] == ["topic_recurring"]
+        _view, entries = checkins.topic_history(s, a.id, topic.id)
+        assert [e.event for e in entries] == ["created", "raised", "raised"]
+
+
+def test_a_resolved_topic_raised_again_reopens_and_keeps_coming_back(tx, couple, now) -> None:
+    _c, a, b, _ = couple
+    full_round(tx, a, b, now, sheet(concerns=[ConcernInput("Chores", "", new_topic="Chores")]))
+    with tx() as s:
+        [topic] = checkins.topics(s, a.id)
+        checkins.set_topic_status(s, b.id, topic.id, "resolved", now=now + dt.timedelta(days=1))
+    for week in (1, 2, 3):  # quiet rounds push the first mention out of the window
+        full_round(tx, a, b, now + dt.timedelta(days=7 * week))
+    with tx() as s:
+        assert checkins.topics(s, a.id)[0].keeps_coming_back is False
+    back = sheet(concerns=[ConcernInput("Chores again", "", topic_id=topic.id)])
+    full_round(tx, a, b, now + dt.timedelta(days=28), back)
+    with tx() as s:
+        [view] = checkins.topics(s, a.id)
+    assert view.status == "open" and view.keeps_coming_back
+
+
+# --- warnings and trends from the service -------------------------------------------------------
+
+
+def test_a_steady_history_raises_no_warning_and_a_drop_raises_one(tx, couple, now) -> None:
+    _c, a, b, cooldown = couple
+    for week in range(4):
+        full_round(tx, a, b, now + dt.timedelta(days=7 * week), agreement_id=cooldown)
+    with tx() as s:
+        assert checkins.early_warnings(s, a.id) == []
+    # A private low answer (the safety question) never feeds a warning.
+    low_safety = sheet()
+    low_safety.values["safety"] = 1
+    full_round(tx, a, b, now + dt.timedelta(days=28), low_safety, agreement_id=cooldown)
+    with tx() as s:
+        assert checkins.early_warnings(s, a.id) == []
+    full_round(tx, a, b, now + dt.timedelta(days=35), sheet(8), agreement_id=cooldown)
+    with tx() as s:
+        codes = sorted(w.code for w in checkins.early_warnings(s, b.id))
+    assert codes == ["distressed", "diverging", "score_drop"]
+
+
+def test_custom_questions_can_be_added_reordered_and_retired_keeping_history(
+    tx, couple, now
+) -> None:
+    _c, a, b, _ = couple
+    with tx() as s:
+        q1 = checkins.add_question(s, a.id, "Did we laugh?", now=now)
+        q2 = checkins.add_question(s, b.id, "Date night?", kind="text", now=now)
+        checkins.move_question(s, a.id, q2.id, -1)
+        assert [q.id for q in checkins.questions(s, a.id)] == [q2.id, q1.id]
+    round_id = full_round(tx, a, b, now + dt.timedelta(minutes=1))
+    with tx() as s:
+        checkins.retire_question(s, a.id, q1.id, now=now + dt.timedelta(days=1))
+        assert [q.id for q in checkins.questions(s, a.id)] == [q2.id]
+        # The old round still asks it (history keeps its wording).
+        assert q1.id in [q.id for q in checkins.round_questions(s, a.id, round_id).custom]
+        new_round = checkins.start_round_now(s, a.id, now=now + dt.timedelta(days=2))
+        assert q1.id not in [q.id for q in checkins.round_questions(s, a.id, new_round.id).custom]
+
+
+def _count_statements(engine, fn) -> int:  # type: ignore[no-untyped-def]
+    count = 0
+
+    def before(*_args) -> None:  # type: ignore[no-untyped-def]
+        nonlocal count
+        count += 1
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        fn()
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+    return count
+
+
+def test_history_trends_and_warnings_do_not_query_per_round(tx, engine, couple, now) -> None:
+    _c, a, b, cooldown = couple
+    counts = []
+    week = 0
+    for rounds in (2, 8):
+        while week < rounds:
+            full_round(tx, a, b, now + dt.timedelta(days=7 * week), agreement_id=cooldown)
+            week += 1
+
+        def read() -> None:
+            with tx() as s:
+                checkins.history(s, a.id)
+                checkins.trends(s, a.id, now=now)
+                checkins.topics(s, a.id)
+                checkins.early_warnings(s, a.id)
+
+        counts.append(_count_statements(engine, read))
+    assert counts[0] == counts[1], counts
+    with tx() as s:
+        data = checkins.trends(s, a.id, now=now)
+    assert len(data.satisfaction) == 16 and len(data.gaps) == 8 and len(data.adherence) == 8
+
+
+def test_the_conversation_ics_is_a_valid_event_with_no_answer_content(tx, couple, now) -> None:
+    from icalendar import Calendar
+
+    from checkins.calendar import conversation_ics
+
+    _c, a, _b, _ = couple
+    with tx() as s:
+        round_ = checkins.start_round_now(s, a.id, now=now)
+        context = s.scalars(
+            select(OutboxMessage.context).where(OutboxMessage.kind == "round_opened")
+        ).first()
+    starts = dt.datetime.fromisoformat(context["conversation_at"])
+    assert starts == round_.due_at
+    data = conversation_ics(
+        round_id=round_.id,
+        couple_name=context["couple"],
+        starts_at=starts,
+        base_url="http://tend.test",
+        domain="tend.test",
+    )
+    [event] = Calendar.from_ical(data).walk("VEVENT")
+    assert event.decoded("dtstart") == round_.due_at
+    assert str(event["uid"]) == f"checkin-{round_.id}@tend.test"
+    assert data == conversation_ics(
+        round_id=round_.id,
+        couple_name=context["couple"],
+        starts_at=starts,
+        base_url="http://tend.test",
+        domain="tend.test",
+    )
+
+
+def test_two_planners_at_the_same_moment_open_one_round(tx, engine, couple, now) -> None:
+    import threading
+
+    _c, a, b, _ = couple
+    with tx() as s:
+        agree(s, a, b, "regular_checkin", "Sunday check-in", SUNDAY_BERLIN, now)
+    due = dt.datetime(2026, 3, 15, 18, 5, tzinfo=dt.UTC)
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def planner() -> None:
+        try:
+            with tx() as s:
+                checkins.close_due_rounds(s, due)  # read first, as a real pass does
+                barrier.wait(timeout=10)
+                outcomes.append(len(checkins.open_due_rounds(s, due)))
+        except Exception as exc:  # SQLite may refuse the second writer outright
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=planner) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    with tx() as s:
+        assert s.scalar(select(func.count(Round.id))) == 1
+        opened_mails = s.scalar(
+            select(func.count(OutboxMessage.id)).where(OutboxMessage.kind == "round_opened")
+        )
+    assert opened_mails == 2
+    assert sorted(o for o in outcomes if isinstance(o, int))[-1] == 1, outcomes
+    if engine.dialect.name == "postgresql":
+        # The loser waits on the unique key, then finds the round there: no error at all.
+        assert sorted(outcomes) == [0, 1], outcomes  # type: ignore[type-var]
