@@ -53,3 +53,20 @@ def make_couple(
     invitation.token_hash = token_hash(token)
     couples.accept_invitation(session, token, b.id, now=now)
     return couple, a, b
+
+
+def mail_any_time(session: Session, *users: User) -> None:
+    """Turn off the default quiet hours (22:00-07:00), so a test that waits for a prompt
+    does not depend on the hour it runs at."""
+    from notifications.preferences import update_preferences
+
+    for user in users:
+        update_preferences(
+            session,
+            user.id,
+            paused=False,
+            enabled={},
+            preferred_hour=None,
+            quiet_start=None,
+            quiet_end=None,
+        )

@@ -12,7 +12,7 @@ from checkins import survey
 from couples import accounts
 from couples.db import engine_for, transaction
 from tests.browser import click, fill, open_page, wait_idle
-from tests.factories import make_couple
+from tests.factories import mail_any_time, make_couple
 
 pytestmark = pytest.mark.browser
 
@@ -58,6 +58,7 @@ def test_two_partners_answer_privately_then_review_side_by_side(
     engine = engine_for(database_url)
     with transaction(engine) as s:
         _c, a, b = make_couple(s, "alex@example.org", "blair@example.org", name="Alex & Blair")
+        mail_any_time(s, a, b)
         checkins.start_round_now(s, a.id)  # a round opens
         links = {u.email: accounts.issue_sign_in_link(s, u.id, "/checkin") for u in (a, b)}
 
