@@ -10,6 +10,7 @@ from couples import pages as couple_pages
 from couples.models import User
 from couples.settings import get_settings
 from notifications import pages as mail_pages
+from privacy import pages as safety_pages
 
 PAGES: dict[str, StreamlitPage] = {
     "home": st.Page(couple_pages.home_page, title="Home", url_path="home", icon=":material/home:"),
@@ -43,6 +44,15 @@ PAGES: dict[str, StreamlitPage] = {
         url_path="join",
         icon=":material/group_add:",
     ),
+    "help": st.Page(
+        safety_pages.help_page, title="Help and about", url_path="help", icon=":material/help:"
+    ),
+    "get_help": st.Page(
+        safety_pages.get_help_page,
+        title="When to get help",
+        url_path="get_help",
+        icon=":material/support:",
+    ),
     "mailbox": st.Page(
         mail_pages.mailbox_page, title="Mailbox (local)", url_path="mailbox", icon=":material/mail:"
     ),
@@ -51,12 +61,17 @@ PAGES: dict[str, StreamlitPage] = {
 
 def navigation_for(user: User | None) -> dict[str, list[StreamlitPage]]:
     local_mail = [PAGES["mailbox"]] if get_settings().uses_file_drop else []
+    # Help is there for everyone, signed in or not: someone may need it before they
+    # ever create an account, or after they deleted it.
+    help_pages = [PAGES["help"], PAGES["get_help"]]
     if user is None:
         return {
             "": [PAGES["sign_in"], PAGES["register"], PAGES["reset_password"], PAGES["join"]],
+            "Help": help_pages,
             "Local": local_mail,
         }
     return {
         "": [PAGES["home"], PAGES["couple"], PAGES["join"]],
         "You": [PAGES["account"], *local_mail],
+        "Help": help_pages,
     }

@@ -6,9 +6,10 @@ from sqlalchemy import MetaData
 
 import couples.models
 import notifications.models
+import privacy.models
 from couples.db import Base
 
-MODEL_MODULES = (couples.models, notifications.models)
+MODEL_MODULES = (couples.models, notifications.models, privacy.models)
 
 
 def metadata() -> MetaData:
