@@ -329,9 +329,12 @@ def account_page() -> None:
             st.success("Password changed. Every other sign-in has ended.")
             web.go_to("/auth/session", ticket=ticket, next="/account")
     st.subheader("Sign out")
+    st.caption("Signs you out on every device and browser where you are signed in.")
     if st.button("Sign out"):
         with web.action() as session:
-            accounts.end_session(session, web.session_token())
+            # Everywhere, not just here: a sign-in left open on a shared or taken
+            # device ends too.
+            accounts.end_all_sessions(session, user.id)
         st.session_state.pop(web.TEST_TOKEN_KEY, None)
         web.go_to("/auth/signed-out")
     data_and_safety_sections()
