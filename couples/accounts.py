@@ -39,11 +39,19 @@ MAX_NAME = 100
 
 
 def normalize_email(raw: str) -> str:
-    return raw.strip().lower()
+    # PostgreSQL text cannot hold NUL: a typed NUL would crash the lookup instead of
+    # simply matching no account. No valid address contains one (see email_problem).
+    return raw.strip().lower().replace("\x00", "\ufffd")
 
 
 def email_problem(email: str) -> str | None:
-    if not _EMAIL_RE.match(email) or len(email) > 320:
+    if (
+        not _EMAIL_RE.match(email)
+        or len(email) > 320
+        or any(
+            unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs") or ch == "\ufffd" for ch in email
+        )
+    ):
         return "Enter an email address such as sam@example.org."
     return None
 
