@@ -1,4 +1,4 @@
-"""Tend's Streamlit entry point: the quick exit, who is signed in, then route. Nothing else."""
+"""Tend's Streamlit entry point: who is signed in, the quick exit, then route. Nothing else."""
 
 import streamlit as st
 
@@ -6,6 +6,7 @@ from privacy.pages import quick_exit
 from tend import navigation, web
 
 st.set_page_config(page_title="Tend", page_icon="🌱", layout="centered")
-quick_exit()
 user = web.resolve_current_user()
-st.navigation(navigation.navigation_for(user), position="sidebar").run()
+page = st.navigation(navigation.navigation_for(user), position="sidebar")
+quick_exit()
+page.run()

@@ -32,10 +32,6 @@ _QUICK_EXIT_CSS = f"""
 #{SIDEBAR_EXIT_ID}:hover, #{SIDEBAR_EXIT_ID}:focus {{
   background: #1b2f2f; outline: 3px solid #9cc;
 }}
-/* The sidebar's own control goes above the page list. */
-[data-testid="stSidebarContent"] {{ display: flex; flex-direction: column; }}
-[data-testid="stSidebarUserContent"] {{ order: -1; padding-top: 0.5rem; padding-bottom: 0; }}
-[data-testid="stSidebarHeader"] {{ order: -2; }}
 </style>"""
 
 
