@@ -1,4 +1,4 @@
-"""Tend's Streamlit entry point: resolve who is signed in, then route. Nothing else."""
+"""Tend's Streamlit entry point: who is signed in, the quick exit, then route. Nothing else."""
 
 import streamlit as st
 

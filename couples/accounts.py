@@ -39,11 +39,19 @@ MAX_NAME = 100
 
 
 def normalize_email(raw: str) -> str:
-    return raw.strip().lower()
+    # PostgreSQL text cannot hold NUL: a typed NUL would crash the lookup instead of
+    # simply matching no account. No valid address contains one (see email_problem).
+    return raw.strip().lower().replace("\x00", "\ufffd")
 
 
 def email_problem(email: str) -> str | None:
-    if not _EMAIL_RE.match(email) or len(email) > 320:
+    if (
+        not _EMAIL_RE.match(email)
+        or len(email) > 320
+        or any(
+            unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs") or ch == "\ufffd" for ch in email
+        )
+    ):
         return "Enter an email address such as sam@example.org."
     return None
 
@@ -207,7 +215,8 @@ def sign_in(
     """Check a password. Failures are recorded (the caller commits them) and answered
     identically for known and unknown addresses."""
     now = now or utcnow()
-    email = normalize_email(email)
+    # No account has a longer address; cut it so the failure can still be recorded.
+    email = normalize_email(email)[:320]
     client = (client or "unknown")[:64]
     since = now - THROTTLE_WINDOW
     per_pair = session.scalar(

@@ -10,6 +10,8 @@ import streamlit as st
 from couples import accounts
 from couples import service as couples
 from couples.errors import TendError
+from privacy.pages import data_and_safety_sections
+from privacy.pause import is_paused
 from tend import web
 
 REGISTER_LABELS = {
@@ -186,7 +188,9 @@ def couple_page() -> None:
     with web.action() as session:
         couple = couples.couple_of(session, user.id)
         members = (
-            [(m.user.display_name, m.user_id == user.id) for m in couple.members] if couple else []
+            [(couples.member_name(m, user.id), m.user_id == user.id) for m in couple.members]
+            if couple
+            else []
         )
         invites = couples.invitations(session, user.id) if couple else []
     if couple is None:
@@ -218,12 +222,13 @@ def couple_page() -> None:
                 st.rerun()
         return
 
-    st.title(couple.name)
+    st.title(web.md(couple.name))
     web.show_flash()
     if couple.reunited_on:
         st.caption(f"Back together since {couple.reunited_on:%d %B %Y}")
     if couple.ended_at:
-        st.info("Your partner left this space. It stays here for you to read, but it is frozen.")
+        # Only this: not when, not why, not whether the account still exists.
+        st.info("Your partner left. This space stays here for you to read, but it is frozen.")
     st.subheader("Partners")
     for name, is_me in members:
         st.write(f"- {web.md(name)}{' (you)' if is_me else ''}")
@@ -329,11 +334,15 @@ def account_page() -> None:
             st.success("Password changed. Every other sign-in has ended.")
             web.go_to("/auth/session", ticket=ticket, next="/account")
     st.subheader("Sign out")
+    st.caption("Signs you out on every device and browser where you are signed in.")
     if st.button("Sign out"):
         with web.action() as session:
-            accounts.end_session(session, web.session_token())
+            # Everywhere, not just here: a sign-in left open on a shared or taken
+            # device ends too.
+            accounts.end_all_sessions(session, user.id)
         st.session_state.pop(web.TEST_TOKEN_KEY, None)
         web.go_to("/auth/signed-out")
+    data_and_safety_sections()
 
 
 def home_page() -> None:
@@ -344,7 +353,14 @@ def home_page() -> None:
     with web.action() as session:
         couple = couples.couple_of(session, user.id)
         partner = couples.partner_of(session, user.id)
-    st.title(f"Hi {user.display_name}")
+        paused = is_paused(session, user.id)
+    st.title(f"Hi {web.md(user.display_name)}")
+    if paused:
+        # The quiet pause hides Tend's prompts; only this person sees that it is on.
+        st.caption("Your reminders and prompts are paused. Resume them on your Account page.")
+        if couple is not None:
+            st.write(f"**{web.md(couple.name)}**")
+        return
     if couple is None:
         st.write("Your first step: create the space you will share, then invite your partner.")
         st.page_link(web.page("couple"), label="Create your couple space", icon="➡️")
@@ -352,5 +368,8 @@ def home_page() -> None:
     if partner is None:
         st.write(f"**{web.md(couple.name)}** is ready. Next: invite your partner.")
         st.page_link(web.page("couple"), label="Invite your partner", icon="➡️")
+        return
+    if couple.ended_at is not None:
+        st.write(f"Your partner left. **{web.md(couple.name)}** stays here for you to read.")
         return
     st.write(f"You and **{web.md(partner.display_name)}** share **{web.md(couple.name)}**.")

@@ -7,6 +7,7 @@ couple from it, so no caller can reach another couple's records by passing an id
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -61,6 +62,39 @@ def partner_of(session: Session, user_id: int) -> User | None:
     return None
 
 
+# How a partner who left (or deleted their account) is named to the one who stays:
+# nothing about them after leaving (a new name, a new couple, whether they deleted their
+# account) may reach the one who stays, who is told only that their partner left.
+FORMER_PARTNER = "Former partner"
+
+
+def member_name(membership: Membership, viewer_id: int) -> str:
+    """The name ``viewer_id`` sees for the person in ``membership``."""
+    if membership.user_id != viewer_id and membership.left_at is not None:
+        return FORMER_PARTNER
+    return membership.user.display_name
+
+
+def shown_name(session: Session, viewer_id: int, user_id: int) -> str:
+    """The name of a person as ``viewer_id`` may see it, for author/consent lines in
+    shared history: the viewer's own name, the partner's current name while they are
+    in the couple, else "Former partner". Never another couple's member's name."""
+    if user_id == viewer_id:
+        return accounts.get_user(session, viewer_id).display_name
+    couple = require_membership(session, viewer_id).couple
+    for member in couple.members:
+        if member.user_id == user_id:
+            return member_name(member, viewer_id)
+    return FORMER_PARTNER
+
+
+def partner_has_left(session: Session, user_id: int) -> bool:
+    """True when the couple space is frozen because the partner left (or deleted their
+    account: the two are indistinguishable to the one who stays, on purpose)."""
+    couple = couple_of(session, user_id)
+    return couple is not None and couple.ended_at is not None
+
+
 def partners(session: Session, user_id: int) -> list[User]:
     couple = couple_of(session, user_id)
     return [m.user for m in couple.members] if couple else []
@@ -83,6 +117,8 @@ def create_couple(
         problems["name"] = "Give your couple space a name, e.g. 'Sam & Alex'."
     elif len(name) > MAX_COUPLE_NAME:
         problems["name"] = f"Keep the name to {MAX_COUPLE_NAME} characters."
+    elif any(unicodedata.category(ch) == "Cc" for ch in name):
+        problems["name"] = "Names cannot contain control characters."
     if reunited_on is not None and reunited_on > now.date() + dt.timedelta(days=1):
         problems["reunited_on"] = "That date is in the future."
     if problems:

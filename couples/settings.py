@@ -42,6 +42,24 @@ class Settings(BaseSettings):
         description="signs unsubscribe links; generated into var/secret_key when unset",
     )
 
+    # Safety: where the quick-exit control leads, and the help shown with the support
+    # panel. Deployments outside the US set their own numbers.
+    quick_exit_url: str = Field(
+        default="https://www.wikipedia.org",
+        description="neutral page the quick-exit control opens in place of Tend",
+    )
+    support_hotline_name: str = Field(
+        default="National Domestic Violence Hotline (US)", description="support line's name"
+    )
+    support_hotline_phone: str = Field(default="1-800-799-7233", description="support line")
+    support_hotline_text: str = Field(
+        default="Text START to 88788", description="how to reach the support line by text"
+    )
+    support_hotline_url: str = Field(
+        default="https://www.thehotline.org", description="support line's website (chat)"
+    )
+    emergency_number: str = Field(default="911", description="emergency number")
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
@@ -58,6 +76,16 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL, e.g. https://tend.example.org")
         return value.rstrip("/")
+
+    @field_validator("quick_exit_url", "support_hotline_url")
+    @classmethod
+    def _leaving_url(cls, value: str) -> str:
+        # Drawn into a link and a script: only a plain web address, nothing that runs.
+        if not value.startswith(("http://", "https://")) or any(
+            ch.isspace() or ch in "\"'<>`" for ch in value
+        ):
+            raise ValueError("expected an http:// or https:// URL, e.g. https://www.wikipedia.org")
+        return value
 
     @field_validator("mail_from")
     @classmethod

@@ -59,7 +59,9 @@ class NotificationPreference(Base):
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
-    paused: Mapped[bool] = mapped_column(default=False)
+    # Set while all reminders are paused (the quiet pause): nothing is sent and nothing
+    # is shown to the partner.
+    paused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Prompt kinds switched off; a list, so a kind added later is on by default.
     disabled_kinds: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Local hour (0-23) reminders wait for; None = as soon as they are due.
@@ -69,6 +71,10 @@ class NotificationPreference(Base):
     quiet_start: Mapped[int | None]
     quiet_end: Mapped[int | None]
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
 
 
 class MailOptOut(Base):

@@ -41,7 +41,7 @@ def preferences_for(session: Session, user_id: int) -> NotificationPreference:
     if prefs is None:
         prefs = NotificationPreference(
             user_id=user_id,
-            paused=False,
+            paused_at=None,
             disabled_kinds=[],
             preferred_hour=None,
             quiet_start=DEFAULT_QUIET[0],
@@ -103,7 +103,10 @@ def update_preferences(
     disabled = set(prefs.disabled_kinds or [])
     for kind, on in enabled.items():
         (disabled.discard if on else disabled.add)(kind)
-    prefs.paused = paused
+    if not paused:
+        prefs.paused_at = None
+    elif prefs.paused_at is None:
+        prefs.paused_at = now or utcnow()
     prefs.disabled_kinds = sorted(disabled)
     prefs.preferred_hour = preferred_hour
     prefs.quiet_start = quiet_start

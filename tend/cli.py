@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -210,6 +211,36 @@ def send_test_email(address: str) -> None:
             f"Sending through {where} failed ({row.status}): {row.last_error}"
         )
     click.echo(f"Sent a test email to {address} through {where}.")
+
+
+@main.command()
+@click.option("--email", "address", required=True, help="The account's email address.")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Where to write the zip (refuses to overwrite an existing file).",
+)
+def export(address: str, out: Path) -> None:
+    """Write one person's data export (the zip they can download) to a file."""
+    from couples.accounts import user_by_email
+    from couples.db import transaction
+    from privacy.export import export_zip
+
+    _settings()
+    if out.exists():
+        raise click.BadParameter(f"{out} already exists; choose a new file.", param_hint="--out")
+    with transaction() as session:
+        user = user_by_email(session, address)
+        if user is None:
+            raise click.ClickException(f"No account with the address {address.strip().lower()}.")
+        data = export_zip(session, user.id)
+    # The file holds private answers: readable by the operator's account only.
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    click.echo(f"Wrote {len(data)} bytes to {out}.")
 
 
 @main.command()

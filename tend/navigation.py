@@ -16,6 +16,7 @@ from couples import pages as couple_pages
 from couples.models import User
 from couples.settings import get_settings
 from notifications import pages as mail_pages
+from privacy import pages as safety_pages
 
 PAGES: dict[str, StreamlitPage] = {
     # The first page is the default, served at "/": home when signed in, else sign-in.
@@ -109,6 +110,15 @@ PAGES: dict[str, StreamlitPage] = {
         url_path="notifications",
         icon=":material/notifications:",
     ),
+    "help": st.Page(
+        safety_pages.help_page, title="Help and about", url_path="help", icon=":material/help:"
+    ),
+    "get_help": st.Page(
+        safety_pages.get_help_page,
+        title="When to get help",
+        url_path="get_help",
+        icon=":material/support:",
+    ),
     "mailbox": st.Page(
         mail_pages.mailbox_page,
         title="Mailbox (local)",
@@ -121,9 +131,13 @@ PAGES: dict[str, StreamlitPage] = {
 def navigation_for(user: User | None) -> dict[str, list[StreamlitPage]]:
     """The menu: sections of pages for this visitor."""
     local_mail = [PAGES["mailbox"]] if get_settings().uses_file_drop else []
+    # Help is there for everyone, signed in or not: someone may need it before they
+    # ever create an account, or after they deleted it.
+    help_pages = [PAGES["help"], PAGES["get_help"]]
     if user is None:
         return {
             "": [PAGES["sign_in"], PAGES["register"], PAGES["reset_password"]],
+            "Help": help_pages,
             "Local": local_mail,
         }
     return {
@@ -136,6 +150,7 @@ def navigation_for(user: User | None) -> dict[str, list[StreamlitPage]]:
         ],
         "Together": [PAGES["agreements"], PAGES["cooldown"], PAGES["therapy"]],
         "You": [PAGES["account"], PAGES["notifications"], *local_mail],
+        "Help": help_pages,
     }
 
 
@@ -154,4 +169,5 @@ def run(user: User | None) -> None:
         if user is not None:
             # "I need a cooldown" must be reachable from every page in a tap or two.
             agreement_pages.cooldown_control()
+    safety_pages.quick_exit()
     page.run()

@@ -10,7 +10,12 @@ import couples.models
 import notifications.models
 from couples.db import Base
 
-MODEL_MODULES = (couples.models, notifications.models, agreements.models, checkins.models)
+MODEL_MODULES = (
+    couples.models,
+    notifications.models,
+    agreements.models,
+    checkins.models,
+)
 
 
 def metadata() -> MetaData:

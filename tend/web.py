@@ -61,7 +61,9 @@ def action() -> Iterator[Session]:
 
 
 def client_id() -> str:
-    return st.context.ip_address or "unknown"
+    ip = st.context.ip_address
+    # Outside a browser (AppTest) this may be a placeholder object, not an address.
+    return ip if isinstance(ip, str) and ip else "unknown"
 
 
 def browser_timezone(default: str = "UTC") -> str:

@@ -100,3 +100,42 @@ def test_scheduler_once_sends_what_is_due(tend_env, tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     assert "sent 1" in result.stdout
     assert [m.to for m in dropped_mails(Path(tend_env["TEND_MAIL_DIR"]))] == ["due@example.org"]
+
+
+def test_export_writes_the_persons_zip_privately_and_never_overwrites(tend_env, tmp_path) -> None:
+    import json
+    import stat
+    import zipfile
+
+    from couples.db import engine_for, transaction
+    from tests.factories import make_couple
+
+    with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
+        make_couple(s, name="Sam & Alex")
+    out = tmp_path / "b.zip"
+    result = tend(
+        "export", "--email", "B@Example.org", "--out", str(out), env=tend_env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    with zipfile.ZipFile(out) as archive:
+        document = json.loads(archive.read("tend-export.json"))
+        assert "account/profile.csv" in archive.namelist()
+    assert document["tables"]["account"]["profile"][0]["email"] == "b@example.org"
+    assert document["tables"]["account"]["couple"][0]["name"] == "Sam & Alex"
+
+    again = tend(
+        "export", "--email", "b@example.org", "--out", str(out), env=tend_env, cwd=tmp_path
+    )
+    assert again.returncode != 0 and "already exists" in again.stderr
+    unknown = tend(
+        "export",
+        "--email",
+        "nobody@example.org",
+        "--out",
+        str(tmp_path / "n.zip"),
+        env=tend_env,
+        cwd=tmp_path,
+    )
+    assert unknown.returncode == 1 and "No account" in unknown.stderr
+    assert not (tmp_path / "n.zip").exists()

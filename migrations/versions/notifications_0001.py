@@ -42,7 +42,7 @@ def upgrade() -> None:
     op.create_table(
         "notification_preferences",
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("paused", sa.Boolean(), nullable=False),
+        sa.Column("paused_at", couples.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("disabled_kinds", sa.JSON(), nullable=False),
         sa.Column("preferred_hour", sa.Integer(), nullable=True),
         sa.Column("quiet_start", sa.Integer(), nullable=True),

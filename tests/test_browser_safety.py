@@ -1,0 +1,100 @@
+"""Real chromium against a real `tend serve`: sessions across two browsers, and the quick
+exit leaving for a neutral page without a way Back."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+
+import pytest
+from playwright.sync_api import expect
+
+from couples.db import engine_for, transaction
+from tests.browser import click, fill, free_port, open_page, start_tend, stop_tend, wait_idle
+from tests.factories import PASSWORD, make_couple
+
+pytestmark = pytest.mark.browser
+NEW_PASSWORD = "another long secret phrase"
+
+
+@pytest.fixture
+def neutral_site(tmp_path):  # type: ignore[no-untyped-def]
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("<title>Weather</title><h1>Weather</h1>")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            super().__init__(*args, directory=str(tmp_path / "site"), **kwargs)
+
+        def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    server.shutdown()
+
+
+@pytest.fixture
+def served_safe(tend_env, tmp_path, neutral_site):  # type: ignore[no-untyped-def]
+    served = start_tend({**tend_env, "TEND_QUICK_EXIT_URL": neutral_site}, tmp_path)
+    with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
+        make_couple(s)
+    yield served
+    stop_tend(served)
+
+
+def sign_in(page, url: str) -> None:  # type: ignore[no-untyped-def]
+    # Sign in is the default page: it lives at "/" (its own path answers "not found").
+    open_page(page, url + "/")
+    fill(page, "Email", "a@example.org")
+    fill(page, "Password", PASSWORD)
+    click(page, "Sign in")
+    expect(page.get_by_role("heading", name="Hi A")).to_be_visible()
+
+
+@pytest.mark.parametrize("how", ["sign out", "password change"])
+def test_ending_sessions_signs_out_the_other_browser_on_its_next_click(
+    served_safe, new_context, how: str
+) -> None:
+    first, second = new_context().new_page(), new_context().new_page()
+    sign_in(first, served_safe.url)
+    sign_in(second, served_safe.url)
+    open_page(first, served_safe.url + "/account")
+    if how == "sign out":
+        click(first, "Sign out")
+        expect(first.get_by_role("heading", name="Sign in")).to_be_visible()
+    else:
+        fill(first, "Current password", PASSWORD)
+        fill(first, "New password", NEW_PASSWORD)
+        click(first, "Change password")
+        # The browser that changed it gets a fresh session and stays signed in.
+        expect(first.get_by_role("heading", name="Your account", exact=True)).to_be_visible()
+    # The other browser's next interaction finds its session ended.
+    second.get_by_role("link", name="Couple space").click()
+    wait_idle(second)
+    expect(second.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+@pytest.mark.parametrize("viewport", [(1200, 900), (375, 700)], ids=["desktop", "phone"])
+def test_quick_exit_leaves_at_once_and_back_does_not_return(
+    served_safe, browser, neutral_site, viewport
+) -> None:
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    try:
+        page = context.new_page()
+        page.goto("about:blank")
+        sign_in(page, served_safe.url)
+        open_page(page, served_safe.url + "/account")
+        button = page.locator("#tend-quick-exit")
+        expect(button).to_be_visible()
+        expect(button).to_be_in_viewport()
+        button.click()
+        page.wait_for_url(neutral_site)
+        expect(page.get_by_role("heading", name="Weather")).to_be_visible()
+        page.go_back()
+        page.wait_for_timeout(1000)
+        # Back does not lead to the account page that was replaced.
+        assert not page.url.endswith("/account"), page.url
+    finally:
+        context.close()
