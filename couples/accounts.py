@@ -336,6 +336,15 @@ def redeem_token(
     return record
 
 
+def link_target(session: Session, token: str) -> str | None:
+    """Where a sign-in link leads, even once it has expired or been used."""
+    return session.scalar(
+        select(OneTimeToken.target).where(
+            OneTimeToken.token_hash == token_hash(token), OneTimeToken.purpose == "sign_in_link"
+        )
+    )
+
+
 def issue_session_ticket(session: Session, user_id: int, *, now: dt.datetime | None = None) -> str:
     """A short-lived ticket the browser exchanges for the HttpOnly session cookie."""
     return issue_token(session, user_id, "session_ticket", SESSION_TICKET_LIFETIME, now=now)

@@ -72,15 +72,14 @@ def confirm_email(request: Request) -> Response:
 
 def sign_in_link(request: Request) -> Response:
     """Links in reminder mails: sign in once and land on the right page. An expired or
-    used link still leads to the sign-in page."""
+    used link still leads to that page, which asks to sign in first and then shows it."""
+    raw = request.query_params.get("token", "")
     with transaction() as session:
-        record = accounts.redeem_token(
-            session, request.query_params.get("token", ""), "sign_in_link"
-        )
+        record = accounts.redeem_token(session, raw, "sign_in_link")
         token = accounts.start_session(session, record.user_id) if record else None
-        target = _safe_next(record.target if record else None)
+        target = _safe_next(record.target if record else accounts.link_target(session, raw))
     if token is None:
-        return RedirectResponse("/sign_in", status_code=303)
+        return RedirectResponse(target if target != "/" else "/sign_in", status_code=303)
     return _signed_in_redirect(token, target)
 
 

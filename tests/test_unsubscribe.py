@@ -126,7 +126,7 @@ def test_a_forged_or_damaged_token_changes_nothing(tx, tend_env) -> None:
         assert s.scalar(select(MailOptOut)) is None
 
 
-def test_mail_sign_in_links_are_single_use_and_expire_to_the_sign_in_page(
+def test_mail_sign_in_links_are_single_use_and_expired_ones_ask_to_sign_in(
     tx, tend_env, now
 ) -> None:
     with tx() as s:
@@ -138,10 +138,14 @@ def test_mail_sign_in_links_are_single_use_and_expire_to_the_sign_in_page(
     first = routes.sign_in_link(request("/auth/link", "GET", f"token={token}"))
     assert first.status_code == 303 and first.headers["location"] == "/checkin"
     assert "tend_session=" in first.headers["set-cookie"]
+    # Used or expired: no sign-in, but still the page the mail meant, which asks to
+    # sign in first (tend.web.current_user) and then shows it.
     second = routes.sign_in_link(request("/auth/link", "GET", f"token={token}"))
-    assert second.headers["location"] == "/sign_in" and "set-cookie" not in second.headers
+    assert second.headers["location"] == "/checkin" and "set-cookie" not in second.headers
     late = routes.sign_in_link(request("/auth/link", "GET", f"token={expired}"))
-    assert late.headers["location"] == "/sign_in" and "set-cookie" not in late.headers
+    assert late.headers["location"] == "/checkin" and "set-cookie" not in late.headers
+    unknown = routes.sign_in_link(request("/auth/link", "GET", "token=garbage"))
+    assert unknown.headers["location"] == "/sign_in" and "set-cookie" not in unknown.headers
 
 
 def _notifications_script() -> None:
