@@ -71,3 +71,18 @@ def test_password_reset_by_mail_signs_out_other_browsers(served, new_context, te
     expect(other.get_by_role("heading", name="Sign in")).to_be_visible()
     _sign_in(other, served.url, "ari@example.org", "a fresh spring morning")
     expect(other.get_by_role("heading", name="Hi Ari")).to_be_visible()
+
+
+def test_a_page_opened_signed_out_asks_to_sign_in_then_shows_itself(
+    served, new_context, tend_env
+) -> None:
+    with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
+        make_couple(s, "ari@example.org", "bo@example.org", name="Ari & Bo")
+    page = new_context().new_page()
+    open_page(page, served.url + "/couple")
+    expect(page.get_by_role("heading", name="Sign in to continue")).to_be_visible()
+    fill(page, "Email", "ari@example.org")
+    fill(page, "Password", PASSWORD)
+    click(page, "Sign in")
+    expect(page.get_by_role("heading", name="Ari & Bo")).to_be_visible()
+    assert page.url.endswith("/couple")
