@@ -174,7 +174,10 @@ def run_forever() -> None:
         log.info("signal %s: finishing the message in flight, then stopping", signum)
         # The dispatch pass checks this between messages and hands its other claims back.
         dispatch.STOP.set()
-        scheduler.shutdown(wait=True)
+        # Ctrl-C under `tend serve` arrives twice (from the terminal and forwarded by
+        # serve): the second signal has nothing left to stop.
+        if scheduler.running:
+            scheduler.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
