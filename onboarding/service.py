@@ -317,3 +317,39 @@ def _erase(session: Session, user_id: int, now: dt.datetime) -> None:
 
 export.register_exporter("onboarding", _export)
 erase.register_eraser("onboarding", _erase)
+
+
+# --- the dashboard: what is next for this person ------------------------------------------
+@dataclass(frozen=True)
+class Dashboard:
+    onboarding: OnboardingState
+    awaiting_my_answer: int
+    agreements_in_force: int
+    round_phase: str | None  # answer | waiting | review | closed | None (no round yet)
+    round_reviewed: bool
+    round_due_at: dt.datetime | None
+    next_checkin: tuple[dt.datetime, bool] | None
+    warnings: list[Any]
+    open_topics: int
+
+
+def dashboard(session: Session, user_id: int, *, now: dt.datetime | None = None) -> Dashboard:
+    """Everything the home page shows, for a member of a couple with a partner."""
+    from checkins import service as checkins
+
+    now = now or utcnow()
+    couple = couples.require_membership(session, user_id).couple
+    round_ = checkins.current_round(session, user_id)
+    status = checkins.round_status(session, user_id, round_.id) if round_ else None
+    topics = checkins.topics(session, user_id)
+    return Dashboard(
+        onboarding=state(session, user_id, now=now),
+        awaiting_my_answer=agreements.awaiting_my_answer_count(session, user_id),
+        agreements_in_force=len(agreements.agreements_in_force(session, couple.id, now)),
+        round_phase=status.phase if status else None,
+        round_reviewed=bool(status and status.round.reviewed_at is not None),
+        round_due_at=status.round.due_at if status else None,
+        next_checkin=first_checkin(session, user_id, now=now),
+        warnings=checkins.early_warnings(session, user_id),
+        open_topics=sum(1 for t in topics if t.status != "resolved"),
+    )
