@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import select, update
@@ -207,6 +208,7 @@ class _History:
         self.start, self.months, self.now = start, months, now
         self.agreements: dict[str, int] = {}
         self.one_off_index = 0
+        self.therapy_item: Any = None
 
     def at(self, k: int, days: float = 0, hours: float = 0) -> dt.datetime:
         return self.start + relativedelta(months=k) + dt.timedelta(days=days, hours=hours)
@@ -416,13 +418,16 @@ class _History:
             checkins.submit(self.s, user_id, round_.id, now=answered + dt.timedelta(minutes=7))
         talked = opened + dt.timedelta(days=4, hours=2)
         if k == 8:
-            checkins.add_action_item(
+            self.therapy_item = checkins.add_action_item(
                 self.s, self.sam, round_.id, "Book a first therapy session", None, now=talked
             )
         if k == 12:
             checkins.add_action_item(
                 self.s, self.alex, round_.id, "Plan a weekend away", self.alex, now=talked
             )
+        if k == THERAPY_START + 3 and self.therapy_item is not None:
+            # Done: they went.
+            checkins.set_action_done(self.s, self.sam, self.therapy_item.id, True, now=talked)
         checkins.mark_reviewed(self.s, self.alex, round_.id, now=talked)
         self._topic_statuses(k, talked)
 
