@@ -158,3 +158,17 @@ def test_longer_history_with_years(tend_env, engine, now) -> None:
         assert s.scalar(select(func.count()).select_from(Round)) == 37
         alex, _ = _ids(s)
         assert [w.code for w in checkins.early_warnings(s, alex)] == ["topic_recurring"]
+
+
+def test_readme_documents_every_setting() -> None:
+    from pathlib import Path
+
+    from couples.settings import Settings
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    missing = [
+        f"TEND_{name.upper()}"
+        for name in Settings.model_fields
+        if f"`TEND_{name.upper()}`" not in readme
+    ]
+    assert missing == []
