@@ -359,9 +359,6 @@ def home_page() -> None:
         partner = couples.partner_of(session, user.id)
         paused = is_paused(session, user.id)
         start = onboarding.state(session, user.id)
-    if start.active and start.current == "space":
-        # A brand-new account: straight into the guided start.
-        st.switch_page(web.page("welcome"))
     st.title(f"Hi {web.md(user.display_name)}")
     web.show_flash()
     if paused:
@@ -381,7 +378,8 @@ def home_page() -> None:
         st.page_link(web.page("welcome"), label="Resume the guided start", icon="➡️")
     if couple is None:
         st.write("Your first step: create the space you will share, then invite your partner.")
-        st.page_link(web.page("couple"), label="Create your couple space", icon="➡️")
+        if not start.active:
+            st.page_link(web.page("couple"), label="Create your couple space", icon="➡️")
         return
     if couple.ended_at is not None:
         st.write(f"Your partner left. **{web.md(couple.name)}** stays here for you to read.")
