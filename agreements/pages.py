@@ -87,7 +87,10 @@ def agreements_page() -> None:
     active = [v for v in views if v.status == "active" and not v.awaiting_me]
     st.subheader("In force")
     if not active:
-        st.caption("Nothing yet. An agreement counts once you both said yes to the same words.")
+        st.caption(
+            "Nothing in force yet. Propose one below (a regular check-in is a good first "
+            "one); it counts once you both said yes to the same words."
+        )
     for view in active:
         _list_item(view, user.timezone)
     theirs = [v for v in views if v.awaiting_partner and not v.awaiting_me]
@@ -555,7 +558,10 @@ def cooldown_page() -> None:
         st.rerun()
     st.subheader("Log")
     if not log:
-        st.caption("No cooldowns yet.")
+        st.caption(
+            "No cooldowns yet. When an argument heats up, either of you presses "
+            "**I need a cooldown** in the side menu; each pause is logged here."
+        )
     for entry in log:
         who = "you" if entry.started_by_me else web.md(entry.started_by)
         line = f"{_local(entry.started_at, user.timezone)} · started by {who}"
@@ -692,7 +698,10 @@ def _therapy_plan(plan: agreements.TherapyPlan, user: Any) -> None:
             else:
                 st.rerun()
     if not plan.sessions:
-        st.caption("No sessions logged yet.")
+        st.caption(
+            "No sessions logged yet. After a session, log it above; you can then each say "
+            "privately how useful it was."
+        )
     for entry in plan.sessions:
         _session_row(entry, user.id)
 

@@ -481,7 +481,11 @@ def history_page() -> None:
         names = {u.id: u.display_name for u in couples.partners(session, user.id)}
     st.title("Check-in history")
     if not rounds:
-        st.write("No check-ins yet.")
+        st.write(
+            "No check-ins yet. The first opens on the day your regular check-in agreement "
+            "says, or start one now on the check-in page."
+        )
+        st.page_link(web.page("checkin"), label="Go to the check-in", icon="➡️")
         return
     revealed = [r for r in rounds if r.revealed]
     for r in rounds:
@@ -529,7 +533,10 @@ def topics_page() -> None:
         "marked as coming back."
     )
     if not topics:
-        st.write("No topics yet.")
+        st.write(
+            "No topics yet. A concern either of you raises in a check-in becomes a topic "
+            "once you have both answered. You can also add one here."
+        )
     for topic in topics:
         with st.container(border=True):
             flag = " 🔁 keeps coming back" if topic.keeps_coming_back else ""
@@ -574,6 +581,7 @@ def trends_page() -> None:
             )
     if not data.satisfaction:
         st.write("Trends appear after your first check-in that you both answered.")
+        st.page_link(web.page("checkin"), label="Go to the check-in", icon="➡️")
     width = "container"
     if data.satisfaction:
         st.subheader("Satisfaction (0-20)")

@@ -346,30 +346,159 @@ def account_page() -> None:
 
 
 def home_page() -> None:
+    """The dashboard: what is next for this person. Never an empty page: every state
+    says what to do next."""
     if st.session_state.get(web.USER_KEY) is None:
         sign_in_page()
         return
+    from onboarding import service as onboarding
+
     user = web.current_user()
     with web.action() as session:
         couple = couples.couple_of(session, user.id)
         partner = couples.partner_of(session, user.id)
         paused = is_paused(session, user.id)
+        start = onboarding.state(session, user.id)
     st.title(f"Hi {web.md(user.display_name)}")
+    web.show_flash()
     if paused:
         # The quiet pause hides Tend's prompts; only this person sees that it is on.
         st.caption("Your reminders and prompts are paused. Resume them on your Account page.")
         if couple is not None:
             st.write(f"**{web.md(couple.name)}**")
         return
+    if start.active:
+        with st.container(border=True):
+            st.write(
+                f"**Your guided start: step {start.step_number} of 4**, "
+                f"{onboarding.STEP_TITLES[start.current or 'next'].lower()}."
+            )
+            st.page_link(web.page("welcome"), label="Continue the guided start", icon="➡️")
+    elif start.resumable:
+        st.page_link(web.page("welcome"), label="Resume the guided start", icon="➡️")
     if couple is None:
         st.write("Your first step: create the space you will share, then invite your partner.")
-        st.page_link(web.page("couple"), label="Create your couple space", icon="➡️")
-        return
-    if partner is None:
-        st.write(f"**{web.md(couple.name)}** is ready. Next: invite your partner.")
-        st.page_link(web.page("couple"), label="Invite your partner", icon="➡️")
+        if not start.active:
+            st.page_link(web.page("couple"), label="Create your couple space", icon="➡️")
         return
     if couple.ended_at is not None:
         st.write(f"Your partner left. **{web.md(couple.name)}** stays here for you to read.")
+        st.page_link(web.page("checkin_history"), label="Your check-in history", icon="➡️")
         return
+    if partner is None:
+        with web.action() as session:
+            invites = couples.invitations(session, user.id)
+        now = dt.datetime.now(dt.UTC)
+        waiting = next(
+            (i for i in invites if not i.revoked_at and not i.accepted_at and i.expires_at > now),
+            None,
+        )
+        if waiting is not None:
+            st.write(
+                f"**{web.md(couple.name)}** is ready, and your invitation to "
+                f"**{web.md(waiting.email)}** is on its way (valid until "
+                f"{waiting.expires_at:%d %B}). Check-ins start once they have joined."
+            )
+            link = "Re-send or change the invitation"
+        else:
+            st.write(f"**{web.md(couple.name)}** is ready. Next: invite your partner.")
+            link = "Invite your partner"
+        if start.plan and not start.plan_proposed:
+            st.write(
+                f"Your plan of {len(start.plan)} agreements is proposed to them as soon as "
+                "they join."
+            )
+        st.page_link(web.page("couple"), label=link, icon="➡️")
+        return
+    with web.action() as session:
+        board = onboarding.dashboard(session, user.id)
     st.write(f"You and **{web.md(partner.display_name)}** share **{web.md(couple.name)}**.")
+    _checkin_card(user, partner.display_name, board)
+    _agreements_card(board)
+    _warnings_card(board)
+
+
+def _local_time(at: dt.datetime, timezone: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return f"{at.astimezone(ZoneInfo(timezone or 'UTC')):%A %d %B, %H:%M}"
+
+
+def _checkin_card(user, partner_name: str, board) -> None:  # type: ignore[no-untyped-def]
+    with st.container(border=True):
+        st.subheader("Check-in")
+        phase = board.round_phase
+        if phase == "answer":
+            due = _local_time(board.round_due_at, user.timezone)
+            st.write(f"A check-in is open for you to answer, until {due}.")
+            st.page_link(web.page("checkin"), label="Answer the check-in", icon="➡️")
+            return
+        if phase == "waiting":
+            st.write(
+                f"You have answered. Waiting for {web.md(partner_name)}; you see each "
+                "other's answers once you have both answered."
+            )
+            st.page_link(web.page("checkin"), label="Look at or change your answers", icon="➡️")
+            return
+        if phase == "review" and not board.round_reviewed:
+            st.write("You have both answered. Sit down together and go through it.")
+            st.page_link(web.page("checkin"), label="Review together", icon="➡️")
+            return
+        if board.next_checkin is not None:
+            when, agreed = board.next_checkin
+            st.write(
+                f"The next check-in opens on {_local_time(when, user.timezone)}"
+                + ("." if agreed else ", once you both accepted the regular check-in.")
+            )
+            st.page_link(web.page("checkin"), label="Or start one now", icon="➡️")
+        else:
+            st.write(
+                "No regular check-in is agreed yet. Propose one, so Tend opens a round and "
+                "reminds you both at a time that suits you."
+            )
+            st.page_link(web.page("agreements"), label="Propose a regular check-in", icon="➡️")
+
+
+def _agreements_card(board) -> None:  # type: ignore[no-untyped-def]
+    with st.container(border=True):
+        st.subheader("Agreements")
+        if board.awaiting_my_answer:
+            n = board.awaiting_my_answer
+            st.write(
+                f"**{n} agreement{'s' if n != 1 else ''} wait{'s' if n == 1 else ''} for your "
+                "answer.** Accept, change or decline."
+            )
+            st.page_link(web.page("agreements"), label="Answer now", icon="➡️")
+        elif board.agreements_in_force:
+            n = board.agreements_in_force
+            st.write(
+                f"{n} agreement{'s' if n != 1 else ''} in force, and nothing waits for your "
+                "answer. Something no longer fits? Propose a change."
+            )
+            st.page_link(web.page("agreements"), label="Your agreements", icon="➡️")
+        else:
+            st.write(
+                "No agreement is in force yet. Start with a regular check-in and a cooldown: "
+                "most couples who get back together need both."
+            )
+            st.page_link(web.page("agreements"), label="Propose an agreement", icon="➡️")
+
+
+def _warnings_card(board) -> None:  # type: ignore[no-untyped-def]
+    with st.container(border=True):
+        st.subheader("Worth a look")
+        if not board.warnings:
+            st.write(
+                "No warning signs in your recent check-ins."
+                + (
+                    f" {board.open_topics} open topic{'s' if board.open_topics != 1 else ''} "
+                    "to keep an eye on."
+                    if board.open_topics
+                    else ""
+                )
+            )
+            st.page_link(web.page("trends"), label="See your trends", icon="➡️")
+            return
+        for warning in board.warnings:
+            st.warning(f"**{web.md(warning.title)}**  \n*Next step:* {web.md(warning.next_step)}")
+        st.page_link(web.page("trends"), label="More on the Trends page", icon="➡️")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -23,6 +24,17 @@ from notifications.outbox import enqueue
 
 INVITATION_LIFETIME = dt.timedelta(days=7)
 MAX_COUPLE_NAME = 100
+
+# Called inside the joining transaction, after the partner took their seat:
+# fn(session, couple, joined_user_id, now). Other packages register at import time
+# (onboarding proposes the plan its planner made before the partner was there).
+PartnerJoinedHook = Callable[[Session, Couple, int, dt.datetime], None]
+_PARTNER_JOINED_HOOKS: dict[str, PartnerJoinedHook] = {}
+
+
+def register_partner_joined_hook(name: str, fn: PartnerJoinedHook) -> None:
+    """Add (or replace, for reloads) the hook ``name``."""
+    _PARTNER_JOINED_HOOKS[name] = fn
 
 
 def membership_of(session: Session, user_id: int) -> Membership | None:
@@ -332,6 +344,8 @@ def accept_invitation(
     couple = session.get(Couple, invitation.couple_id)
     assert couple is not None
     session.refresh(couple)
+    for hook in _PARTNER_JOINED_HOOKS.values():
+        hook(session, couple, user_id, now)
     return couple
 
 

@@ -244,12 +244,21 @@ def export(address: str, out: Path) -> None:
 
 
 @main.command()
-def demo() -> None:
-    """Create (once) a demo couple with two partners and print their sign-in details."""
+@click.option(
+    "--years",
+    type=click.IntRange(1, 50),
+    default=None,
+    help="Length of the history in years (default: 18 months).",
+)
+def demo(years: int | None) -> None:
+    """Create (once) a demo couple with a history of check-ins and print both partners'
+    sign-in details."""
     from couples.demo import create_demo
+    from tend.migrate import upgrade
 
-    _settings()
-    for line in create_demo():
+    # A clean install needs no separate `tend migrate` first.
+    upgrade(_settings().database_url)
+    for line in create_demo(years=years):
         click.echo(line)
 
 

@@ -16,11 +16,18 @@ from couples import pages as couple_pages
 from couples.models import User
 from couples.settings import get_settings
 from notifications import pages as mail_pages
+from onboarding import pages as onboarding_pages
 from privacy import pages as safety_pages
 
 PAGES: dict[str, StreamlitPage] = {
     # The first page is the default, served at "/": home when signed in, else sign-in.
     "home": st.Page(couple_pages.home_page, title="Home", icon=":material/home:"),
+    "welcome": st.Page(
+        onboarding_pages.welcome_page,
+        title="Getting started",
+        url_path="welcome",
+        icon=":material/flag:",
+    ),
     "couple": st.Page(
         couple_pages.couple_page,
         title="Couple space",
@@ -141,7 +148,7 @@ def navigation_for(user: User | None) -> dict[str, list[StreamlitPage]]:
             "Local": local_mail,
         }
     return {
-        "": [PAGES["home"], PAGES["couple"]],
+        "": [PAGES["home"], PAGES["welcome"], PAGES["couple"]],
         "Check-ins": [
             PAGES["checkin"],
             PAGES["checkin_history"],

@@ -67,7 +67,8 @@ def confirm_email(request: Request) -> Response:
             token = accounts.start_session(session, user.id)
     except TendError as exc:
         return _message_page("Link not valid", str(exc), "/register", "Register", 400)
-    return _signed_in_redirect(token, "/couple")
+    # Straight into the guided start (it shows the couple space as its first step).
+    return _signed_in_redirect(token, "/welcome")
 
 
 def sign_in_link(request: Request) -> Response:

@@ -8,6 +8,7 @@ import agreements.models
 import checkins.models
 import couples.models
 import notifications.models
+import onboarding.models
 from couples.db import Base
 
 MODEL_MODULES = (
@@ -15,6 +16,7 @@ MODEL_MODULES = (
     notifications.models,
     agreements.models,
     checkins.models,
+    onboarding.models,
 )
 
 

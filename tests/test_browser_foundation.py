@@ -22,6 +22,10 @@ def test_partner_a_invites_partner_b_who_joins_through_the_mailed_link(served, n
 
     confirm = served.wait_for_mail("alex@example.org", "Confirm your email")
     open_page(a, served.link_in(confirm))
+    # The link leads into the guided start (tests/test_browser_onboarding.py); the couple
+    # page does the same job on its own.
+    expect(a.get_by_role("heading", name="Welcome to Tend")).to_be_visible()
+    open_page(a, served.url + "/couple")
     expect(a.get_by_role("heading", name="Create your couple space")).to_be_visible()
     fill(a, "Name of your space", "Alex & Blair")
     click(a, "Create")

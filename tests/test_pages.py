@@ -92,9 +92,15 @@ def test_user_text_is_escaped_not_interpreted(tend_env) -> None:
 
 
 def test_a_person_without_a_couple_is_led_to_create_one(tend_env) -> None:
+    from tend.navigation import PAGES
+
     at = _app(_signed_in(tend_env, couple=False)).run()
     assert not at.exception
     assert any("create the space" in m.value for m in at.markdown)
+    # The guided start, whose first step is the couple space.
+    go(at, PAGES["welcome"])
+    assert at.title[0].value == "Welcome to Tend"
+    assert at.text_input(key="onb_couple_name") is not None
 
 
 def test_signed_in_pages_ask_a_signed_out_visitor_to_sign_in_first(tend_env) -> None:

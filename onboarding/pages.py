@@ -1,0 +1,315 @@
+"""The guided start (/welcome). Thin: read widgets, call a service, draw the result."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import streamlit as st
+
+from agreements import templates
+from couples import accounts
+from couples import service as couples
+from couples.errors import TendError
+from onboarding import service as onboarding
+from onboarding.service import STEP_TITLES, STEPS, PlanItem
+from tend import web
+
+PLAN_LABELS = {"plan": "Your plan"}
+for _kind, _template in templates.TEMPLATES.items():
+    PLAN_LABELS |= {
+        f"{_kind}.title": f"{_template.title}: title",
+        f"{_kind}.body": f"{_template.title}: what you commit to",
+        f"{_kind}.minutes": f"{_template.title}: minutes",
+        f"{_kind}.local_time": f"{_template.title}: time",
+        f"{_kind}.day_of_month": f"{_template.title}: day of the month",
+        f"{_kind}.timezone": f"{_template.title}: time zone",
+        f"{_kind}.cadence": f"{_template.title}: how often",
+        f"{_kind}.frequency": f"{_template.title}: how often",
+    }
+
+# What each mail is for, in the order a new couple meets them.
+MAILS = [
+    ("Invitation", "your partner's link to join (valid 7 days)."),
+    ("A new agreement to answer", "your partner gets one for each agreement in your plan."),
+    ("Your check-in is open", "to both of you, when a round opens."),
+    (
+        "A reminder",
+        "two days later if you have not answered, and the day before the round closes.",
+    ),
+    ("Your partner answered", "when they submitted and you have not yet (never their answers)."),
+    ("Ready to review together", "when you have both answered."),
+    ("Cooldown and therapy", "a cooldown's start and end, a day before a therapy appointment."),
+]
+
+
+def welcome_page() -> None:
+    user = web.current_user()
+    with web.action() as session:
+        state = onboarding.state(session, user.id)
+    st.title("Welcome to Tend")
+    if not state.applies:
+        st.write(
+            "Your couple space is already set up. The dashboard shows what to do next: "
+            "agreements waiting for your answer, and your next check-in."
+        )
+        st.page_link(web.page("home"), label="Go to your dashboard", icon="➡️")
+        return
+    if state.skipped:
+        st.info("You skipped the guided start. Pick it up where you left it?")
+        if st.button("Resume the guided start", type="primary"):
+            with web.action() as session:
+                onboarding.resume(session, user.id)
+            st.rerun()
+        return
+    _progress(state)
+    web.show_flash()
+    step = state.current or "next"
+    {
+        "space": _space_step,
+        "agreements": _agreements_step,
+        "invite": _invite_step,
+        "next": _next_step,
+    }[step](user, state)
+    st.divider()
+    st.caption(
+        "You can leave this guided start at any time and come back: it remembers where "
+        "you are. Questions about how Tend works?"
+    )
+    st.page_link(web.page("help"), label="Help and about Tend", icon=":material/help:")
+    if step != "next" and st.button("Skip the guided start", key="onboarding_skip"):
+        with web.action() as session:
+            onboarding.skip(session, user.id)
+        st.switch_page(web.page("home"))
+
+
+def _progress(state: onboarding.OnboardingState) -> None:
+    current = state.current or "next"
+    st.progress(STEPS.index(current) / len(STEPS))
+    marks = []
+    for number, step in enumerate(STEPS, start=1):
+        mark = "✓" if state.done[step] else ("→" if step == current else "·")
+        marks.append(f"{mark} {number}. {STEP_TITLES[step]}")
+    st.caption("  ·  ".join(marks))
+
+
+def _space_step(user: Any, state: onboarding.OnboardingState) -> None:
+    st.subheader("1. Your couple space")
+    st.write(
+        "The space you and your partner will share: your agreements, your check-ins, "
+        "and how things go over time. Only the two of you see it."
+    )
+    with st.form("onboarding_space"):
+        name = st.text_input(
+            "Name of your space",
+            key="onb_couple_name",
+            placeholder="Sam & Alex",
+            max_chars=couples.MAX_COUPLE_NAME,
+        )
+        reunited = st.date_input(
+            "When did you get back together?",
+            value=None,
+            key="onb_reunited",
+            max_value=dt.date.today(),
+            format="YYYY-MM-DD",
+            help="Optional. Tend shows how long you have been back together.",
+        )
+        submitted = st.form_submit_button("Create our space", type="primary")
+    if submitted:
+        try:
+            with web.action() as session:
+                couples.create_couple(session, user.id, name=name, reunited_on=reunited)
+        except TendError as exc:
+            web.show_error(exc, {"name": "Name of your space", "reunited_on": "Date"})
+        else:
+            web.flash("Your couple space is ready.")
+            st.rerun()
+
+
+def _params_widgets(kind: str, params: dict[str, Any], user_tz: str) -> dict[str, Any]:
+    key = f"onb_{kind}"
+    if kind == "regular_checkin":
+        cadence = st.selectbox(
+            "How often",
+            list(templates.CADENCES),
+            index=list(templates.CADENCES).index(params.get("cadence", "monthly")),
+            format_func=templates.CADENCES.get,
+            key=f"{key}_cadence",
+        )
+        out: dict[str, Any] = {"cadence": cadence}
+        if cadence == "monthly":
+            out["day_of_month"] = st.number_input(
+                "Day of the month", 1, 28, int(params.get("day_of_month", 1)), key=f"{key}_day"
+            )
+            out["weekday"] = int(params.get("weekday", 6))
+        else:
+            out["weekday"] = st.selectbox(
+                "Day of the week",
+                range(7),
+                index=int(params.get("weekday", 6)),
+                format_func=lambda d: templates.WEEKDAYS[d],
+                key=f"{key}_weekday",
+            )
+            out["day_of_month"] = int(params.get("day_of_month", 1))
+        out["local_time"] = st.text_input(
+            "Time (HH:MM)", value=str(params.get("local_time", "19:00")), key=f"{key}_time"
+        )
+        out["timezone"] = params.get("timezone") or user_tz
+        st.caption(f"In your time zone, {out['timezone']}.")
+        return out
+    if kind == "cooldown":
+        return {
+            "minutes": st.number_input(
+                "Minutes",
+                templates.COOLDOWN_MIN,
+                templates.COOLDOWN_MAX,
+                int(params.get("minutes", 5)),
+                key=f"{key}_minutes",
+            ),
+            "during": st.text_input(
+                "Meanwhile we each", value=str(params.get("during", "")), key=f"{key}_during"
+            ),
+        }
+    if kind == "therapy":
+        frequencies = list(templates.THERAPY_FREQUENCIES)
+        return {
+            "frequency": st.selectbox(
+                "How often",
+                frequencies,
+                index=frequencies.index(params.get("frequency", "biweekly")),
+                format_func=templates.THERAPY_FREQUENCIES.get,
+                key=f"{key}_frequency",
+            ),
+            "therapist": st.text_input(
+                "Therapist or practice (optional)",
+                value=str(params.get("therapist", "")),
+                key=f"{key}_therapist",
+            ),
+        }
+    return {
+        name: st.text_input(
+            name.replace("_", " ").capitalize(), value=str(value), key=f"{key}_{name}"
+        )
+        for name, value in params.items()
+    }
+
+
+def _agreements_step(user: Any, state: onboarding.OnboardingState) -> None:
+    st.subheader("2. Your plan")
+    st.write(
+        "Getting back together works best with a plan for what went wrong before. Choose "
+        "the agreements you want to propose; adjust the words so they are yours. Your "
+        "partner can accept them, change them or decline: nothing counts until you both "
+        "say yes."
+    )
+    items: list[PlanItem] = []
+    for kind, template in templates.TEMPLATES.items():
+        default = onboarding.template_item(kind, timezone=user.timezone)
+        chosen = st.checkbox(
+            f"**{template.title}**: {template.summary}",
+            value=kind in onboarding.SUGGESTED,
+            key=f"onb_pick_{kind}",
+        )
+        if not chosen:
+            continue
+        with st.expander(f"Adjust “{template.title}”"):
+            title = st.text_input(
+                "Title", value=default.title, key=f"onb_{kind}_title", max_chars=200
+            )
+            body = st.text_area(
+                "What we each commit to", value=default.body, key=f"onb_{kind}_body"
+            )
+            params = _params_widgets(kind, default.params, user.timezone)
+            if template.note:
+                st.caption(template.note)
+        items.append(PlanItem(kind, title, body, params))
+    cols = st.columns(2)
+    save = cols[0].button(
+        f"Save my plan ({len(items)} agreements)", type="primary", key="onb_save_plan"
+    )
+    later = cols[1].button("Choose agreements later", key="onb_plan_later")
+    if save or later:
+        try:
+            with web.action() as session:
+                result = onboarding.save_plan(session, user.id, items if save else [])
+        except TendError as exc:
+            web.show_error(exc, PLAN_LABELS)
+        else:
+            if result.plan_proposed:
+                web.flash("Your plan is saved and proposed to your partner.")
+            elif save:
+                web.flash(
+                    "Your plan is saved. It is proposed to your partner as soon as they join."
+                )
+            st.rerun()
+
+
+def _invite_step(user: Any, state: onboarding.OnboardingState) -> None:
+    st.subheader("3. Invite your partner")
+    st.write(
+        "Tend is for the two of you. Your partner gets an email with a link to create "
+        "their own account and join your space; the link works for 7 days."
+    )
+    with st.form("onboarding_invite"):
+        email = st.text_input("Your partner's email", key="onb_invite_email", autocomplete="off")
+        submitted = st.form_submit_button("Send invitation", type="primary")
+    if submitted:
+        try:
+            with web.action() as session:
+                couples.invite_partner(session, user.id, email)
+        except TendError as exc:
+            web.show_error(exc, {"email": "Your partner's email"})
+        else:
+            web.flash(f"Invitation sent to {accounts.normalize_email(email)}. It works for 7 days.")
+            st.rerun()
+
+
+def _next_step(user: Any, state: onboarding.OnboardingState) -> None:
+    st.subheader("4. What happens next")
+    with web.action() as session:
+        partner = couples.partner_of(session, user.id)
+        invites = couples.invitations(session, user.id)
+        first = onboarding.first_checkin(session, user.id)
+    lines = []
+    if partner is None:
+        waiting = next((i for i in invites if not i.accepted_at and not i.revoked_at), None)
+        who = web.md(waiting.email) if waiting else "your partner"
+        lines.append(f"**{who}** opens the invitation and creates their account.")
+        if state.plan:
+            lines.append(
+                f"As soon as they join, they find your plan: {len(state.plan)} agreements to "
+                "accept, change or decline. Nothing is in force until you both said yes."
+            )
+    elif state.plan_proposed:
+        lines.append(
+            f"{web.md(partner.display_name)} has your plan to answer on the Agreements page."
+        )
+    if first is not None:
+        when, agreed = first
+        local = when.astimezone(ZoneInfo(user.timezone or "UTC"))
+        lines.append(
+            f"Your first check-in opens on **{local:%A %d %B at %H:%M}** ({user.timezone})"
+            + (
+                "."
+                if agreed
+                else ", once you have both accepted the regular check-in and your partner "
+                "has joined."
+            )
+            + " You each answer on your own; you see each other's answers only when you have "
+            "both answered. Then you sit down and talk it through."
+        )
+    else:
+        lines.append(
+            "Check-ins follow a regular check-in agreement. Until you have one, you can start "
+            "a check-in by hand on the check-in page, once your partner has joined."
+        )
+    st.markdown("\n".join(f"{n}. {line}" for n, line in enumerate(lines, start=1)))
+    st.write("**Mails you can expect** (names and links only, never what anyone wrote):")
+    st.markdown("\n".join(f"- **{name}**: {what}" for name, what in MAILS))
+    st.caption("You choose which reminders you get, and when, on the Notifications page.")
+    web.mailbox_hint()
+    if st.button("Go to my dashboard", type="primary", key="onb_finish"):
+        with web.action() as session:
+            onboarding.finish(session, user.id)
+        st.switch_page(web.page("home"))

@@ -1,0 +1,174 @@
+"""`tend demo`: one demo couple however often it runs, and a history whose warnings follow
+the story (the rough patch raises them, the steady months none)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from agreements import service as agreements
+from checkins import rules
+from checkins import service as checkins
+from checkins.models import (
+    PENDING,
+    SUBMITTED,
+    Participation,
+    Round,
+    Topic,
+    TopicEvent,
+)
+from couples import demo
+from couples.accounts import user_by_email
+from couples.db import transaction
+from couples.models import Couple, User
+from notifications.models import OutboxMessage
+
+
+@pytest.fixture
+def demo_built(tend_env, engine, now):  # type: ignore[no-untyped-def]
+    for _ in range(2):
+        lines = demo.create_demo(now=now)
+    return lines
+
+
+def _ids(s) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    alex = user_by_email(s, demo.DEMO_PARTNERS[0][0])
+    sam = user_by_email(s, demo.DEMO_PARTNERS[1][0])
+    assert alex and sam
+    return alex.id, sam.id
+
+
+def test_demo_twice_leaves_one_couple_with_its_history_and_sends_nothing(
+    demo_built, engine, now
+) -> None:
+    assert "already exists" in demo_built[0]
+    assert any(demo.DEMO_PASSWORD in line for line in demo_built)
+    with transaction(engine) as s:
+        assert s.scalar(select(func.count()).select_from(User)) == 2
+        assert s.scalar(select(func.count()).select_from(Couple)) == 1
+        rounds = list(s.scalars(select(Round).order_by(Round.opened_at)))
+        assert len(rounds) == demo.DEFAULT_MONTHS + 1
+        assert [r.revealed_at is not None for r in rounds] == [True] * demo.DEFAULT_MONTHS + [False]
+        open_round = rounds[-1]
+        assert open_round.closed_at is None and open_round.due_at > now
+        alex, sam = _ids(s)
+        statuses = dict(
+            s.execute(
+                select(Participation.user_id, Participation.status).where(
+                    Participation.round_id == open_round.id
+                )
+            ).all()
+        )
+        assert statuses == {alex: SUBMITTED, sam: PENDING}
+        # The services planned mails while the clock walked; none of them may go out.
+        planned = s.scalar(select(func.count()).select_from(OutboxMessage))
+        assert planned > 0
+        unsent = s.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.status.in_(("pending", "failed-retrying", "sending")))
+        )
+        assert unsent == 0
+        # Agreements with versions, the therapy agreement, cooldowns.
+        views = {v.kind: v for v in agreements.list_agreements(s, alex)}
+        assert {"regular_checkin", "cooldown", "therapy"} <= set(views)
+        assert views["cooldown"].in_force.number == 3  # 5 -> countered 10 -> 20 minutes
+        assert views["cooldown"].in_force.params["minutes"] == 20
+        assert checkins.trends(s, alex, now=now).cooldowns
+
+
+def _warnings_after_each_round(s, alex: int, sam: int) -> list[set[str]]:  # type: ignore[no-untyped-def]
+    """The warning codes as they stood right after each revealed round, from the real
+    rules: facts of the rounds so far, and topics that kept coming back by then."""
+    couple_id = s.scalar(select(Couple.id))
+    names = {alex: "Alex", sam: "Sam"}
+    facts = sorted(
+        checkins.round_facts(s, couple_id), key=lambda f: f.opened_at
+    )  # every round (the lookback is widened by the caller)
+    revealed = [f for f in facts if f.revealed]
+    events = list(
+        s.execute(select(Topic, TopicEvent).join(TopicEvent).order_by(TopicEvent.at)).all()
+    )
+    reveal_at = dict(s.execute(select(Round.id, Round.revealed_at)).all())
+    result = []
+    for k, latest in enumerate(revealed):
+        cutoff = reveal_at[latest.round_id] + dt.timedelta(days=2)  # after the review
+        so_far = [f for f in facts if f.opened_at <= latest.opened_at]
+        recent = [f.round_id for f in reversed(revealed[: k + 1])]
+        recurring = []
+        for topic in {t for t, _ in events}:
+            mine = [e for t, e in events if t.id == topic.id and e.at <= cutoff]
+            raised = [e for e in mine if e.event == "raised"]
+            statuses = [e.status for e in mine if e.event in ("created", "status")]
+            if not raised or (statuses and statuses[-1] == "resolved"):
+                continue
+            resolved = [e.at for e in mine if e.event == "status" and e.status == "resolved"]
+            if rules.keeps_coming_back(
+                {e.round_id for e in raised}, recent, [e.at for e in raised], resolved
+            ):
+                recurring.append((topic.id, topic.title))
+        found = rules.early_warnings(so_far, names, recurring)
+        result.append({w.code for w in found})
+    return result
+
+
+def test_the_rough_patch_raises_warnings_and_the_steady_months_none(
+    demo_built, engine, monkeypatch
+) -> None:
+    monkeypatch.setattr(checkins, "WARNING_LOOKBACK", 1000)
+    with transaction(engine) as s:
+        alex, sam = _ids(s)
+        per_round = _warnings_after_each_round(s, alex, sam)
+        recent_topic_rounds = range(demo.DEFAULT_MONTHS - 1, demo.DEFAULT_MONTHS)
+        for k, codes in enumerate(per_round):
+            if k in demo.ROUGH_PATCH:
+                continue
+            if k in recent_topic_rounds:
+                assert codes == {"topic_recurring"}, (k, codes)
+            else:
+                assert codes == set(), (k, codes)
+        # The heart of the rough patch: Sam's score drops into the low range, the scores
+        # drift apart, certainty falls, the cooldown is not kept, Jordan keeps coming back.
+        rough = set().union(*(per_round[k] for k in demo.ROUGH_PATCH))
+        assert {
+            "score_drop",
+            "distressed",
+            "diverging",
+            "certainty_falling",
+            "agreement_poor",
+            "topic_recurring",
+        } <= rough
+        assert all(per_round[k] for k in range(7, 10))
+        # Today, through the service the pages use: only the new, milder topic.
+        monkeypatch.setattr(checkins, "WARNING_LOOKBACK", 8)
+        today = checkins.early_warnings(s, alex)
+        assert [(w.code, w.title) for w in today] == [
+            ("topic_recurring", f"“{demo.RECENT_TOPIC}” keeps coming back")
+        ]
+        jordan = s.scalar(select(Topic).where(Topic.title == demo.RECURRING_TOPIC))
+        assert jordan is not None and jordan.status == "resolved"
+
+
+def test_longer_history_with_years(tend_env, engine, now) -> None:
+    lines = demo.create_demo(now=now, years=3)
+    assert "36 months" in lines[0]
+    with transaction(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Round)) == 37
+        alex, _ = _ids(s)
+        assert [w.code for w in checkins.early_warnings(s, alex)] == ["topic_recurring"]
+
+
+def test_readme_documents_every_setting() -> None:
+    from pathlib import Path
+
+    from couples.settings import Settings
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    missing = [
+        f"TEND_{name.upper()}"
+        for name in Settings.model_fields
+        if f"`TEND_{name.upper()}`" not in readme
+    ]
+    assert missing == []
