@@ -10,10 +10,12 @@ python3 -m venv .venv
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
 
-# The browser tests drive Debian's chromium (never a downloaded browser build).
-if [ ! -x /usr/bin/chromium ]; then
-  echo "Installing Debian's chromium for the browser tests..."
-  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+# The browser tests drive Debian's chromium (never a downloaded browser build); the
+# emoji font keeps the documentation screenshots free of empty boxes.
+if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/noto ]; then
+  echo "Installing Debian's chromium (and an emoji font) for the browser tests..."
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null \
     || echo "Could not install chromium: browser tests will be skipped (and fail in CI)."
 fi
 

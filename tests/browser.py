@@ -17,6 +17,8 @@ from playwright.sync_api import Page, expect
 from notifications.mailbox import DroppedMail, dropped_mails, links_in
 
 ROOT = Path(__file__).resolve().parent.parent
+# Playwright's expect() waits 5 s by default; a loaded 2-core CI machine needs longer.
+expect.set_options(timeout=30_000)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -132,3 +134,9 @@ def click(page: Page, name: str) -> None:
 
 def alerts(page: Page) -> str:
     return " | ".join(page.locator('[data-testid="stAlert"]').all_inner_texts())
+
+
+def expect_alert(page: Page, text: str) -> None:
+    """Wait for a success/error box containing ``text`` (it can appear a moment after
+    the run that draws it seems to have finished)."""
+    expect(page.locator('[data-testid="stAlert"]').filter(has_text=text).first).to_be_visible()

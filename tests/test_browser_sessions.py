@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from couples.db import engine_for, transaction
-from tests.browser import alerts, click, fill, open_page, wait_idle
+from tests.browser import click, expect_alert, fill, open_page, wait_idle
 from tests.factories import PASSWORD, make_couple
 
 pytestmark = pytest.mark.browser
@@ -25,7 +25,7 @@ def test_sign_in_survives_refresh_and_sign_out_ends_it(served, new_context, tend
     context = new_context()
     page = context.new_page()
     _sign_in(page, served.url, "ari@example.org", "wrong password")
-    assert "do not match" in alerts(page)
+    expect_alert(page, "do not match")
 
     fill(page, "Password", PASSWORD)
     click(page, "Sign in")
@@ -58,7 +58,7 @@ def test_password_reset_by_mail_signs_out_other_browsers(served, new_context, te
     open_page(page, served.url + "/reset_password")
     fill(page, "Email", "ARI@example.org")
     click(page, "Send me a link")
-    assert "If that address has an account" in alerts(page)
+    expect_alert(page, "If that address has an account")
     mail = served.wait_for_mail("ari@example.org", "Reset your Tend password")
     open_page(page, served.link_in(mail))
     fill(page, "New password", "a fresh spring morning")
