@@ -275,3 +275,24 @@ def drop(name: str) -> None:
     with admin.connect() as connection:
         connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+def reset(url: str, population: Population) -> None:
+    """Undo a real planning and dispatch pass (rounds, mail, sign-in links, plan notes),
+    so the next run finds the same couples due."""
+    _dp, _ds, due_next, _op, _os, other_next = population.schedules()
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            for table in ("checkin_rounds", "outbox", "one_time_tokens", "scheduler_passes"):
+                connection.exec_driver_sql(f"DELETE FROM {table}")
+            statement = _text(
+                "UPDATE checkin_plans SET next_check_at = "
+                "CASE WHEN couple_id <= :due THEN :since ELSE :next END"
+            )
+            connection.execute(
+                statement, {"due": population.due, "since": due_next, "next": other_next}
+            )
+        assert _matches(engine, population), "reset did not restore the population"
+    finally:
+        engine.dispose()
