@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -798,6 +798,22 @@ def checkin_schedule(session: Session, couple_id: int, at: dt.datetime) -> Check
         local_time=dt.time(hours, minutes),
         timezone=str(params.get("timezone", "UTC")),
         active_since=in_force_from,
+    )
+
+
+def next_checkin_schedule_from(
+    session: Session, couple_id: int, after: dt.datetime
+) -> dt.datetime | None:
+    """The earliest moment after ``after`` at which a regular check-in version comes into
+    force (a version accepted on a clock ahead of the caller's), or None."""
+    return session.scalar(
+        select(func.min(AgreementVersion.in_force_from))
+        .join(Agreement, Agreement.id == AgreementVersion.agreement_id)
+        .where(
+            Agreement.couple_id == couple_id,
+            Agreement.kind == "regular_checkin",
+            AgreementVersion.in_force_from > after,
+        )
     )
 
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from benchmarks import dispatch
+from benchmarks import dispatch, memory, pages, planning
 from benchmarks.common import Result, print_table, write_results
 
 BENCHMARKS: dict[str, Callable[[], Result]] = {
+    "pages": pages.run,
+    "plan_scale": planning.plan_scale,
+    "plan_floor": planning.plan_floor,
     "dispatch": dispatch.run,
+    "scheduler_memory": memory.run,
 }
 
 

@@ -20,6 +20,11 @@ def schedule(session: Session, couple_id: int, at: dt.datetime) -> CheckinSchedu
     return agreements.checkin_schedule(session, couple_id, at)
 
 
+def next_schedule_start(session: Session, couple_id: int, after: dt.datetime) -> dt.datetime | None:
+    """When a check-in schedule agreed for later than ``after`` comes into force."""
+    return agreements.next_checkin_schedule_from(session, couple_id, after)
+
+
 def cooldowns_per_month(
     session: Session, user_id: int, now: dt.datetime | None = None
 ) -> list[tuple[dt.date, int]]:

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from agreements.models import Agreement, AgreementVersion
 from couples.db import Base, UTCDateTime
+from couples.models import Couple, Membership
 
 # Participation status
 PENDING = "pending"  # not started
@@ -49,6 +62,20 @@ class Round(Base):
             postgresql_where=text("closed_at IS NULL"),
         ),
         Index("ix_checkin_rounds_couple_opened", "couple_id", "opened_at"),
+        # The planner's look-ups of open rounds (to close, to remind) read only open
+        # rounds, however many closed ones history holds.
+        Index(
+            "ix_checkin_rounds_open_due_at",
+            "due_at",
+            sqlite_where=text("closed_at IS NULL"),
+            postgresql_where=text("closed_at IS NULL"),
+        ),
+        Index(
+            "ix_checkin_rounds_open_opened_at",
+            "opened_at",
+            sqlite_where=text("closed_at IS NULL"),
+            postgresql_where=text("closed_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -220,3 +247,73 @@ class CustomQuestion(Base):
     position: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+# When a couple's next scheduled round can be due at the earliest; the planner looks only
+# at rows whose moment has come (an index range), so a planning pass costs what the due
+# couples cost, not what all couples cost. STALE = "look again at the next pass".
+STALE = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+class CheckinPlan(Base):
+    """The planner's note for one couple: nothing can be due before ``next_check_at``.
+
+    It is a lower bound, never the truth: the planner recomputes everything from the
+    schedule and the rounds when the moment comes. Whatever could make a round due
+    sooner (a schedule agreed or retired, a partner joining or leaving, a round opened,
+    closed or deleted, a different answering period) sets it back to STALE, through the
+    flush listener below, so that no other package has to know about check-ins.
+    NULL = nothing to plan until one of those changes (no schedule, or one partner)."""
+
+    __tablename__ = "checkin_plans"
+
+    couple_id: Mapped[int] = mapped_column(
+        ForeignKey("couples.id", ondelete="CASCADE"), primary_key=True
+    )
+    next_check_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+def _couples_touched(session: Session) -> set[int]:
+    """Couples whose check-in planning a flush may have changed."""
+    touched: set[int] = set()
+    version_agreements: set[int] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, (Round, CheckinSettings, Membership)):
+            touched.add(obj.couple_id)
+        elif isinstance(obj, Couple) and obj not in session.deleted:
+            touched.add(obj.id)
+        elif isinstance(obj, Agreement) and obj.kind == "regular_checkin":
+            touched.add(obj.couple_id)
+        elif isinstance(obj, AgreementVersion):
+            version_agreements.add(obj.agreement_id)
+    if version_agreements:
+        touched.update(
+            session.connection().scalars(
+                select(Agreement.couple_id).where(
+                    Agreement.id.in_(version_agreements), Agreement.kind == "regular_checkin"
+                )
+            )
+        )
+    touched.discard(None)  # type: ignore[arg-type]
+    return touched
+
+
+@event.listens_for(Session, "after_flush")
+def _mark_plans_stale(session: Session, _flush_context: object) -> None:
+    touched = _couples_touched(session)
+    if not touched:
+        return
+    connection = session.connection()
+    insert_ = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(
+        CheckinPlan
+    )
+    # INSERT ... SELECT from couples: a couple deleted in this transaction gets no row.
+    statement = insert_.from_select(
+        ["couple_id", "next_check_at"],
+        select(Couple.id, literal(STALE, UTCDateTime)).where(Couple.id.in_(sorted(touched))),
+    )
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["couple_id"], set_={"next_check_at": statement.excluded.next_check_at}
+        )
+    )

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +34,7 @@ from checkins.models import (
     ActionItem,
     Adherence,
     Answer,
+    CheckinPlan,
     CheckinSettings,
     Concern,
     CustomQuestion,
@@ -205,6 +207,9 @@ def open_round_of(session: Session, couple_id: int) -> Round | None:
     )
 
 
+PLAN_BATCH = 200  # couples per batch: the pass holds one batch of objects at a time
+
+
 def open_due_rounds(session: Session, now: dt.datetime | None = None) -> list[Round]:
     """Open a round for every couple whose check-in schedule says one is due.
 
@@ -212,44 +217,84 @@ def open_due_rounds(session: Session, now: dt.datetime | None = None) -> list[Ro
     second process) opens nothing more. Only the latest start is considered: a scheduler
     that was down for weeks opens one round, not a backlog. A round opened (by hand or on
     schedule) within the answering period before the start counts as that start's round.
+
+    Only couples whose :class:`CheckinPlan` says "look now" are examined (an index range),
+    in batches, so the cost follows the due couples and not all couples; each examined
+    couple gets its next moment to look written back.
     """
     now = now or utcnow()
-    # For a hand-started round, scheduled_for is when it was started.
-    last_start = dict(
-        session.execute(
-            select(Round.couple_id, func.max(Round.scheduled_for)).group_by(Round.couple_id)
-        ).all()
-    )
-    has_open = set(session.scalars(select(Round.couple_id).where(Round.closed_at.is_(None))))
-    due_days = dict(
-        session.execute(select(CheckinSettings.couple_id, CheckinSettings.due_days)).all()
-    )
     opened: list[Round] = []
-    for couple in session.scalars(select(Couple).where(Couple.ended_at.is_(None))):
-        if couple.id in has_open or len(_members(couple)) < 2:
-            continue
-        schedule = agreements_port.schedule(session, couple.id, now)
-        if schedule is None:
-            continue
-        start = recurrence.latest_start(schedule, now)
-        if start is None:
-            continue
-        period = dt.timedelta(days=due_days.get(couple.id, DEFAULT_DUE_DAYS))
-        previous = last_start.get(couple.id)
-        if previous is not None and previous >= start - period:
-            continue
-        round_ = _open_round(
-            session,
-            couple,
-            scheduled_for=start,
-            origin="schedule",
-            now=now,
-            due_at=max(start + period, now + CLOSING_NOTICE),
-            schedule_version_id=schedule.version_id,
-        )
-        if round_ is not None:
-            opened.append(round_)
+    _open_due(session, now, opened.append)
     return opened
+
+
+def _open_due(session: Session, now: dt.datetime, on_open: Callable[[Round], object]) -> int:
+    """The sweep behind :func:`open_due_rounds`; returns how many rounds it opened."""
+    count = 0
+    after = 0
+    while True:
+        # Keyset over couple ids: every batch moves on, whatever the notes now say.
+        # SKIP LOCKED: a couple another planner is handling right now is its business;
+        # a change by a partner meanwhile waits for our commit, then marks it stale.
+        batch = list(
+            session.scalars(
+                select(CheckinPlan.couple_id)
+                .where(CheckinPlan.next_check_at <= now, CheckinPlan.couple_id > after)
+                .order_by(CheckinPlan.couple_id)
+                .limit(PLAN_BATCH)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if not batch:
+            return count
+        after = batch[-1]
+        next_checks: dict[int, dt.datetime | None] = {}
+        for cid in batch:
+            round_, next_checks[cid] = _plan_couple(session, cid, now)
+            if round_ is not None:
+                count += 1
+                on_open(round_)
+        session.execute(
+            update(CheckinPlan),
+            [{"couple_id": cid, "next_check_at": at} for cid, at in next_checks.items()],
+        )
+        # Flushed, nothing of this batch stays referenced (the identity map holds clean
+        # objects weakly), so memory does not grow with the number of couples due.
+        session.flush()
+
+
+def _plan_couple(
+    session: Session, couple_id: int, now: dt.datetime
+) -> tuple[Round | None, dt.datetime | None]:
+    """Open the couple's round if one is due. Returns it (or None) and when to look
+    again (None = only after a change marks the couple stale)."""
+    couple = session.get(Couple, couple_id)
+    if couple is None or couple.ended_at is not None or len(_members(couple)) < 2:
+        return None, None
+    schedule = agreements_port.schedule(session, couple.id, now)
+    if schedule is None:
+        # A schedule accepted at a moment later than this pass's clock still counts.
+        return None, agreements_port.next_schedule_start(session, couple.id, now)
+    next_check = recurrence.next_start(schedule, now)
+    start = recurrence.latest_start(schedule, now)
+    if start is None or open_round_of(session, couple.id) is not None:
+        return None, next_check
+    period = dt.timedelta(days=due_days_for(session, couple.id))
+    previous = session.scalar(
+        select(func.max(Round.scheduled_for)).where(Round.couple_id == couple.id)
+    )
+    if previous is not None and previous >= start - period:
+        return None, next_check
+    round_ = _open_round(
+        session,
+        couple,
+        scheduled_for=start,
+        origin="schedule",
+        now=now,
+        due_at=max(start + period, now + CLOSING_NOTICE),
+        schedule_version_id=schedule.version_id,
+    )
+    return round_, next_check
 
 
 def close_due_rounds(session: Session, now: dt.datetime | None = None) -> list[Round]:
@@ -297,8 +342,8 @@ def plan_checkins(session: Session, now: dt.datetime | None = None) -> int:
     plus reminder rows written."""
     now = now or utcnow()
     closed = close_due_rounds(session, now)
-    opened = open_due_rounds(session, now)
-    return len(closed) + len(opened) + send_reminders(session, now)
+    opened = _open_due(session, now, lambda _round: None)
+    return len(closed) + opened + send_reminders(session, now)
 
 
 # --- notifications ----------------------------------------------------------------------

@@ -1,0 +1,137 @@
+"""pages: the round review, trends and history pages at ten years of monthly rounds.
+
+Each page runs through Streamlit's AppTest in this process (the full app: navigation,
+sign-in gate, the page), against a bare page that draws one Altair chart from a 120-row
+frame, in turns. Ratio: the slowest Tend page's median over the bare page's median.
+SQL statements per page run are counted (a ``before_cursor_execute`` listener) for a
+couple with one year and one with ten years of history: equal counts mean no query per
+round. History is built by :mod:`benchmarks.history` in a throwaway SQLite database.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
+from streamlit.testing.v1 import AppTest
+
+from benchmarks import history
+from benchmarks.common import Result, interleaved_medians
+from couples import accounts
+from couples.db import engine_for, transaction
+from couples.settings import get_settings
+from tend.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+BARE = str(Path(__file__).with_name("bare_page.py"))
+PAGES = {"review": "checkin", "trends": "trends", "history": "checkin_history"}
+TOKEN_KEY = "_tend_session_token"
+
+
+@contextmanager
+def tend_database(kind: str = "sqlite") -> Iterator[str]:
+    """A migrated throwaway database, set as the app's (TEND_DATABASE_URL)."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("TEND_")}
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/pages.db"
+        os.environ["TEND_DATABASE_URL"] = url
+        os.environ["TEND_MAIL_DIR"] = f"{tmp}/mail"
+        get_settings.cache_clear()
+        upgrade(url)
+        try:
+            yield url
+        finally:
+            engine_for(url).dispose()
+            for k in [k for k in os.environ if k.startswith("TEND_")]:
+                del os.environ[k]
+            os.environ.update(saved)
+            get_settings.cache_clear()
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, *_: Any) -> None:
+        self.count += 1
+
+    def __enter__(self) -> StatementCounter:
+        event.listen(Engine, "before_cursor_execute", self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        event.remove(Engine, "before_cursor_execute", self)
+
+
+def signed_in_app(url: str, user_id: int, page_key: str) -> AppTest:
+    with transaction(engine_for(url)) as s:
+        token = accounts.start_session(s, user_id)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[TOKEN_KEY] = token
+    at.run()
+    # Imported after a run: st.Page objects need the script context of a running app.
+    from tend.navigation import PAGES as TEND_PAGES
+
+    # Switch to a function page the way a browser asks for it (see tests/test_pages.py).
+    at._page_hash = TEND_PAGES[page_key]._script_hash
+    return at
+
+
+def _runner(at: AppTest) -> Any:
+    def run() -> None:
+        at.run()
+        assert not at.exception, at.exception
+
+    return run
+
+
+def measure(*, years: int = 10, small_years: int = 1, repeat: int = 7) -> dict[str, Any]:
+    with tend_database() as url:
+        engine = engine_for(url)
+        started = time.perf_counter()
+        big = history.build(engine, years=years, tag=f"{years}y")
+        small = history.build(engine, years=small_years, tag=f"{small_years}y")
+        built = time.perf_counter() - started
+        statements: dict[str, dict[str, int]] = {}
+        apps = {}
+        for name, key in PAGES.items():
+            statements[name] = {}
+            for label, uid in ((f"{small_years}y", small), (f"{years}y", big)):
+                at = signed_in_app(url, uid, key)
+                at.run()  # warm: the first run imports and caches
+                with StatementCounter() as counter:
+                    _runner(at)()
+                statements[name][label] = counter.count
+                if uid == big:
+                    apps[name] = at
+        bare = AppTest.from_file(BARE, default_timeout=60)
+        runners = {"bare": _runner(bare)} | {name: _runner(at) for name, at in apps.items()}
+        times = interleaved_medians(runners, repeat=repeat)
+    return {"times": times, "statements": statements, "history_build_s": round(built, 1)}
+
+
+def run(repeat: int = 7) -> Result:
+    m = measure(repeat=repeat)
+    times = m["times"]
+    ratios = {name: times[name] / times["bare"] for name in PAGES}
+    statements = m["statements"]
+    equal = all(len(set(counts.values())) == 1 for counts in statements.values())
+    return Result(
+        "pages",
+        max(ratios.values()),
+        1.5,
+        {
+            "ratio_per_page": {k: round(v, 2) for k, v in ratios.items()},
+            "median_s": {k: round(v, 4) for k, v in times.items()},
+            "sql_statements_1y_vs_10y": statements,
+            "statements_equal": equal,
+            "history_build_s": m["history_build_s"],
+        },
+    )
