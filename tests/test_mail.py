@@ -7,8 +7,11 @@ import pytest
 from couples.settings import Settings
 from notifications.mailbox import dropped_mails, read_mail
 from notifications.models import OutboxMessage
-from notifications.rendering import KINDS, TEMPLATE_DIR, TEMPLATE_PARTS, render
+from notifications.rendering import ATTACHMENTS, KINDS, TEMPLATE_DIR, TEMPLATE_PARTS, render
+from notifications.scheduler import load_planners
 from notifications.transports import FileDropTransport
+
+load_planners()  # every capability's kinds, prompt kinds and attachment builders
 
 SETTINGS = Settings(
     _env_file=None,
@@ -29,7 +32,10 @@ def _context_for(kind: str) -> dict[str, object]:
     for part in TEMPLATE_PARTS:
         source = (TEMPLATE_DIR / kind / part).read_text()
         names |= meta.find_undeclared_variables(_env.parse(source))
-    return {name: f"sample {name}" for name in names - {"link", "base_url"}}
+    context: dict[str, object] = {name: f"sample {name}" for name in names - {"link", "base_url"}}
+    if kind in ATTACHMENTS:  # the .ics builders read ids and times from the context
+        context.update(round_id=7, conversation_at="2026-03-14T18:00:00+00:00")
+    return context
 
 
 def _row(kind: str, **overrides: object) -> OutboxMessage:
@@ -64,7 +70,12 @@ def test_each_kind_has_subject_text_and_html_and_renders(kind: str) -> None:
     link = KINDS[kind](SETTINGS, "tok123")
     assert link.startswith("https://tend.example.org/")
     assert link in text
-    assert list(email.iter_attachments()) == []
+    # Only a kind with a registered builder carries an attachment (an .ics), never text.
+    attached = [part.get_filename() for part in email.iter_attachments()]
+    if kind in ATTACHMENTS:
+        assert attached and all(name.endswith(".ics") for name in attached)
+    else:
+        assert attached == []
     # Every mail can be switched off in one click (RFC 8058) or by its link.
     unsubscribe = str(email["List-Unsubscribe"]).strip("<>")
     assert unsubscribe.startswith("https://tend.example.org/unsubscribe?token=")

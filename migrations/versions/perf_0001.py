@@ -20,7 +20,7 @@ from alembic import op
 import couples.db
 
 revision: str = "perf_0001"
-down_revision: str | Sequence[str] | None = "notifications_0001"
+down_revision: str | Sequence[str] | None = "newcomer_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
