@@ -130,8 +130,11 @@ def take(out: Path) -> list[Path]:
                     page.locator('[data-testid="stApp"]').wait_for()
                     _idle(page)
                     expect(page.get_by_text(marker).first).to_be_visible()
-                    # Charts draw after the script run has finished.
-                    page.wait_for_timeout(1200 if name == "trends" else 300)
+                    # Charts draw after the script run has finished: wait for those in view.
+                    charts = page.locator('[data-testid="stVegaLiteChart"]')
+                    for i in range(min(charts.count(), 3)):
+                        expect(charts.nth(i).locator("canvas, svg").first).to_be_attached()
+                    page.wait_for_timeout(500)
                     broken = page.locator(BROKEN)
                     if broken.count():
                         raise SystemExit(
