@@ -132,8 +132,10 @@ class HistoryEntry:
 # --- internal helpers ------------------------------------------------------------------
 
 
-def _names(session: Session, couple: Couple) -> dict[int, str]:
-    return {m.user_id: m.user.display_name for m in couple.members}
+def _names(session: Session, couple: Couple, viewer_id: int) -> dict[int, str]:
+    """user id -> the name ``viewer_id`` may see: a partner who left (or deleted their
+    account) is "Former partner", whatever they call themselves now."""
+    return {m.user_id: couples.member_name(m, viewer_id) for m in couple.members}
 
 
 def _own_agreement(session: Session, couple: Couple, agreement_id: int) -> Agreement:
@@ -633,7 +635,7 @@ def _agreement_view(agreement: Agreement, names: dict[int, str], me: int) -> Agr
 def list_agreements(session: Session, user_id: int) -> list[AgreementView]:
     """Every agreement of my couple, newest first."""
     couple = couples.require_membership(session, user_id).couple
-    names = _names(session, couple)
+    names = _names(session, couple, user_id)
     rows = session.scalars(
         select(Agreement)
         .where(Agreement.couple_id == couple.id)
@@ -645,7 +647,7 @@ def list_agreements(session: Session, user_id: int) -> list[AgreementView]:
 def get_agreement(session: Session, user_id: int, agreement_id: int) -> AgreementView:
     couple = couples.require_membership(session, user_id).couple
     agreement = _own_agreement(session, couple, agreement_id)
-    return _agreement_view(agreement, _names(session, couple), user_id)
+    return _agreement_view(agreement, _names(session, couple, user_id), user_id)
 
 
 def awaiting_my_answer_count(session: Session, user_id: int) -> int:
@@ -658,7 +660,7 @@ def awaiting_my_answer_count(session: Session, user_id: int) -> int:
 def versions(session: Session, user_id: int, agreement_id: int) -> list[VersionView]:
     couple = couples.require_membership(session, user_id).couple
     agreement = _own_agreement(session, couple, agreement_id)
-    names = _names(session, couple)
+    names = _names(session, couple, user_id)
     return [_version_view(v, names, user_id) for v in agreement.versions]
 
 
@@ -666,7 +668,7 @@ def history(session: Session, user_id: int, agreement_id: int) -> list[HistoryEn
     """Every decision on the agreement, oldest first."""
     couple = couples.require_membership(session, user_id).couple
     agreement = _own_agreement(session, couple, agreement_id)
-    names = _names(session, couple)
+    names = _names(session, couple, user_id)
     numbers = {v.id: v.number for v in agreement.versions}
     events = session.scalars(
         select(AgreementEvent)
@@ -868,7 +870,7 @@ def _open_cooldown(session: Session, couple_id: int, now: dt.datetime) -> Cooldo
 def _cooldown_view(
     session: Session, cooldown: Cooldown, couple: Couple, user_id: int, now: dt.datetime
 ) -> CooldownView:
-    names = _names(session, couple)
+    names = _names(session, couple, user_id)
     _, minutes, during = _cooldown_terms(session, couple.id, cooldown.started_at)
     return CooldownView(
         cooldown_id=cooldown.id,
@@ -1050,7 +1052,7 @@ def cooldown_log(
     """The couple's cooldowns, newest first, each with only my own note."""
     now = now or utcnow()
     couple = couples.require_membership(session, user_id).couple
-    names = _names(session, couple)
+    names = _names(session, couple, user_id)
     rows = session.execute(
         select(Cooldown, CooldownNote.note)
         .outerjoin(
@@ -1178,7 +1180,7 @@ def therapy_plans(
     """Each therapy agreement in force, with its next appointment and its session log."""
     now = now or utcnow()
     couple = couples.require_membership(session, user_id).couple
-    names = _names(session, couple)
+    names = _names(session, couple, user_id)
     plans = []
     for version in agreements_in_force(session, couple.id, now):
         if version.kind != "therapy":

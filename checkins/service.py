@@ -390,7 +390,9 @@ def round_status(session: Session, user_id: int, round_id: int) -> RoundStatus:
         my_status=mine.status,
         # Whether the partner has submitted is not an answer: the mail says so too.
         partner_status=other.status if other else PENDING,
-        partner_name=partner.display_name if partner else "your partner",
+        partner_name=(
+            couples.shown_name(session, user_id, partner.id) if partner else "your partner"
+        ),
     )
 
 
@@ -534,9 +536,20 @@ def save_answers(
                 need=concern.need.strip()[: survey.MAX_TEXT],
             )
         )
-    if participation.status == PENDING:
-        participation.status = DRAFT
-    participation.updated_at = now
+    # The safety lane leaves no trace the partner can see: answering only it keeps the
+    # sheet "not started" (the partner's pages show whether I started, not what).
+    shared = (
+        any(key not in survey.SAFETY_KEYS for key in wanted)
+        or any(
+            r.kept_self is not None or r.kept_partner is not None or (r.comment or "").strip()
+            for r in sheet.adherence.values()
+        )
+        or bool(concerns)
+    )
+    if shared:
+        if participation.status == PENDING:
+            participation.status = DRAFT
+        participation.updated_at = now
     session.flush()
     return participation
 
@@ -761,7 +774,7 @@ def review(session: Session, user_id: int, round_id: int) -> Review:
     theirs = partner_answers(session, user_id, round_id)  # refuses before the reveal
     partner = couples.partner_of(session, user_id)
     me_name = accounts.get_user(session, user_id).display_name
-    partner_name = partner.display_name if partner else "Partner"
+    partner_name = couples.shown_name(session, user_id, partner.id) if partner else "Partner"
     questions = round_questions(session, user_id, round_id)
     scales = [
         Comparison(q.prompt, mine.values.get(q.key), theirs.values.get(q.key), False)
@@ -1029,6 +1042,17 @@ class RoundSummary:
     totals: dict[int, int]  # revealed rounds only
 
 
+def _shown_names(couple: Couple, viewer_id: int) -> dict[int, str]:
+    """user id -> the name ``viewer_id`` may see (a partner who left: "Former partner")."""
+    return {m.user_id: couples.member_name(m, viewer_id) for m in couple.members}
+
+
+def shown_names(session: Session, user_id: int) -> dict[int, str]:
+    """For pages: the names of the people in my couple space, as I may see them."""
+    couple = couples.couple_of(session, user_id)
+    return _shown_names(couple, user_id) if couple else {}
+
+
 def _couple(session: Session, user_id: int) -> Couple:
     return couples.require_membership(session, user_id).couple
 
@@ -1200,7 +1224,7 @@ def topic_history(
     if topic is None or topic.couple_id != couple.id:
         raise NotFound("No such topic.")
     view = next(v for v in _topic_views(session, couple.id) if v.id == topic_id)
-    names = {m.user_id: m.user.display_name for m in couple.members}
+    names = _shown_names(couple, user_id)
     rows = session.scalars(
         select(TopicEvent)
         .where(TopicEvent.topic_id == topic_id)
@@ -1226,7 +1250,7 @@ class Trends:
 def trends(session: Session, user_id: int, *, now: dt.datetime | None = None) -> Trends:
     """Everything the trends page plots, in a fixed number of queries at any history length."""
     couple = _couple(session, user_id)
-    names = {m.user_id: m.user.display_name for m in couple.members}
+    names = _shown_names(couple, user_id)
     satisfaction = [
         {"round_id": rid, "opened_at": at, "user": names.get(uid, "?"), "total": int(total)}
         for rid, at, uid, total in session.execute(_totals_query(couple.id))
@@ -1394,7 +1418,7 @@ def round_facts(session: Session, couple_id: int) -> list[rules.RoundFacts]:
 
 def early_warnings(session: Session, user_id: int) -> list[rules.EarlyWarning]:
     couple = _couple(session, user_id)
-    names = {m.user_id: m.user.display_name for m in couple.members}
+    names = _shown_names(couple, user_id)
     recurring = [
         (t.id, t.title)
         for t in _topic_views(session, couple.id)
