@@ -56,6 +56,9 @@ def utcnow() -> dt.datetime:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # Bound values are what people wrote (answers, notes): never in a log line or an
+    # error message, even when an operator turns SQL logging on to debug.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
