@@ -58,6 +58,7 @@ class Scenario:
     private_question: int
     therapy_session: int
     cooldown: int
+    therapy_agreement: int
 
 
 def _sheet(s: Session, user_id: int, round_id: int, **texts: str) -> Sheet:
@@ -68,12 +69,16 @@ def _sheet(s: Session, user_id: int, round_id: int, **texts: str) -> Sheet:
     return sheet
 
 
-def build(tx: Tx, now: dt.datetime | None = None) -> Scenario:
+def build(
+    tx: Tx,
+    now: dt.datetime | None = None,
+    emails: tuple[str, str] = ("a@example.org", "b@example.org"),
+) -> Scenario:
     """Everything happened in the last month; the open round waits for B."""
     now = now or utcnow()
     day = dt.timedelta(days=1)
     with tx() as s:
-        couple, a, b = make_couple(s, now=now - 40 * day)
+        couple, a, b = make_couple(s, *emails, now=now - 40 * day)
         a_id, b_id, couple_id = a.id, b.id, couple.id
     with tx() as s:
         for kind in ("cooldown", "therapy"):
@@ -138,5 +143,13 @@ def build(tx: Tx, now: dt.datetime | None = None) -> Scenario:
         checkins.save_answers(s, a_id, open_round, sheet_a, now=now - day)
         checkins.submit(s, a_id, open_round, now=now - day)
     return Scenario(
-        a_id, b_id, couple_id, revealed, open_round, private_q, therapy_session, cooldown
+        a_id,
+        b_id,
+        couple_id,
+        revealed,
+        open_round,
+        private_q,
+        therapy_session,
+        cooldown,
+        therapy_id,
     )
