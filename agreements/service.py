@@ -57,6 +57,8 @@ MAX_TITLE = 200
 MAX_BODY = 4000
 MAX_NOTE = 2000
 DEFAULT_COOLDOWN_MINUTES = 5
+# PostgreSQL cannot store NUL in text: refused with a message, never a crash.
+NUL_PROBLEM = "This contains a character that cannot be saved (a NUL character). Remove it."
 
 
 # --- views handed to pages and other packages ------------------------------------------
@@ -192,11 +194,15 @@ def _clean_words(
     problems: dict[str, str] = {}
     if kind != templates.CUSTOM and kind not in templates.TEMPLATES:
         problems["kind"] = "Choose one of the templates, or write your own."
-    if not title:
+    if "\x00" in title:
+        problems["title"] = NUL_PROBLEM
+    elif not title:
         problems["title"] = "Give the agreement a short title."
     elif len(title) > MAX_TITLE:
         problems["title"] = f"Keep the title to {MAX_TITLE} characters."
-    if not body:
+    if "\x00" in body:
+        problems["body"] = NUL_PROBLEM
+    elif not body:
         problems["body"] = "Say what you each commit to."
     elif len(body) > MAX_BODY:
         problems["body"] = f"Keep it to {MAX_BODY} characters."
@@ -209,6 +215,8 @@ def _clean_words(
 
 def _clean_note(note: str | None, label: str = "note") -> str | None:
     note = (note or "").strip()
+    if "\x00" in note:
+        raise InvalidInput({label: NUL_PROBLEM})
     if len(note) > MAX_NOTE:
         raise InvalidInput({label: f"Keep it to {MAX_NOTE} characters."})
     return note or None
@@ -1342,7 +1350,9 @@ def set_next_appointment(
     if not 10 <= duration_minutes <= 300:
         problems["duration"] = "Give the length in minutes, between 10 and 300."
     location = (location or "").strip()
-    if len(location) > 300:
+    if "\x00" in location:
+        problems["location"] = NUL_PROBLEM
+    elif len(location) > 300:
         problems["location"] = "Keep the place to 300 characters."
     if problems:
         raise InvalidInput(problems)

@@ -60,6 +60,18 @@ ROUND_PAGE = "/checkin"
 MAX_CONCERNS = 10
 
 
+NUL_PROBLEM = "This contains a character that cannot be saved (a NUL character). Remove it."
+
+
+def _text_problem(text: str, limit: int) -> str | None:
+    """Why ``text`` cannot be stored as typed, or None. Nothing is cut silently."""
+    if "\x00" in text:
+        return NUL_PROBLEM
+    if len(text) > limit:
+        return f"Keep it under {limit} characters."
+    return None
+
+
 # --- inputs and views -----------------------------------------------------------------
 @dataclass
 class AdherenceInput:
@@ -465,8 +477,9 @@ def save_answers(
         if key not in items or items[key][0] != survey.TEXT:
             continue
         text = (text or "").strip()
-        if len(text) > survey.MAX_TEXT:
-            problems[key] = f"Keep it under {survey.MAX_TEXT} characters."
+        problem = _text_problem(text, survey.MAX_TEXT)
+        if problem:
+            problems[key] = problem
         elif text:
             wanted[key] = (None, text)
     by_agreement = {a.agreement_id: a for a in questions.agreements}
@@ -474,12 +487,21 @@ def save_answers(
         for value in (rating.kept_self, rating.kept_partner):
             if value is not None and value not in range(1, 6):
                 problems[f"agreement:{agreement_id}"] = "Rate from 1 to 5."
+        comment_problem = _text_problem((rating.comment or "").strip(), survey.MAX_TEXT)
+        if comment_problem:
+            problems[f"agreement:{agreement_id}"] = comment_problem
         if agreement_id not in by_agreement:
             problems[f"agreement:{agreement_id}"] = "That agreement is not part of this round."
     concerns = [c for c in sheet.concerns if c.bothering.strip() or c.need.strip()]
     if len(concerns) > MAX_CONCERNS:
         problems["concerns"] = f"Up to {MAX_CONCERNS} concerns per check-in."
     for index, concern in enumerate(concerns):
+        for text in (concern.bothering, concern.need):
+            problem = _text_problem(text.strip(), survey.MAX_TEXT)
+            if problem:
+                problems[f"concern:{index}"] = problem
+        if "\x00" in concern.new_topic:
+            problems[f"concern:{index}"] = NUL_PROBLEM
         if concern.topic_id is not None:
             topic = session.get(Topic, concern.topic_id)
             if topic is None or topic.couple_id != round_.couple_id:
@@ -522,7 +544,7 @@ def save_answers(
             )
             session.add(row)
         row.kept_self, row.kept_partner = rating.kept_self, rating.kept_partner
-        row.comment = (rating.comment or "").strip()[: survey.MAX_TEXT] or None
+        row.comment = (rating.comment or "").strip() or None
     for old in session.scalars(select(Concern).where(Concern.participation_id == participation.id)):
         session.delete(old)
     for position, concern in enumerate(concerns):
@@ -534,8 +556,8 @@ def save_answers(
                 new_topic_title=(concern.new_topic.strip() or None)
                 if concern.topic_id is None
                 else None,
-                bothering=concern.bothering.strip()[: survey.MAX_TEXT],
-                need=concern.need.strip()[: survey.MAX_TEXT],
+                bothering=concern.bothering.strip(),
+                need=concern.need.strip(),
             )
         )
     # The safety lane leaves no trace the partner can see: answering only it keeps the
@@ -895,7 +917,9 @@ def add_action_item(
     round_ = _revealed_round(session, user_id, round_id)
     text = text.strip()
     problems = {}
-    if not text:
+    if "\x00" in text:
+        problems["text"] = NUL_PROBLEM
+    elif not text:
         problems["text"] = "Write what you will do differently."
     elif len(text) > 500:
         problems["text"] = "Keep it under 500 characters."
@@ -972,7 +996,9 @@ def add_question(
     couple = couples.require_active_couple(session, user_id)
     prompt = " ".join(prompt.split())
     problems = {}
-    if not prompt:
+    if "\x00" in prompt:
+        problems["prompt"] = NUL_PROBLEM
+    elif not prompt:
         problems["prompt"] = "Write the question."
     elif len(prompt) > survey.MAX_PROMPT:
         problems["prompt"] = f"Keep the question under {survey.MAX_PROMPT} characters."
@@ -1174,6 +1200,8 @@ def add_topic(
 ) -> Topic:
     couple = couples.require_active_couple(session, user_id)
     title = " ".join(title.split())
+    if "\x00" in title:
+        raise InvalidInput({"title": NUL_PROBLEM})
     if not title or len(title) > 80:
         raise InvalidInput({"title": "Give the topic a short name (up to 80 characters)."})
     now = now or utcnow()
