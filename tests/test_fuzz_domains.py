@@ -236,7 +236,8 @@ def test_the_partner_sees_it_exactly_and_escaped(tend_env, went_well, title, com
     sources = [m.value for m in at.markdown]
     # The markdown source is the escaped text: drawn, it reads exactly as written, and
     # no tag or link in it becomes HTML.
-    assert any(f"**{web.md(a_name)}:** {web.md(went_well.strip())}" in src for src in sources), sources
+    expected = f"**{web.md(a_name)}:** {web.md(went_well.strip())}"
+    assert any(expected in src for src in sources), sources
     assert any(web.md(comment.strip()) in src for src in sources)
     assert not any(getattr(m.proto, "allow_html", False) for m in at.markdown)
     at._page_hash = PAGES["agreements"]._script_hash
