@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from email import message_from_bytes, policy
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from agreements import service as agreements
@@ -24,10 +26,13 @@ from checkins.service import AdherenceInput, ConcernInput, Sheet
 from couples import accounts
 from couples.db import engine_for, transaction, utcnow
 from couples.errors import InvalidInput, TendError
+from couples.settings import get_settings
+from notifications.models import OutboxMessage
+from notifications.rendering import render
 from tend import web
 from tests.canary import APP, rendered_text
 from tests.factories import make_couple
-from tests.test_fuzz import NASTY, assert_mails_are_plain, nasty
+from tests.test_fuzz import EXPECTED_HEADERS, NASTY, OPTIONAL_HEADERS, nasty
 
 FUZZ = settings(
     max_examples=20,
@@ -35,6 +40,27 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 _n = itertools.count()
+
+
+def assert_mails_are_plain(s, *typed: str) -> None:  # type: ignore[no-untyped-def]
+    """Every queued mail renders with exactly Tend's headers; the only attachment a mail
+    may carry is Tend's own calendar invitation (round mails), and it holds nothing
+    anyone typed."""
+    cfg = get_settings()
+    for row in s.scalars(select(OutboxMessage)):
+        email = render(row, cfg)
+        for attachment in email.iter_attachments():
+            assert attachment.get_content_type() == "text/calendar", row.kind
+            assert attachment.get_filename().endswith(".ics"), row.kind
+            content = attachment.get_content()
+            content = content.decode() if isinstance(content, bytes) else content
+            assert not [t for t in typed if len(t.strip()) > 3 and t.strip() in content]
+        parsed = message_from_bytes(bytes(email), policy=policy.default)
+        headers = {k.lower() for k in parsed}
+        assert EXPECTED_HEADERS <= headers <= EXPECTED_HEADERS | OPTIONAL_HEADERS, row.kind
+        assert len(parsed.get_all("To")) == 1
+        for value in parsed.values():
+            assert "\n" not in str(value) and "\r" not in str(value)
 
 
 def _couple(tx):  # type: ignore[no-untyped-def]
@@ -141,7 +167,7 @@ def test_checkin_answers(tx, tend_env, went_well, private, safety, comment, both
     with tx() as s:
         checkins.submit(s, a, round_id)
     with tx() as s:
-        assert_mails_are_plain(s)
+        assert_mails_are_plain(s, went_well, private, safety, comment, bother, topic)
 
 
 @given(title=nasty, prompt=nasty, action=nasty)
