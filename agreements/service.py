@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -50,11 +50,15 @@ from couples.errors import InvalidInput, NotAllowed, NotFound
 from couples.models import Couple, User
 from notifications.outbox import enqueue
 from notifications.preferences import plan_reminder
+from privacy.erase import register_eraser
+from privacy.export import register_exporter
 
 MAX_TITLE = 200
 MAX_BODY = 4000
 MAX_NOTE = 2000
 DEFAULT_COOLDOWN_MINUTES = 5
+# PostgreSQL cannot store NUL in text: refused with a message, never a crash.
+NUL_PROBLEM = "This contains a character that cannot be saved (a NUL character). Remove it."
 
 
 # --- views handed to pages and other packages ------------------------------------------
@@ -132,8 +136,10 @@ class HistoryEntry:
 # --- internal helpers ------------------------------------------------------------------
 
 
-def _names(session: Session, couple: Couple) -> dict[int, str]:
-    return {m.user_id: m.user.display_name for m in couple.members}
+def _names(session: Session, couple: Couple, viewer_id: int) -> dict[int, str]:
+    """user id -> the name ``viewer_id`` may see: a partner who left (or deleted their
+    account) is "Former partner", whatever they call themselves now."""
+    return {m.user_id: couples.member_name(m, viewer_id) for m in couple.members}
 
 
 def _own_agreement(session: Session, couple: Couple, agreement_id: int) -> Agreement:
@@ -188,11 +194,15 @@ def _clean_words(
     problems: dict[str, str] = {}
     if kind != templates.CUSTOM and kind not in templates.TEMPLATES:
         problems["kind"] = "Choose one of the templates, or write your own."
-    if not title:
+    if "\x00" in title:
+        problems["title"] = NUL_PROBLEM
+    elif not title:
         problems["title"] = "Give the agreement a short title."
     elif len(title) > MAX_TITLE:
         problems["title"] = f"Keep the title to {MAX_TITLE} characters."
-    if not body:
+    if "\x00" in body:
+        problems["body"] = NUL_PROBLEM
+    elif not body:
         problems["body"] = "Say what you each commit to."
     elif len(body) > MAX_BODY:
         problems["body"] = f"Keep it to {MAX_BODY} characters."
@@ -205,6 +215,8 @@ def _clean_words(
 
 def _clean_note(note: str | None, label: str = "note") -> str | None:
     note = (note or "").strip()
+    if "\x00" in note:
+        raise InvalidInput({label: NUL_PROBLEM})
     if len(note) > MAX_NOTE:
         raise InvalidInput({label: f"Keep it to {MAX_NOTE} characters."})
     return note or None
@@ -633,7 +645,7 @@ def _agreement_view(agreement: Agreement, names: dict[int, str], me: int) -> Agr
 def list_agreements(session: Session, user_id: int) -> list[AgreementView]:
     """Every agreement of my couple, newest first."""
     couple = couples.require_membership(session, user_id).couple
-    names = _names(session, couple)
+    names = _names(session, couple, user_id)
     rows = session.scalars(
         select(Agreement)
         .where(Agreement.couple_id == couple.id)
@@ -645,7 +657,7 @@ def list_agreements(session: Session, user_id: int) -> list[AgreementView]:
 def get_agreement(session: Session, user_id: int, agreement_id: int) -> AgreementView:
     couple = couples.require_membership(session, user_id).couple
     agreement = _own_agreement(session, couple, agreement_id)
-    return _agreement_view(agreement, _names(session, couple), user_id)
+    return _agreement_view(agreement, _names(session, couple, user_id), user_id)
 
 
 def awaiting_my_answer_count(session: Session, user_id: int) -> int:
@@ -658,7 +670,7 @@ def awaiting_my_answer_count(session: Session, user_id: int) -> int:
 def versions(session: Session, user_id: int, agreement_id: int) -> list[VersionView]:
     couple = couples.require_membership(session, user_id).couple
     agreement = _own_agreement(session, couple, agreement_id)
-    names = _names(session, couple)
+    names = _names(session, couple, user_id)
     return [_version_view(v, names, user_id) for v in agreement.versions]
 
 
@@ -666,7 +678,7 @@ def history(session: Session, user_id: int, agreement_id: int) -> list[HistoryEn
     """Every decision on the agreement, oldest first."""
     couple = couples.require_membership(session, user_id).couple
     agreement = _own_agreement(session, couple, agreement_id)
-    names = _names(session, couple)
+    names = _names(session, couple, user_id)
     numbers = {v.id: v.number for v in agreement.versions}
     events = session.scalars(
         select(AgreementEvent)
@@ -884,7 +896,7 @@ def _open_cooldown(session: Session, couple_id: int, now: dt.datetime) -> Cooldo
 def _cooldown_view(
     session: Session, cooldown: Cooldown, couple: Couple, user_id: int, now: dt.datetime
 ) -> CooldownView:
-    names = _names(session, couple)
+    names = _names(session, couple, user_id)
     _, minutes, during = _cooldown_terms(session, couple.id, cooldown.started_at)
     return CooldownView(
         cooldown_id=cooldown.id,
@@ -1066,7 +1078,7 @@ def cooldown_log(
     """The couple's cooldowns, newest first, each with only my own note."""
     now = now or utcnow()
     couple = couples.require_membership(session, user_id).couple
-    names = _names(session, couple)
+    names = _names(session, couple, user_id)
     rows = session.execute(
         select(Cooldown, CooldownNote.note)
         .outerjoin(
@@ -1194,7 +1206,7 @@ def therapy_plans(
     """Each therapy agreement in force, with its next appointment and its session log."""
     now = now or utcnow()
     couple = couples.require_membership(session, user_id).couple
-    names = _names(session, couple)
+    names = _names(session, couple, user_id)
     plans = []
     for version in agreements_in_force(session, couple.id, now):
         if version.kind != "therapy":
@@ -1354,7 +1366,9 @@ def set_next_appointment(
     if not 10 <= duration_minutes <= 300:
         problems["duration"] = "Give the length in minutes, between 10 and 300."
     location = (location or "").strip()
-    if len(location) > 300:
+    if "\x00" in location:
+        problems["location"] = NUL_PROBLEM
+    elif len(location) > 300:
         problems["location"] = "Keep the place to 300 characters."
     if problems:
         raise InvalidInput(problems)
@@ -1464,3 +1478,183 @@ def plan_therapy_reminders(session: Session, now: dt.datetime | None = None) -> 
             )
             written += message is not None
     return written
+
+
+# --- data export and account deletion (privacy) -----------------------------------------
+
+
+def _export_agreements(session: Session, user_id: int) -> dict[str, list[dict[str, Any]]]:
+    """What a person may take with them (docs/privacy.md): the shared agreements of the
+    couple space they are in, with every version and the whole history; the cooldowns
+    and the therapy plan; their own cooldown notes and session ratings; the partner's
+    rating of a session only once both have rated (as the pages show it); their own
+    settings. People are named as the person sees them ("Former partner" for a partner
+    who left). The partner's cooldown notes are never included."""
+    membership = couples.membership_of(session, user_id)
+    couple = membership.couple if membership else None
+    names = _names(session, couple, user_id) if couple else {}
+
+    def name(uid: int | None) -> str | None:
+        return names.get(uid, couples.FORMER_PARTNER) if uid is not None else None
+
+    tables: dict[str, list[dict[str, Any]]] = {
+        "agreements": [],
+        "agreement_versions": [],
+        "agreement_history": [],
+        "cooldowns": [],
+        "therapy_sessions": [],
+        "therapy_appointments": [],
+    }
+    if couple is not None:
+        rows = list(
+            session.scalars(
+                select(Agreement)
+                .where(Agreement.couple_id == couple.id)
+                .order_by(Agreement.created_at, Agreement.id)
+            )
+        )
+        numbers: dict[int, int] = {}
+        for a in rows:
+            current = _in_force(a) or a.versions[-1]
+            tables["agreements"].append(
+                {
+                    "agreement_id": a.id,
+                    "kind": a.kind,
+                    "status": a.status,
+                    "title": current.title,
+                    "created_by": name(a.created_by_id),
+                    "created_at": a.created_at,
+                    "flagged_for_review": a.flagged_for_review,
+                    "flagged_by": name(a.flagged_by_id),
+                    "retire_requested_by": name(a.retire_requested_by_id),
+                    "retired_at": a.retired_at,
+                }
+            )
+            for v in a.versions:
+                numbers[v.id] = v.number
+                tables["agreement_versions"].append(
+                    {
+                        "agreement_id": a.id,
+                        "number": v.number,
+                        "title": v.title,
+                        "body": v.body,
+                        "params": dict(v.params or {}),
+                        "state": v.state,
+                        "proposed_by": name(v.proposed_by_id),
+                        "proposed_at": v.proposed_at,
+                        "answered_by": name(v.answered_by_id),
+                        "answered_at": v.answered_at,
+                        "in_force_from": v.in_force_from,
+                        "in_force_until": v.in_force_until,
+                        "decline_reason": v.decline_reason,
+                    }
+                )
+        ids = [a.id for a in rows]
+        tables["agreement_history"] = [
+            {
+                "agreement_id": e.agreement_id,
+                "at": e.at,
+                "by": name(e.actor_id),
+                "action": e.action,
+                "version_number": numbers.get(e.version_id) if e.version_id else None,
+                "note": e.note,
+            }
+            for e in session.scalars(
+                select(AgreementEvent)
+                .where(AgreementEvent.agreement_id.in_(ids))
+                .order_by(AgreementEvent.at, AgreementEvent.id)
+            )
+        ]
+        tables["cooldowns"] = [
+            {
+                "cooldown_id": c.id,
+                "started_by": name(c.started_by_id),
+                "started_at": c.started_at,
+                "planned_end_at": c.planned_end_at,
+                "extended_by": name(c.extended_by_id),
+                "extended_at": c.extended_at,
+                "ended_by": name(c.ended_by_id),
+                "ended_at": c.ended_at,
+            }
+            for c in session.scalars(
+                select(Cooldown)
+                .where(Cooldown.couple_id == couple.id)
+                .order_by(Cooldown.started_at, Cooldown.id)
+            )
+        ]
+        for agreement_id in [a.id for a in rows if a.kind == "therapy"]:
+            for view in reversed(_session_views(session, agreement_id, user_id, names)):
+                tables["therapy_sessions"].append(
+                    {
+                        "agreement_id": agreement_id,
+                        "session_id": view.session_id,
+                        "held_on": view.held_on,
+                        "attendance": view.attendance,
+                        "logged_by": view.logged_by,
+                        "my_rating": view.my_rating,
+                        # Only once both rated, exactly as the therapy page shows it.
+                        "partner_rating": view.partner_rating,
+                    }
+                )
+        tables["therapy_appointments"] = [
+            {
+                "agreement_id": appt.agreement_id,
+                "starts_at": appt.starts_at,
+                "timezone": appt.timezone,
+                "duration_minutes": appt.duration_minutes,
+                "location": appt.location,
+                "set_by": name(appt.set_by_id),
+                "created_at": appt.created_at,
+                "cancelled_at": appt.cancelled_at,
+            }
+            for appt in session.scalars(
+                select(TherapyAppointment)
+                .where(TherapyAppointment.agreement_id.in_(ids))
+                .order_by(TherapyAppointment.starts_at, TherapyAppointment.id)
+            )
+        ]
+    # What I wrote myself, in any couple space: my private cooldown notes, my ratings.
+    tables["my_cooldown_notes"] = [
+        {"cooldown_id": n.cooldown_id, "note": n.note, "written_at": n.written_at}
+        for n in session.scalars(
+            select(CooldownNote)
+            .where(CooldownNote.author_id == user_id)
+            .order_by(CooldownNote.written_at, CooldownNote.id)
+        )
+    ]
+    tables["my_therapy_ratings"] = [
+        {
+            "session_id": r.session_id,
+            "rating": r.rating,
+            "meaning": RATINGS.get(r.rating),
+            "rated_at": r.rated_at,
+        }
+        for r in session.scalars(
+            select(TherapyRating)
+            .where(TherapyRating.user_id == user_id)
+            .order_by(TherapyRating.rated_at, TherapyRating.id)
+        )
+    ]
+    tables["settings"] = [{"cooldown_mail": cooldown_mail_enabled(session, user_id)}]
+    return tables
+
+
+def _erase_agreements(session: Session, user_id: int, now: dt.datetime) -> None:
+    """Remove what the person wrote for themselves: private cooldown notes, therapy
+    session ratings, agreement mail settings, and the free-text reasons they gave in the
+    shared history (decline reasons, notes on events). The agreements' words, versions
+    and history events stay with the partner, who sees the person as "Former partner"."""
+    for statement in (
+        delete(CooldownNote).where(CooldownNote.author_id == user_id),
+        delete(TherapyRating).where(TherapyRating.user_id == user_id),
+        delete(AgreementPreferences).where(AgreementPreferences.user_id == user_id),
+        update(AgreementEvent).where(AgreementEvent.actor_id == user_id).values(note=None),
+        update(AgreementVersion)
+        .where(AgreementVersion.answered_by_id == user_id)
+        .values(decline_reason=None),
+    ):
+        session.execute(statement.execution_options(synchronize_session=False))
+
+
+register_exporter("agreements", _export_agreements)
+register_eraser("agreements", _erase_agreements)

@@ -42,6 +42,10 @@ def attachments_for(context: dict, settings) -> list:  # type: ignore[no-untyped
 
     from notifications import rendering
 
+    if "round_id" not in context or "conversation_at" not in context:
+        # A mail without a round to invite to (a sample, an older row) carries no .ics;
+        # rendering it must not fail, whichever modules happen to be loaded.
+        return []
     data = conversation_ics(
         round_id=int(context["round_id"]),
         couple_name=str(context.get("couple", "")),

@@ -19,6 +19,7 @@ from checkins import survey
 from checkins.service import AdherenceInput, ConcernInput, Sheet
 from couples import service as couples
 from couples.errors import TendError
+from privacy.pages import show_support_panel
 from tend import web
 
 NEW_TOPIC = -1
@@ -36,6 +37,7 @@ def checkin_page() -> None:
     with web.action() as session:
         couple = couples.couple_of(session, user.id)
         partner = couples.partner_of(session, user.id)
+        partner_name = couples.shown_name(session, user.id, partner.id) if partner else ""
         round_ = checkins.current_round(session, user.id) if couple else None
         status = checkins.round_status(session, user.id, round_.id) if round_ else None
     st.title("Check-in")
@@ -59,7 +61,7 @@ def checkin_page() -> None:
     st.caption(f"Answer by {_local(status.round.due_at, user.timezone)}.")
     if status.phase == "waiting":
         st.info(
-            f"Thank you. You have submitted; waiting for your partner, {partner.display_name}, "
+            f"Thank you. You have submitted; waiting for your partner, {web.md(partner_name)}, "
             "to answer. You see each other's answers once you have both submitted. You can "
             "still change yours until then."
         )
@@ -67,9 +69,9 @@ def checkin_page() -> None:
             _answer_form(user.id, status.round.id, submitted=True)
         return
     partner_note = (
-        f"{partner.display_name} has already answered."
+        f"{partner_name} has already answered."
         if status.partner_status == "submitted"
-        else f"{partner.display_name} has not submitted yet."
+        else f"{partner_name} has not submitted yet."
     )
     st.write(
         "Answer on your own. Your answers are saved as you go. "
@@ -100,7 +102,7 @@ def _no_open_round(user_id: int, status: checkins.RoundStatus | None) -> None:
 def _action_items_banner(user_id: int) -> None:
     with web.action() as session:
         items = checkins.open_action_items(session, user_id)
-        names = {u.id: u.display_name for u in couples.partners(session, user_id)}
+        names = checkins.shown_names(session, user_id)
     if not items:
         return
     st.subheader("What you said you would do differently")
@@ -144,7 +146,8 @@ def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
         stored = checkins.my_answers(session, user_id, round_id)
         topics = checkins.topics(session, user_id)
         partner = couples.partner_of(session, user_id)
-    partner_name = partner.display_name if partner else "my partner"
+        partner_name = couples.shown_name(session, user_id, partner.id) if partner else ""
+    partner_name = partner_name or "my partner"
 
     st.subheader("How are we doing?")
     for q in survey.SATISFACTION:
@@ -212,14 +215,21 @@ def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
             texts[item] = st.session_state[key]
 
     st.subheader("Just for you")
-    q = survey.SAFETY_QUESTION
-    _scale(round_id, q.key, q.prompt, q.options, stored.values.get(q.key), q.help)
-    values[q.key] = st.session_state[_key(round_id, q.key)]
-    if values[q.key] in (1, 2):
-        st.info(
-            "Thank you for answering honestly. If you feel unsafe, you deserve support: "
-            "talk to someone you trust or a local helpline. This answer stays with you."
-        )
+    st.caption(
+        "Only you will ever see these answers: not your partner, not a shared chart, not a "
+        "mail. Answering them does not show your partner that you have started."
+    )
+    for q in survey.SAFETY_LANE:
+        key = _key(round_id, q.key)
+        if q.kind == survey.TEXT:
+            _default(key, stored.texts.get(q.key, ""))
+            st.text_area(q.prompt, key=key, max_chars=survey.MAX_TEXT, help=q.help or None)
+            texts[q.key] = st.session_state[key]
+        else:
+            _scale(round_id, q.key, q.prompt, q.options, stored.values.get(q.key), q.help)
+            values[q.key] = st.session_state[key]
+    # Filled after saving: the support panel, for this person only, when it is needed.
+    support_slot = st.container()
 
     sheet = Sheet(values=values, texts=texts, adherence=adherence, concerns=concerns)
     if _differs(sheet, stored):
@@ -228,10 +238,16 @@ def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
                 checkins.save_answers(session, user_id, round_id, sheet)
         except TendError as exc:
             web.show_error(exc, _labels(questions))
+            if survey.safety_is_concerning(values):
+                with support_slot:
+                    show_support_panel(key=f"support_{round_id}")
             return
         st.caption(f"Saved as a draft at {dt.datetime.now(dt.UTC):%H:%M} UTC.")
     elif not submitted:
         st.caption("Your answers are saved as you go.")
+    if survey.safety_is_concerning(values):
+        with support_slot:
+            show_support_panel(key=f"support_{round_id}")
     if not submitted and st.button("Submit my answers", type="primary"):
         try:
             with web.action() as session:
@@ -312,7 +328,7 @@ def _concerns(round_id: int, stored: Sheet, topics: list[checkins.TopicView]) ->
 def _review(user_id: int, round_id: int) -> None:
     with web.action() as session:
         review = checkins.review(session, user_id, round_id)
-        members = couples.partners(session, user_id)
+        owners = checkins.shown_names(session, user_id)
     partner = review.partner
     mine_total, theirs_total = review.mine.satisfaction, review.theirs.satisfaction
     cols = st.columns(2)
@@ -361,7 +377,6 @@ def _review(user_id: int, round_id: int) -> None:
         st.markdown(f"**{web.md(title)}** ({web.md(who)}): {web.md(text)}")
 
     st.subheader("What we will do differently")
-    owners = {m.id: m.display_name for m in members}
     for item in review.action_items:
         st.markdown(
             f"- {web.md(item.text)} — {web.md(owners.get(item.owner_user_id or 0, 'Both of us'))}"
@@ -479,7 +494,7 @@ def history_page() -> None:
     user = web.current_user()
     with web.action() as session:
         rounds = checkins.history(session, user.id)
-        names = {u.id: u.display_name for u in couples.partners(session, user.id)}
+        names = checkins.shown_names(session, user.id)
     st.title("Check-in history")
     if not rounds:
         st.write(

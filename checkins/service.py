@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,6 +51,8 @@ from couples.errors import InvalidInput, NotAllowed, NotFound
 from couples.models import Couple, Membership, User
 from notifications.models import OutboxMessage
 from notifications.preferences import plan_reminder
+from privacy.erase import register_eraser
+from privacy.export import register_exporter
 
 DEFAULT_DUE_DAYS = 5
 MIN_DUE_DAYS, MAX_DUE_DAYS = 1, 14
@@ -58,6 +60,18 @@ NUDGE_AFTER = dt.timedelta(days=2)
 CLOSING_NOTICE = dt.timedelta(days=1)
 ROUND_PAGE = "/checkin"
 MAX_CONCERNS = 10
+
+
+NUL_PROBLEM = "This contains a character that cannot be saved (a NUL character). Remove it."
+
+
+def _text_problem(text: str, limit: int) -> str | None:
+    """Why ``text`` cannot be stored as typed, or None. Nothing is cut silently."""
+    if "\x00" in text:
+        return NUL_PROBLEM
+    if len(text) > limit:
+        return f"Keep it under {limit} characters."
+    return None
 
 
 # --- inputs and views -----------------------------------------------------------------
@@ -435,7 +449,9 @@ def round_status(session: Session, user_id: int, round_id: int) -> RoundStatus:
         my_status=mine.status,
         # Whether the partner has submitted is not an answer: the mail says so too.
         partner_status=other.status if other else PENDING,
-        partner_name=partner.display_name if partner else "your partner",
+        partner_name=(
+            couples.shown_name(session, user_id, partner.id) if partner else "your partner"
+        ),
     )
 
 
@@ -506,8 +522,9 @@ def save_answers(
         if key not in items or items[key][0] != survey.TEXT:
             continue
         text = (text or "").strip()
-        if len(text) > survey.MAX_TEXT:
-            problems[key] = f"Keep it under {survey.MAX_TEXT} characters."
+        problem = _text_problem(text, survey.MAX_TEXT)
+        if problem:
+            problems[key] = problem
         elif text:
             wanted[key] = (None, text)
     by_agreement = {a.agreement_id: a for a in questions.agreements}
@@ -515,12 +532,21 @@ def save_answers(
         for value in (rating.kept_self, rating.kept_partner):
             if value is not None and value not in range(1, 6):
                 problems[f"agreement:{agreement_id}"] = "Rate from 1 to 5."
+        comment_problem = _text_problem((rating.comment or "").strip(), survey.MAX_TEXT)
+        if comment_problem:
+            problems[f"agreement:{agreement_id}"] = comment_problem
         if agreement_id not in by_agreement:
             problems[f"agreement:{agreement_id}"] = "That agreement is not part of this round."
     concerns = [c for c in sheet.concerns if c.bothering.strip() or c.need.strip()]
     if len(concerns) > MAX_CONCERNS:
         problems["concerns"] = f"Up to {MAX_CONCERNS} concerns per check-in."
     for index, concern in enumerate(concerns):
+        for text in (concern.bothering, concern.need):
+            problem = _text_problem(text.strip(), survey.MAX_TEXT)
+            if problem:
+                problems[f"concern:{index}"] = problem
+        if "\x00" in concern.new_topic:
+            problems[f"concern:{index}"] = NUL_PROBLEM
         if concern.topic_id is not None:
             topic = session.get(Topic, concern.topic_id)
             if topic is None or topic.couple_id != round_.couple_id:
@@ -563,7 +589,7 @@ def save_answers(
             )
             session.add(row)
         row.kept_self, row.kept_partner = rating.kept_self, rating.kept_partner
-        row.comment = (rating.comment or "").strip()[: survey.MAX_TEXT] or None
+        row.comment = (rating.comment or "").strip() or None
     for old in session.scalars(select(Concern).where(Concern.participation_id == participation.id)):
         session.delete(old)
     for position, concern in enumerate(concerns):
@@ -575,13 +601,24 @@ def save_answers(
                 new_topic_title=(concern.new_topic.strip() or None)
                 if concern.topic_id is None
                 else None,
-                bothering=concern.bothering.strip()[: survey.MAX_TEXT],
-                need=concern.need.strip()[: survey.MAX_TEXT],
+                bothering=concern.bothering.strip(),
+                need=concern.need.strip(),
             )
         )
-    if participation.status == PENDING:
-        participation.status = DRAFT
-    participation.updated_at = now
+    # The safety lane leaves no trace the partner can see: answering only it keeps the
+    # sheet "not started" (the partner's pages show whether I started, not what).
+    shared = (
+        any(key not in survey.SAFETY_KEYS for key in wanted)
+        or any(
+            r.kept_self is not None or r.kept_partner is not None or (r.comment or "").strip()
+            for r in sheet.adherence.values()
+        )
+        or bool(concerns)
+    )
+    if shared:
+        if participation.status == PENDING:
+            participation.status = DRAFT
+        participation.updated_at = now
     session.flush()
     return participation
 
@@ -806,7 +843,7 @@ def review(session: Session, user_id: int, round_id: int) -> Review:
     theirs = partner_answers(session, user_id, round_id)  # refuses before the reveal
     partner = couples.partner_of(session, user_id)
     me_name = accounts.get_user(session, user_id).display_name
-    partner_name = partner.display_name if partner else "Partner"
+    partner_name = couples.shown_name(session, user_id, partner.id) if partner else "Partner"
     questions = round_questions(session, user_id, round_id)
     scales = [
         Comparison(q.prompt, mine.values.get(q.key), theirs.values.get(q.key), False)
@@ -925,7 +962,9 @@ def add_action_item(
     round_ = _revealed_round(session, user_id, round_id)
     text = text.strip()
     problems = {}
-    if not text:
+    if "\x00" in text:
+        problems["text"] = NUL_PROBLEM
+    elif not text:
         problems["text"] = "Write what you will do differently."
     elif len(text) > 500:
         problems["text"] = "Keep it under 500 characters."
@@ -1002,7 +1041,9 @@ def add_question(
     couple = couples.require_active_couple(session, user_id)
     prompt = " ".join(prompt.split())
     problems = {}
-    if not prompt:
+    if "\x00" in prompt:
+        problems["prompt"] = NUL_PROBLEM
+    elif not prompt:
         problems["prompt"] = "Write the question."
     elif len(prompt) > survey.MAX_PROMPT:
         problems["prompt"] = f"Keep the question under {survey.MAX_PROMPT} characters."
@@ -1072,6 +1113,17 @@ class RoundSummary:
     reviewed: bool
     statuses: dict[int, str]
     totals: dict[int, int]  # revealed rounds only
+
+
+def _shown_names(couple: Couple, viewer_id: int) -> dict[int, str]:
+    """user id -> the name ``viewer_id`` may see (a partner who left: "Former partner")."""
+    return {m.user_id: couples.member_name(m, viewer_id) for m in couple.members}
+
+
+def shown_names(session: Session, user_id: int) -> dict[int, str]:
+    """For pages: the names of the people in my couple space, as I may see them."""
+    couple = couples.couple_of(session, user_id)
+    return _shown_names(couple, user_id) if couple else {}
 
 
 def _couple(session: Session, user_id: int) -> Couple:
@@ -1193,6 +1245,8 @@ def add_topic(
 ) -> Topic:
     couple = couples.require_active_couple(session, user_id)
     title = " ".join(title.split())
+    if "\x00" in title:
+        raise InvalidInput({"title": NUL_PROBLEM})
     if not title or len(title) > 80:
         raise InvalidInput({"title": "Give the topic a short name (up to 80 characters)."})
     now = now or utcnow()
@@ -1245,7 +1299,7 @@ def topic_history(
     if topic is None or topic.couple_id != couple.id:
         raise NotFound("No such topic.")
     view = next(v for v in _topic_views(session, couple.id) if v.id == topic_id)
-    names = {m.user_id: m.user.display_name for m in couple.members}
+    names = _shown_names(couple, user_id)
     rows = session.scalars(
         select(TopicEvent)
         .where(TopicEvent.topic_id == topic_id)
@@ -1271,7 +1325,7 @@ class Trends:
 def trends(session: Session, user_id: int, *, now: dt.datetime | None = None) -> Trends:
     """Everything the trends page plots, in a fixed number of queries at any history length."""
     couple = _couple(session, user_id)
-    names = {m.user_id: m.user.display_name for m in couple.members}
+    names = _shown_names(couple, user_id)
     satisfaction = [
         {"round_id": rid, "opened_at": at, "user": names.get(uid, "?"), "total": int(total)}
         for rid, at, uid, total in session.execute(_totals_query(couple.id))
@@ -1439,10 +1493,267 @@ def round_facts(session: Session, couple_id: int) -> list[rules.RoundFacts]:
 
 def early_warnings(session: Session, user_id: int) -> list[rules.EarlyWarning]:
     couple = _couple(session, user_id)
-    names = {m.user_id: m.user.display_name for m in couple.members}
+    names = _shown_names(couple, user_id)
     recurring = [
         (t.id, t.title)
         for t in _topic_views(session, couple.id)
         if t.keeps_coming_back and t.status != RESOLVED
     ]
     return rules.early_warnings(round_facts(session, couple.id), names, recurring)
+
+
+# --- data export and account deletion (privacy) --------------------------------------------
+def _question_texts(session: Session, answers: list[Answer]) -> dict[int, str]:
+    ids = {a.custom_question_id for a in answers if a.custom_question_id is not None}
+    if not ids:
+        return {}
+    return dict(
+        session.execute(
+            select(CustomQuestion.id, CustomQuestion.prompt).where(CustomQuestion.id.in_(ids))
+        ).all()
+    )
+
+
+def _answer_rows(session: Session, rows: list[tuple[int, Answer]]) -> list[dict]:
+    prompts = _question_texts(session, [a for _, a in rows])
+    out = []
+    for round_id, a in rows:
+        built_in = survey.BY_KEY.get(a.item)
+        out.append(
+            {
+                "round_id": round_id,
+                "item": a.item,
+                "question": built_in.prompt
+                if built_in
+                else prompts.get(a.custom_question_id or 0, ""),
+                "visibility": a.visibility,
+                "value": a.value_int,
+                "value_label": built_in.label(a.value_int) if built_in else None,
+                "text": a.value_text,
+            }
+        )
+    return out
+
+
+def _export_checkins(session: Session, user_id: int) -> dict[str, list[dict]]:
+    """What a person may take with them from check-ins (docs/privacy.md).
+
+    Their own answers in every round they took part in, private and safety answers
+    included (they are theirs). Of the couple space they are in now: the rounds, the
+    partner's answers of *revealed* rounds whose visibility is ``revealed`` (never a
+    private or safety answer, never an answer before both submitted), topics, action
+    items, the couple's own questions and settings. A space they left is no longer
+    theirs to read, beyond what they wrote in it."""
+    my_rounds = session.execute(
+        select(Participation, Round)
+        .join(Round, Round.id == Participation.round_id)
+        .where(Participation.user_id == user_id)
+        .order_by(Round.opened_at, Round.id)
+    ).all()
+    my_participations = {p.id: r.id for p, r in my_rounds}
+    rounds = [
+        {
+            "round_id": r.id,
+            "opened_at": r.opened_at,
+            "due_at": r.due_at,
+            "revealed_at": r.revealed_at,
+            "closed_at": r.closed_at,
+            "reviewed_at": r.reviewed_at,
+            "my_status": p.status,
+            "my_submitted_at": p.submitted_at,
+        }
+        for p, r in my_rounds
+    ]
+    mine = list(
+        session.scalars(
+            select(Answer)
+            .where(Answer.participation_id.in_(list(my_participations)))
+            .order_by(Answer.participation_id, Answer.id)
+        )
+    )
+    my_answers = _answer_rows(session, [(my_participations[a.participation_id], a) for a in mine])
+    titles: dict[tuple[int, int], str] = {}
+
+    def load_titles(round_ids: list[int]) -> None:
+        for rid, aid, title in session.execute(
+            select(
+                RoundAgreement.round_id, RoundAgreement.agreement_id, RoundAgreement.title
+            ).where(RoundAgreement.round_id.in_(round_ids))
+        ):
+            titles[(rid, aid)] = title
+
+    load_titles(list(my_participations.values()))
+
+    def adherence_rows(participation_round: dict[int, int], who: str | None) -> list[dict]:
+        rows = session.scalars(
+            select(Adherence)
+            .where(Adherence.participation_id.in_(list(participation_round)))
+            .order_by(Adherence.participation_id, Adherence.id)
+        )
+        return [
+            {
+                "round_id": participation_round[r.participation_id],
+                **({"partner": who} if who is not None else {}),
+                "agreement_id": r.agreement_id,
+                "agreement": titles.get(
+                    (participation_round[r.participation_id], r.agreement_id), ""
+                ),
+                "kept_by_author": r.kept_self,
+                "kept_by_their_partner": r.kept_partner,
+                "comment": r.comment,
+            }
+            for r in rows
+        ]
+
+    def concern_rows(participation_round: dict[int, int], who: str | None) -> list[dict]:
+        rows = session.execute(
+            select(Concern, Topic.title)
+            .outerjoin(Topic, Topic.id == Concern.topic_id)
+            .where(Concern.participation_id.in_(list(participation_round)))
+            .order_by(Concern.participation_id, Concern.position)
+        ).all()
+        return [
+            {
+                "round_id": participation_round[c.participation_id],
+                **({"partner": who} if who is not None else {}),
+                "topic": title or c.new_topic_title,
+                "bothering": c.bothering,
+                "need": c.need,
+            }
+            for c, title in rows
+        ]
+
+    tables: dict[str, list[dict]] = {
+        "rounds": rounds,
+        "my_answers": my_answers,
+        "my_agreement_ratings": adherence_rows(my_participations, None),
+        "my_concerns": concern_rows(my_participations, None),
+    }
+
+    couple = couples.couple_of(session, user_id)
+    names = _shown_names(couple, user_id) if couple else {}
+    # The partner's side: revealed rounds of my current couple, revealed answers only.
+    theirs = (
+        session.execute(
+            select(Participation.id, Participation.user_id, Round.id)
+            .join(Round, Round.id == Participation.round_id)
+            .where(
+                Round.couple_id == couple.id,
+                Round.revealed_at.is_not(None),
+                Participation.user_id != user_id,
+            )
+        ).all()
+        if couple
+        else []
+    )
+    their_round = {pid: rid for pid, _uid, rid in theirs}
+    their_name = {pid: names.get(uid, couples.FORMER_PARTNER) for pid, uid, _rid in theirs}
+    shared = list(
+        session.scalars(
+            select(Answer)
+            .where(
+                Answer.participation_id.in_(list(their_round)),
+                Answer.visibility == survey.REVEALED,
+            )
+            .order_by(Answer.participation_id, Answer.id)
+        )
+    )
+    tables["partner_answers"] = [
+        {"partner": their_name[a.participation_id], **row}
+        for a, row in zip(
+            shared,
+            _answer_rows(session, [(their_round[a.participation_id], a) for a in shared]),
+            strict=True,
+        )
+    ]
+    load_titles(list(their_round.values()))
+    tables["partner_agreement_ratings"] = [
+        row
+        for pid in their_round
+        for row in adherence_rows({pid: their_round[pid]}, their_name[pid])
+    ]
+    tables["partner_concerns"] = [
+        row for pid in their_round for row in concern_rows({pid: their_round[pid]}, their_name[pid])
+    ]
+    if couple is None:
+        for table in ("topics", "topic_history", "action_items", "questions", "settings"):
+            tables[table] = []
+        return tables
+    topic_rows = list(
+        session.scalars(select(Topic).where(Topic.couple_id == couple.id).order_by(Topic.id))
+    )
+    tables["topics"] = [
+        {"topic_id": t.id, "title": t.title, "status": t.status, "created_at": t.created_at}
+        for t in topic_rows
+    ]
+    tables["topic_history"] = [
+        {
+            "topic_id": e.topic_id,
+            "at": e.at,
+            "event": e.event,
+            "status": e.status,
+            "round_id": e.round_id,
+            "by": names.get(e.user_id, couples.FORMER_PARTNER) if e.user_id else None,
+        }
+        for e in session.scalars(
+            select(TopicEvent)
+            .join(Topic, Topic.id == TopicEvent.topic_id)
+            .where(Topic.couple_id == couple.id)
+            .order_by(TopicEvent.at, TopicEvent.id)
+        )
+    ]
+    tables["action_items"] = [
+        {
+            "round_id": i.round_id,
+            "text": i.text,
+            "who": names.get(i.owner_user_id, couples.FORMER_PARTNER)
+            if i.owner_user_id
+            else "Both of us",
+            "created_at": i.created_at,
+            "done_at": i.done_at,
+        }
+        for i in session.scalars(
+            select(ActionItem)
+            .where(ActionItem.couple_id == couple.id)
+            .order_by(ActionItem.created_at, ActionItem.id)
+        )
+    ]
+    tables["questions"] = [
+        {
+            "question_id": q.id,
+            "prompt": q.prompt,
+            "kind": q.kind,
+            "visibility": q.visibility,
+            "position": q.position,
+            "created_at": q.created_at,
+            "retired_at": q.retired_at,
+        }
+        for q in questions(session, user_id, include_retired=True)
+    ]
+    tables["settings"] = [{"days_to_answer": due_days_for(session, couple.id)}]
+    return tables
+
+
+def _erase_checkins(session: Session, user_id: int, now: dt.datetime) -> None:
+    """Remove everything the person answered, in every round of every couple space:
+    answers (private and safety included), agreement ratings and comments, concerns.
+    Their seat in each round (answered or missed, when) stays so the partner's history
+    keeps its shape; shared records (topics, action items, the couple's own questions)
+    stay with the couple, naming the person "Former partner"."""
+    participations = select(Participation.id).where(Participation.user_id == user_id)
+    for model in (Answer, Adherence, Concern):
+        session.execute(
+            delete(model)
+            .where(model.participation_id.in_(participations))
+            .execution_options(synchronize_session=False)
+        )
+    session.execute(
+        update(Participation)
+        .where(Participation.user_id == user_id)
+        .values(updated_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+register_exporter("checkins", _export_checkins)
+register_eraser("checkins", _erase_checkins)

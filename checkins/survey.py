@@ -120,7 +120,32 @@ SAFETY_QUESTION = Question(
     help="Your partner never sees this answer, and it is never used in anything you share.",
 )
 
-BUILT_IN: tuple[Question, ...] = (*SATISFACTION, CERTAINTY, WENT_WELL, SAFETY_QUESTION)
+SAFETY_HAPPENED = Question(
+    "safety_happened",
+    "Only you will ever see this answer: since the last check-in, has anything happened "
+    "that frightened you, or that you felt pressured into?",
+    CHOICE,
+    SAFETY,
+    ((1, "Yes"), (2, "I am not sure"), (3, "No")),
+    required=False,
+    help="Your partner never sees this answer, and it is never used in anything you share.",
+)
+
+SAFETY_NOTE = Question(
+    "safety_note",
+    "Anything you want to write down for yourself (only you will ever see it)",
+    TEXT,
+    SAFETY,
+    required=False,
+    help="A note for you alone: never shown to your partner, never in a mail or a shared "
+    "chart, and never in your partner's data export.",
+)
+
+# The private safety lane: the partner-facing code never reads these (see docs/privacy.md).
+SAFETY_LANE: tuple[Question, ...] = (SAFETY_QUESTION, SAFETY_HAPPENED, SAFETY_NOTE)
+SAFETY_KEYS = frozenset(q.key for q in SAFETY_LANE)
+
+BUILT_IN: tuple[Question, ...] = (*SATISFACTION, CERTAINTY, WENT_WELL, *SAFETY_LANE)
 BY_KEY = {q.key: q for q in BUILT_IN}
 
 # How well an agreement was kept (asked twice: about myself, about my partner).
@@ -146,3 +171,9 @@ def satisfaction_total(values: dict[str, int | None]) -> int | None:
 
 def custom_key(question_id: int) -> str:
     return f"custom:{question_id}"
+
+
+def safety_is_concerning(values: dict[str, int | None]) -> bool:
+    """True when the person's own safety answers call for the support panel: not feeling
+    safe (always), or something frightening or pressured happened (or may have)."""
+    return values.get(SAFETY_QUESTION.key) in (1, 2) or values.get(SAFETY_HAPPENED.key) in (1, 2)

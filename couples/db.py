@@ -56,6 +56,9 @@ def utcnow() -> dt.datetime:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # Bound values are what people wrote (answers, notes): never in a log line or an
+    # error message, even when an operator turns SQL logging on to debug.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -83,8 +86,10 @@ def _sqlite_on_begin(connection: Any) -> None:
     # IMMEDIATE takes the write lock up front. A deferred transaction that reads, then
     # writes after another process committed, fails at once with "database is locked"
     # (its WAL snapshot is stale, so waiting cannot help); one that starts IMMEDIATE
-    # waits its turn (busy_timeout) instead. Used by transactions that read-then-write
-    # under concurrency (the scheduler's claims and planners).
+    # waits its turn (busy_timeout) instead. Nearly every unit of work in Tend reads
+    # then writes (a page touching its session, a sign-in recording a failure) while
+    # the scheduler process writes too, so IMMEDIATE is the default; readers in other
+    # connections are not blocked by it under WAL.
     if connection.get_execution_options().get("tend_immediate"):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     else:
@@ -108,11 +113,12 @@ def _sessionmaker_for(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(engine: Engine | None = None, *, immediate: bool = False) -> Iterator[Session]:
+def transaction(engine: Engine | None = None, *, immediate: bool = True) -> Iterator[Session]:
     """One unit of work: commits on success, rolls back on any error.
 
-    ``immediate``: on SQLite, take the write lock when the transaction begins (for
-    read-then-write work that other processes do at the same time); no effect elsewhere.
+    ``immediate``: on SQLite, take the write lock when the transaction begins, so a
+    read-then-write cannot fail on a snapshot another process made stale; pass False
+    for pure reads that must not wait for writers. No effect on PostgreSQL.
     """
     factory = _sessionmaker_for(engine or get_engine())
     with factory() as session, session.begin():

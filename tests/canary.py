@@ -124,7 +124,7 @@ def mail_text() -> str:
 
 
 def assert_canary_unreachable(
-    canary: str,
+    canary: str | Iterable[str],
     *,
     viewer_token: str,
     viewer_id: int,
@@ -134,7 +134,9 @@ def assert_canary_unreachable(
     """Fail, naming the place, if ``canary`` is in anything the viewer can reach.
 
     Needs the ``tend_env`` fixture (database and mail drop of the test). ``extra`` adds
-    (place, text) pairs a feature's own test knows about."""
+    (place, text) pairs a feature's own test knows about. Several canaries may be given
+    at once (every place is rendered once and searched for each)."""
+    canaries = [canary] if isinstance(canary, str) else list(canary)
     places: list[tuple[str, str]] = [
         (f"page {title!r}", text) for title, text in pages_as(viewer_token).items()
     ]
@@ -142,8 +144,8 @@ def assert_canary_unreachable(
     places.append(("mail", mail_text()))
     places.append(("the application log", log_text))
     places.extend(extra)
-    found = [place for place, text in places if canary in text]
-    assert not found, f"canary {canary!r} reachable in: {found}"
+    found = [(c, place) for c in canaries for place, text in places if c in text]
+    assert not found, f"canaries reachable (canary, place): {found}"
     # The search itself must be able to find things: the viewer's own email is in
     # their export and on their account page, so an empty search cannot pass silently.
     with transaction() as session:

@@ -1,0 +1,275 @@
+"""Every service function that takes a record id, called by someone of another couple
+with that couple's ids: "not found", for reads and writes, and nothing written.
+
+The functions are found by introspection (every public function of the service modules
+with a parameter ending in ``_id`` other than the acting ``user_id``), so a new one
+added without a case here fails the test until someone decides how it is guarded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from agreements import service as agreements
+from checkins import service as checkins
+from checkins.service import AdherenceInput, ConcernInput, Sheet
+from couples import service as couples
+from couples.db import Base, utcnow
+from couples.errors import InvalidInput, NotFound
+from couples.models import Invitation
+from tests import privacy_scenario as scenario
+
+MODULES = (
+    "agreements.service",
+    "checkins.service",
+    "couples.service",
+    "couples.accounts",
+    "notifications.preferences",
+    "notifications.service",
+    "privacy.export",
+    "privacy.erase",
+    "privacy.pause",
+)
+
+# Functions for callers that already resolved the couple (the scheduler, the check-ins
+# service asking the agreements service), never called with an id from a request.
+INTERNAL = {
+    "agreements.service.agreement_version",
+    "agreements.service.agreements_in_force",
+    "agreements.service.checkin_schedule",
+    "checkins.service.due_days_for",
+    "checkins.service.open_round_of",
+    "checkins.service.round_facts",
+    "couples.service.member_name",  # takes a membership the caller already holds
+}
+# Answers for another couple's person with "Former partner", never their name
+# (tested below, not NotFound: it is used for history lines).
+NAMES = {"couples.service.shown_name"}
+
+
+def id_taking_functions() -> set[str]:
+    import tend.schema  # noqa: F401  (every model known)
+
+    found = set()
+    for module_name in MODULES:
+        module = importlib.import_module(module_name)
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if name.startswith("_") or fn.__module__ != module_name:
+                continue
+            params = inspect.signature(fn).parameters
+            if any(p.endswith("_id") and p != "user_id" for p in params):
+                found.add(f"{module_name}.{name}")
+    return found
+
+
+Ids = dict[str, int]
+Call = Callable[[Any, int, Ids], Any]
+LATER = dt.datetime(2100, 1, 1)
+
+CASES: dict[str, Call] = {
+    # agreements: reads
+    "agreements.service.get_agreement": lambda s, me, v: agreements.get_agreement(
+        s, me, v["agreement"]
+    ),
+    "agreements.service.versions": lambda s, me, v: agreements.versions(s, me, v["agreement"]),
+    "agreements.service.history": lambda s, me, v: agreements.history(s, me, v["agreement"]),
+    "agreements.service.diff_versions": lambda s, me, v: agreements.diff_versions(
+        s, me, v["agreement"], 1, 1
+    ),
+    "agreements.service.appointment_ics": lambda s, me, v: agreements.appointment_ics(
+        s, me, v["appointment"]
+    ),
+    # agreements: writes
+    "agreements.service.accept": lambda s, me, v: agreements.accept(s, me, v["pending"]),
+    "agreements.service.decline": lambda s, me, v: agreements.decline(
+        s, me, v["pending"], reason="no"
+    ),
+    "agreements.service.counter_propose": lambda s, me, v: agreements.counter_propose(
+        s, me, v["pending"], title="Mine now", body="Changed."
+    ),
+    "agreements.service.withdraw": lambda s, me, v: agreements.withdraw(s, me, v["pending"]),
+    "agreements.service.propose_change": lambda s, me, v: agreements.propose_change(
+        s, me, v["agreement"], title="Changed", body="Changed.", params={}
+    ),
+    "agreements.service.request_retirement": lambda s, me, v: agreements.request_retirement(
+        s, me, v["agreement"], reason="done"
+    ),
+    "agreements.service.answer_retirement": lambda s, me, v: agreements.answer_retirement(
+        s, me, v["agreement"], agree=True
+    ),
+    "agreements.service.withdraw_retirement": lambda s, me, v: agreements.withdraw_retirement(
+        s, me, v["agreement"]
+    ),
+    "agreements.service.flag_for_review": lambda s, me, v: agreements.flag_for_review(
+        s, me, v["agreement"], note="look"
+    ),
+    "agreements.service.clear_review_flag": lambda s, me, v: agreements.clear_review_flag(
+        s, me, v["agreement"]
+    ),
+    "agreements.service.log_therapy_session": lambda s, me, v: agreements.log_therapy_session(
+        s, me, v["agreement"], held_on=dt.date(2020, 1, 1), attendance="together"
+    ),
+    "agreements.service.rate_therapy_session": lambda s, me, v: agreements.rate_therapy_session(
+        s, me, v["therapy_session"], 1
+    ),
+    "agreements.service.set_next_appointment": lambda s, me, v: agreements.set_next_appointment(
+        s, me, v["agreement"], local_start=LATER, timezone="UTC"
+    ),
+    "agreements.service.cancel_appointment": lambda s, me, v: agreements.cancel_appointment(
+        s, me, v["appointment"]
+    ),
+    "agreements.service.save_cooldown_note": lambda s, me, v: agreements.save_cooldown_note(
+        s, me, v["cooldown"], "mine"
+    ),
+    # check-ins: reads
+    "checkins.service.round_status": lambda s, me, v: checkins.round_status(s, me, v["round"]),
+    "checkins.service.round_questions": lambda s, me, v: checkins.round_questions(
+        s, me, v["round"]
+    ),
+    "checkins.service.my_answers": lambda s, me, v: checkins.my_answers(s, me, v["round"]),
+    "checkins.service.partner_answers": lambda s, me, v: checkins.partner_answers(
+        s, me, v["round"]
+    ),
+    "checkins.service.review": lambda s, me, v: checkins.review(s, me, v["round"]),
+    "checkins.service.topic_history": lambda s, me, v: checkins.topic_history(s, me, v["topic"]),
+    # check-ins: writes
+    "checkins.service.save_answers": lambda s, me, v: checkins.save_answers(
+        s, me, v["open_round"], Sheet(values={"safety": 1}, texts={"went_well": "mine"})
+    ),
+    "checkins.service.submit": lambda s, me, v: checkins.submit(s, me, v["open_round"]),
+    "checkins.service.add_action_item": lambda s, me, v: checkins.add_action_item(
+        s, me, v["round"], "mine", None
+    ),
+    "checkins.service.mark_reviewed": lambda s, me, v: checkins.mark_reviewed(s, me, v["round"]),
+    "checkins.service.set_action_done": lambda s, me, v: checkins.set_action_done(
+        s, me, v["action_item"], True
+    ),
+    "checkins.service.set_topic_status": lambda s, me, v: checkins.set_topic_status(
+        s, me, v["topic"], "resolved"
+    ),
+    "checkins.service.retire_question": lambda s, me, v: checkins.retire_question(
+        s, me, v["question"]
+    ),
+    "checkins.service.move_question": lambda s, me, v: checkins.move_question(
+        s, me, v["question"], 1
+    ),
+    # couple space
+    "couples.service.resend_invitation": lambda s, me, v: couples.resend_invitation(
+        s, me, v["invitation"]
+    ),
+    "couples.service.revoke_invitation": lambda s, me, v: couples.revoke_invitation(
+        s, me, v["invitation"]
+    ),
+}
+
+# Ids inside a form's input rather than a parameter: another couple's topic, agreement
+# or person is refused with a message, the same as one that does not exist.
+NESTED: dict[str, Call] = {
+    "a concern filed under their topic": lambda s, me, v: checkins.save_answers(
+        s, me, v["my_open_round"], Sheet(concerns=[ConcernInput("x", "y", v["topic"])])
+    ),
+    "a rating of their agreement": lambda s, me, v: checkins.save_answers(
+        s, me, v["my_open_round"], Sheet(adherence={v["agreement"]: AdherenceInput(1, 1)})
+    ),
+    "an action item for their person": lambda s, me, v: checkins.add_action_item(
+        s, me, v["my_revealed_round"], "mine", v["person"]
+    ),
+}
+
+
+def test_every_id_taking_function_has_a_case() -> None:
+    found = id_taking_functions()
+    missing = found - set(CASES) - INTERNAL - NAMES
+    assert not missing, f"new id-taking service functions without an authorization case: {missing}"
+    # And no case is stale (a renamed function must not leave its case untested).
+    assert set(CASES) | INTERNAL | NAMES <= found
+
+
+def snapshot(s) -> dict[str, list[tuple]]:  # type: ignore[no-untyped-def]
+    """Every row of every table, for "nothing was written"."""
+    out = {}
+    for table in Base.metadata.sorted_tables:
+        rows = s.execute(select(table)).all()
+        out[table.name] = sorted((tuple(map(repr, r)) for r in rows), key=repr)
+    return out
+
+
+@pytest.fixture
+def two_couples(tx):  # type: ignore[no-untyped-def]
+    """The victim couple (x, y) with a record of every kind, and the other couple (a, b),
+    fully active with records of their own, so a refusal cannot come from anything but
+    the id belonging to another couple."""
+    now = utcnow()
+    me = scenario.build(tx, now, ("a@example.org", "b@example.org"))
+    them = scenario.build(tx, now, ("x@example.org", "y@example.org"))
+    with tx() as s:
+        appointment = agreements.set_next_appointment(
+            s,
+            them.a_id,
+            them.therapy_agreement,
+            local_start=(now + dt.timedelta(days=3)).replace(tzinfo=None),
+            timezone="UTC",
+        ).id
+        pending = agreements.propose_agreement(
+            s, them.a_id, kind="custom", title="Theirs", body="Their words."
+        ).id
+        topic = checkins.add_topic(s, them.a_id, "Their topic").id
+        item = checkins.add_action_item(s, them.a_id, them.revealed_round, "Theirs", None).id
+        invitation = s.scalar(select(Invitation.id).where(Invitation.couple_id == them.couple_id))
+    victim = {
+        "agreement": them.therapy_agreement,
+        "pending": pending,
+        "appointment": appointment,
+        "therapy_session": them.therapy_session,
+        "cooldown": them.cooldown,
+        "round": them.revealed_round,
+        "open_round": them.open_round,
+        "topic": topic,
+        "action_item": item,
+        "question": them.private_question,
+        "invitation": invitation,
+        "person": them.b_id,
+        "my_open_round": me.open_round,
+        "my_revealed_round": me.revealed_round,
+    }
+    return me, them, victim
+
+
+def _refused_without_writing(tx, call, me: int, victim: Ids, expected) -> None:  # type: ignore[no-untyped-def]
+    with tx() as s:
+        before = snapshot(s)
+    # Even a caller that swallows the refusal and commits must have written nothing.
+    with tx() as s:
+        with pytest.raises(expected):
+            call(s, me, victim)
+        s.flush()
+    with tx() as s:
+        assert snapshot(s) == before
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_another_couples_id_is_not_found_and_nothing_is_written(tx, two_couples, name) -> None:
+    me, _them, victim = two_couples
+    # Both partners of the other couple are tried: the proposer and the one who answers.
+    for actor in (me.a_id, me.b_id):
+        _refused_without_writing(tx, CASES[name], actor, victim, NotFound)
+
+
+@pytest.mark.parametrize("name", sorted(NESTED))
+def test_another_couples_ids_inside_a_form_are_refused(tx, two_couples, name) -> None:
+    me, _them, victim = two_couples
+    _refused_without_writing(tx, NESTED[name], me.b_id, victim, (NotFound, InvalidInput))
+
+
+def test_names_of_another_couple_are_never_shown(tx, two_couples) -> None:
+    me, them, _victim = two_couples
+    with tx() as s:
+        assert couples.shown_name(s, me.a_id, them.a_id) == couples.FORMER_PARTNER
+        assert couples.shown_name(s, me.a_id, me.b_id) == "B"
