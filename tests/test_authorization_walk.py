@@ -44,6 +44,7 @@ INTERNAL = {
     "agreements.service.agreement_version",
     "agreements.service.agreements_in_force",
     "agreements.service.checkin_schedule",
+    "agreements.service.next_checkin_schedule_from",
     "checkins.service.due_days_for",
     "checkins.service.open_round_of",
     "checkins.service.round_facts",
