@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from couples.db import get_engine, transaction, utcnow
@@ -74,8 +75,14 @@ def record_pass(
     with transaction(engine, immediate=True) as session:
         row = session.get(SchedulerPass, job)
         if row is None:
-            row = SchedulerPass(job=job, last_run_at=at)
-            session.add(row)
+            try:
+                # Two scheduler processes may record their first pass at the same moment.
+                with session.begin_nested():
+                    session.add(SchedulerPass(job=job, last_run_at=at))
+            except IntegrityError:
+                pass  # the other process made the row; update it below
+            row = session.get(SchedulerPass, job, populate_existing=True)
+            assert row is not None
         row.last_run_at = at
         row.last_error = error
         if error is None:
