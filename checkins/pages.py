@@ -312,7 +312,6 @@ def _concerns(round_id: int, stored: Sheet, topics: list[checkins.TopicView]) ->
 def _review(user_id: int, round_id: int) -> None:
     with web.action() as session:
         review = checkins.review(session, user_id, round_id)
-        members = couples.partners(session, user_id)
     partner = review.partner
     mine_total, theirs_total = review.mine.satisfaction, review.theirs.satisfaction
     cols = st.columns(2)
@@ -361,7 +360,7 @@ def _review(user_id: int, round_id: int) -> None:
         st.markdown(f"**{web.md(title)}** ({web.md(who)}): {web.md(text)}")
 
     st.subheader("What we will do differently")
-    owners = {m.id: m.display_name for m in members}
+    owners = review.owners
     for item in review.action_items:
         st.markdown(
             f"- {web.md(item.text)} — {web.md(owners.get(item.owner_user_id or 0, 'Both of us'))}"

@@ -44,7 +44,6 @@ from checkins.models import (
     Topic,
     TopicEvent,
 )
-from couples import accounts
 from couples import service as couples
 from couples.db import utcnow
 from couples.errors import InvalidInput, NotAllowed, NotFound
@@ -786,6 +785,8 @@ class Review:
     action_items: list[ActionItem]
     custom_questions: list[CustomQuestion]
     agreement_titles: dict[int, str]
+    # user id -> name, both partners (who owns an action item), from the loaded couple.
+    owners: dict[int, str] = field(default_factory=dict)
 
 
 def _scale_gap(a: int | None, b: int | None) -> bool:
@@ -800,14 +801,87 @@ def _kept_mismatch(a: int | None, b: int | None) -> bool:
     )
 
 
+def _sheets(session: Session, own_ids: list[int], partner_ids: list[int]) -> dict[int, Sheet]:
+    """Sheets of several participations in three queries: all of my own answers, only the
+    revealed ones of my partner's (the reveal rule, as in ``_load_sheet``)."""
+    ids = [*own_ids, *partner_ids]
+    answers: dict[int, list[Answer]] = defaultdict(list)
+    adherence: dict[int, list[Adherence]] = defaultdict(list)
+    concerns: dict[int, list[Concern]] = defaultdict(list)
+    if ids:
+        for a in session.scalars(
+            select(Answer)
+            .where(
+                Answer.participation_id.in_(ids),
+                Answer.participation_id.in_(own_ids) | (Answer.visibility == survey.REVEALED),
+            )
+            .order_by(Answer.id)
+        ):
+            answers[a.participation_id].append(a)
+        for row in session.scalars(
+            select(Adherence).where(Adherence.participation_id.in_(ids)).order_by(Adherence.id)
+        ):
+            adherence[row.participation_id].append(row)
+        for c in session.scalars(
+            select(Concern).where(Concern.participation_id.in_(ids)).order_by(Concern.id)
+        ):
+            concerns[c.participation_id].append(c)
+    return {pid: _sheet_from_rows(answers[pid], adherence[pid], concerns[pid]) for pid in ids}
+
+
+def _both(round_: Round, user_id: int) -> tuple[Participation, Participation]:
+    """My participation and my partner's in a revealed round (the reveal rule)."""
+    mine = _participation(round_, user_id)
+    if round_.revealed_at is None:
+        raise NotAllowed("Your partner's answers appear once you have both submitted.")
+    other = next((p for p in round_.participations if p.user_id != user_id), None)
+    if other is None:
+        raise NotFound("Your partner was not part of this check-in.")
+    return mine, other
+
+
 def review(session: Session, user_id: int, round_id: int) -> Review:
-    round_ = _round_of_user(session, user_id, round_id)
-    mine = my_answers(session, user_id, round_id)
-    theirs = partner_answers(session, user_id, round_id)  # refuses before the reveal
-    partner = couples.partner_of(session, user_id)
-    me_name = accounts.get_user(session, user_id).display_name
+    """Everything the review draws, in a fixed number of statements: the membership, the
+    round (with its participations and agreements) and the previous round are loaded
+    once, and the four sheets (this round and the one before, both partners) in one
+    query each for answers, adherence and concerns."""
+    membership = couples.require_membership(session, user_id)
+    couple = membership.couple
+    round_ = session.get(Round, round_id)
+    if round_ is None or round_.couple_id != couple.id:
+        raise NotFound("No such check-in.")
+    mine_p, theirs_p = _both(round_, user_id)  # refuses before the reveal
+    partner = next((m.user for m in couple.members if m.user_id != user_id), None)
+    me_name = membership.user.display_name
     partner_name = partner.display_name if partner else "Partner"
-    questions = round_questions(session, user_id, round_id)
+    previous = session.scalar(
+        select(Round)
+        .where(
+            Round.couple_id == round_.couple_id,
+            Round.revealed_at.is_not(None),
+            Round.opened_at < round_.opened_at,
+        )
+        .order_by(Round.opened_at.desc())
+        .limit(1)
+    )
+    before = _both(previous, user_id) if previous is not None else None
+    own_ids = [mine_p.id] + ([before[0].id] if before else [])
+    partner_ids = [theirs_p.id] + ([before[1].id] if before else [])
+    sheets = _sheets(session, own_ids, partner_ids)
+    mine, theirs = sheets[mine_p.id], sheets[theirs_p.id]
+    custom = list(
+        session.scalars(
+            select(CustomQuestion)
+            .where(
+                CustomQuestion.couple_id == round_.couple_id,
+                CustomQuestion.created_at <= round_.opened_at,
+                (CustomQuestion.retired_at.is_(None))
+                | (CustomQuestion.retired_at > round_.opened_at),
+            )
+            .order_by(CustomQuestion.position, CustomQuestion.id)
+        )
+    )
+    questions = RoundQuestions(survey.BUILT_IN, custom, list(round_.agreements))
     scales = [
         Comparison(q.prompt, mine.values.get(q.key), theirs.values.get(q.key), False)
         for q in (*survey.SATISFACTION, survey.CERTAINTY)
@@ -843,21 +917,10 @@ def review(session: Session, user_id: int, round_id: int) -> Review:
                 _kept_mismatch(m.kept_partner, t.kept_self),
             )
         )
-    previous = session.scalar(
-        select(Round)
-        .where(
-            Round.couple_id == round_.couple_id,
-            Round.revealed_at.is_not(None),
-            Round.opened_at < round_.opened_at,
-        )
-        .order_by(Round.opened_at.desc())
-        .limit(1)
-    )
     prev_totals: dict[str, int | None] = {"me": None, "partner": None}
     prev_certainty: dict[str, int | None] = {"me": None, "partner": None}
-    if previous is not None:
-        before_mine = my_answers(session, user_id, previous.id)
-        before_theirs = partner_answers(session, user_id, previous.id)
+    if before is not None:
+        before_mine, before_theirs = sheets[before[0].id], sheets[before[1].id]
         prev_totals = {"me": before_mine.satisfaction, "partner": before_theirs.satisfaction}
         prev_certainty = {
             "me": before_mine.values.get("certainty"),
@@ -892,6 +955,7 @@ def review(session: Session, user_id: int, round_id: int) -> Review:
         items,
         shared_custom,
         {a.agreement_id: a.title for a in questions.agreements},
+        {m.user_id: m.user.display_name for m in couple.members},
     )
 
 
