@@ -7,11 +7,13 @@ a closed tab loses nothing. Everything a partner wrote is escaped with ``web.md`
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import functools
 from typing import Any
 
 import altair as alt
-import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from checkins import service as checkins
@@ -582,63 +584,21 @@ def trends_page() -> None:
     if not data.satisfaction:
         st.write("Trends appear after your first check-in that you both answered.")
         st.page_link(web.page("checkin"), label="Go to the check-in", icon="➡️")
-    width = "container"
     if data.satisfaction:
         st.subheader("Satisfaction (0-20)")
-        chart = (
-            alt.Chart(_frame(data.satisfaction))
-            .mark_line(point=True)
-            .encode(
-                x=alt.X("opened_at:T", title=None),
-                y=alt.Y("total:Q", scale=alt.Scale(domain=[0, 20]), title="Score"),
-                color=alt.Color("user:N", title=None, legend=alt.Legend(orient="bottom")),
-            )
-            .properties(width=width, height=220)
-        )
-        st.altair_chart(chart, use_container_width=True)
+        _chart("satisfaction", data.satisfaction)
     if data.gaps:
         st.subheader("Gap between you")
-        st.altair_chart(
-            alt.Chart(_frame(data.gaps))
-            .mark_bar()
-            .encode(x=alt.X("opened_at:T", title=None), y=alt.Y("gap:Q", title="Points apart"))
-            .properties(width=width, height=160),
-            use_container_width=True,
-        )
+        _chart("gaps", data.gaps)
     if data.adherence:
         st.subheader("Agreements kept (1-5)")
-        st.altair_chart(
-            alt.Chart(_frame(data.adherence))
-            .mark_line(point=True)
-            .encode(
-                x=alt.X("opened_at:T", title=None),
-                y=alt.Y("mean:Q", scale=alt.Scale(domain=[1, 5]), title="Average"),
-                color=alt.Color("agreement:N", title=None, legend=alt.Legend(orient="bottom")),
-            )
-            .properties(width=width, height=220),
-            use_container_width=True,
-        )
+        _chart("adherence", data.adherence)
     if any(c["count"] for c in data.cooldowns):
         st.subheader("Cooldowns per month")
-        st.altair_chart(
-            alt.Chart(_frame(data.cooldowns))
-            .mark_bar()
-            .encode(
-                x=alt.X("month:T", timeUnit="yearmonth", title=None),
-                y=alt.Y("count:Q", title="Cooldowns"),
-            )
-            .properties(width=width, height=160),
-            use_container_width=True,
-        )
+        _chart("cooldowns", data.cooldowns)
     if data.open_topics:
         st.subheader("Open topics")
-        st.altair_chart(
-            alt.Chart(_frame(data.open_topics))
-            .mark_area(opacity=0.6)
-            .encode(x=alt.X("opened_at:T", title=None), y=alt.Y("open:Q", title="Open topics"))
-            .properties(width=width, height=160),
-            use_container_width=True,
-        )
+        _chart("open_topics", data.open_topics)
     if data.participation:
         st.subheader("Check-ins answered and missed")
         rows = [
@@ -646,24 +606,83 @@ def trends_page() -> None:
             for r in data.participation
             for what in ("answered", "missed")
         ]
-        st.altair_chart(
-            alt.Chart(_frame(rows))
-            .mark_bar()
-            .encode(
-                x=alt.X("opened_at:T", title=None),
-                y=alt.Y("count:Q", title="Partners", stack=True),
-                color=alt.Color("what:N", title=None, legend=alt.Legend(orient="bottom")),
-            )
-            .properties(width=width, height=160),
-            use_container_width=True,
+        _chart("participation", rows)
+
+
+def _trend_charts() -> dict[str, alt.Chart]:
+    """The six trend charts, without their rows."""
+    width = "container"
+    return {
+        "satisfaction": alt.Chart()
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("opened_at:T", title=None),
+            y=alt.Y("total:Q", scale=alt.Scale(domain=[0, 20]), title="Score"),
+            color=alt.Color("user:N", title=None, legend=alt.Legend(orient="bottom")),
         )
+        .properties(width=width, height=220),
+        "gaps": alt.Chart()
+        .mark_bar()
+        .encode(x=alt.X("opened_at:T", title=None), y=alt.Y("gap:Q", title="Points apart"))
+        .properties(width=width, height=160),
+        "adherence": alt.Chart()
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("opened_at:T", title=None),
+            y=alt.Y("mean:Q", scale=alt.Scale(domain=[1, 5]), title="Average"),
+            color=alt.Color("agreement:N", title=None, legend=alt.Legend(orient="bottom")),
+        )
+        .properties(width=width, height=220),
+        "cooldowns": alt.Chart()
+        .mark_bar()
+        .encode(
+            x=alt.X("month:T", timeUnit="yearmonth", title=None),
+            y=alt.Y("count:Q", title="Cooldowns"),
+        )
+        .properties(width=width, height=160),
+        "open_topics": alt.Chart()
+        .mark_area(opacity=0.6)
+        .encode(x=alt.X("opened_at:T", title=None), y=alt.Y("open:Q", title="Open topics"))
+        .properties(width=width, height=160),
+        "participation": alt.Chart()
+        .mark_bar()
+        .encode(
+            x=alt.X("opened_at:T", title=None),
+            y=alt.Y("count:Q", title="Partners", stack=True),
+            color=alt.Color("what:N", title=None, legend=alt.Legend(orient="bottom")),
+        )
+        .properties(width=width, height=160),
+    }
 
 
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    """The chart's rows as a frame (dates as ISO strings). A frame, not inline
-    ``alt.Data(values=...)``: Altair validates inline values row by row against its JSON
-    schema, which made ten years of history several times slower to draw."""
-    return pd.DataFrame(_json(rows))
+@functools.cache
+def _trend_specs() -> dict[str, dict[str, Any]]:
+    """The charts' Vega-Lite specs, built and validated by Altair once per process.
+
+    The charts never change, only their rows: ``st.altair_chart`` would validate each
+    spec against Vega-Lite's JSON schema and serialize it on every run (pyinstrument:
+    about 40% of the trends page at ten years). The rows go in as a frame instead."""
+    specs = {}
+    for name, chart in _trend_charts().items():
+        spec = chart.to_dict()
+        spec.pop("data", None)
+        spec.pop("datasets", None)
+        specs[name] = spec
+    return specs
+
+
+def _chart(name: str, rows: list[dict]) -> None:
+    # A copy: Streamlit may add to the spec it is given (theme, data), and ours is shared.
+    spec = copy.deepcopy(_trend_specs()[name])
+    st.vega_lite_chart(_table(rows), spec, width="stretch")
+
+
+def _table(rows: list[dict]) -> pa.Table:
+    """The chart's rows as an Arrow table (dates as ISO strings), which Streamlit sends as
+    is. Not inline ``alt.Data(values=...)``: Altair validates inline values row by row
+    against its JSON schema, which made ten years of history several times slower to
+    draw; and not a pandas frame, which Streamlit would convert to Arrow column by column."""
+    return pa.Table.from_pylist(_json(rows))
 
 
 def _json(rows: list[dict]) -> list[dict]:
