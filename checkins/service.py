@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from checkins import agreements_port, recurrence, rules, survey
+from checkins.agreements_port import AgreementInForce
 from checkins.models import (
     DRAFT,
     MISSED,
@@ -139,8 +140,12 @@ def _open_round(
     due_at: dt.datetime,
     opened_by_id: int | None = None,
     schedule_version_id: int | None = None,
+    in_force: list[AgreementInForce] | None = None,
 ) -> Round | None:
-    """Insert the round and everything that belongs to it; None if it already exists."""
+    """Insert the round and everything that belongs to it; None if it already exists.
+
+    ``in_force``: the couple's agreements in force at ``now`` when the caller read them
+    already (the planning sweep reads them for a whole batch in one query)."""
     round_ = Round(
         couple_id=couple.id,
         scheduled_for=scheduled_for,
@@ -161,7 +166,9 @@ def _open_round(
     members = _members(couple)
     for member in members:
         session.add(Participation(round_id=round_.id, user_id=member.user_id, status=PENDING))
-    for agreement in agreements_port.in_force(session, couple.id, now):
+    if in_force is None:
+        in_force = agreements_port.in_force(session, couple.id, now)
+    for agreement in in_force:
         session.add(
             RoundAgreement(
                 round_id=round_.id,
@@ -172,7 +179,7 @@ def _open_round(
             )
         )
     session.flush()
-    session.refresh(round_)
+    # No refresh: every column was set here, and the collections load when first read.
     for member in members:
         _notify(session, round_, member.user, "round_opened", now=now, couple=couple)
     return round_
@@ -247,9 +254,10 @@ def _open_due(session: Session, now: dt.datetime, on_open: Callable[[Round], obj
         if not batch:
             return count
         after = batch[-1]
+        facts = _BatchFacts.read(session, batch, now)
         next_checks: dict[int, dt.datetime | None] = {}
         for cid in batch:
-            round_, next_checks[cid] = _plan_couple(session, cid, now)
+            round_, next_checks[cid] = _plan_couple(session, cid, now, facts)
             if round_ is not None:
                 count += 1
                 on_open(round_)
@@ -262,26 +270,67 @@ def _open_due(session: Session, now: dt.datetime, on_open: Callable[[Round], obj
         session.flush()
 
 
+@dataclass
+class _BatchFacts:
+    """What deciding a batch of couples needs, read in one query each for the whole
+    batch instead of several per couple. Opening one couple's round changes nothing
+    another couple's decision reads, so reading them up front decides the same."""
+
+    couples: dict[int, Couple]
+    in_force: dict[int, list[tuple[AgreementInForce, dt.datetime]]]
+    open_round: set[int]  # couples with a round not yet closed
+    due_days: dict[int, int]  # couples with their own answering period
+    latest_scheduled: dict[int, dt.datetime]  # latest round's scheduled start per couple
+
+    @classmethod
+    def read(cls, session: Session, batch: list[int], now: dt.datetime) -> _BatchFacts:
+        return cls(
+            # Members (and their users) come with them: Couple.members is selectin.
+            couples={c.id: c for c in session.scalars(select(Couple).where(Couple.id.in_(batch)))},
+            in_force=agreements_port.in_force_by_couple(session, batch, now),
+            open_round=set(
+                session.scalars(
+                    select(Round.couple_id).where(
+                        Round.couple_id.in_(batch), Round.closed_at.is_(None)
+                    )
+                )
+            ),
+            due_days=dict(
+                session.execute(
+                    select(CheckinSettings.couple_id, CheckinSettings.due_days).where(
+                        CheckinSettings.couple_id.in_(batch)
+                    )
+                ).all()
+            ),
+            latest_scheduled=dict(
+                session.execute(
+                    select(Round.couple_id, func.max(Round.scheduled_for))
+                    .where(Round.couple_id.in_(batch))
+                    .group_by(Round.couple_id)
+                ).all()
+            ),
+        )
+
+
 def _plan_couple(
-    session: Session, couple_id: int, now: dt.datetime
+    session: Session, couple_id: int, now: dt.datetime, facts: _BatchFacts
 ) -> tuple[Round | None, dt.datetime | None]:
     """Open the couple's round if one is due. Returns it (or None) and when to look
     again (None = only after a change marks the couple stale)."""
-    couple = session.get(Couple, couple_id)
+    couple = facts.couples.get(couple_id)
     if couple is None or couple.ended_at is not None or len(_members(couple)) < 2:
         return None, None
-    schedule = agreements_port.schedule(session, couple.id, now)
+    in_force = facts.in_force.get(couple_id, [])
+    schedule = agreements_port.schedule_among(in_force)
     if schedule is None:
         # A schedule accepted at a moment later than this pass's clock still counts.
         return None, agreements_port.next_schedule_start(session, couple.id, now)
     next_check = recurrence.next_start(schedule, now)
     start = recurrence.latest_start(schedule, now)
-    if start is None or open_round_of(session, couple.id) is not None:
+    if start is None or couple_id in facts.open_round:
         return None, next_check
-    period = dt.timedelta(days=due_days_for(session, couple.id))
-    previous = session.scalar(
-        select(func.max(Round.scheduled_for)).where(Round.couple_id == couple.id)
-    )
+    period = dt.timedelta(days=facts.due_days.get(couple_id, DEFAULT_DUE_DAYS))
+    previous = facts.latest_scheduled.get(couple_id)
     if previous is not None and previous >= start - period:
         return None, next_check
     round_ = _open_round(
@@ -292,6 +341,7 @@ def _plan_couple(
         now=now,
         due_at=max(start + period, now + CLOSING_NOTICE),
         schedule_version_id=schedule.version_id,
+        in_force=[agreement for agreement, _since in in_force],
     )
     return round_, next_check
 
