@@ -50,7 +50,7 @@ from couples.db import utcnow
 from couples.errors import InvalidInput, NotAllowed, NotFound
 from couples.models import Couple, Membership, User
 from notifications.models import OutboxMessage
-from notifications.preferences import plan_reminder
+from notifications.preferences import Reminder, plan_reminder, plan_reminders
 
 DEFAULT_DUE_DAYS = 5
 MIN_DUE_DAYS, MAX_DUE_DAYS = 1, 14
@@ -141,6 +141,7 @@ def _open_round(
     opened_by_id: int | None = None,
     schedule_version_id: int | None = None,
     in_force: list[AgreementInForce] | None = None,
+    notify: bool = True,
 ) -> Round | None:
     """Insert the round and everything that belongs to it; None if it already exists.
 
@@ -180,8 +181,9 @@ def _open_round(
         )
     session.flush()
     # No refresh: every column was set here, and the collections load when first read.
-    for member in members:
-        _notify(session, round_, member.user, "round_opened", now=now, couple=couple)
+    if notify:  # else the caller mails a whole batch at once (_opened_mail)
+        for member in members:
+            _notify(session, round_, member.user, "round_opened", now=now, couple=couple)
     return round_
 
 
@@ -255,12 +257,21 @@ def _open_due(session: Session, now: dt.datetime, on_open: Callable[[Round], obj
             return count
         after = batch[-1]
         facts = _BatchFacts.read(session, batch, now)
+        OPENED = "round_opened"
         next_checks: dict[int, dt.datetime | None] = {}
+        reminders: list[Reminder] = []
         for cid in batch:
             round_, next_checks[cid] = _plan_couple(session, cid, now, facts)
             if round_ is not None:
                 count += 1
                 on_open(round_)
+                couple = facts.couples[cid]
+                for member in _members(couple):
+                    reminders.append(_reminder(round_, member.user, OPENED, couple, now=now))
+        # The "a check-in is open" mails of the whole batch: one query for preferences,
+        # one for used keys, and no savepoint per row: the keys name rounds this
+        # transaction just inserted, so no other transaction can be writing them.
+        plan_reminders(session, reminders, now=now)
         session.execute(
             update(CheckinPlan),
             [{"couple_id": cid, "next_check_at": at} for cid, at in next_checks.items()],
@@ -342,6 +353,7 @@ def _plan_couple(
         due_at=max(start + period, now + CLOSING_NOTICE),
         schedule_version_id=schedule.version_id,
         in_force=[agreement for agreement, _since in in_force],
+        notify=False,
     )
     return round_, next_check
 
@@ -396,29 +408,16 @@ def plan_checkins(session: Session, now: dt.datetime | None = None) -> int:
 
 
 # --- notifications ----------------------------------------------------------------------
-def _notify(
-    session: Session,
-    round_: Round,
-    user: User,
-    kind: str,
-    *,
-    now: dt.datetime,
-    couple: Couple | None = None,
-) -> int:
+def _reminder(
+    round_: Round, user: User, kind: str, couple: Couple, *, now: dt.datetime
+) -> Reminder:
     """One mail about a round. The context carries names and dates, never answers."""
-    couple = couple or session.get(Couple, round_.couple_id)
-    assert couple is not None
     partner = next((m.user for m in _members(couple) if m.user_id != user.id), None)
     due_local = round_.due_at.astimezone(ZoneInfo(user.timezone or "UTC"))
-    key = f"checkin:{round_.id}:{kind}:{user.id}"
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)):
-        return 0
-    # Through the recipient's preferences: off, paused, quiet hours and preferred hour.
-    message = plan_reminder(
-        session,
-        user,
+    return Reminder(
+        user=user,
         kind=kind,
-        dedupe_key=key,
+        dedupe_key=f"checkin:{round_.id}:{kind}:{user.id}",
         due_utc=now,
         context={
             "name": user.display_name,
@@ -429,9 +428,36 @@ def _notify(
             # For the .ics of the conversation (checkins.calendar): when answers are due.
             "conversation_at": round_.due_at.isoformat(),
         },
-        now=now,
         # A single-use sign-in link to the round, issued when the mail is sent.
         sign_in_target=ROUND_PAGE,
+    )
+
+
+def _notify(
+    session: Session,
+    round_: Round,
+    user: User,
+    kind: str,
+    *,
+    now: dt.datetime,
+    couple: Couple | None = None,
+) -> int:
+    """One mail about a round, through the recipient's preferences: off, paused, quiet
+    hours and preferred hour."""
+    couple = couple or session.get(Couple, round_.couple_id)
+    assert couple is not None
+    r = _reminder(round_, user, kind, couple, now=now)
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == r.dedupe_key)):
+        return 0
+    message = plan_reminder(
+        session,
+        user,
+        kind=kind,
+        dedupe_key=r.dedupe_key,
+        due_utc=r.due_utc,
+        context=r.context,
+        now=now,
+        sign_in_target=r.sign_in_target,
     )
     return 1 if message is not None else 0
 
