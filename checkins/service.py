@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -140,13 +141,9 @@ def _open_round(
     due_at: dt.datetime,
     opened_by_id: int | None = None,
     schedule_version_id: int | None = None,
-    in_force: list[AgreementInForce] | None = None,
-    notify: bool = True,
 ) -> Round | None:
     """Insert the round and everything that belongs to it; None if it already exists.
-
-    ``in_force``: the couple's agreements in force at ``now`` when the caller read them
-    already (the planning sweep reads them for a whole batch in one query)."""
+    (The planning sweep opens a batch's rounds at once: :func:`_insert_rounds`.)"""
     round_ = Round(
         couple_id=couple.id,
         scheduled_for=scheduled_for,
@@ -167,9 +164,7 @@ def _open_round(
     members = _members(couple)
     for member in members:
         session.add(Participation(round_id=round_.id, user_id=member.user_id, status=PENDING))
-    if in_force is None:
-        in_force = agreements_port.in_force(session, couple.id, now)
-    for agreement in in_force:
+    for agreement in agreements_port.in_force(session, couple.id, now):
         session.add(
             RoundAgreement(
                 round_id=round_.id,
@@ -181,9 +176,8 @@ def _open_round(
         )
     session.flush()
     # No refresh: every column was set here, and the collections load when first read.
-    if notify:  # else the caller mails a whole batch at once (_opened_mail)
-        for member in members:
-            _notify(session, round_, member.user, "round_opened", now=now, couple=couple)
+    for member in members:
+        _notify(session, round_, member.user, "round_opened", now=now, couple=couple)
     return round_
 
 
@@ -236,7 +230,7 @@ def open_due_rounds(session: Session, now: dt.datetime | None = None) -> list[Ro
     return opened
 
 
-def _open_due(session: Session, now: dt.datetime, on_open: Callable[[Round], object]) -> int:
+def _open_due(session: Session, now: dt.datetime, on_open: Callable[[Round], object] | None) -> int:
     """The sweep behind :func:`open_due_rounds`; returns how many rounds it opened."""
     count = 0
     after = 0
@@ -257,21 +251,18 @@ def _open_due(session: Session, now: dt.datetime, on_open: Callable[[Round], obj
             return count
         after = batch[-1]
         facts = _BatchFacts.read(session, batch, now)
-        OPENED = "round_opened"
         next_checks: dict[int, dt.datetime | None] = {}
-        reminders: list[Reminder] = []
+        due: dict[int, dict] = {}  # couple id -> the round to open
         for cid in batch:
-            round_, next_checks[cid] = _plan_couple(session, cid, now, facts)
-            if round_ is not None:
-                count += 1
+            due[cid], next_checks[cid] = _plan_couple(session, cid, now, facts)
+        opened = _insert_rounds(session, [row for row in due.values() if row], facts, now)
+        count += len(opened)
+        if opened and on_open is not None:
+            # Only open_due_rounds wants the objects (the scheduler does not): one query.
+            for round_ in session.scalars(
+                select(Round).where(Round.id.in_(opened)).order_by(Round.couple_id)
+            ):
                 on_open(round_)
-                couple = facts.couples[cid]
-                for member in _members(couple):
-                    reminders.append(_reminder(round_, member.user, OPENED, couple, now=now))
-        # The "a check-in is open" mails of the whole batch: one query for preferences,
-        # one for used keys, and no savepoint per row: the keys name rounds this
-        # transaction just inserted, so no other transaction can be writing them.
-        plan_reminders(session, reminders, now=now)
         session.execute(
             update(CheckinPlan),
             [{"couple_id": cid, "next_check_at": at} for cid, at in next_checks.items()],
@@ -325,9 +316,9 @@ class _BatchFacts:
 
 def _plan_couple(
     session: Session, couple_id: int, now: dt.datetime, facts: _BatchFacts
-) -> tuple[Round | None, dt.datetime | None]:
-    """Open the couple's round if one is due. Returns it (or None) and when to look
-    again (None = only after a change marks the couple stale)."""
+) -> tuple[dict | None, dt.datetime | None]:
+    """The couple's round to open, if one is due (a row for :func:`_insert_rounds`), or
+    None; and when to look again (None = only after a change marks the couple stale)."""
     couple = facts.couples.get(couple_id)
     if couple is None or couple.ended_at is not None or len(_members(couple)) < 2:
         return None, None
@@ -344,18 +335,65 @@ def _plan_couple(
     previous = facts.latest_scheduled.get(couple_id)
     if previous is not None and previous >= start - period:
         return None, next_check
-    round_ = _open_round(
-        session,
-        couple,
-        scheduled_for=start,
-        origin="schedule",
-        now=now,
-        due_at=max(start + period, now + CLOSING_NOTICE),
-        schedule_version_id=schedule.version_id,
-        in_force=[agreement for agreement, _since in in_force],
-        notify=False,
+    return {
+        "couple_id": couple_id,
+        "scheduled_for": start,
+        "origin": "schedule",
+        "schedule_version_id": schedule.version_id,
+        "opened_by_id": None,
+        "opened_at": now,
+        "due_at": max(start + period, now + CLOSING_NOTICE),
+    }, next_check
+
+
+def _insert_rounds(
+    session: Session, rows: list[dict], facts: _BatchFacts, now: dt.datetime
+) -> list[int]:
+    """Open a batch's due rounds set-based: one INSERT of the rounds (a round another
+    planner opened first is skipped by its unique key, ON CONFLICT DO NOTHING, without
+    a savepoint), one of their participations, one of their pinned agreements, and the
+    "a check-in is open" mails through :func:`plan_reminders`. Returns the rounds' ids.
+
+    Core inserts, not ORM objects: the flush listener's "look again" mark is not needed,
+    as the sweep writes each couple's next moment itself right after."""
+    if not rows:
+        return []
+    insert_ = (
+        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     )
-    return round_, next_check
+    inserted = session.execute(
+        insert_(Round).values(rows).on_conflict_do_nothing().returning(Round.id, Round.couple_id)
+    ).all()
+    by_couple = {row["couple_id"]: row for row in rows}
+    participations, pinned, reminders = [], [], []
+    for round_id, couple_id in inserted:
+        couple = facts.couples[couple_id]
+        due_at = by_couple[couple_id]["due_at"]
+        for member in _members(couple):
+            participations.append(
+                {"round_id": round_id, "user_id": member.user_id, "status": PENDING}
+            )
+            reminders.append(
+                _reminder(round_id, due_at, member.user, "round_opened", couple, now=now)
+            )
+        for agreement, _since in facts.in_force.get(couple_id, []):
+            pinned.append(
+                {
+                    "round_id": round_id,
+                    "agreement_id": agreement.agreement_id,
+                    "version_id": agreement.version_id,
+                    "kind": agreement.kind,
+                    "title": agreement.title[:200],
+                }
+            )
+    if participations:
+        session.execute(insert(Participation), participations)
+    if pinned:
+        session.execute(insert(RoundAgreement), pinned)
+    # One query for preferences, one for used keys, and no savepoint per row: the keys
+    # name rounds this transaction just inserted, so no other transaction writes them.
+    plan_reminders(session, reminders, now=now)
+    return [round_id for round_id, _couple_id in inserted]
 
 
 def close_due_rounds(session: Session, now: dt.datetime | None = None) -> list[Round]:
@@ -403,30 +441,36 @@ def plan_checkins(session: Session, now: dt.datetime | None = None) -> int:
     plus reminder rows written."""
     now = now or utcnow()
     closed = close_due_rounds(session, now)
-    opened = _open_due(session, now, lambda _round: None)
+    opened = _open_due(session, now, None)
     return len(closed) + opened + send_reminders(session, now)
 
 
 # --- notifications ----------------------------------------------------------------------
 def _reminder(
-    round_: Round, user: User, kind: str, couple: Couple, *, now: dt.datetime
+    round_id: int,
+    due_at: dt.datetime,
+    user: User,
+    kind: str,
+    couple: Couple,
+    *,
+    now: dt.datetime,
 ) -> Reminder:
     """One mail about a round. The context carries names and dates, never answers."""
     partner = next((m.user for m in _members(couple) if m.user_id != user.id), None)
-    due_local = round_.due_at.astimezone(ZoneInfo(user.timezone or "UTC"))
+    due_local = due_at.astimezone(ZoneInfo(user.timezone or "UTC"))
     return Reminder(
         user=user,
         kind=kind,
-        dedupe_key=f"checkin:{round_.id}:{kind}:{user.id}",
+        dedupe_key=f"checkin:{round_id}:{kind}:{user.id}",
         due_utc=now,
         context={
             "name": user.display_name,
             "partner": partner.display_name if partner else "",
             "couple": couple.name,
-            "round_id": round_.id,
+            "round_id": round_id,
             "due": f"{due_local:%A %d %B, %H:%M}",
             # For the .ics of the conversation (checkins.calendar): when answers are due.
-            "conversation_at": round_.due_at.isoformat(),
+            "conversation_at": due_at.isoformat(),
         },
         # A single-use sign-in link to the round, issued when the mail is sent.
         sign_in_target=ROUND_PAGE,
@@ -446,7 +490,7 @@ def _notify(
     hours and preferred hour."""
     couple = couple or session.get(Couple, round_.couple_id)
     assert couple is not None
-    r = _reminder(round_, user, kind, couple, now=now)
+    r = _reminder(round_.id, round_.due_at, user, kind, couple, now=now)
     if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == r.dedupe_key)):
         return 0
     message = plan_reminder(
