@@ -327,8 +327,7 @@ def _plan_couple(
     if schedule is None:
         # A schedule accepted at a moment later than this pass's clock still counts.
         return None, agreements_port.next_schedule_start(session, couple.id, now)
-    next_check = recurrence.next_start(schedule, now)
-    start = recurrence.latest_start(schedule, now)
+    start, next_check = recurrence.latest_and_next(schedule, now)
     if start is None or couple_id in facts.open_round:
         return None, next_check
     period = dt.timedelta(days=facts.due_days.get(couple_id, DEFAULT_DUE_DAYS))
