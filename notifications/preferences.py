@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -193,7 +193,7 @@ def plan_reminders(session: Session, reminders: list[Reminder], *, now: dt.datet
             )
         )
     )
-    written = 0
+    rows = []
     for r in reminders:
         prefs = stored.get(r.user.id) or default_preferences(r.user.id)
         if r.dedupe_key in used or not kind_enabled(prefs, r.kind):
@@ -202,21 +202,23 @@ def plan_reminders(session: Session, reminders: list[Reminder], *, now: dt.datet
         context = dict(r.context)
         if r.sign_in_target is not None:
             context["sign_in_target"] = r.sign_in_target
-        session.add(
-            OutboxMessage(
-                kind=r.kind,
-                to_address=r.user.email,
-                dedupe_key=r.dedupe_key,
-                recipient_user_id=r.user.id,
-                context=context,
-                secret=None,
-                send_after=late_delivery_time(
+        rows.append(
+            {
+                "kind": r.kind,
+                "to_address": r.user.email,
+                "dedupe_key": r.dedupe_key,
+                "recipient_user_id": r.user.id,
+                "context": context,
+                "secret": None,
+                "send_after": late_delivery_time(
                     r.due_utc, delivery_prefs(prefs), r.user.timezone, now=now
                 ),
-            )
+            }
         )
-        written += 1
-    return written
+    if rows:
+        # One multi-row INSERT (column defaults applied), not an object per row.
+        session.execute(insert(OutboxMessage), rows)
+    return len(rows)
 
 
 def held_back_reason(session: Session, message: OutboxMessage, now: dt.datetime) -> str | None:
