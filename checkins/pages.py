@@ -490,6 +490,9 @@ def history_page() -> None:
         st.page_link(web.page("checkin"), label="Go to the check-in", icon="➡️")
         return
     revealed = [r for r in rounds if r.revealed]
+    # One markdown element for all rounds, a paragraph each: 120 elements (ten years)
+    # cost more to send than to write.
+    lines = []
     for r in rounds:
         who = ", ".join(
             f"{names.get(uid, '?')}: {STATUS_WORDS.get(s, s)}" for uid, s in r.statuses.items()
@@ -504,18 +507,18 @@ def history_page() -> None:
             if r.closed
             else "open"
         )
-        st.markdown(
+        lines.append(
             f"**{_local(r.opened_at, user.timezone)}** — {state}  \n{web.md(who)}"
             + (f"  \n{web.md(totals)}" if totals else "")
         )
+    st.markdown("\n\n".join(lines))
     if revealed:
         st.divider()
+        labels = {r.round_id: _local(r.opened_at, user.timezone) for r in revealed}
         choice = st.selectbox(
             "Look at a past review",
-            [r.round_id for r in revealed],
-            format_func=lambda rid: _local(
-                next(r.opened_at for r in revealed if r.round_id == rid), user.timezone
-            ),
+            list(labels),
+            format_func=labels.__getitem__,
         )
         _review(user.id, choice)
 
