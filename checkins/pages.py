@@ -36,8 +36,12 @@ def _local(at: dt.datetime, tz: str) -> str:
 def checkin_page() -> None:
     user = web.current_user()
     with web.action() as session:
-        couple = couples.couple_of(session, user.id)
-        partner = couples.partner_of(session, user.id)
+        membership = couples.membership_of(session, user.id)
+        couple = membership.couple if membership else None
+        # As couples.partner_of, from the membership already loaded.
+        partner = (
+            next((m.user for m in couple.members if m.user_id != user.id), None) if couple else None
+        )
         round_ = checkins.current_round(session, user.id) if couple else None
         status = checkins.round_status(session, user.id, round_.id) if round_ else None
     st.title("Check-in")

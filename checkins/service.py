@@ -535,10 +535,14 @@ def current_round(session: Session, user_id: int) -> Round | None:
 
 
 def round_status(session: Session, user_id: int, round_id: int) -> RoundStatus:
-    round_ = _round_of_user(session, user_id, round_id)
+    # The membership once (not again for the partner): a page asks this on every run.
+    couple = couples.require_membership(session, user_id).couple
+    round_ = session.get(Round, round_id)
+    if round_ is None or round_.couple_id != couple.id:
+        raise NotFound("No such check-in.")
     mine = _participation(round_, user_id)
     other = next((p for p in round_.participations if p.user_id != user_id), None)
-    partner = couples.partner_of(session, user_id)
+    partner = next((m.user for m in couple.members if m.user_id != user_id), None)
     if round_.revealed_at is not None:
         phase = "review"
     elif round_.closed_at is not None:
