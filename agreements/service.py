@@ -798,10 +798,14 @@ def checkin_schedule(session: Session, couple_id: int, at: dt.datetime) -> Check
     chosen = max(
         candidates, key=lambda c: (versions_by_id[c.version_id].in_force_from, c.version_id)
     )
-    params = chosen.params
-    hours, minutes = (int(x) for x in str(params.get("local_time", "19:00")).split(":"))
     in_force_from = versions_by_id[chosen.version_id].in_force_from
     assert in_force_from is not None
+    return _schedule(chosen, in_force_from)
+
+
+def _schedule(chosen: AgreementInForce, in_force_from: dt.datetime) -> CheckinSchedule:
+    params = chosen.params
+    hours, minutes = (int(x) for x in str(params.get("local_time", "19:00")).split(":"))
     return CheckinSchedule(
         version_id=chosen.version_id,
         cadence=str(params.get("cadence", "monthly")),
@@ -811,6 +815,55 @@ def checkin_schedule(session: Session, couple_id: int, at: dt.datetime) -> Check
         timezone=str(params.get("timezone", "UTC")),
         active_since=in_force_from,
     )
+
+
+def agreements_in_force_by_couple(
+    session: Session, couple_ids: list[int], at: dt.datetime
+) -> dict[int, list[tuple[AgreementInForce, dt.datetime]]]:
+    """:func:`agreements_in_force` for many couples in one query (the planning sweep's
+    batch), each with the moment its version came into force (to pick the schedule)."""
+    rows = session.execute(
+        select(AgreementVersion, Agreement)
+        .join(Agreement, Agreement.id == AgreementVersion.agreement_id)
+        .where(
+            Agreement.couple_id.in_(couple_ids),
+            AgreementVersion.in_force_from.is_not(None),
+            AgreementVersion.in_force_from <= at,
+            or_(AgreementVersion.in_force_until.is_(None), AgreementVersion.in_force_until > at),
+        )
+        .order_by(Agreement.couple_id, Agreement.created_at, Agreement.id)
+    )
+    out: dict[int, list[tuple[AgreementInForce, dt.datetime]]] = {cid: [] for cid in couple_ids}
+    for version, agreement in rows:
+        assert version.in_force_from is not None
+        out[agreement.couple_id].append(
+            (
+                AgreementInForce(
+                    agreement_id=agreement.id,
+                    version_id=version.id,
+                    kind=agreement.kind,
+                    title=version.title,
+                    body=version.body,
+                    params=dict(version.params or {}),
+                    flagged_for_review=agreement.flagged_for_review,
+                ),
+                version.in_force_from,
+            )
+        )
+    return out
+
+
+def checkin_schedule_among(
+    in_force: list[tuple[AgreementInForce, dt.datetime]],
+) -> CheckinSchedule | None:
+    """:func:`checkin_schedule` from a couple's agreements in force (as read by
+    :func:`agreements_in_force_by_couple`), without another query."""
+    candidates = [(a, since) for a, since in in_force if a.kind == "regular_checkin"]
+    if not candidates:
+        return None
+    # Should a couple hold two, the most recently accepted one is what they agreed last.
+    chosen, since = max(candidates, key=lambda c: (c[1], c[0].version_id))
+    return _schedule(chosen, since)
 
 
 def next_checkin_schedule_from(

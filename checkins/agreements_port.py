@@ -29,3 +29,15 @@ def cooldowns_per_month(
     session: Session, user_id: int, now: dt.datetime | None = None
 ) -> list[tuple[dt.date, int]]:
     return agreements.cooldowns_per_month(session, user_id, now=now)
+
+
+def in_force_by_couple(
+    session: Session, couple_ids: list[int], at: dt.datetime
+) -> dict[int, list[tuple[AgreementInForce, dt.datetime]]]:
+    """The agreements in force for a batch of couples, in one query."""
+    return agreements.agreements_in_force_by_couple(session, couple_ids, at)
+
+
+def schedule_among(in_force: list[tuple[AgreementInForce, dt.datetime]]) -> CheckinSchedule | None:
+    """The check-in schedule among a couple's agreements in force (no query)."""
+    return agreements.checkin_schedule_among(in_force)

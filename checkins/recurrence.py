@@ -86,3 +86,16 @@ def latest_start(schedule: ScheduleLike, at: dt.datetime) -> dt.datetime | None:
         return None
     earlier = [t for t in _occurrences_near(schedule, at) if t <= at]
     return earlier[-1] if earlier else None
+
+
+def latest_and_next(
+    schedule: ScheduleLike, at: dt.datetime
+) -> tuple[dt.datetime | None, dt.datetime]:
+    """``(latest_start(schedule, at), next_start(schedule, at))``, expanding the rule once
+    (the planning sweep asks both for every couple it examines)."""
+    if at < schedule.active_since:
+        return None, next_start(schedule, at)
+    near = _occurrences_near(schedule, at)
+    earlier = [t for t in near if t <= at]
+    later = [t for t in near if t > at]
+    return (earlier[-1] if earlier else None), (later[0] if later else next_start(schedule, at))

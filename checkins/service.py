@@ -18,11 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, delete, func, select, update
+from sqlalchemy import and_, case, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from checkins import agreements_port, recurrence, rules, survey
+from checkins.agreements_port import AgreementInForce
 from checkins.models import (
     DRAFT,
     MISSED,
@@ -44,13 +46,12 @@ from checkins.models import (
     Topic,
     TopicEvent,
 )
-from couples import accounts
 from couples import service as couples
 from couples.db import utcnow
 from couples.errors import InvalidInput, NotAllowed, NotFound
 from couples.models import Couple, Membership, User
 from notifications.models import OutboxMessage
-from notifications.preferences import plan_reminder
+from notifications.preferences import Reminder, plan_reminder, plan_reminders
 from privacy.erase import register_eraser
 from privacy.export import register_exporter
 
@@ -155,7 +156,8 @@ def _open_round(
     opened_by_id: int | None = None,
     schedule_version_id: int | None = None,
 ) -> Round | None:
-    """Insert the round and everything that belongs to it; None if it already exists."""
+    """Insert the round and everything that belongs to it; None if it already exists.
+    (The planning sweep opens a batch's rounds at once: :func:`_insert_rounds`.)"""
     round_ = Round(
         couple_id=couple.id,
         scheduled_for=scheduled_for,
@@ -187,7 +189,7 @@ def _open_round(
             )
         )
     session.flush()
-    session.refresh(round_)
+    # No refresh: every column was set here, and the collections load when first read.
     for member in members:
         _notify(session, round_, member.user, "round_opened", now=now, couple=couple)
     return round_
@@ -242,7 +244,7 @@ def open_due_rounds(session: Session, now: dt.datetime | None = None) -> list[Ro
     return opened
 
 
-def _open_due(session: Session, now: dt.datetime, on_open: Callable[[Round], object]) -> int:
+def _open_due(session: Session, now: dt.datetime, on_open: Callable[[Round], object] | None) -> int:
     """The sweep behind :func:`open_due_rounds`; returns how many rounds it opened."""
     count = 0
     after = 0
@@ -262,11 +264,18 @@ def _open_due(session: Session, now: dt.datetime, on_open: Callable[[Round], obj
         if not batch:
             return count
         after = batch[-1]
+        facts = _BatchFacts.read(session, batch, now)
         next_checks: dict[int, dt.datetime | None] = {}
+        due: dict[int, dict] = {}  # couple id -> the round to open
         for cid in batch:
-            round_, next_checks[cid] = _plan_couple(session, cid, now)
-            if round_ is not None:
-                count += 1
+            due[cid], next_checks[cid] = _plan_couple(session, cid, now, facts)
+        opened = _insert_rounds(session, [row for row in due.values() if row], facts, now)
+        count += len(opened)
+        if opened and on_open is not None:
+            # Only open_due_rounds wants the objects (the scheduler does not): one query.
+            for round_ in session.scalars(
+                select(Round).where(Round.id.in_(opened)).order_by(Round.couple_id)
+            ):
                 on_open(round_)
         session.execute(
             update(CheckinPlan),
@@ -277,38 +286,127 @@ def _open_due(session: Session, now: dt.datetime, on_open: Callable[[Round], obj
         session.flush()
 
 
+@dataclass
+class _BatchFacts:
+    """What deciding a batch of couples needs, read in one query each for the whole
+    batch instead of several per couple. Opening one couple's round changes nothing
+    another couple's decision reads, so reading them up front decides the same."""
+
+    couples: dict[int, Couple]
+    in_force: dict[int, list[tuple[AgreementInForce, dt.datetime]]]
+    open_round: set[int]  # couples with a round not yet closed
+    due_days: dict[int, int]  # couples with their own answering period
+    latest_scheduled: dict[int, dt.datetime]  # latest round's scheduled start per couple
+
+    @classmethod
+    def read(cls, session: Session, batch: list[int], now: dt.datetime) -> _BatchFacts:
+        return cls(
+            # Members (and their users) come with them: Couple.members is selectin.
+            couples={c.id: c for c in session.scalars(select(Couple).where(Couple.id.in_(batch)))},
+            in_force=agreements_port.in_force_by_couple(session, batch, now),
+            open_round=set(
+                session.scalars(
+                    select(Round.couple_id).where(
+                        Round.couple_id.in_(batch), Round.closed_at.is_(None)
+                    )
+                )
+            ),
+            due_days=dict(
+                session.execute(
+                    select(CheckinSettings.couple_id, CheckinSettings.due_days).where(
+                        CheckinSettings.couple_id.in_(batch)
+                    )
+                ).all()
+            ),
+            latest_scheduled=dict(
+                session.execute(
+                    select(Round.couple_id, func.max(Round.scheduled_for))
+                    .where(Round.couple_id.in_(batch))
+                    .group_by(Round.couple_id)
+                ).all()
+            ),
+        )
+
+
 def _plan_couple(
-    session: Session, couple_id: int, now: dt.datetime
-) -> tuple[Round | None, dt.datetime | None]:
-    """Open the couple's round if one is due. Returns it (or None) and when to look
-    again (None = only after a change marks the couple stale)."""
-    couple = session.get(Couple, couple_id)
+    session: Session, couple_id: int, now: dt.datetime, facts: _BatchFacts
+) -> tuple[dict | None, dt.datetime | None]:
+    """The couple's round to open, if one is due (a row for :func:`_insert_rounds`), or
+    None; and when to look again (None = only after a change marks the couple stale)."""
+    couple = facts.couples.get(couple_id)
     if couple is None or couple.ended_at is not None or len(_members(couple)) < 2:
         return None, None
-    schedule = agreements_port.schedule(session, couple.id, now)
+    in_force = facts.in_force.get(couple_id, [])
+    schedule = agreements_port.schedule_among(in_force)
     if schedule is None:
         # A schedule accepted at a moment later than this pass's clock still counts.
         return None, agreements_port.next_schedule_start(session, couple.id, now)
-    next_check = recurrence.next_start(schedule, now)
-    start = recurrence.latest_start(schedule, now)
-    if start is None or open_round_of(session, couple.id) is not None:
+    start, next_check = recurrence.latest_and_next(schedule, now)
+    if start is None or couple_id in facts.open_round:
         return None, next_check
-    period = dt.timedelta(days=due_days_for(session, couple.id))
-    previous = session.scalar(
-        select(func.max(Round.scheduled_for)).where(Round.couple_id == couple.id)
-    )
+    period = dt.timedelta(days=facts.due_days.get(couple_id, DEFAULT_DUE_DAYS))
+    previous = facts.latest_scheduled.get(couple_id)
     if previous is not None and previous >= start - period:
         return None, next_check
-    round_ = _open_round(
-        session,
-        couple,
-        scheduled_for=start,
-        origin="schedule",
-        now=now,
-        due_at=max(start + period, now + CLOSING_NOTICE),
-        schedule_version_id=schedule.version_id,
+    return {
+        "couple_id": couple_id,
+        "scheduled_for": start,
+        "origin": "schedule",
+        "schedule_version_id": schedule.version_id,
+        "opened_by_id": None,
+        "opened_at": now,
+        "due_at": max(start + period, now + CLOSING_NOTICE),
+    }, next_check
+
+
+def _insert_rounds(
+    session: Session, rows: list[dict], facts: _BatchFacts, now: dt.datetime
+) -> list[int]:
+    """Open a batch's due rounds set-based: one INSERT of the rounds (a round another
+    planner opened first is skipped by its unique key, ON CONFLICT DO NOTHING, without
+    a savepoint), one of their participations, one of their pinned agreements, and the
+    "a check-in is open" mails through :func:`plan_reminders`. Returns the rounds' ids.
+
+    Core inserts, not ORM objects: the flush listener's "look again" mark is not needed,
+    as the sweep writes each couple's next moment itself right after."""
+    if not rows:
+        return []
+    insert_ = (
+        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     )
-    return round_, next_check
+    inserted = session.execute(
+        insert_(Round).values(rows).on_conflict_do_nothing().returning(Round.id, Round.couple_id)
+    ).all()
+    by_couple = {row["couple_id"]: row for row in rows}
+    participations, pinned, reminders = [], [], []
+    for round_id, couple_id in inserted:
+        couple = facts.couples[couple_id]
+        due_at = by_couple[couple_id]["due_at"]
+        for member in _members(couple):
+            participations.append(
+                {"round_id": round_id, "user_id": member.user_id, "status": PENDING}
+            )
+            reminders.append(
+                _reminder(round_id, due_at, member.user, "round_opened", couple, now=now)
+            )
+        for agreement, _since in facts.in_force.get(couple_id, []):
+            pinned.append(
+                {
+                    "round_id": round_id,
+                    "agreement_id": agreement.agreement_id,
+                    "version_id": agreement.version_id,
+                    "kind": agreement.kind,
+                    "title": agreement.title[:200],
+                }
+            )
+    if participations:
+        session.execute(insert(Participation), participations)
+    if pinned:
+        session.execute(insert(RoundAgreement), pinned)
+    # One query for preferences, one for used keys, and no savepoint per row: the keys
+    # name rounds this transaction just inserted, so no other transaction writes them.
+    plan_reminders(session, reminders, now=now)
+    return [round_id for round_id, _couple_id in inserted]
 
 
 def close_due_rounds(session: Session, now: dt.datetime | None = None) -> list[Round]:
@@ -356,11 +454,42 @@ def plan_checkins(session: Session, now: dt.datetime | None = None) -> int:
     plus reminder rows written."""
     now = now or utcnow()
     closed = close_due_rounds(session, now)
-    opened = _open_due(session, now, lambda _round: None)
+    opened = _open_due(session, now, None)
     return len(closed) + opened + send_reminders(session, now)
 
 
 # --- notifications ----------------------------------------------------------------------
+def _reminder(
+    round_id: int,
+    due_at: dt.datetime,
+    user: User,
+    kind: str,
+    couple: Couple,
+    *,
+    now: dt.datetime,
+) -> Reminder:
+    """One mail about a round. The context carries names and dates, never answers."""
+    partner = next((m.user for m in _members(couple) if m.user_id != user.id), None)
+    due_local = due_at.astimezone(ZoneInfo(user.timezone or "UTC"))
+    return Reminder(
+        user=user,
+        kind=kind,
+        dedupe_key=f"checkin:{round_id}:{kind}:{user.id}",
+        due_utc=now,
+        context={
+            "name": user.display_name,
+            "partner": partner.display_name if partner else "",
+            "couple": couple.name,
+            "round_id": round_id,
+            "due": f"{due_local:%A %d %B, %H:%M}",
+            # For the .ics of the conversation (checkins.calendar): when answers are due.
+            "conversation_at": due_at.isoformat(),
+        },
+        # A single-use sign-in link to the round, issued when the mail is sent.
+        sign_in_target=ROUND_PAGE,
+    )
+
+
 def _notify(
     session: Session,
     round_: Round,
@@ -370,33 +499,22 @@ def _notify(
     now: dt.datetime,
     couple: Couple | None = None,
 ) -> int:
-    """One mail about a round. The context carries names and dates, never answers."""
+    """One mail about a round, through the recipient's preferences: off, paused, quiet
+    hours and preferred hour."""
     couple = couple or session.get(Couple, round_.couple_id)
     assert couple is not None
-    partner = next((m.user for m in _members(couple) if m.user_id != user.id), None)
-    due_local = round_.due_at.astimezone(ZoneInfo(user.timezone or "UTC"))
-    key = f"checkin:{round_.id}:{kind}:{user.id}"
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)):
+    r = _reminder(round_.id, round_.due_at, user, kind, couple, now=now)
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == r.dedupe_key)):
         return 0
-    # Through the recipient's preferences: off, paused, quiet hours and preferred hour.
     message = plan_reminder(
         session,
         user,
         kind=kind,
-        dedupe_key=key,
-        due_utc=now,
-        context={
-            "name": user.display_name,
-            "partner": partner.display_name if partner else "",
-            "couple": couple.name,
-            "round_id": round_.id,
-            "due": f"{due_local:%A %d %B, %H:%M}",
-            # For the .ics of the conversation (checkins.calendar): when answers are due.
-            "conversation_at": round_.due_at.isoformat(),
-        },
+        dedupe_key=r.dedupe_key,
+        due_utc=r.due_utc,
+        context=r.context,
         now=now,
-        # A single-use sign-in link to the round, issued when the mail is sent.
-        sign_in_target=ROUND_PAGE,
+        sign_in_target=r.sign_in_target,
     )
     return 1 if message is not None else 0
 
@@ -431,10 +549,14 @@ def current_round(session: Session, user_id: int) -> Round | None:
 
 
 def round_status(session: Session, user_id: int, round_id: int) -> RoundStatus:
-    round_ = _round_of_user(session, user_id, round_id)
+    # The membership once (not again for the partner): a page asks this on every run.
+    couple = couples.require_membership(session, user_id).couple
+    round_ = session.get(Round, round_id)
+    if round_ is None or round_.couple_id != couple.id:
+        raise NotFound("No such check-in.")
     mine = _participation(round_, user_id)
     other = next((p for p in round_.participations if p.user_id != user_id), None)
-    partner = couples.partner_of(session, user_id)
+    partner = next((m.user for m in couple.members if m.user_id != user_id), None)
     if round_.revealed_at is not None:
         phase = "review"
     elif round_.closed_at is not None:
@@ -823,6 +945,8 @@ class Review:
     action_items: list[ActionItem]
     custom_questions: list[CustomQuestion]
     agreement_titles: dict[int, str]
+    # user id -> name, both partners (who owns an action item), from the loaded couple.
+    owners: dict[int, str] = field(default_factory=dict)
 
 
 def _scale_gap(a: int | None, b: int | None) -> bool:
@@ -837,14 +961,88 @@ def _kept_mismatch(a: int | None, b: int | None) -> bool:
     )
 
 
+def _sheets(session: Session, own_ids: list[int], partner_ids: list[int]) -> dict[int, Sheet]:
+    """Sheets of several participations in three queries: all of my own answers, only the
+    revealed ones of my partner's (the reveal rule, as in ``_load_sheet``)."""
+    ids = [*own_ids, *partner_ids]
+    answers: dict[int, list[Answer]] = defaultdict(list)
+    adherence: dict[int, list[Adherence]] = defaultdict(list)
+    concerns: dict[int, list[Concern]] = defaultdict(list)
+    if ids:
+        for a in session.scalars(
+            select(Answer)
+            .where(
+                Answer.participation_id.in_(ids),
+                Answer.participation_id.in_(own_ids) | (Answer.visibility == survey.REVEALED),
+            )
+            .order_by(Answer.id)
+        ):
+            answers[a.participation_id].append(a)
+        for row in session.scalars(
+            select(Adherence).where(Adherence.participation_id.in_(ids)).order_by(Adherence.id)
+        ):
+            adherence[row.participation_id].append(row)
+        for c in session.scalars(
+            select(Concern).where(Concern.participation_id.in_(ids)).order_by(Concern.id)
+        ):
+            concerns[c.participation_id].append(c)
+    return {pid: _sheet_from_rows(answers[pid], adherence[pid], concerns[pid]) for pid in ids}
+
+
+def _both(round_: Round, user_id: int) -> tuple[Participation, Participation]:
+    """My participation and my partner's in a revealed round (the reveal rule)."""
+    mine = _participation(round_, user_id)
+    if round_.revealed_at is None:
+        raise NotAllowed("Your partner's answers appear once you have both submitted.")
+    other = next((p for p in round_.participations if p.user_id != user_id), None)
+    if other is None:
+        raise NotFound("Your partner was not part of this check-in.")
+    return mine, other
+
+
 def review(session: Session, user_id: int, round_id: int) -> Review:
-    round_ = _round_of_user(session, user_id, round_id)
-    mine = my_answers(session, user_id, round_id)
-    theirs = partner_answers(session, user_id, round_id)  # refuses before the reveal
-    partner = couples.partner_of(session, user_id)
-    me_name = accounts.get_user(session, user_id).display_name
-    partner_name = couples.shown_name(session, user_id, partner.id) if partner else "Partner"
-    questions = round_questions(session, user_id, round_id)
+    """Everything the review draws, in a fixed number of statements: the membership, the
+    round (with its participations and agreements) and the previous round are loaded
+    once, and the four sheets (this round and the one before, both partners) in one
+    query each for answers, adherence and concerns."""
+    membership = couples.require_membership(session, user_id)
+    couple = membership.couple
+    round_ = session.get(Round, round_id)
+    if round_ is None or round_.couple_id != couple.id:
+        raise NotFound("No such check-in.")
+    mine_p, theirs_p = _both(round_, user_id)  # refuses before the reveal
+    other = next((m for m in couple.members if m.user_id != user_id), None)
+    me_name = membership.user.display_name
+    # A partner who left is "Former partner" (couples.service.member_name).
+    partner_name = couples.member_name(other, user_id) if other else "Partner"
+    previous = session.scalar(
+        select(Round)
+        .where(
+            Round.couple_id == round_.couple_id,
+            Round.revealed_at.is_not(None),
+            Round.opened_at < round_.opened_at,
+        )
+        .order_by(Round.opened_at.desc())
+        .limit(1)
+    )
+    before = _both(previous, user_id) if previous is not None else None
+    own_ids = [mine_p.id] + ([before[0].id] if before else [])
+    partner_ids = [theirs_p.id] + ([before[1].id] if before else [])
+    sheets = _sheets(session, own_ids, partner_ids)
+    mine, theirs = sheets[mine_p.id], sheets[theirs_p.id]
+    custom = list(
+        session.scalars(
+            select(CustomQuestion)
+            .where(
+                CustomQuestion.couple_id == round_.couple_id,
+                CustomQuestion.created_at <= round_.opened_at,
+                (CustomQuestion.retired_at.is_(None))
+                | (CustomQuestion.retired_at > round_.opened_at),
+            )
+            .order_by(CustomQuestion.position, CustomQuestion.id)
+        )
+    )
+    questions = RoundQuestions(survey.BUILT_IN, custom, list(round_.agreements))
     scales = [
         Comparison(q.prompt, mine.values.get(q.key), theirs.values.get(q.key), False)
         for q in (*survey.SATISFACTION, survey.CERTAINTY)
@@ -880,21 +1078,10 @@ def review(session: Session, user_id: int, round_id: int) -> Review:
                 _kept_mismatch(m.kept_partner, t.kept_self),
             )
         )
-    previous = session.scalar(
-        select(Round)
-        .where(
-            Round.couple_id == round_.couple_id,
-            Round.revealed_at.is_not(None),
-            Round.opened_at < round_.opened_at,
-        )
-        .order_by(Round.opened_at.desc())
-        .limit(1)
-    )
     prev_totals: dict[str, int | None] = {"me": None, "partner": None}
     prev_certainty: dict[str, int | None] = {"me": None, "partner": None}
-    if previous is not None:
-        before_mine = my_answers(session, user_id, previous.id)
-        before_theirs = partner_answers(session, user_id, previous.id)
+    if before is not None:
+        before_mine, before_theirs = sheets[before[0].id], sheets[before[1].id]
         prev_totals = {"me": before_mine.satisfaction, "partner": before_theirs.satisfaction}
         prev_certainty = {
             "me": before_mine.values.get("certainty"),
@@ -929,6 +1116,7 @@ def review(session: Session, user_id: int, round_id: int) -> Review:
         items,
         shared_custom,
         {a.agreement_id: a.title for a in questions.agreements},
+        _shown_names(couple, user_id),
     )
 
 
@@ -1150,8 +1338,20 @@ def _totals_query(couple_id: int):  # type: ignore[no-untyped-def]
 
 def history(session: Session, user_id: int) -> list[RoundSummary]:
     couple = _couple(session, user_id)
+    # Columns, not Round entities: ten years are 240 rows, and building (and identity-
+    # mapping) an ORM object per row was most of the history page's time.
     rounds = session.execute(
-        select(Round, Participation.user_id, Participation.status)
+        select(
+            Round.id,
+            Round.opened_at,
+            Round.due_at,
+            Round.origin,
+            Round.revealed_at,
+            Round.closed_at,
+            Round.reviewed_at,
+            Participation.user_id,
+            Participation.status,
+        )
         .join(Participation, Participation.round_id == Round.id)
         .where(Round.couple_id == couple.id)
         .order_by(Round.opened_at.desc(), Round.id)
@@ -1160,19 +1360,19 @@ def history(session: Session, user_id: int) -> list[RoundSummary]:
     for round_id, _at, uid, total in session.execute(_totals_query(couple.id)):
         totals[round_id][uid] = int(total)
     summaries: dict[int, RoundSummary] = {}
-    for round_, uid, status in rounds:
-        summary = summaries.get(round_.id)
+    for rid, opened_at, due_at, origin, revealed_at, closed_at, reviewed_at, uid, status in rounds:
+        summary = summaries.get(rid)
         if summary is None:
-            summary = summaries[round_.id] = RoundSummary(
-                round_.id,
-                round_.opened_at,
-                round_.due_at,
-                round_.origin,
-                round_.revealed_at is not None,
-                round_.closed_at is not None,
-                round_.reviewed_at is not None,
+            summary = summaries[rid] = RoundSummary(
+                rid,
+                opened_at,
+                due_at,
+                origin,
+                revealed_at is not None,
+                closed_at is not None,
+                reviewed_at is not None,
                 {},
-                totals.get(round_.id, {}),
+                totals.get(rid, {}),
             )
         summary.statuses[uid] = status
     return list(summaries.values())

@@ -4,10 +4,11 @@ off, one-click unsubscribe tokens, and the helper planners use to write reminder
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,16 +39,19 @@ def register_prompt_kind(kind: str, label: str) -> None:
 def preferences_for(session: Session, user_id: int) -> NotificationPreference:
     """The stored preferences, or the defaults (not added to the session)."""
     prefs = session.get(NotificationPreference, user_id)
-    if prefs is None:
-        prefs = NotificationPreference(
-            user_id=user_id,
-            paused_at=None,
-            disabled_kinds=[],
-            preferred_hour=None,
-            quiet_start=DEFAULT_QUIET[0],
-            quiet_end=DEFAULT_QUIET[1],
-        )
-    return prefs
+    return prefs if prefs is not None else default_preferences(user_id)
+
+
+def default_preferences(user_id: int) -> NotificationPreference:
+    """What someone who never changed their preferences has (not added to a session)."""
+    return NotificationPreference(
+        user_id=user_id,
+        paused_at=None,
+        disabled_kinds=[],
+        preferred_hour=None,
+        quiet_start=DEFAULT_QUIET[0],
+        quiet_end=DEFAULT_QUIET[1],
+    )
 
 
 def delivery_prefs(prefs: NotificationPreference) -> DeliveryPrefs:
@@ -151,6 +155,70 @@ def plan_reminder(
         context=full_context,
         send_after=send_after,
     )
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """One reminder for :func:`plan_reminders` (the arguments of :func:`plan_reminder`)."""
+
+    user: User
+    kind: str
+    dedupe_key: str
+    due_utc: dt.datetime
+    context: dict[str, Any]
+    sign_in_target: str | None = None
+
+
+def plan_reminders(session: Session, reminders: list[Reminder], *, now: dt.datetime) -> int:
+    """:func:`plan_reminder` for many at once: preferences and used dedupe keys read in
+    one query each, rows added without a savepoint each; returns how many were written.
+
+    Only for keys no other transaction can be writing at the same time (e.g. keys of a
+    row this transaction just inserted, such as a new check-in round): a concurrent
+    duplicate would fail the caller's flush instead of being skipped."""
+    if not reminders:
+        return 0
+    stored = {
+        p.user_id: p
+        for p in session.scalars(
+            select(NotificationPreference).where(
+                NotificationPreference.user_id.in_({r.user.id for r in reminders})
+            )
+        )
+    }
+    used = set(
+        session.scalars(
+            select(OutboxMessage.dedupe_key).where(
+                OutboxMessage.dedupe_key.in_([r.dedupe_key for r in reminders])
+            )
+        )
+    )
+    rows = []
+    for r in reminders:
+        prefs = stored.get(r.user.id) or default_preferences(r.user.id)
+        if r.dedupe_key in used or not kind_enabled(prefs, r.kind):
+            continue
+        used.add(r.dedupe_key)
+        context = dict(r.context)
+        if r.sign_in_target is not None:
+            context["sign_in_target"] = r.sign_in_target
+        rows.append(
+            {
+                "kind": r.kind,
+                "to_address": r.user.email,
+                "dedupe_key": r.dedupe_key,
+                "recipient_user_id": r.user.id,
+                "context": context,
+                "secret": None,
+                "send_after": late_delivery_time(
+                    r.due_utc, delivery_prefs(prefs), r.user.timezone, now=now
+                ),
+            }
+        )
+    if rows:
+        # One multi-row INSERT (column defaults applied), not an object per row.
+        session.execute(insert(OutboxMessage), rows)
+    return len(rows)
 
 
 def held_back_reason(session: Session, message: OutboxMessage, now: dt.datetime) -> str | None:

@@ -96,6 +96,8 @@ def test_two_partners_answer_privately_then_review_side_by_side(
 
     open_page(alex, served.url + "/checkin")
     expect(alex.get_by_text("Side by side")).to_be_visible()
+    # The page streams in: wait for the later part, not only its heading.
+    expect(alex.get_by_text("BLAIR-DRAFT-WELL and more", exact=False).first).to_be_visible()
     assert "BLAIR-DRAFT-WELL and more" in page_text(alex)
     assert "⚠️" in page_text(alex)  # "Very" (4) vs "Somewhat" (2) is highlighted
 

@@ -137,3 +137,30 @@ def test_nothing_is_due_before_the_schedule_became_active() -> None:
     assert latest_start(s, dt.datetime(2026, 3, 9, tzinfo=dt.UTC)) is None
     assert latest_start(s, dt.datetime(2026, 3, 14, tzinfo=dt.UTC)) is None  # before Sunday
     assert latest_start(s, dt.datetime(2026, 3, 15, 19, tzinfo=dt.UTC)) is not None
+
+
+def test_latest_and_next_agree_with_latest_start_and_next_start() -> None:
+    """Every cadence, across a DST change, before and after the schedule starts."""
+    import itertools
+
+    from checkins.recurrence import latest_and_next
+
+    since = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+    for cadence, tz in itertools.product(
+        ("weekly", "biweekly", "monthly"), ("Europe/Berlin", "America/New_York", "UTC")
+    ):
+        sched = schedule(
+            cadence,
+            weekday=2,
+            day_of_month=31,
+            local_time=dt.time(2, 30),
+            timezone=tz,
+            active_since=since,
+        )
+        at = since - dt.timedelta(days=3)
+        while at < since + dt.timedelta(days=120):
+            assert latest_and_next(sched, at) == (
+                latest_start(sched, at),
+                next_start(sched, at),
+            ), (cadence, tz, at)
+            at += dt.timedelta(hours=7)

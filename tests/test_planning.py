@@ -16,7 +16,7 @@ from couples.models import User
 from notifications import scheduler
 from notifications.dispatch import dispatch_pending
 from notifications.models import NotificationPreference, OutboxMessage, SchedulerPass
-from notifications.preferences import plan_reminder, update_preferences
+from notifications.preferences import Reminder, plan_reminder, plan_reminders, update_preferences
 from tests.factories import make_user
 
 ZONES = ["Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Kolkata", "UTC"]
@@ -328,3 +328,68 @@ def test_no_mail_carries_answer_text(
         for haystack in (mail.text(), mail.subject, mail.raw.decode("utf-8", "replace")):
             assert CANARY not in haystack
             assert "CANARY" not in haystack
+
+
+def test_plan_reminders_decides_as_plan_reminder_one_by_one(tx, test_prompt, now) -> None:
+    """The batch path (the check-in sweep's) honours the same preferences: default,
+    preferred hour, quiet hours, paused, kind off; and skips a key already used."""
+    settings = {
+        "default": None,
+        "evening": dict(preferred_hour=18, quiet_start=None, quiet_end=None, enabled={}),
+        "quiet": dict(preferred_hour=None, quiet_start=0, quiet_end=23, enabled={}),
+        "paused": dict(preferred_hour=None, quiet_start=None, quiet_end=None, enabled={}),
+        "off": dict(
+            preferred_hour=None, quiet_start=None, quiet_end=None, enabled={test_prompt: False}
+        ),
+    }
+    due = now + dt.timedelta(minutes=5)
+    with tx() as s:
+        users = {}
+        for name, prefs in settings.items():
+            users[name] = make_user(s, f"{name}@example.org", timezone="Europe/Berlin")
+            if prefs is not None:
+                update_preferences(s, users[name].id, paused=name == "paused", **prefs)
+        plan_reminder(
+            s, users["evening"], kind=test_prompt, dedupe_key="batch:used", due_utc=due,
+            context={}, now=now,
+        )  # fmt: skip
+    with tx() as s:
+        single = {
+            name: plan_reminder(
+                s,
+                s.get(User, u.id),
+                kind=test_prompt,
+                dedupe_key=f"single:{name}",
+                due_utc=due,
+                context={"n": name},
+                now=now,
+                sign_in_target="/checkin",
+            )
+            for name, u in users.items()
+        }
+        reminders = [
+            Reminder(s.get(User, u.id), test_prompt, f"batch:{name}", due, {"n": name}, "/checkin")
+            for name, u in users.items()
+        ]
+        reminders.append(
+            Reminder(s.get(User, users["default"].id), test_prompt, "batch:used", due, {})
+        )
+        written = plan_reminders(s, reminders, now=now)
+        s.flush()
+        batch = {
+            m.dedupe_key.removeprefix("batch:"): m
+            for m in s.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.dedupe_key.like("batch:%"),
+                    OutboxMessage.dedupe_key != "batch:used",
+                )
+            )
+        }
+    expected = {name for name, m in single.items() if m is not None}
+    assert expected == {"default", "evening", "quiet"} and set(batch) == expected
+    assert written == len(expected)
+    for name in expected:
+        one, many = single[name], batch[name]
+        assert (many.send_after, many.context, many.to_address, many.recipient_user_id) == (
+            one.send_after, one.context, one.to_address, one.recipient_user_id,
+        )  # fmt: skip
