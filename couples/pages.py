@@ -196,30 +196,12 @@ def couple_page() -> None:
     if couple is None:
         st.title("Create your couple space")
         st.write("Start the space you will share. Then invite your partner by email.")
-        with st.form("create_couple"):
-            name = st.text_input(
-                "Name of your space",
-                key="couple_name",
-                placeholder="Sam & Alex",
-                max_chars=couples.MAX_COUPLE_NAME,
-            )
-            reunited = st.date_input(
-                "When did you get back together?",
-                value=None,
-                key="couple_reunited",
-                max_value=dt.date.today(),
-                format="YYYY-MM-DD",
-            )
-            submitted = st.form_submit_button("Create", type="primary")
-        if submitted:
-            try:
-                with web.action() as session:
-                    couples.create_couple(session, user.id, name=name, reunited_on=reunited)
-            except TendError as exc:
-                web.show_error(exc, {"name": "Name", "reunited_on": "Date"})
-            else:
-                web.flash("Your couple space is ready. Next: invite your partner.")
-                st.rerun()
+        create_couple_form(
+            user.id,
+            key="couple",
+            submit="Create",
+            done="Your couple space is ready. Next: invite your partner.",
+        )
         return
 
     st.title(web.md(couple.name))
@@ -244,6 +226,35 @@ def couple_page() -> None:
         ):
             with web.action() as session:
                 couples.leave_couple(session, user.id)
+            st.rerun()
+
+
+def create_couple_form(user_id: int, *, key: str, submit: str, done: str, help: str = "") -> None:
+    """The form that creates the couple space (couple page and guided start)."""
+    with st.form(f"create_{key}"):
+        name = st.text_input(
+            "Name of your space",
+            key=f"{key}_name",
+            placeholder="Sam & Alex",
+            max_chars=couples.MAX_COUPLE_NAME,
+        )
+        reunited = st.date_input(
+            "When did you get back together?",
+            value=None,
+            key=f"{key}_reunited",
+            max_value=dt.date.today(),
+            format="YYYY-MM-DD",
+            help=help or None,
+        )
+        submitted = st.form_submit_button(submit, type="primary")
+    if submitted:
+        try:
+            with web.action() as session:
+                couples.create_couple(session, user_id, name=name, reunited_on=reunited)
+        except TendError as exc:
+            web.show_error(exc, {"name": "Name of your space", "reunited_on": "Date"})
+        else:
+            web.flash(done)
             st.rerun()
 
 

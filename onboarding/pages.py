@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -10,6 +9,7 @@ import streamlit as st
 
 from agreements import templates
 from couples import accounts
+from couples import pages as couple_pages
 from couples import service as couples
 from couples.errors import TendError
 from onboarding import service as onboarding
@@ -100,31 +100,13 @@ def _space_step(user: Any, state: onboarding.OnboardingState) -> None:
         "The space you and your partner will share: your agreements, your check-ins, "
         "and how things go over time. Only the two of you see it."
     )
-    with st.form("onboarding_space"):
-        name = st.text_input(
-            "Name of your space",
-            key="onb_couple_name",
-            placeholder="Sam & Alex",
-            max_chars=couples.MAX_COUPLE_NAME,
-        )
-        reunited = st.date_input(
-            "When did you get back together?",
-            value=None,
-            key="onb_reunited",
-            max_value=dt.date.today(),
-            format="YYYY-MM-DD",
-            help="Optional. Tend shows how long you have been back together.",
-        )
-        submitted = st.form_submit_button("Create our space", type="primary")
-    if submitted:
-        try:
-            with web.action() as session:
-                couples.create_couple(session, user.id, name=name, reunited_on=reunited)
-        except TendError as exc:
-            web.show_error(exc, {"name": "Name of your space", "reunited_on": "Date"})
-        else:
-            web.flash("Your couple space is ready.")
-            st.rerun()
+    couple_pages.create_couple_form(
+        user.id,
+        key="onb_couple",
+        submit="Create our space",
+        done="Your couple space is ready.",
+        help="Optional. Tend shows how long you have been back together.",
+    )
 
 
 def _params_widgets(kind: str, params: dict[str, Any], user_tz: str) -> dict[str, Any]:
