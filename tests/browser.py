@@ -67,11 +67,19 @@ class ServedTend:
 def start_tend(env: dict[str, str], workdir: Path) -> ServedTend:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    full_env = {**os.environ, **env, "TEND_BASE_URL": url, "PYTHONPATH": str(ROOT)}
+    full_env = {**os.environ, **env, "TEND_BASE_URL": url}
+    installed = Path(sys.executable).with_name("tend")
+    if installed.exists():
+        # As a user runs it: the console script `pip install -e .` made, outside the
+        # checkout, so a package left out of the install fails here too.
+        command = [str(installed)]
+    else:
+        command = [sys.executable, "-m", "tend"]
+        full_env["PYTHONPATH"] = str(ROOT)
     log_path = workdir / "serve.log"
     log_file = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "tend", "serve", "--port", str(port)],
+        [*command, "serve", "--port", str(port)],
         cwd=workdir,
         env=full_env,
         stdout=log_file,
