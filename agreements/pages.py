@@ -502,10 +502,10 @@ def cooldown_control() -> None:
     user = st.session_state.get(web.USER_KEY)
     if user is None:
         return
-    with web.action() as session:
-        if couples.couple_of(session, user.id) is None:
-            return
-        running = agreements.current_cooldown(session, user.id)
+    with web.reading() as session:
+        in_couple, running = agreements.cooldown_status(session, user.id)
+    if not in_couple:
+        return
     if running is None:
         if st.button("I need a cooldown", key="cooldown_start", icon=":material/pause_circle:"):
             _cooldown_call(lambda s: agreements.start_cooldown(s, user.id))

@@ -968,14 +968,22 @@ def current_cooldown(
     session: Session, user_id: int, *, now: dt.datetime | None = None
 ) -> CooldownView | None:
     """The cooldown running right now in my couple, if any."""
+    return cooldown_status(session, user_id, now=now)[1]
+
+
+def cooldown_status(
+    session: Session, user_id: int, *, now: dt.datetime | None = None
+) -> tuple[bool, CooldownView | None]:
+    """(whether I have a couple space, the cooldown running in it if any): what the
+    sidebar control on every page needs, in two statements when nothing is running."""
     now = now or utcnow()
     membership = couples.membership_of(session, user_id)
     if membership is None:
-        return None
+        return False, None
     cooldown = _open_cooldown(session, membership.couple_id, now)
     if cooldown is None:
-        return None
-    return _cooldown_view(session, cooldown, membership.couple, user_id, now)
+        return True, None
+    return True, _cooldown_view(session, cooldown, membership.couple, user_id, now)
 
 
 def cooldown_mail_enabled(session: Session, user_id: int) -> bool:

@@ -2,7 +2,8 @@
 
 Every page is registered for everyone, so a link from a mail (say /couple) always finds
 its page; pages that need a signed-in user ask for a sign-in first (tend.web.current_user)
-and then come back. The menu shows only what fits the visitor.
+and then come back. The menu (Streamlit's own, one element) shows only what fits the
+visitor: every other page is registered as a hidden twin.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from privacy import pages as safety_pages
 
 PAGES: dict[str, StreamlitPage] = {
     # The first page is the default, served at "/": home when signed in, else sign-in.
-    "home": st.Page(couple_pages.home_page, title="Home", icon=":material/home:"),
+    # default=True: the menu changes with the visitor, the page at "/" does not.
+    "home": st.Page(couple_pages.home_page, title="Home", icon=":material/home:", default=True),
     "welcome": st.Page(
         onboarding_pages.welcome_page,
         title="Getting started",
@@ -161,19 +163,38 @@ def navigation_for(user: User | None) -> dict[str, list[StreamlitPage]]:
     }
 
 
+def _hidden_twin(page: StreamlitPage) -> StreamlitPage:
+    """The same page, reachable by its address but left out of the menu."""
+    return st.Page(
+        page._page,
+        title=page.title,
+        icon=page.icon,
+        url_path=page._url_path,
+        default=page._default,
+        visibility="hidden",
+    )
+
+
+# Made once, like PAGES (st.Page objects are plain descriptions, shared by all sessions).
+HIDDEN: dict[str, StreamlitPage] = {key: _hidden_twin(page) for key, page in PAGES.items()}
+
+
+def menu_for(user: User | None) -> dict[str, list[StreamlitPage]]:
+    """What st.navigation gets: the visitor's menu, then every other page hidden."""
+    sections = {name: pages for name, pages in navigation_for(user).items() if pages}
+    shown = {id(page) for pages in sections.values() for page in pages}
+    rest = [HIDDEN[key] for key, page in PAGES.items() if id(page) not in shown]
+    first = next(iter(sections))
+    # Unlabelled, and first: the hidden pages add no heading to the menu.
+    return {first: [*sections[first], *rest], **{k: v for k, v in sections.items() if k != first}}
+
+
 def run(user: User | None) -> None:
     """Route the request, draw the menu, run the page."""
-    page = st.navigation(list(PAGES.values()), position="hidden")
+    page = st.navigation(menu_for(user), position="sidebar", expanded=True)
     st.session_state["_tend_page_path"] = "/" + page.url_path
-    with st.sidebar:
-        for section, pages in navigation_for(user).items():
-            if not pages:
-                continue
-            if section:
-                st.caption(section)
-            for entry in pages:
-                st.page_link(entry, label=entry.title, icon=entry.icon)
-        if user is not None:
+    if user is not None:
+        with st.sidebar:
             # "I need a cooldown" must be reachable from every page in a tap or two.
             agreement_pages.cooldown_control()
     safety_pages.quick_exit()

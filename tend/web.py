@@ -24,11 +24,13 @@ PAGE_PATH_KEY = "_tend_page_path"
 
 
 def session_token() -> str | None:
-    for token in (st.context.cookies.get(SESSION_COOKIE), st.session_state.get(TEST_TOKEN_KEY)):
-        # Outside a browser (AppTest) the cookie mapping may hold placeholders.
-        if isinstance(token, str) and token:
-            return token
-    return None
+    # The test hand-over first: only server code sets it, and under AppTest the cookie
+    # mapping is a mock whose every lookup costs more than the rest of the sign-in gate.
+    token = st.session_state.get(TEST_TOKEN_KEY)
+    if not (isinstance(token, str) and token):
+        token = st.context.cookies.get(SESSION_COOKIE)
+    # Outside a browser (AppTest) the cookie mapping may hold placeholders.
+    return token if isinstance(token, str) and token else None
 
 
 def resolve_current_user() -> User | None:
@@ -57,6 +59,14 @@ def current_user() -> User:
 def action() -> Iterator[Session]:
     """One transaction for one user action."""
     with transaction() as session:
+        yield session
+
+
+@contextmanager
+def reading() -> Iterator[Session]:
+    """One transaction that only reads: on SQLite it does not wait for (or hold up) the
+    write lock, so drawing a page never queues behind the scheduler."""
+    with transaction(immediate=False) as session:
         yield session
 
 
