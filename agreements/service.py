@@ -1176,16 +1176,31 @@ def cooldowns_per_month(
 ) -> list[tuple[dt.date, int]]:
     """Cooldowns started per calendar month (in my time zone), for the last ``months``
     months including this one, oldest first; months without any count 0."""
-    now = now or utcnow()
     membership = couples.require_membership(session, user_id)
-    zone = ZoneInfo(membership.user.timezone or "UTC")
+    return cooldowns_per_month_of(
+        session, membership.couple_id, membership.user.timezone, now=now, months=months
+    )
+
+
+def cooldowns_per_month_of(
+    session: Session,
+    couple_id: int,
+    timezone: str | None,
+    *,
+    now: dt.datetime | None = None,
+    months: int = 12,
+) -> list[tuple[dt.date, int]]:
+    """:func:`cooldowns_per_month` for a couple the caller has already authorized, counted
+    in ``timezone`` (the viewer's)."""
+    now = now or utcnow()
+    zone = ZoneInfo(timezone or "UTC")
     this_month = now.astimezone(zone).date().replace(day=1)
     first = this_month - relativedelta(months=months - 1)
     start_utc = dt.datetime.combine(first, dt.time(), tzinfo=zone).astimezone(dt.UTC)
     counts = {first + relativedelta(months=i): 0 for i in range(months)}
     for started_at in session.scalars(
         select(Cooldown.started_at).where(
-            Cooldown.couple_id == membership.couple_id,
+            Cooldown.couple_id == couple_id,
             Cooldown.started_at >= start_utc,
             Cooldown.started_at <= now,
         )

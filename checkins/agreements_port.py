@@ -31,6 +31,12 @@ def cooldowns_per_month(
     return agreements.cooldowns_per_month(session, user_id, now=now)
 
 
+def cooldowns_per_month_of(
+    session: Session, couple_id: int, timezone: str, now: dt.datetime | None = None
+) -> list[tuple[dt.date, int]]:
+    return agreements.cooldowns_per_month_of(session, couple_id, timezone, now=now)
+
+
 def in_force_by_couple(
     session: Session, couple_ids: list[int], at: dt.datetime
 ) -> dict[int, list[tuple[AgreementInForce, dt.datetime]]]:

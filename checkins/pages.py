@@ -15,12 +15,14 @@ from typing import Any
 import altair as alt
 import pyarrow as pa
 import streamlit as st
+from sqlalchemy.orm import Session
 
 from checkins import service as checkins
 from checkins import survey
 from checkins.service import AdherenceInput, ConcernInput, Sheet
 from couples import service as couples
 from couples.errors import TendError
+from couples.models import User
 from privacy.pages import show_support_panel
 from tend import web
 
@@ -45,19 +47,24 @@ def checkin_page() -> None:
         partner_name = couples.member_name(other, user.id) if other else ""
         round_ = checkins.current_round(session, user.id) if couple else None
         status = checkins.round_status(session, user.id, round_.id) if round_ else None
+        # Loaded here, with the round and membership this transaction already holds.
+        review = (
+            checkins.review(session, user.id, round_.id)
+            if status is not None and status.phase == "review"
+            else None
+        )
     st.title("Check-in")
     if couple is None or partner is None:
         st.info("Check-ins start once your partner has joined your couple space.")
         st.page_link(web.page("couple"), label="Open your couple space", icon="➡️")
         return
-    if status is None or (status.phase == "review" and status.round.reviewed_at is not None):
-        _no_open_round(user.id, status)
-        if status is None:
-            return
-    assert status is not None
-    if status.phase == "review":
+    if status is None or (review is not None and review.round.reviewed_at is not None):
+        # Nothing open: a way to start one, and the last review (once, below).
+        _no_open_round(user.id, review)
+        return
+    if review is not None:
         st.success("You have both answered. Sit down together and go through it.")
-        _review(user.id, status.round.id)
+        _review(user.id, review)
         return
     if status.phase == "closed":
         _no_open_round(user.id, None)
@@ -86,7 +93,7 @@ def checkin_page() -> None:
     _answer_form(user.id, status.round.id, submitted=False)
 
 
-def _no_open_round(user_id: int, status: checkins.RoundStatus | None) -> None:
+def _no_open_round(user_id: int, last: checkins.Review | None) -> None:
     st.write("No check-in is open right now.")
     if st.button("Start a check-in now", type="primary"):
         try:
@@ -98,10 +105,10 @@ def _no_open_round(user_id: int, status: checkins.RoundStatus | None) -> None:
             st.rerun()
     with st.expander("Check-in settings and your own questions"):
         _settings(user_id)
-    if status is not None:
+    if last is not None:
         st.divider()
         st.subheader("Your last check-in")
-        _review(user_id, status.round.id)
+        _review(user_id, last)
 
 
 def _action_items_banner(user_id: int) -> None:
@@ -330,9 +337,8 @@ def _concerns(round_id: int, stored: Sheet, topics: list[checkins.TopicView]) ->
 
 
 # --- review -----------------------------------------------------------------------------
-def _review(user_id: int, round_id: int) -> None:
-    with web.action() as session:
-        review = checkins.review(session, user_id, round_id)
+def _review(user_id: int, review: checkins.Review) -> None:
+    round_id = review.round.id
     partner = review.partner
     mine_total, theirs_total = review.mine.satisfaction, review.theirs.satisfaction
     cols = st.columns(2)
@@ -497,9 +503,14 @@ STATUS_WORDS = {
 
 def history_page() -> None:
     user = web.current_user()
-    with web.action() as session:
-        rounds = checkins.history(session, user.id)
-        names = checkins.shown_names(session, user.id)
+    # One read for the list and the past review picked below it (both need the couple).
+    with web.reading() as session:
+        _history(session, user)
+
+
+def _history(session: Session, user: User) -> None:
+    rounds = checkins.history(session, user.id)
+    names = checkins.shown_names(session, user.id)
     st.title("Check-in history")
     if not rounds:
         st.write(
@@ -539,7 +550,7 @@ def history_page() -> None:
             list(labels),
             format_func=labels.__getitem__,
         )
-        _review(user.id, choice)
+        _review(user.id, checkins.review(session, user.id, choice))
 
 
 # --- topics ----------------------------------------------------------------------------------
@@ -592,9 +603,9 @@ def topics_page() -> None:
 # --- trends ----------------------------------------------------------------------------------
 def trends_page() -> None:
     user = web.current_user()
-    with web.action() as session:
+    with web.reading() as session:
         data = checkins.trends(session, user.id)
-        warnings = checkins.early_warnings(session, user.id)
+    warnings = data.warnings
     st.title("Trends")
     if warnings:
         st.subheader("Worth a look")
@@ -700,16 +711,16 @@ def _chart(name: str, rows: list[dict]) -> None:
 
 
 def _table(rows: list[dict]) -> pa.Table:
-    """The chart's rows as an Arrow table (dates as ISO strings), which Streamlit sends as
-    is. Not inline ``alt.Data(values=...)``: Altair validates inline values row by row
-    against its JSON schema, which made ten years of history several times slower to
-    draw; and not a pandas frame, which Streamlit would convert to Arrow column by column."""
-    return pa.Table.from_pylist(_json(rows))
-
-
-def _json(rows: list[dict]) -> list[dict]:
-    """Dates as ISO strings, so the chart data is plain JSON."""
-    return [
-        {k: v.isoformat() if isinstance(v, dt.date | dt.datetime) else v for k, v in row.items()}
-        for row in rows
-    ]
+    """The chart's rows as an Arrow table (dates as ISO strings, so the chart data is
+    plain JSON), which Streamlit sends as is. Not inline ``alt.Data(values=...)``:
+    Altair validates inline values row by row against its JSON schema, which made ten
+    years of history several times slower to draw; and not a pandas frame, which
+    Streamlit would convert to Arrow column by column. Built column by column: every
+    row of a chart has the same keys and types."""
+    columns = {}
+    for key in rows[0] if rows else ():
+        values = [row[key] for row in rows]
+        if isinstance(values[0], dt.date):  # datetimes are dates too
+            values = [v.isoformat() for v in values]
+        columns[key] = values
+    return pa.table(columns)

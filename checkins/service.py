@@ -1403,33 +1403,45 @@ def _topic_views(session: Session, couple_id: int) -> list[TopicView]:
             .limit(rules.RECURRING_WINDOW)
         )
     )
-    events = session.execute(
-        select(Topic, TopicEvent)
+    # Columns, not entities: years of topic events are hundreds of rows.
+    rows = session.execute(
+        select(
+            Topic.id,
+            Topic.title,
+            Topic.status,
+            Topic.created_at,
+            TopicEvent.event,
+            TopicEvent.at,
+            TopicEvent.status,
+            TopicEvent.round_id,
+        )
         .outerjoin(TopicEvent, TopicEvent.topic_id == Topic.id)
         .where(Topic.couple_id == couple_id)
         .order_by(Topic.id, TopicEvent.at, TopicEvent.id)
     ).all()
-    grouped: dict[int, tuple[Topic, list[TopicEvent]]] = {}
-    for topic, event in events:
-        grouped.setdefault(topic.id, (topic, []))
+    grouped: dict[int, tuple[tuple, list[tuple]]] = {}
+    for topic_id, title, status, created_at, event, at, event_status, round_id in rows:
+        entry = grouped.setdefault(topic_id, ((topic_id, title, status, created_at), []))
         if event is not None:
-            grouped[topic.id][1].append(event)
+            entry[1].append((event, at, event_status, round_id))
     views = []
-    for topic, topic_events in grouped.values():
-        raised = [e for e in topic_events if e.event == "raised"]
-        resolved = [e.at for e in topic_events if e.event == "status" and e.status == RESOLVED]
+    for (topic_id, title, status, created_at), topic_events in grouped.values():
+        raised = [(at, round_id) for event, at, _s, round_id in topic_events if event == "raised"]
+        resolved = [
+            at for event, at, to, _r in topic_events if event == "status" and to == RESOLVED
+        ]
         views.append(
             TopicView(
-                topic.id,
-                topic.title,
-                topic.status,
-                topic.created_at,
+                topic_id,
+                title,
+                status,
+                created_at,
                 len(raised),
-                raised[-1].at if raised else None,
+                raised[-1][0] if raised else None,
                 rules.keeps_coming_back(
-                    {e.round_id for e in raised if e.round_id is not None},
+                    {round_id for _at, round_id in raised if round_id is not None},
                     recent,
-                    [e.at for e in raised],
+                    [at for at, _r in raised],
                     resolved,
                 ),
             )
@@ -1513,6 +1525,7 @@ def topic_history(
 
 @dataclass
 class Trends:
+    warnings: list[rules.EarlyWarning]
     names: dict[int, str]
     satisfaction: list[dict]  # {round_id, opened_at, user, total}
     gaps: list[dict]  # {opened_at, gap}
@@ -1523,8 +1536,10 @@ class Trends:
 
 
 def trends(session: Session, user_id: int, *, now: dt.datetime | None = None) -> Trends:
-    """Everything the trends page plots, in a fixed number of queries at any history length."""
-    couple = _couple(session, user_id)
+    """Everything the trends page shows (the early warnings too), in a fixed number of
+    queries at any history length."""
+    membership = couples.require_membership(session, user_id)
+    couple = membership.couple
     names = _shown_names(couple, user_id)
     satisfaction = [
         {"round_id": rid, "opened_at": at, "user": names.get(uid, "?"), "total": int(total)}
@@ -1559,9 +1574,20 @@ def trends(session: Session, user_id: int, *, now: dt.datetime | None = None) ->
     open_topics = _open_topics_over_time(session, couple.id)
     cooldowns = [
         {"month": month, "count": count}
-        for month, count in agreements_port.cooldowns_per_month(session, user_id, now=now)
+        for month, count in agreements_port.cooldowns_per_month_of(
+            session, couple.id, membership.user.timezone, now=now
+        )
     ]
-    return Trends(names, satisfaction, gaps, adherence, cooldowns, open_topics, participation)
+    return Trends(
+        _early_warnings(session, couple.id, names),
+        names,
+        satisfaction,
+        gaps,
+        adherence,
+        cooldowns,
+        open_topics,
+        participation,
+    )
 
 
 def _adherence_query(couple_id: int):  # type: ignore[no-untyped-def]
@@ -1693,13 +1719,18 @@ def round_facts(session: Session, couple_id: int) -> list[rules.RoundFacts]:
 
 def early_warnings(session: Session, user_id: int) -> list[rules.EarlyWarning]:
     couple = _couple(session, user_id)
-    names = _shown_names(couple, user_id)
+    return _early_warnings(session, couple.id, _shown_names(couple, user_id))
+
+
+def _early_warnings(
+    session: Session, couple_id: int, names: dict[int, str]
+) -> list[rules.EarlyWarning]:
     recurring = [
         (t.id, t.title)
-        for t in _topic_views(session, couple.id)
+        for t in _topic_views(session, couple_id)
         if t.keeps_coming_back and t.status != RESOLVED
     ]
-    return rules.early_warnings(round_facts(session, couple.id), names, recurring)
+    return rules.early_warnings(round_facts(session, couple_id), names, recurring)
 
 
 # --- data export and account deletion (privacy) --------------------------------------------

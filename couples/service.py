@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,11 +37,32 @@ def register_partner_joined_hook(name: str, fn: PartnerJoinedHook) -> None:
     _PARTNER_JOINED_HOOKS[name] = fn
 
 
+_SEATS = "tend.seats"  # session.info: user id -> their membership, once looked up
+
+
 def membership_of(session: Session, user_id: int) -> Membership | None:
-    """The user's seat in the couple they have not left, if any."""
-    return session.scalar(
+    """The user's seat in the couple they have not left, if any.
+
+    Looked up once per session: a page asks several services in one transaction, and
+    each starts here. The remembered seat (held here, so the couple and members loaded
+    with it stay in the identity map too) is checked again on the object itself, which
+    shows any change made through this session: a seat left or deleted is looked up
+    afresh."""
+    seats: dict[int, Membership] = session.info.setdefault(_SEATS, {})
+    known = seats.get(user_id)
+    if (
+        known is not None
+        and inspect(known).persistent
+        and known.user_id == user_id
+        and known.left_at is None
+    ):
+        return known
+    membership = session.scalar(
         select(Membership).where(Membership.user_id == user_id, Membership.left_at.is_(None))
     )
+    if membership is not None:
+        seats[user_id] = membership
+    return membership
 
 
 def require_membership(session: Session, user_id: int) -> Membership:

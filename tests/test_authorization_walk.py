@@ -44,6 +44,7 @@ INTERNAL = {
     "agreements.service.agreement_version",
     "agreements.service.agreements_in_force",
     "agreements.service.checkin_schedule",
+    "agreements.service.cooldowns_per_month_of",  # the trends of a couple already resolved
     "agreements.service.next_checkin_schedule_from",
     "checkins.service.due_days_for",
     "checkins.service.open_round_of",

@@ -65,6 +65,28 @@ def test_each_checkin_page_renders_with_a_revealed_round(signed_in, tx, page) ->
     assert PAGES[page] in text
 
 
+def test_a_reviewed_round_shows_once_under_your_last_check_in(signed_in, tx) -> None:  # type: ignore[no-untyped-def]
+    """Marked as reviewed together: nothing is open, so the page offers a new check-in
+    and shows the last review once (not also as "ready to review")."""
+    a, b, token, now = signed_in
+    with tx() as s:
+        round_id = checkins.start_round_now(s, a.id, now=now - dt.timedelta(days=1)).id
+    answer_round(tx, a, b, round_id, now - dt.timedelta(hours=1), sheet(16), sheet(10))
+    at = _app(token, "checkin")
+    at.run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success] == [
+        "You have both answered. Sit down together and go through it."
+    ]
+    at.button(key=f"reviewed_{round_id}").click().run()
+    assert not at.exception, at.exception
+    assert not at.success
+    assert "No check-in is open right now." in [m.value for m in at.markdown]
+    assert [h.value for h in at.subheader].count("Your last check-in") == 1
+    assert [h.value for h in at.subheader].count("Side by side") == 1
+    assert any("Reviewed together on" in c.value for c in at.caption)
+
+
 def test_the_answer_page_saves_a_draft_on_every_change(signed_in, tx) -> None:  # type: ignore[no-untyped-def]
     a, _b, token, now = signed_in
     with tx() as s:
