@@ -155,6 +155,16 @@ def write_floor(engine: Engine, population: Population) -> Callable[[], None]:
     return run
 
 
+def vacuum_written_tables(engine: Engine) -> None:
+    """Every rolled-back sweep leaves its rows behind as dead tuples; without autovacuum
+    (off on some servers) they pile up run after run and slow the inserts. Start clean."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql(
+            "VACUUM checkin_rounds, checkin_participations, checkin_round_agreements, "
+            "outbox, checkin_plans"
+        )
+
+
 def plan_scale(
     *,
     big: int = 1_000_000,
@@ -203,6 +213,7 @@ def plan_floor(
     pop = Population(couples, due, BENCH_NOW)
     url = population.ensure(f"tend_bench_plan_{couples}", pop, log=log)
     engine = make_engine(url)
+    vacuum_written_tables(engine)
     times = interleaved_medians(
         {
             "sweep": sweep(engine, BENCH_NOW, expect_opened=due),
