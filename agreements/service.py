@@ -822,8 +822,20 @@ def agreements_in_force_by_couple(
 ) -> dict[int, list[tuple[AgreementInForce, dt.datetime]]]:
     """:func:`agreements_in_force` for many couples in one query (the planning sweep's
     batch), each with the moment its version came into force (to pick the schedule)."""
+    # Plain columns, not entities: the sweep needs values, and loading a thousand pairs
+    # of ORM objects costs more than the query.
     rows = session.execute(
-        select(AgreementVersion, Agreement)
+        select(
+            Agreement.couple_id,
+            Agreement.id,
+            AgreementVersion.id,
+            Agreement.kind,
+            AgreementVersion.title,
+            AgreementVersion.body,
+            AgreementVersion.params,
+            Agreement.flagged_for_review,
+            AgreementVersion.in_force_from,
+        )
         .join(Agreement, Agreement.id == AgreementVersion.agreement_id)
         .where(
             Agreement.couple_id.in_(couple_ids),
@@ -834,20 +846,19 @@ def agreements_in_force_by_couple(
         .order_by(Agreement.couple_id, Agreement.created_at, Agreement.id)
     )
     out: dict[int, list[tuple[AgreementInForce, dt.datetime]]] = {cid: [] for cid in couple_ids}
-    for version, agreement in rows:
-        assert version.in_force_from is not None
-        out[agreement.couple_id].append(
+    for couple_id, agreement_id, version_id, kind, title, body, params, flagged, since in rows:
+        out[couple_id].append(
             (
                 AgreementInForce(
-                    agreement_id=agreement.id,
-                    version_id=version.id,
-                    kind=agreement.kind,
-                    title=version.title,
-                    body=version.body,
-                    params=dict(version.params or {}),
-                    flagged_for_review=agreement.flagged_for_review,
+                    agreement_id=agreement_id,
+                    version_id=version_id,
+                    kind=kind,
+                    title=title,
+                    body=body,
+                    params=dict(params or {}),
+                    flagged_for_review=flagged,
                 ),
-                version.in_force_from,
+                since,
             )
         )
     return out

@@ -4,6 +4,10 @@ The sweep is every registered planner (check-ins: close, open, remind; therapy
 reminders) in one session at the population's ``now``, exactly as ``plan_pass`` runs
 them, then rolled back: every repetition finds the same couples due, and the cached
 database stays as built. Each sweep is checked to open exactly the due couples' rounds.
+
+plan_floor has two references: the bare indexed SELECT of the due plan rows (the
+issue's floor, the headline), and the write floor: the rows the sweep writes, written
+by one hand-written PostgreSQL statement with no decisions and no rendering.
 """
 
 from __future__ import annotations
@@ -11,13 +15,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from benchmarks import population
 from benchmarks.common import Result, interleaved_medians
 from benchmarks.population import BENCH_NOW, Population
+from checkins import recurrence
 from checkins.models import CheckinPlan, Round
+from checkins.service import CLOSING_NOTICE, DEFAULT_DUE_DAYS, ROUND_PAGE
 from couples.db import make_engine
 from notifications import scheduler
 
@@ -51,6 +57,112 @@ def bare_select(engine: Engine, now: dt.datetime, expect: int) -> Callable[[], N
             session.rollback()
 
     return run
+
+
+# What the sweep writes for the due couples, in one statement: their rounds (ON CONFLICT
+# DO NOTHING, as the sweep), both partners' participations, the pinned agreements in
+# force, one "a check-in is open" outbox row per partner with the same columns and
+# context keys, and the plan rows moved on. The values the sweep decides per couple
+# (start, due date, next moment, the due date's text) are constants here: the population
+# gives every due couple the same schedule. `= ANY (ARRAY(...))`: with a join to the CTE
+# PostgreSQL misjudges its size and hash-joins a sequential scan of all agreements.
+WRITE_FLOOR_SQL = """
+WITH due AS MATERIALIZED (
+    SELECT couple_id FROM checkin_plans WHERE next_check_at <= :now
+    FOR UPDATE SKIP LOCKED
+),
+pinned AS MATERIALIZED (
+    SELECT a.couple_id, a.id AS agreement_id, v.id AS version_id, a.kind, v.title
+    FROM agreements a JOIN agreement_versions v ON v.agreement_id = a.id
+    WHERE a.couple_id = ANY (ARRAY(SELECT couple_id FROM due))
+      AND v.in_force_from <= :now AND (v.in_force_until IS NULL OR v.in_force_until > :now)
+),
+r AS (
+    INSERT INTO checkin_rounds (couple_id, scheduled_for, origin, schedule_version_id,
+        opened_by_id, opened_at, due_at)
+    SELECT couple_id, :start, 'schedule', version_id, NULL, :now, :due_at
+    FROM pinned WHERE kind = 'regular_checkin'
+    ON CONFLICT DO NOTHING RETURNING id, couple_id
+),
+members AS MATERIALIZED (
+    SELECT r.id AS round_id, r.couple_id, m.user_id
+    FROM r JOIN memberships m ON m.couple_id = r.couple_id AND m.left_at IS NULL
+),
+p AS (
+    INSERT INTO checkin_participations (round_id, user_id, status)
+    SELECT round_id, user_id, 'pending' FROM members RETURNING 1
+),
+ra AS (
+    INSERT INTO checkin_round_agreements (round_id, agreement_id, version_id, kind, title)
+    SELECT r.id, pinned.agreement_id, pinned.version_id, pinned.kind, left(pinned.title, 200)
+    FROM r JOIN pinned ON pinned.couple_id = r.couple_id RETURNING 1
+),
+o AS (
+    INSERT INTO outbox (kind, dedupe_key, recipient_user_id, to_address, context, secret,
+        send_after, status, attempts, message_id, created_at)
+    SELECT 'round_opened', 'checkin:' || me.round_id || ':round_opened:' || me.user_id,
+        me.user_id, u.email,
+        json_build_object('name', u.display_name, 'partner', pu.display_name,
+            'couple', c.name, 'round_id', me.round_id, 'due', CAST(:due_text AS text),
+            'conversation_at', CAST(:conversation_at AS text),
+            'sign_in_target', CAST(:sign_in_target AS text)),
+        NULL, :now, 'pending', 0, '', now()
+    FROM members me
+    JOIN users u ON u.id = me.user_id
+    JOIN members partner ON partner.round_id = me.round_id AND partner.user_id <> me.user_id
+    JOIN users pu ON pu.id = partner.user_id
+    JOIN couples c ON c.id = me.couple_id
+    RETURNING 1
+),
+up AS (
+    UPDATE checkin_plans SET next_check_at = :next
+    FROM due WHERE checkin_plans.couple_id = due.couple_id RETURNING 1
+)
+SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM p), (SELECT count(*) FROM ra),
+       (SELECT count(*) FROM o), (SELECT count(*) FROM up)
+"""
+
+
+def write_floor_params(population: Population) -> dict[str, object]:
+    """The values the sweep decides for every due couple of ``population``."""
+    start, next_start = recurrence.latest_and_next(population.due_schedule(), population.now)
+    assert start is not None
+    due_at = max(start + dt.timedelta(days=DEFAULT_DUE_DAYS), population.now + CLOSING_NOTICE)
+    return {
+        "now": population.now,
+        "start": start,
+        "due_at": due_at,
+        "next": next_start,
+        "due_text": f"{due_at:%A %d %B, %H:%M}",  # the due users' zone is UTC
+        "conversation_at": due_at.isoformat(),
+        "sign_in_target": ROUND_PAGE,
+    }
+
+
+def write_floor(engine: Engine, population: Population) -> Callable[[], None]:
+    """The second floor: the rows the sweep writes (PostgreSQL), decided by nobody."""
+    params = write_floor_params(population)
+    n = population.due
+    # (rounds, participations, pinned agreements, outbox rows, plan rows)
+    expected = (n, 2 * n, n, 2 * n, n)
+
+    def run() -> None:
+        with engine.connect() as connection:
+            counts = tuple(connection.execute(text(WRITE_FLOOR_SQL), params).one())
+            assert counts == expected, f"wrote {counts}, expected {expected}"
+            connection.rollback()
+
+    return run
+
+
+def vacuum_written_tables(engine: Engine) -> None:
+    """Every rolled-back sweep leaves its rows behind as dead tuples; without autovacuum
+    (off on some servers) they pile up run after run and slow the inserts. Start clean."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql(
+            "VACUUM checkin_rounds, checkin_participations, checkin_round_agreements, "
+            "outbox, checkin_plans"
+        )
 
 
 def plan_scale(
@@ -98,17 +210,20 @@ def plan_floor(
     repeat: int = 5,
     log=print,  # type: ignore[no-untyped-def]
 ) -> Result:
-    url = population.ensure(
-        f"tend_bench_plan_{couples}", Population(couples, due, BENCH_NOW), log=log
-    )
+    pop = Population(couples, due, BENCH_NOW)
+    url = population.ensure(f"tend_bench_plan_{couples}", pop, log=log)
     engine = make_engine(url)
+    vacuum_written_tables(engine)
     times = interleaved_medians(
         {
             "sweep": sweep(engine, BENCH_NOW, expect_opened=due),
             "bare_select": bare_select(engine, BENCH_NOW, due),
+            "write_floor": write_floor(engine, pop),
         },
         repeat=repeat,
     )
+    # The headline is the issue's: the sweep over the bare SELECT. The write floor says
+    # how much of that any sweep writing these rows must pay.
     ratio = times["sweep"] / times["bare_select"]
     return Result(
         "plan_floor",
@@ -119,6 +234,9 @@ def plan_floor(
             "due": due,
             "sweep_s": round(times["sweep"], 4),
             "bare_select_s": round(times["bare_select"], 5),
+            "write_floor_s": round(times["write_floor"], 4),
+            "sweep_vs_write_floor": round(times["sweep"] / times["write_floor"], 2),
+            "write_floor_vs_select": round(times["write_floor"] / times["bare_select"], 1),
             "per_due_couple_ms": round(times["sweep"] / due * 1000, 2),
         },
     )

@@ -51,6 +51,11 @@ class Population:
         assert due_latest is not None and due_latest <= self.now < other_next
         return due_params, due_since, due_latest, other_params, other_since, other_next
 
+    def due_schedule(self) -> SimpleNamespace:
+        """The check-in schedule every due couple has (as the planner reads it)."""
+        due_params, due_since, *_others = self.schedules()
+        return _schedule(due_params, due_since)
+
 
 def _weekly(at: dt.datetime) -> dict:
     return {

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -248,6 +248,7 @@ def _open_due(session: Session, now: dt.datetime, on_open: Callable[[Round], obj
     """The sweep behind :func:`open_due_rounds`; returns how many rounds it opened."""
     count = 0
     after = 0
+    expansions = recurrence.PassExpansions(now)
     while True:
         # Keyset over couple ids: every batch moves on, whatever the notes now say.
         # SKIP LOCKED: a couple another planner is handling right now is its business;
@@ -264,7 +265,7 @@ def _open_due(session: Session, now: dt.datetime, on_open: Callable[[Round], obj
         if not batch:
             return count
         after = batch[-1]
-        facts = _BatchFacts.read(session, batch, now)
+        facts = _BatchFacts.read(session, batch, now, expansions)
         next_checks: dict[int, dt.datetime | None] = {}
         due: dict[int, dict] = {}  # couple id -> the round to open
         for cid in batch:
@@ -277,13 +278,35 @@ def _open_due(session: Session, now: dt.datetime, on_open: Callable[[Round], obj
                 select(Round).where(Round.id.in_(opened)).order_by(Round.couple_id)
             ):
                 on_open(round_)
+        # Core over the table (one cached statement, many rows), not the ORM's bulk path.
+        plans = CheckinPlan.__table__
         session.execute(
-            update(CheckinPlan),
-            [{"couple_id": cid, "next_check_at": at} for cid, at in next_checks.items()],
+            update(plans)
+            .where(plans.c.couple_id == bindparam("cid"))
+            .values(next_check_at=bindparam("at")),
+            [{"cid": cid, "at": at} for cid, at in next_checks.items()],
         )
         # Flushed, nothing of this batch stays referenced (the identity map holds clean
         # objects weakly), so memory does not grow with the number of couples due.
         session.flush()
+
+
+@dataclass(frozen=True)
+class _Partner:
+    """A partner still in the couple, with what their mail needs (read as plain rows:
+    the sweep has no use for ORM objects)."""
+
+    id: int  # the user's
+    display_name: str
+    email: str
+    timezone: str
+
+
+@dataclass
+class _CoupleFacts:
+    name: str
+    ended_at: dt.datetime | None
+    partners: list[_Partner] = field(default_factory=list)  # still in the couple, by seat
 
 
 @dataclass
@@ -292,17 +315,23 @@ class _BatchFacts:
     batch instead of several per couple. Opening one couple's round changes nothing
     another couple's decision reads, so reading them up front decides the same."""
 
-    couples: dict[int, Couple]
+    couples: dict[int, _CoupleFacts]
     in_force: dict[int, list[tuple[AgreementInForce, dt.datetime]]]
     open_round: set[int]  # couples with a round not yet closed
     due_days: dict[int, int]  # couples with their own answering period
     latest_scheduled: dict[int, dt.datetime]  # latest round's scheduled start per couple
+    expansions: recurrence.PassExpansions  # the pass's schedules, each expanded once
 
     @classmethod
-    def read(cls, session: Session, batch: list[int], now: dt.datetime) -> _BatchFacts:
+    def read(
+        cls,
+        session: Session,
+        batch: list[int],
+        now: dt.datetime,
+        expansions: recurrence.PassExpansions,
+    ) -> _BatchFacts:
         return cls(
-            # Members (and their users) come with them: Couple.members is selectin.
-            couples={c.id: c for c in session.scalars(select(Couple).where(Couple.id.in_(batch)))},
+            couples=_couple_facts(session, batch),
             in_force=agreements_port.in_force_by_couple(session, batch, now),
             open_round=set(
                 session.scalars(
@@ -325,7 +354,38 @@ class _BatchFacts:
                     .group_by(Round.couple_id)
                 ).all()
             ),
+            expansions=expansions,
         )
+
+
+def _couple_facts(session: Session, batch: list[int]) -> dict[int, _CoupleFacts]:
+    """The batch's couples with their partners still in them (as ``_members``: by seat),
+    in one query of plain rows."""
+    rows = session.execute(
+        select(
+            Couple.id,
+            Couple.name,
+            Couple.ended_at,
+            User.id,
+            User.display_name,
+            User.email,
+            User.timezone,
+        )
+        .outerjoin(
+            Membership, and_(Membership.couple_id == Couple.id, Membership.left_at.is_(None))
+        )
+        .outerjoin(User, User.id == Membership.user_id)
+        .where(Couple.id.in_(batch))
+        .order_by(Couple.id, Membership.seat)
+    )
+    couples: dict[int, _CoupleFacts] = {}
+    for couple_id, name, ended_at, user_id, display_name, email, timezone in rows:
+        couple = couples.get(couple_id)
+        if couple is None:
+            couple = couples[couple_id] = _CoupleFacts(name, ended_at)
+        if user_id is not None:
+            couple.partners.append(_Partner(user_id, display_name, email, timezone))
+    return couples
 
 
 def _plan_couple(
@@ -334,14 +394,14 @@ def _plan_couple(
     """The couple's round to open, if one is due (a row for :func:`_insert_rounds`), or
     None; and when to look again (None = only after a change marks the couple stale)."""
     couple = facts.couples.get(couple_id)
-    if couple is None or couple.ended_at is not None or len(_members(couple)) < 2:
+    if couple is None or couple.ended_at is not None or len(couple.partners) < 2:
         return None, None
     in_force = facts.in_force.get(couple_id, [])
     schedule = agreements_port.schedule_among(in_force)
     if schedule is None:
         # A schedule accepted at a moment later than this pass's clock still counts.
-        return None, agreements_port.next_schedule_start(session, couple.id, now)
-    start, next_check = recurrence.latest_and_next(schedule, now)
+        return None, agreements_port.next_schedule_start(session, couple_id, now)
+    start, next_check = facts.expansions.latest_and_next(schedule)
     if start is None or couple_id in facts.open_round:
         return None, next_check
     period = dt.timedelta(days=facts.due_days.get(couple_id, DEFAULT_DUE_DAYS))
@@ -374,20 +434,32 @@ def _insert_rounds(
     insert_ = (
         postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     )
+    # Core statements over the tables with a list of rows: compiled once and cached, sent
+    # as multi-row INSERTs (SQLAlchemy's "insertmanyvalues"), without the ORM's bulk
+    # bookkeeping. The queries before these have flushed the session.
+    rounds = Round.__table__
     inserted = session.execute(
-        insert_(Round).values(rows).on_conflict_do_nothing().returning(Round.id, Round.couple_id)
+        insert_(rounds).on_conflict_do_nothing().returning(rounds.c.id, rounds.c.couple_id),
+        rows,
     ).all()
     by_couple = {row["couple_id"]: row for row in rows}
     participations, pinned, reminders = [], [], []
     for round_id, couple_id in inserted:
         couple = facts.couples[couple_id]
         due_at = by_couple[couple_id]["due_at"]
-        for member in _members(couple):
-            participations.append(
-                {"round_id": round_id, "user_id": member.user_id, "status": PENDING}
-            )
+        for member in couple.partners:
+            participations.append({"round_id": round_id, "user_id": member.id, "status": PENDING})
+            partner = next((p for p in couple.partners if p.id != member.id), None)
             reminders.append(
-                _reminder(round_id, due_at, member.user, "round_opened", couple, now=now)
+                _reminder(
+                    round_id,
+                    due_at,
+                    member,
+                    "round_opened",
+                    partner_name=partner.display_name if partner else "",
+                    couple_name=couple.name,
+                    now=now,
+                )
             )
         for agreement, _since in facts.in_force.get(couple_id, []):
             pinned.append(
@@ -400,9 +472,9 @@ def _insert_rounds(
                 }
             )
     if participations:
-        session.execute(insert(Participation), participations)
+        session.execute(insert(Participation.__table__), participations)
     if pinned:
-        session.execute(insert(RoundAgreement), pinned)
+        session.execute(insert(RoundAgreement.__table__), pinned)
     # One query for preferences, one for used keys, and no savepoint per row: the keys
     # name rounds this transaction just inserted, so no other transaction writes them.
     plan_reminders(session, reminders, now=now)
@@ -462,14 +534,14 @@ def plan_checkins(session: Session, now: dt.datetime | None = None) -> int:
 def _reminder(
     round_id: int,
     due_at: dt.datetime,
-    user: User,
+    user: User | _Partner,
     kind: str,
-    couple: Couple,
     *,
+    partner_name: str,
+    couple_name: str,
     now: dt.datetime,
 ) -> Reminder:
     """One mail about a round. The context carries names and dates, never answers."""
-    partner = next((m.user for m in _members(couple) if m.user_id != user.id), None)
     due_local = due_at.astimezone(ZoneInfo(user.timezone or "UTC"))
     return Reminder(
         user=user,
@@ -478,8 +550,8 @@ def _reminder(
         due_utc=now,
         context={
             "name": user.display_name,
-            "partner": partner.display_name if partner else "",
-            "couple": couple.name,
+            "partner": partner_name,
+            "couple": couple_name,
             "round_id": round_id,
             "due": f"{due_local:%A %d %B, %H:%M}",
             # For the .ics of the conversation (checkins.calendar): when answers are due.
@@ -503,7 +575,16 @@ def _notify(
     hours and preferred hour."""
     couple = couple or session.get(Couple, round_.couple_id)
     assert couple is not None
-    r = _reminder(round_.id, round_.due_at, user, kind, couple, now=now)
+    partner = next((m.user for m in _members(couple) if m.user_id != user.id), None)
+    r = _reminder(
+        round_.id,
+        round_.due_at,
+        user,
+        kind,
+        partner_name=partner.display_name if partner else "",
+        couple_name=couple.name,
+        now=now,
+    )
     if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == r.dedupe_key)):
         return 0
     message = plan_reminder(

@@ -1,16 +1,20 @@
 """Every benchmark's setup and measuring code, run at a tiny scale so the scripts cannot
 rot. No timing is asserted here: figures come from `python -m benchmarks`
 (docs/performance.md). What is asserted: the generated populations check out, each
-sweep opens exactly the due couples' rounds, the scheduler process sends one mail per
-due partner, and the pages render with the same number of statements at 1 and 2 years."""
+sweep opens exactly the due couples' rounds, plan_floor's write floor writes what the
+sweep writes, the scheduler process sends one mail per due partner, and the pages
+render with the same number of statements at 1 and 2 years."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from benchmarks import dispatch, memory, pages, planning, population
+from notifications import scheduler
 from tests.conftest import _postgres_available
 
 needs_postgres = pytest.mark.skipif(
@@ -25,11 +29,58 @@ def test_plan_benchmarks_at_tiny_scale() -> None:
         assert set(scale.detail) == {"due", "postgresql", "sqlite"}
         floor = planning.plan_floor(couples=40, due=5, repeat=1, log=lambda *_: None)
         assert floor.ratio > 0 and floor.detail["due"] == 5
+        # The write floor ran (it asserts its own row counts) and is reported.
+        assert floor.detail["write_floor_s"] > 0
+        assert floor.detail["sweep_vs_write_floor"] > 0
+        assert floor.detail["write_floor_vs_select"] > 0
     finally:
         for n in (40, 80):
             population.drop(f"tend_bench_plan_{n}")
             for suffix in ("", "-wal", "-shm"):
                 Path(f"/tmp/tend_bench_plan_{n}.db{suffix}").unlink(missing_ok=True)
+
+
+@needs_postgres
+def test_the_write_floor_writes_the_rows_the_sweep_writes() -> None:
+    """Same rounds, participations, pinned agreements, outbox rows (every column but ids,
+    the round id in the context and created_at) and plan notes as the sweep."""
+    pop = population.Population(30, 3, population.BENCH_NOW)
+    queries = [
+        "SELECT couple_id, scheduled_for, origin, schedule_version_id, opened_by_id, "
+        "opened_at, due_at, revealed_at, closed_at FROM checkin_rounds ORDER BY couple_id",
+        "SELECT r.couple_id, p.user_id, p.status, p.updated_at, p.submitted_at "
+        "FROM checkin_participations p JOIN checkin_rounds r ON r.id = p.round_id ORDER BY 1, 2",
+        "SELECT r.couple_id, a.agreement_id, a.version_id, a.kind, a.title "
+        "FROM checkin_round_agreements a JOIN checkin_rounds r ON r.id = a.round_id ORDER BY 1",
+        "SELECT o.kind, o.recipient_user_id, o.to_address, o.context::jsonb - 'round_id', "
+        "(o.context->>'round_id')::int = r.id AND o.dedupe_key = "
+        "'checkin:' || r.id || ':round_opened:' || o.recipient_user_id, o.secret, o.send_after, "
+        "o.status, o.attempts, o.message_id, o.claimed_until, o.claimed_by, o.last_error, "
+        "o.sent_at FROM outbox o JOIN checkin_participations p ON p.user_id = "
+        "o.recipient_user_id JOIN checkin_rounds r ON r.id = p.round_id ORDER BY 2",
+        "SELECT couple_id, next_check_at FROM checkin_plans ORDER BY couple_id",
+    ]
+    try:
+        url = population.ensure("tend_bench_test_floor", pop, reuse=False, log=lambda *_: None)
+        engine = population.make_engine(url)
+        scheduler.load_planners()
+        with Session(engine) as session:
+            for planner in scheduler.PLANNERS.values():
+                planner(session, pop.now)
+            swept = [session.execute(text(q)).all() for q in queries]
+            session.rollback()
+        with engine.connect() as connection:
+            counts = connection.execute(
+                text(planning.WRITE_FLOOR_SQL), planning.write_floor_params(pop)
+            ).one()
+            written = [connection.execute(text(q)).all() for q in queries]
+            connection.rollback()
+        engine.dispose()
+        assert tuple(counts) == (3, 6, 3, 6, 3)
+        assert len(swept[3]) == 6
+        assert written == swept
+    finally:
+        population.drop("tend_bench_test_floor")
 
 
 @needs_postgres

@@ -169,3 +169,54 @@ def test_a_change_marks_the_couple_for_the_next_pass(tx, now) -> None:
         # Saturday 14 March: the next start is Sunday 19:00 in Berlin.
         assert plan is not None
         assert plan.next_check_at == dt.datetime(2026, 3, 15, 18, 0, tzinfo=dt.UTC)
+
+
+def test_the_sweeps_batch_reads_equal_the_one_by_one_reads(tx, now) -> None:
+    """The sweep reads a batch's couples, partners and agreements as plain rows in one
+    query each; they must equal what the ORM objects and the per-couple queries say:
+    partners still in the couple by seat, agreements in force (a retired schedule not,
+    its successor yes) with the moment each came into force, and the schedule chosen."""
+    with tx() as s:
+        c1, a1, b1 = make_couple(s, "a1@example.org", "b1@example.org", name="One", now=now)
+        c2, a2, b2 = make_couple(s, "a2@example.org", "b2@example.org", name="Two", now=now)
+        c3, a3, b3 = make_couple(
+            s, "a3@example.org", "b3@example.org", now=now, timezones=("Asia/Tokyo", "UTC")
+        )
+        c4, _a4, _b4 = make_couple(s, "a4@example.org", "b4@example.org", now=now)
+        ids = [c1.id, c2.id, c3.id, c4.id, 999_999]
+    with tx() as s:
+        agree(s, a1, b1, "cooldown", "Cooldown", {"minutes": 5}, now)
+        agree(s, a1, b1, "regular_checkin", "Sundays", WEEKLY_SUNDAY_BERLIN, now)
+        old = agree(s, a2, b2, "regular_checkin", "Mondays", weekly(0), now)
+        agree(s, a3, b3, "regular_checkin", "Fridays", weekly(4, "18:00", "Asia/Tokyo"), now)
+    later = now + dt.timedelta(days=2)
+    with tx() as s:
+        agreements.request_retirement(s, a2.id, old, now=later)
+        agreements.answer_retirement(s, b2.id, old, agree=True, now=later)
+        agree(s, a2, b2, "regular_checkin", "Saturdays", weekly(5, "09:00"), later)
+        couples.leave_couple(s, b3.id, now=later)
+    at = later + dt.timedelta(hours=1)
+    with tx() as s:
+        facts = checkins._couple_facts(s, ids)
+        expected = {
+            c.id: (c.name, c.ended_at, [m.user for m in checkins._members(c)])
+            for c in s.scalars(select(Couple).where(Couple.id.in_(ids)))
+        }
+        assert set(facts) == set(expected) == set(ids[:4])
+        for cid, (name, ended_at, users) in expected.items():
+            assert (facts[cid].name, facts[cid].ended_at) == (name, ended_at)
+            assert [(p.id, p.display_name, p.email, p.timezone) for p in facts[cid].partners] == [
+                (u.id, u.display_name, u.email, u.timezone) for u in users
+            ]
+        assert len(facts[c3.id].partners) == 1
+        by_couple = agreements.agreements_in_force_by_couple(s, ids, at)
+        for cid in ids:
+            one_by_one = agreements.agreements_in_force(s, cid, at)
+            assert [a for a, _since in by_couple[cid]] == one_by_one
+            for a, since in by_couple[cid]:
+                version = s.get(agreements.AgreementVersion, a.version_id)
+                assert version is not None and since == version.in_force_from
+            assert agreements_port.schedule_among(by_couple[cid]) == agreements_port.schedule(
+                s, cid, at
+            )
+        assert len(by_couple[c1.id]) == 2 and by_couple[c4.id] == []

@@ -25,6 +25,9 @@ ZONES = ["Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Kolkata"
 @pytest.fixture
 def planners():  # type: ignore[no-untyped-def]
     """Planners registered by a test are removed afterwards."""
+    # The real planners register when their modules are first imported: import them
+    # before the snapshot, or restoring it would drop them for every later test.
+    scheduler.load_planners()
     before = dict(scheduler.PLANNERS)
     yield scheduler.register_planner
     scheduler.PLANNERS.clear()
