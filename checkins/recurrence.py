@@ -99,28 +99,3 @@ def latest_and_next(
     earlier = [t for t in near if t <= at]
     later = [t for t in near if t > at]
     return (earlier[-1] if earlier else None), (later[0] if later else next_start(schedule, at))
-
-
-class PassExpansions:
-    """:func:`latest_and_next` at one moment (a planning pass's clock), expanded once per
-    distinct schedule: couples with the same rule from the same moment on share it.
-    What makes schedules alike is every field the expansion reads (the version id is
-    not one of them)."""
-
-    def __init__(self, at: dt.datetime) -> None:
-        self.at = at
-        self._known: dict[tuple, tuple[dt.datetime | None, dt.datetime]] = {}
-
-    def latest_and_next(self, schedule: ScheduleLike) -> tuple[dt.datetime | None, dt.datetime]:
-        key = (
-            schedule.cadence,
-            schedule.weekday,
-            schedule.day_of_month,
-            schedule.local_time,
-            schedule.timezone,
-            schedule.active_since,
-        )
-        known = self._known.get(key)
-        if known is None:
-            known = self._known[key] = latest_and_next(schedule, self.at)
-        return known

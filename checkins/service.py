@@ -248,7 +248,6 @@ def _open_due(session: Session, now: dt.datetime, on_open: Callable[[Round], obj
     """The sweep behind :func:`open_due_rounds`; returns how many rounds it opened."""
     count = 0
     after = 0
-    expansions = recurrence.PassExpansions(now)
     while True:
         # Keyset over couple ids: every batch moves on, whatever the notes now say.
         # SKIP LOCKED: a couple another planner is handling right now is its business;
@@ -265,7 +264,7 @@ def _open_due(session: Session, now: dt.datetime, on_open: Callable[[Round], obj
         if not batch:
             return count
         after = batch[-1]
-        facts = _BatchFacts.read(session, batch, now, expansions)
+        facts = _BatchFacts.read(session, batch, now)
         next_checks: dict[int, dt.datetime | None] = {}
         due: dict[int, dict] = {}  # couple id -> the round to open
         for cid in batch:
@@ -320,16 +319,9 @@ class _BatchFacts:
     open_round: set[int]  # couples with a round not yet closed
     due_days: dict[int, int]  # couples with their own answering period
     latest_scheduled: dict[int, dt.datetime]  # latest round's scheduled start per couple
-    expansions: recurrence.PassExpansions  # the pass's schedules, each expanded once
 
     @classmethod
-    def read(
-        cls,
-        session: Session,
-        batch: list[int],
-        now: dt.datetime,
-        expansions: recurrence.PassExpansions,
-    ) -> _BatchFacts:
+    def read(cls, session: Session, batch: list[int], now: dt.datetime) -> _BatchFacts:
         return cls(
             couples=_couple_facts(session, batch),
             in_force=agreements_port.in_force_by_couple(session, batch, now),
@@ -354,7 +346,6 @@ class _BatchFacts:
                     .group_by(Round.couple_id)
                 ).all()
             ),
-            expansions=expansions,
         )
 
 
@@ -401,7 +392,7 @@ def _plan_couple(
     if schedule is None:
         # A schedule accepted at a moment later than this pass's clock still counts.
         return None, agreements_port.next_schedule_start(session, couple_id, now)
-    start, next_check = facts.expansions.latest_and_next(schedule)
+    start, next_check = recurrence.latest_and_next(schedule, now)
     if start is None or couple_id in facts.open_round:
         return None, next_check
     period = dt.timedelta(days=facts.due_days.get(couple_id, DEFAULT_DUE_DAYS))

@@ -164,32 +164,3 @@ def test_latest_and_next_agree_with_latest_start_and_next_start() -> None:
                 next_start(sched, at),
             ), (cadence, tz, at)
             at += dt.timedelta(hours=7)
-
-
-def test_a_pass_expands_each_distinct_schedule_once_and_answers_the_same() -> None:
-    """PassExpansions gives latest_and_next for every schedule, also when schedules
-    differ only in a field the expansion reads (or only in their version id)."""
-    import dataclasses
-
-    from checkins.recurrence import PassExpansions, latest_and_next
-
-    at = dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.UTC)  # the night Europe springs forward
-    base = schedule(
-        "weekly", weekday=6, local_time=dt.time(2, 30), timezone="Europe/Berlin",
-        active_since=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    )  # fmt: skip
-    variants = [
-        base,
-        dataclasses.replace(base, version_id=99),
-        dataclasses.replace(base, cadence="biweekly"),
-        dataclasses.replace(base, cadence="monthly", day_of_month=29),
-        dataclasses.replace(base, weekday=5),
-        dataclasses.replace(base, local_time=dt.time(3, 0)),
-        dataclasses.replace(base, timezone="UTC"),
-        dataclasses.replace(base, active_since=dt.datetime(2026, 1, 5, tzinfo=dt.UTC)),
-        dataclasses.replace(base, active_since=at + dt.timedelta(days=1)),
-    ]
-    expansions = PassExpansions(at)
-    for _ in range(2):
-        for sched in variants:
-            assert expansions.latest_and_next(sched) == latest_and_next(sched, at), sched
