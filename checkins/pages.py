@@ -711,16 +711,11 @@ def _chart(name: str, rows: list[dict]) -> None:
 
 
 def _table(rows: list[dict]) -> pa.Table:
-    """The chart's rows as an Arrow table (dates as ISO strings, so the chart data is
-    plain JSON), which Streamlit sends as is. Not inline ``alt.Data(values=...)``:
-    Altair validates inline values row by row against its JSON schema, which made ten
-    years of history several times slower to draw; and not a pandas frame, which
-    Streamlit would convert to Arrow column by column. Built column by column: every
-    row of a chart has the same keys and types."""
-    columns = {}
-    for key in rows[0] if rows else ():
-        values = [row[key] for row in rows]
-        if isinstance(values[0], dt.date):  # datetimes are dates too
-            values = [v.isoformat() for v in values]
-        columns[key] = values
-    return pa.table(columns)
+    """The chart's rows as an Arrow table, which Streamlit sends as is (dates and times
+    as Arrow timestamps, which the chart reads as temporal values). Not inline
+    ``alt.Data(values=...)``: Altair validates inline values row by row against its
+    JSON schema, which made ten years of history several times slower to draw; and not
+    a pandas frame, which Streamlit would convert to Arrow column by column."""
+    if not rows:
+        return pa.table({})
+    return pa.table({key: pa.array([row[key] for row in rows]) for key in rows[0]})
