@@ -1034,6 +1034,51 @@ def _kept_mismatch(a: int | None, b: int | None) -> bool:
     )
 
 
+@functools.cache
+def _sheet_queries():  # type: ignore[no-untyped-def]
+    """Answers (my own, and only the revealed ones of my partner), adherence, concerns."""
+    ids = bindparam("ids", expanding=True)
+    return (
+        select(Answer)
+        .where(
+            Answer.participation_id.in_(ids),
+            Answer.participation_id.in_(bindparam("own", expanding=True))
+            | (Answer.visibility == survey.REVEALED),
+        )
+        .order_by(Answer.id),
+        select(Adherence).where(Adherence.participation_id.in_(ids)).order_by(Adherence.id),
+        select(Concern).where(Concern.participation_id.in_(ids)).order_by(Concern.id),
+    )
+
+
+@functools.cache
+def _review_queries():  # type: ignore[no-untyped-def]
+    """The previous revealed round's participations; the round's questions; the couple's
+    topic titles; the round's action items."""
+    before = bindparam("before")
+    previous = (
+        select(Round.id)
+        .where(Round.couple_id == COUPLE, Round.revealed_at.is_not(None), Round.opened_at < before)
+        .order_by(Round.opened_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(Participation.id, Participation.user_id).where(Participation.round_id == previous),
+        select(CustomQuestion)
+        .where(
+            CustomQuestion.couple_id == COUPLE,
+            CustomQuestion.created_at <= before,
+            (CustomQuestion.retired_at.is_(None)) | (CustomQuestion.retired_at > before),
+        )
+        .order_by(CustomQuestion.position, CustomQuestion.id),
+        select(Topic.id, Topic.title).where(Topic.couple_id == COUPLE),
+        select(ActionItem)
+        .where(ActionItem.round_id == bindparam("round_id"))
+        .order_by(ActionItem.id),
+    )
+
+
 def _sheets(session: Session, own_ids: list[int], partner_ids: list[int]) -> dict[int, Sheet]:
     """Sheets of several participations in three queries: all of my own answers, only the
     revealed ones of my partner's (the reveal rule, as in ``_load_sheet``)."""
@@ -1042,22 +1087,12 @@ def _sheets(session: Session, own_ids: list[int], partner_ids: list[int]) -> dic
     adherence: dict[int, list[Adherence]] = defaultdict(list)
     concerns: dict[int, list[Concern]] = defaultdict(list)
     if ids:
-        for a in session.scalars(
-            select(Answer)
-            .where(
-                Answer.participation_id.in_(ids),
-                Answer.participation_id.in_(own_ids) | (Answer.visibility == survey.REVEALED),
-            )
-            .order_by(Answer.id)
-        ):
+        answers_q, adherence_q, concerns_q = _sheet_queries()
+        for a in session.scalars(answers_q, {"ids": ids, "own": own_ids}):
             answers[a.participation_id].append(a)
-        for row in session.scalars(
-            select(Adherence).where(Adherence.participation_id.in_(ids)).order_by(Adherence.id)
-        ):
+        for row in session.scalars(adherence_q, {"ids": ids}):
             adherence[row.participation_id].append(row)
-        for c in session.scalars(
-            select(Concern).where(Concern.participation_id.in_(ids)).order_by(Concern.id)
-        ):
+        for c in session.scalars(concerns_q, {"ids": ids}):
             concerns[c.participation_id].append(c)
     return {pid: _sheet_from_rows(answers[pid], adherence[pid], concerns[pid]) for pid in ids}
 
@@ -1088,33 +1123,18 @@ def review(session: Session, user_id: int, round_id: int) -> Review:
     me_name = membership.user.display_name
     # A partner who left is "Former partner" (couples.service.member_name).
     partner_name = couples.member_name(other, user_id) if other else "Partner"
-    previous = session.scalar(
-        select(Round)
-        .where(
-            Round.couple_id == round_.couple_id,
-            Round.revealed_at.is_not(None),
-            Round.opened_at < round_.opened_at,
-        )
-        .order_by(Round.opened_at.desc())
-        .limit(1)
-    )
-    before = _both(previous, user_id) if previous is not None else None
-    own_ids = [mine_p.id] + ([before[0].id] if before else [])
-    partner_ids = [theirs_p.id] + ([before[1].id] if before else [])
+    previous_q, questions_q, titles_q, items_q = _review_queries()
+    at_round = {"couple_id": round_.couple_id, "before": round_.opened_at}
+    # The revealed round before this one: my participation and my partner's, if both.
+    previous = dict((uid, pid) for pid, uid in session.execute(previous_q, at_round))
+    mine_before = previous.pop(user_id, None)
+    theirs_before = next(iter(previous.values()), None)
+    before = (mine_before, theirs_before) if mine_before and theirs_before else None
+    own_ids = [mine_p.id] + ([before[0]] if before else [])
+    partner_ids = [theirs_p.id] + ([before[1]] if before else [])
     sheets = _sheets(session, own_ids, partner_ids)
     mine, theirs = sheets[mine_p.id], sheets[theirs_p.id]
-    custom = list(
-        session.scalars(
-            select(CustomQuestion)
-            .where(
-                CustomQuestion.couple_id == round_.couple_id,
-                CustomQuestion.created_at <= round_.opened_at,
-                (CustomQuestion.retired_at.is_(None))
-                | (CustomQuestion.retired_at > round_.opened_at),
-            )
-            .order_by(CustomQuestion.position, CustomQuestion.id)
-        )
-    )
+    custom = list(session.scalars(questions_q, at_round))
     questions = RoundQuestions(survey.BUILT_IN, custom, list(round_.agreements))
     scales = [
         Comparison(q.prompt, mine.values.get(q.key), theirs.values.get(q.key), False)
@@ -1154,27 +1174,19 @@ def review(session: Session, user_id: int, round_id: int) -> Review:
     prev_totals: dict[str, int | None] = {"me": None, "partner": None}
     prev_certainty: dict[str, int | None] = {"me": None, "partner": None}
     if before is not None:
-        before_mine, before_theirs = sheets[before[0].id], sheets[before[1].id]
+        before_mine, before_theirs = sheets[before[0]], sheets[before[1]]
         prev_totals = {"me": before_mine.satisfaction, "partner": before_theirs.satisfaction}
         prev_certainty = {
             "me": before_mine.values.get("certainty"),
             "partner": before_theirs.values.get("certainty"),
         }
-    titles = dict(
-        session.execute(
-            select(Topic.id, Topic.title).where(Topic.couple_id == round_.couple_id)
-        ).all()
-    )
+    titles = dict(session.execute(titles_q, _couple_param(round_.couple_id)).all())
     topics = [
         (who, titles.get(c.topic_id, c.new_topic or "New topic"), _concern_text(c))
         for who, sheet in (("you", mine), (partner_name, theirs))
         for c in sheet.concerns
     ]
-    items = list(
-        session.scalars(
-            select(ActionItem).where(ActionItem.round_id == round_.id).order_by(ActionItem.id)
-        )
-    )
+    items = list(session.scalars(items_q, {"round_id": round_.id}))
     return Review(
         round_,
         me_name,
@@ -1421,22 +1433,26 @@ def _totals_query():  # type: ignore[no-untyped-def]
 
 
 @functools.cache
-def _history_query():  # type: ignore[no-untyped-def]
+def _history_queries():  # type: ignore[no-untyped-def]
+    """The couple's rounds, newest first (whether revealed, closed, reviewed decided in
+    SQL: a converted timestamp per row and column was most of the history's time), and
+    every participation's status."""
     return (
         select(
             Round.id,
             Round.opened_at,
             Round.due_at,
             Round.origin,
-            Round.revealed_at,
-            Round.closed_at,
-            Round.reviewed_at,
-            Participation.user_id,
-            Participation.status,
+            Round.revealed_at.is_not(None),
+            Round.closed_at.is_not(None),
+            Round.reviewed_at.is_not(None),
         )
-        .join(Participation, Participation.round_id == Round.id)
         .where(Round.couple_id == COUPLE)
-        .order_by(Round.opened_at.desc(), Round.id)
+        .order_by(Round.opened_at.desc(), Round.id),
+        select(Participation.round_id, Participation.user_id, Participation.status)
+        .join(Round, Round.id == Participation.round_id)
+        .where(Round.couple_id == COUPLE)
+        .order_by(Participation.id),
     )
 
 
@@ -1444,26 +1460,29 @@ def history(session: Session, user_id: int) -> list[RoundSummary]:
     couple = _couple(session, user_id)
     # Columns, not Round entities: ten years are 240 rows, and building (and identity-
     # mapping) an ORM object per row was most of the history page's time.
-    rounds = session.execute(_history_query(), _couple_param(couple.id)).all()
+    rounds_q, statuses_q = _history_queries()
+    at_couple = _couple_param(couple.id)
     totals: dict[int, dict[int, int]] = defaultdict(dict)
-    for round_id, _at, uid, total in session.execute(_totals_query(), _couple_param(couple.id)):
+    for round_id, _at, uid, total in session.execute(_totals_query(), at_couple):
         totals[round_id][uid] = int(total)
-    summaries: dict[int, RoundSummary] = {}
-    for rid, opened_at, due_at, origin, revealed_at, closed_at, reviewed_at, uid, status in rounds:
-        summary = summaries.get(rid)
-        if summary is None:
-            summary = summaries[rid] = RoundSummary(
-                rid,
-                opened_at,
-                due_at,
-                origin,
-                revealed_at is not None,
-                closed_at is not None,
-                reviewed_at is not None,
-                {},
-                totals.get(rid, {}),
-            )
-        summary.statuses[uid] = status
+    summaries = {
+        rid: RoundSummary(
+            rid,
+            opened_at,
+            due_at,
+            origin,
+            bool(revealed),
+            bool(closed),
+            bool(reviewed),
+            {},
+            totals.get(rid, {}),
+        )
+        for rid, opened_at, due_at, origin, revealed, closed, reviewed in session.execute(
+            rounds_q, at_couple
+        )
+    }
+    for rid, uid, status in session.execute(statuses_q, at_couple):
+        summaries[rid].statuses[uid] = status
     return list(summaries.values())
 
 
