@@ -7,13 +7,14 @@ couple from it, so no caller can reach another couple's records by passing an id
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import inspect, select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from couples import accounts
 from couples.db import utcnow
@@ -37,6 +38,17 @@ def register_partner_joined_hook(name: str, fn: PartnerJoinedHook) -> None:
     _PARTNER_JOINED_HOOKS[name] = fn
 
 
+@functools.cache
+def _seat_query():  # type: ignore[no-untyped-def]
+    """A user's current seat with its couple and both members, in one statement: nearly
+    every page asks for them (built once: building costs about as much as running)."""
+    return (
+        select(Membership)
+        .where(Membership.user_id == bindparam("user_id"), Membership.left_at.is_(None))
+        .options(joinedload(Membership.couple).joinedload(Couple.members))
+    )
+
+
 _SEATS = "tend.seats"  # session.info: user id -> their membership, once looked up
 
 
@@ -57,9 +69,7 @@ def membership_of(session: Session, user_id: int) -> Membership | None:
         and known.left_at is None
     ):
         return known
-    membership = session.scalar(
-        select(Membership).where(Membership.user_id == user_id, Membership.left_at.is_(None))
-    )
+    membership = session.scalars(_seat_query(), {"user_id": user_id}).unique().one_or_none()
     if membership is not None:
         seats[user_id] = membership
     return membership
