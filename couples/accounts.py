@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
 from zoneinfo import available_timezones
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from couples import passwords
@@ -261,6 +262,15 @@ def start_session(session: Session, user_id: int, *, now: dt.datetime | None = N
     return token
 
 
+@functools.cache
+def _session_query():  # type: ignore[no-untyped-def]
+    return (
+        select(AuthSession, User)
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.token_hash == bindparam("token_hash"))
+    )
+
+
 def resolve_session(
     session: Session, token: str | None, *, now: dt.datetime | None = None
 ) -> User | None:
@@ -268,12 +278,8 @@ def resolve_session(
     if not token:
         return None
     now = now or utcnow()
-    # One statement for the session and its user: this runs before every page.
-    row = session.execute(
-        select(AuthSession, User)
-        .join(User, User.id == AuthSession.user_id)
-        .where(AuthSession.token_hash == token_hash(token))
-    ).first()
+    # One statement for the session and its user, built once: this runs before every page.
+    row = session.execute(_session_query(), {"token_hash": token_hash(token)}).first()
     if row is None:
         return None
     record, user = row
