@@ -11,6 +11,7 @@ import copy
 import datetime as dt
 import functools
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import altair as alt
 import pyarrow as pa
@@ -30,8 +31,6 @@ NEW_TOPIC = -1
 
 
 def _local(at: dt.datetime, tz: str) -> str:
-    from zoneinfo import ZoneInfo
-
     return f"{at.astimezone(ZoneInfo(tz or 'UTC')):%a %d %b %Y, %H:%M}"
 
 
@@ -520,6 +519,7 @@ def _history(session: Session, user: User) -> None:
         st.page_link(web.page("checkin"), label="Go to the check-in", icon="➡️")
         return
     revealed = [r for r in rounds if r.revealed]
+    when = {r.round_id: _local(r.opened_at, user.timezone) for r in rounds}
     # One markdown element for all rounds, a paragraph each: 120 elements (ten years)
     # cost more to send than to write.
     lines = []
@@ -538,13 +538,13 @@ def _history(session: Session, user: User) -> None:
             else "open"
         )
         lines.append(
-            f"**{_local(r.opened_at, user.timezone)}** — {state}  \n{web.md(who)}"
+            f"**{when[r.round_id]}** — {state}  \n{web.md(who)}"
             + (f"  \n{web.md(totals)}" if totals else "")
         )
     st.markdown("\n\n".join(lines))
     if revealed:
         st.divider()
-        labels = {r.round_id: _local(r.opened_at, user.timezone) for r in revealed}
+        labels = {r.round_id: when[r.round_id] for r in revealed}
         choice = st.selectbox(
             "Look at a past review",
             list(labels),

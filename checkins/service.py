@@ -1433,6 +1433,14 @@ def _totals_query():  # type: ignore[no-untyped-def]
 
 
 @functools.cache
+def _round_totals_query():  # type: ignore[no-untyped-def]
+    """The totals as (round, partner, total) only: no timestamp to convert per row."""
+    return _totals_query().with_only_columns(
+        Round.id, Participation.user_id, func.sum(Answer.value_int)
+    )
+
+
+@functools.cache
 def _history_queries():  # type: ignore[no-untyped-def]
     """The couple's rounds, newest first (whether revealed, closed, reviewed decided in
     SQL: a converted timestamp per row and column was most of the history's time), and
@@ -1463,7 +1471,7 @@ def history(session: Session, user_id: int) -> list[RoundSummary]:
     rounds_q, statuses_q = _history_queries()
     at_couple = _couple_param(couple.id)
     totals: dict[int, dict[int, int]] = defaultdict(dict)
-    for round_id, _at, uid, total in session.execute(_totals_query(), at_couple):
+    for round_id, uid, total in session.execute(_round_totals_query(), at_couple):
         totals[round_id][uid] = int(total)
     summaries = {
         rid: RoundSummary(
