@@ -711,11 +711,16 @@ def _chart(name: str, rows: list[dict]) -> None:
 
 
 def _table(rows: list[dict]) -> pa.Table:
-    """The chart's rows as an Arrow table, which Streamlit sends as is (dates and times
-    as Arrow timestamps, which the chart reads as temporal values). Not inline
-    ``alt.Data(values=...)``: Altair validates inline values row by row against its
-    JSON schema, which made ten years of history several times slower to draw; and not
-    a pandas frame, which Streamlit would convert to Arrow column by column."""
-    if not rows:
-        return pa.table({})
-    return pa.table({key: pa.array([row[key] for row in rows]) for key in rows[0]})
+    """The chart's rows as an Arrow table, which Streamlit sends as is: moments as Arrow
+    timestamps (converted in C; the chart reads them as temporal values), calendar days
+    as ISO strings. Not inline ``alt.Data(values=...)``: Altair validates inline values
+    row by row against its JSON schema, which made ten years of history several times
+    slower to draw; and not a pandas frame, which Streamlit would convert to Arrow
+    column by column."""
+    columns = {}
+    for key in rows[0] if rows else ():
+        values = [row[key] for row in rows]
+        if isinstance(values[0], dt.date) and not isinstance(values[0], dt.datetime):
+            values = [v.isoformat() for v in values]
+        columns[key] = pa.array(values)
+    return pa.table(columns)

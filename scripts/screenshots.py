@@ -130,7 +130,10 @@ def take(out: Path) -> list[Path]:
                     page.locator('[data-testid="stApp"]').wait_for()
                     _idle(page)
                     expect(page.get_by_text(marker).first).to_be_visible()
-                    # Charts draw after the script run has finished: wait for those in view.
+                    # Charts draw after the script run has finished, behind a placeholder
+                    # until the chart library has loaded (slow on a first visit).
+                    page.wait_for_timeout(300)
+                    expect(page.locator('[data-testid="stSkeleton"]')).to_have_count(0)
                     charts = page.locator('[data-testid="stVegaLiteChart"]')
                     for i in range(min(charts.count(), 3)):
                         expect(charts.nth(i).locator("canvas, svg").first).to_be_attached()
