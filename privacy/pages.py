@@ -60,7 +60,7 @@ def quick_exit() -> None:
     """Draw the quick-exit controls; app.py calls this on every run, before any page.
 
     Two controls: one fixed to the top of the window on every screen size (on phones the
-    sidebar is folded away), and one at the top of the sidebar."""
+    sidebar is folded away), and one in the sidebar, below the menu."""
     url = get_settings().quick_exit_url
     st.html(_QUICK_EXIT_CSS + quick_exit_html(url), unsafe_allow_javascript=True)
     st.sidebar.html(quick_exit_html(url, SIDEBAR_EXIT_ID), unsafe_allow_javascript=True)

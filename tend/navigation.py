@@ -21,8 +21,8 @@ from onboarding import pages as onboarding_pages
 from privacy import pages as safety_pages
 
 PAGES: dict[str, StreamlitPage] = {
-    # The first page is the default, served at "/": home when signed in, else sign-in.
-    # default=True: the menu changes with the visitor, the page at "/" does not.
+    # The default page, served at "/": home when signed in, else the sign-in form. Marked
+    # explicitly: the menu (and its first page) changes with the visitor, "/" does not.
     "home": st.Page(couple_pages.home_page, title="Home", icon=":material/home:", default=True),
     "welcome": st.Page(
         onboarding_pages.welcome_page,
