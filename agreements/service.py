@@ -1214,6 +1214,17 @@ def cooldowns_per_month(
     )
 
 
+@functools.cache
+def _cooldown_starts_query():  # type: ignore[no-untyped-def]
+    """When the couple's cooldowns started, between two moments (built once: the trends
+    page asks on every run)."""
+    return select(Cooldown.started_at).where(
+        Cooldown.couple_id == bindparam("couple_id"),
+        Cooldown.started_at >= bindparam("start"),
+        Cooldown.started_at <= bindparam("now"),
+    )
+
+
 def cooldowns_per_month_of(
     session: Session,
     couple_id: int,
@@ -1231,11 +1242,7 @@ def cooldowns_per_month_of(
     start_utc = dt.datetime.combine(first, dt.time(), tzinfo=zone).astimezone(dt.UTC)
     counts = {first + relativedelta(months=i): 0 for i in range(months)}
     for started_at in session.scalars(
-        select(Cooldown.started_at).where(
-            Cooldown.couple_id == couple_id,
-            Cooldown.started_at >= start_utc,
-            Cooldown.started_at <= now,
-        )
+        _cooldown_starts_query(), {"couple_id": couple_id, "start": start_utc, "now": now}
     ):
         month = started_at.astimezone(zone).date().replace(day=1)
         if month in counts:
