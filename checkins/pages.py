@@ -345,20 +345,24 @@ def _review(user_id: int, review: checkins.Review) -> None:
     _total(cols[1], partner, theirs_total, review.previous_totals["partner"])
     st.caption("Satisfaction, out of 20. Answers 2 or more points apart are marked ⚠️.")
 
+    # Each block is one markdown element (a paragraph per row): a review is drawn on
+    # every run of the check-in and history pages, and elements cost more than text.
     st.subheader("Side by side")
-    for row in review.scales:
-        mark = "⚠️ " if row.highlight else ""
-        st.markdown(
-            f"{mark}**{web.md(row.label)}**  \nYou: **{_v(row.mine)}** · "
-            f"{web.md(partner)}: **{_v(row.theirs)}**"
+    st.markdown(
+        "\n\n".join(
+            f"{'⚠️ ' if row.highlight else ''}**{web.md(row.label)}**  \nYou: "
+            f"**{_v(row.mine)}** · {web.md(partner)}: **{_v(row.theirs)}**"
+            for row in review.scales
         )
+    )
     if review.adherence:
         st.subheader("Agreements")
         st.caption("⚠️ marks where one of you thinks it was kept and the other does not.")
+        lines = []
         for row in review.adherence:
             mark = "⚠️ " if row.highlight else ""
             whose = "you" if row.about == "you" else web.md(row.about)
-            st.markdown(
+            lines.append(
                 f"{mark}**{web.md(row.title)}** — kept by {whose}: you say **{_v(row.by_me)}**, "
                 f"{web.md(partner)} says **{_v(row.by_partner)}**"
             )
@@ -366,12 +370,19 @@ def _review(user_id: int, review: checkins.Review) -> None:
             for who, sheet in (("You", review.mine), (partner, review.theirs)):
                 comment = sheet.adherence.get(aid, AdherenceInput()).comment
                 if comment:
-                    st.markdown(f"*{web.md(who)} on {web.md(title)}:* {web.md(comment)}")
+                    lines.append(f"*{web.md(who)} on {web.md(title)}:* {web.md(comment)}")
+        st.markdown("\n\n".join(lines))
 
     st.subheader("What went well")
-    for who, sheet in (("You", review.mine), (partner, review.theirs)):
-        text = sheet.texts.get("went_well")
-        st.markdown(f"**{web.md(who)}:** {web.md(text) if text else '—'}")
+    st.markdown(
+        "\n\n".join(
+            f"**{web.md(who)}:** {web.md(text) if text else '—'}"
+            for who, text in (
+                ("You", review.mine.texts.get("went_well")),
+                (partner, review.theirs.texts.get("went_well")),
+            )
+        )
+    )
     for q in review.custom_questions:
         if q.kind == survey.TEXT:
             key = survey.custom_key(q.id)
@@ -382,14 +393,23 @@ def _review(user_id: int, review: checkins.Review) -> None:
     st.subheader("Topics raised")
     if not review.topics:
         st.write("No concerns this time.")
-    for who, title, text in review.topics:
-        st.markdown(f"**{web.md(title)}** ({web.md(who)}): {web.md(text)}")
+    else:
+        st.markdown(
+            "\n\n".join(
+                f"**{web.md(title)}** ({web.md(who)}): {web.md(text)}"
+                for who, title, text in review.topics
+            )
+        )
 
     st.subheader("What we will do differently")
     owners = review.owners
-    for item in review.action_items:
+    if review.action_items:
         st.markdown(
-            f"- {web.md(item.text)} — {web.md(owners.get(item.owner_user_id or 0, 'Both of us'))}"
+            "\n".join(
+                f"- {web.md(item.text)} — "
+                f"{web.md(owners.get(item.owner_user_id or 0, 'Both of us'))}"
+                for item in review.action_items
+            )
         )
     with st.form(f"action_{round_id}", clear_on_submit=True):
         text = st.text_input("We will…", key=f"action_text_{round_id}", max_chars=500)
