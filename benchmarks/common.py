@@ -37,11 +37,12 @@ def median_seconds(fn: Callable[[], object], *, repeat: int, warmup: int = 1) ->
     return statistics.median(times)
 
 
-def interleaved_medians(
+def interleaved_samples(
     fns: dict[str, Callable[[], object]], *, repeat: int, warmup: int = 1
-) -> dict[str, float]:
-    """Median wall time of each function, run in turns (a, b, a, b, ...) so that a busy
-    moment on a shared machine hits all of them alike instead of whichever ran then."""
+) -> dict[str, list[float]]:
+    """Wall times of each function, run in turns (a, b, a, b, ...) so that a busy moment
+    on a shared machine hits all of them alike instead of whichever ran then; the i-th
+    sample of each comes from the same turn."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
@@ -51,7 +52,21 @@ def interleaved_medians(
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
+
+
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]], *, repeat: int, warmup: int = 1
+) -> dict[str, float]:
+    """Median wall time of each function, run in turns (see interleaved_samples)."""
+    samples = interleaved_samples(fns, repeat=repeat, warmup=warmup)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def paired_ratio(samples: dict[str, list[float]], name: str, reference: str) -> float:
+    """Median over turns of ``name``'s time divided by ``reference``'s in the same turn:
+    a burst of load that slows one turn slows both sides of its ratio."""
+    return statistics.median(a / b for a, b in zip(samples[name], samples[reference], strict=True))
 
 
 def write_results(results: list[Result]) -> None:

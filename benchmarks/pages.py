@@ -11,6 +11,7 @@ round. History is built by :mod:`benchmarks.history` in a throwaway SQLite datab
 from __future__ import annotations
 
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from sqlalchemy import Engine, event
 from streamlit.testing.v1 import AppTest
 
 from benchmarks import history
-from benchmarks.common import Result, interleaved_medians
+from benchmarks.common import Result, interleaved_samples, paired_ratio
 from couples import accounts
 from couples.db import engine_for, transaction
 from couples.settings import get_settings
@@ -92,7 +93,7 @@ def _runner(at: AppTest) -> Any:
     return run
 
 
-def measure(*, years: int = 10, small_years: int = 1, repeat: int = 7) -> dict[str, Any]:
+def measure(*, years: int = 10, small_years: int = 1, repeat: int = 15) -> dict[str, Any]:
     with tend_database() as url:
         engine = engine_for(url)
         started = time.perf_counter()
@@ -113,14 +114,19 @@ def measure(*, years: int = 10, small_years: int = 1, repeat: int = 7) -> dict[s
                     apps[name] = at
         bare = AppTest.from_file(BARE, default_timeout=60)
         runners = {"bare": _runner(bare)} | {name: _runner(at) for name, at in apps.items()}
-        times = interleaved_medians(runners, repeat=repeat)
-    return {"times": times, "statements": statements, "history_build_s": round(built, 1)}
+        samples = interleaved_samples(runners, repeat=repeat)
+    return {
+        "times": {name: statistics.median(values) for name, values in samples.items()},
+        "ratios": {name: paired_ratio(samples, name, "bare") for name in PAGES},
+        "statements": statements,
+        "history_build_s": round(built, 1),
+    }
 
 
-def run(repeat: int = 7) -> Result:
+def run(repeat: int = 15) -> Result:
     m = measure(repeat=repeat)
     times = m["times"]
-    ratios = {name: times[name] / times["bare"] for name in PAGES}
+    ratios = m["ratios"]
     statements = m["statements"]
     equal = all(len(set(counts.values())) == 1 for counts in statements.values())
     return Result(

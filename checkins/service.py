@@ -15,11 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -1532,6 +1532,7 @@ def _topic_log_query():  # type: ignore[no-untyped-def]
             TopicEvent.at,
             TopicEvent.status,
             TopicEvent.round_id,
+            TopicEvent.id,
         )
         .outerjoin(TopicEvent, TopicEvent.topic_id == Topic.id)
         .where(Topic.couple_id == COUPLE)
@@ -1539,15 +1540,21 @@ def _topic_log_query():  # type: ignore[no-untyped-def]
     )
 
 
-def _topic_views(session: Session, couple_id: int) -> list[TopicView]:
-    recent = list(
-        session.scalars(
-            _recent_revealed_query().limit(rules.RECURRING_WINDOW), _couple_param(couple_id)
+def _topic_views(
+    session: Session, couple_id: int, known: _KnownFacts | None = None
+) -> list[TopicView]:
+    if known is None:
+        recent = list(
+            session.scalars(
+                _recent_revealed_query().limit(rules.RECURRING_WINDOW), _couple_param(couple_id)
+            )
         )
-    )
-    rows = session.execute(_topic_log_query(), _couple_param(couple_id)).all()
+        rows = session.execute(_topic_log_query(), _couple_param(couple_id)).all()
+    else:
+        recent = [r.id for r in known.newest_first if r.revealed_at is not None]
+        recent, rows = recent[: rules.RECURRING_WINDOW], known.topic_log
     grouped: dict[int, tuple[tuple, list[tuple]]] = {}
-    for topic_id, title, status, created_at, event, at, event_status, round_id in rows:
+    for topic_id, title, status, created_at, event, at, event_status, round_id, _id in rows:
         entry = grouped.setdefault(topic_id, ((topic_id, title, status, created_at), []))
         if event is not None:
             entry[1].append((event, at, event_status, round_id))
@@ -1692,18 +1699,20 @@ def trends(session: Session, user_id: int, *, now: dt.datetime | None = None) ->
             _participation_query(), _couple_param(couple.id)
         )
     ]
-    open_topics = _open_topics_over_time(session, couple.id)
+    known = _KnownFacts(
+        totals=[(rid, uid, total) for rid, _at, uid, total in totals],
+        adherence=[(rid, aid, title, mean) for rid, _at, aid, title, mean in kept],
+        newest_first=session.execute(_rounds_newest_first_query(), _couple_param(couple.id)).all(),
+        topic_log=session.execute(_topic_log_query(), _couple_param(couple.id)).all(),
+    )
+    open_topics = _open_topics_over_time(known)
     cooldowns = [
         {"month": month, "count": count}
         for month, count in agreements_port.cooldowns_per_month_of(
             session, couple.id, membership.user.timezone, now=now
         )
     ]
-    # The warnings read the latest rounds' totals and adherence from what is loaded.
-    known = _KnownFacts(
-        totals=[(rid, uid, total) for rid, _at, uid, total in totals],
-        adherence=[(rid, aid, title, mean) for rid, _at, aid, title, mean in kept],
-    )
+    # The warnings read what is loaded above (rounds, totals, adherence, topic log).
     return Trends(
         _early_warnings(session, couple.id, names, known),
         names,
@@ -1766,35 +1775,23 @@ def _adherence_query():  # type: ignore[no-untyped-def]
     )
 
 
-@functools.cache
-def _reveals_query():  # type: ignore[no-untyped-def]
-    return (
-        select(Round.revealed_at)
-        .where(Round.couple_id == COUPLE, Round.revealed_at.is_not(None))
-        .order_by(Round.revealed_at)
-    )
-
-
-@functools.cache
-def _topic_states_query():  # type: ignore[no-untyped-def]
-    return (
-        select(TopicEvent.topic_id, TopicEvent.at, TopicEvent.event, TopicEvent.status)
-        .join(Topic, Topic.id == TopicEvent.topic_id)
-        .where(Topic.couple_id == COUPLE, TopicEvent.event.in_(("created", "status")))
-        .order_by(TopicEvent.at, TopicEvent.id)
-    )
-
-
-def _open_topics_over_time(session: Session, couple_id: int) -> list[dict]:
+def _open_topics_over_time(known: _KnownFacts) -> list[dict]:
     """Open (not resolved) topics at each revealed round, replayed from the event log."""
-    rounds = list(session.scalars(_reveals_query(), _couple_param(couple_id)))
-    events = session.execute(_topic_states_query(), _couple_param(couple_id)).all()
+    rounds = sorted(r.revealed_at for r in known.newest_first if r.revealed_at is not None)
+    events = sorted(
+        (
+            (topic_id, at, event, event_status, event_id)
+            for topic_id, _t, _s, _c, event, at, event_status, _r, event_id in known.topic_log
+            if event in ("created", "status")
+        ),
+        key=lambda e: (e[1], e[4]),
+    )
     state: dict[int, str] = {}
     out = []
     index = 0
     for at in rounds:
         while index < len(events) and events[index][1] <= at:
-            topic_id, _at, _event, status = events[index]
+            topic_id, _at, _event, status, _id = events[index]
             state[topic_id] = status or OPEN
             index += 1
         out.append({"opened_at": at, "open": sum(1 for s in state.values() if s != RESOLVED)})
@@ -1807,23 +1804,31 @@ WARNING_LOOKBACK = 8  # rounds; every rule looks at the last few only
 
 @dataclass(frozen=True)
 class _KnownFacts:
-    """Per revealed round, what the trends page has already loaded: (round, user, total)
-    and (round, agreement, title, mean adherence) rows."""
+    """What the trends page has already loaded, for the warnings: per revealed round
+    (round, user, total) and (round, agreement, title, mean adherence) rows, the rounds
+    newest first, and the topic log."""
 
     totals: list[tuple[int, int, int]]
     adherence: list[tuple[int, int, str, float]]
+    newest_first: Sequence[Row]  # every round: id, opened_at, revealed_at, closed_at
+    topic_log: Sequence[Row]  # _topic_log_query's rows
 
 
 IDS = bindparam("ids", expanding=True)
 
 
 @functools.cache
-def _recent_closed_query():  # type: ignore[no-untyped-def]
+def _rounds_newest_first_query():  # type: ignore[no-untyped-def]
     return (
         select(Round.id, Round.opened_at, Round.revealed_at, Round.closed_at)
-        .where(Round.couple_id == COUPLE, Round.closed_at.is_not(None))
+        .where(Round.couple_id == COUPLE)
         .order_by(Round.opened_at.desc())
     )
+
+
+@functools.cache
+def _recent_closed_query():  # type: ignore[no-untyped-def]
+    return _rounds_newest_first_query().where(Round.closed_at.is_not(None))
 
 
 @functools.cache
@@ -1853,15 +1858,20 @@ def round_facts(
     session: Session, couple_id: int, known: _KnownFacts | None = None
 ) -> list[rules.RoundFacts]:
     """The facts warnings may use: the latest rounds, revealed answers only."""
-    recent = session.execute(
-        _recent_closed_query().limit(WARNING_LOOKBACK), _couple_param(couple_id)
-    ).all()
+    if known is None:
+        recent = session.execute(
+            _recent_closed_query().limit(WARNING_LOOKBACK), _couple_param(couple_id)
+        ).all()
+    else:
+        recent = [r for r in known.newest_first if r.closed_at is not None][:WARNING_LOOKBACK]
     ids = [r.id for r in recent]
     missed: dict[int, set[int]] = defaultdict(set)
     for rid, uid in session.execute(_missed_query(), {"ids": ids}):
         missed[rid].add(uid)
     if known is None:
         known = _KnownFacts(
+            newest_first=recent,
+            topic_log=[],
             totals=[
                 (rid, uid, total)
                 for rid, _at, uid, total in session.execute(
@@ -1915,7 +1925,7 @@ def _early_warnings(
 ) -> list[rules.EarlyWarning]:
     recurring = [
         (t.id, t.title)
-        for t in _topic_views(session, couple_id)
+        for t in _topic_views(session, couple_id, known)
         if t.keeps_coming_back and t.status != RESOLVED
     ]
     return rules.early_warnings(round_facts(session, couple_id, known), names, recurring)

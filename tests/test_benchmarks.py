@@ -110,6 +110,7 @@ def test_scheduler_memory_at_tiny_scale() -> None:
 def test_pages_at_tiny_scale() -> None:
     m = pages.measure(years=2, small_years=1, repeat=1)
     assert set(m["times"]) == {"bare", *pages.PAGES}
+    assert set(m["ratios"]) == set(pages.PAGES) and all(r > 0 for r in m["ratios"].values())
     for page, counts in m["statements"].items():
         assert len(set(counts.values())) == 1, (page, counts)
 
@@ -117,3 +118,12 @@ def test_pages_at_tiny_scale() -> None:
 def test_dispatch_at_tiny_scale() -> None:
     result = dispatch.run(count=20, repeat=1)
     assert result.ratio > 0
+
+
+def test_a_paired_ratio_divides_within_each_turn() -> None:
+    """A slow turn slows both sides of its ratio: the paired median ignores it, a ratio
+    of the two medians does not."""
+    from benchmarks.common import paired_ratio
+
+    samples = {"page": [2.0, 2.2, 20.0, 2.1, 9.0], "bare": [1.0, 1.1, 10.0, 1.05, 1.0]}
+    assert paired_ratio(samples, "page", "bare") == 2.0
