@@ -112,3 +112,30 @@ def test_signed_in_pages_ask_a_signed_out_visitor_to_sign_in_first(tend_env) -> 
         assert not at.exception
         assert at.title[0].value == "Sign in to continue"
         assert at.text_input(key="signin_email") is not None
+
+
+def test_pages_outside_the_menu_keep_their_address(tend_env) -> None:
+    """Streamlit's menu lists only what fits the visitor; every other page is a hidden
+    twin with the same address, so a link from a mail still opens it (and, signed out,
+    asks for a sign-in first)."""
+    at = _app().run()
+    from tend.navigation import HIDDEN, PAGES, menu_for, navigation_for
+
+    for key, page in PAGES.items():
+        twin = HIDDEN[key]
+        assert twin._script_hash == page._script_hash, key
+        assert twin.visibility == "hidden" and twin.title == page.title, key
+    for user in (None, object()):
+        menu = menu_for(user)  # type: ignore[arg-type]
+        listed = [p for pages in navigation_for(user).values() for p in pages]  # type: ignore[arg-type]
+        entries = [p for pages in menu.values() for p in pages]
+        # Every page once: the visitor's own visible, the rest hidden.
+        assert sorted(p._script_hash for p in entries) == sorted(
+            p._script_hash for p in PAGES.values()
+        )
+        visible = [p for p in entries if p.visibility != "hidden"]
+        assert visible == listed
+    # Signed out, a signed-in page opened by its address asks for a sign-in.
+    go(at, PAGES["trends"])
+    assert not at.exception
+    assert at.title[0].value == "Sign in to continue"
