@@ -221,3 +221,17 @@ def test_people_without_a_couple_reach_nothing(tx, now) -> None:
             couples.invitations(s, loner.id)
         with pytest.raises(NotFound):
             couples.invite_partner(s, loner.id, "z@example.org", now=now)
+
+
+def test_a_seat_left_in_the_same_transaction_is_no_longer_found(tx, now) -> None:
+    """membership_of remembers the seat per session; leaving through the session ends
+    it at once, so nothing later in the same transaction still treats the user as a
+    member (the partner's seat is unaffected)."""
+    with tx() as s:
+        _couple, a, b = make_couple(s, now=now)
+        assert couples.membership_of(s, a.id) is not None  # remembered from here on
+        couples.leave_couple(s, a.id, now=now)
+        assert couples.membership_of(s, a.id) is None
+        with pytest.raises(NotFound):
+            couples.require_membership(s, a.id)
+        assert couples.membership_of(s, b.id) is not None
