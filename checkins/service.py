@@ -1415,9 +1415,10 @@ def _couple_param(couple_id: int) -> dict[str, int]:
 
 @functools.cache
 def _totals_query():  # type: ignore[no-untyped-def]
-    """Satisfaction totals per revealed round and partner, summed in SQL."""
+    """Satisfaction totals as (round, partner, total) per revealed round, summed in SQL,
+    oldest round first. No timestamp: the rounds' moments are read once, per round."""
     return (
-        select(Round.id, Round.opened_at, Participation.user_id, func.sum(Answer.value_int))
+        select(Round.id, Participation.user_id, func.sum(Answer.value_int))
         .join(Participation, Participation.round_id == Round.id)
         .join(Answer, Answer.participation_id == Participation.id)
         .where(
@@ -1429,14 +1430,6 @@ def _totals_query():  # type: ignore[no-untyped-def]
         .group_by(Round.id, Round.opened_at, Participation.user_id)
         .having(func.count(Answer.id) == len(survey.SATISFACTION_KEYS))
         .order_by(Round.opened_at)
-    )
-
-
-@functools.cache
-def _round_totals_query():  # type: ignore[no-untyped-def]
-    """The totals as (round, partner, total) only: no timestamp to convert per row."""
-    return _totals_query().with_only_columns(
-        Round.id, Participation.user_id, func.sum(Answer.value_int)
     )
 
 
@@ -1471,7 +1464,7 @@ def history(session: Session, user_id: int) -> list[RoundSummary]:
     rounds_q, statuses_q = _history_queries()
     at_couple = _couple_param(couple.id)
     totals: dict[int, dict[int, int]] = defaultdict(dict)
-    for round_id, uid, total in session.execute(_round_totals_query(), at_couple):
+    for round_id, uid, total in session.execute(_totals_query(), at_couple):
         totals[round_id][uid] = int(total)
     summaries = {
         rid: RoundSummary(
@@ -1675,10 +1668,18 @@ def trends(session: Session, user_id: int, *, now: dt.datetime | None = None) ->
     membership = couples.require_membership(session, user_id)
     couple = membership.couple
     names = _shown_names(couple, user_id)
-    totals = session.execute(_totals_query(), _couple_param(couple.id)).all()
+    at_couple = _couple_param(couple.id)
+    rounds = session.execute(_rounds_with_counts_query(), at_couple).all()
+    opened_at = {r.id: r.opened_at for r in rounds}
+    totals = session.execute(_totals_query(), at_couple).all()
     satisfaction = [
-        {"round_id": rid, "opened_at": at, "user": names.get(uid, "?"), "total": int(total)}
-        for rid, at, uid, total in totals
+        {
+            "round_id": rid,
+            "opened_at": opened_at[rid],
+            "user": names.get(uid, "?"),
+            "total": int(total),
+        }
+        for rid, uid, total in totals
     ]
     by_round: dict[int, list[dict]] = defaultdict(list)
     for row in satisfaction:
@@ -1688,22 +1689,21 @@ def trends(session: Session, user_id: int, *, now: dt.datetime | None = None) ->
         for rows in by_round.values()
         if len(rows) == 2
     ]
-    kept = session.execute(_adherence_query(), _couple_param(couple.id)).all()
+    kept = session.execute(_adherence_query(), at_couple).all()
     adherence = [
-        {"opened_at": at, "agreement": title, "mean": float(mean)}
-        for _rid, at, _aid, title, mean in kept
+        {"opened_at": opened_at[rid], "agreement": title, "mean": float(mean)}
+        for rid, _aid, title, mean in kept
     ]
     participation = [
-        {"opened_at": at, "answered": int(answered or 0), "missed": int(missed or 0)}
-        for at, answered, missed in session.execute(
-            _participation_query(), _couple_param(couple.id)
-        )
+        {"opened_at": r.opened_at, "answered": int(r.answered), "missed": int(r.missed)}
+        for r in reversed(rounds)
+        if r.closed_at is not None and r.partners
     ]
     known = _KnownFacts(
-        totals=[(rid, uid, total) for rid, _at, uid, total in totals],
-        adherence=[(rid, aid, title, mean) for rid, _at, aid, title, mean in kept],
-        newest_first=session.execute(_rounds_newest_first_query(), _couple_param(couple.id)).all(),
-        topic_log=session.execute(_topic_log_query(), _couple_param(couple.id)).all(),
+        totals=[tuple(row) for row in totals],
+        adherence=[tuple(row) for row in kept],
+        newest_first=rounds,
+        topic_log=session.execute(_topic_log_query(), at_couple).all(),
     )
     open_topics = _open_topics_over_time(known)
     cooldowns = [
@@ -1726,18 +1726,26 @@ def trends(session: Session, user_id: int, *, now: dt.datetime | None = None) ->
 
 
 @functools.cache
-def _participation_query():  # type: ignore[no-untyped-def]
-    """Partners who answered and who missed, per closed round."""
+def _rounds_with_counts_query():  # type: ignore[no-untyped-def]
+    """Every round newest first, with how many partners took part, answered, missed."""
     return (
         select(
+            Round.id,
             Round.opened_at,
-            func.sum(case((Participation.status == SUBMITTED, 1), else_=0)),
-            func.sum(case((Participation.status == MISSED, 1), else_=0)),
+            Round.revealed_at,
+            Round.closed_at,
+            func.count(Participation.id).label("partners"),
+            func.coalesce(func.sum(case((Participation.status == SUBMITTED, 1), else_=0)), 0).label(
+                "answered"
+            ),
+            func.coalesce(func.sum(case((Participation.status == MISSED, 1), else_=0)), 0).label(
+                "missed"
+            ),
         )
-        .join(Participation, Participation.round_id == Round.id)
-        .where(Round.couple_id == COUPLE, Round.closed_at.is_not(None))
-        .group_by(Round.id, Round.opened_at)
-        .order_by(Round.opened_at)
+        .outerjoin(Participation, Participation.round_id == Round.id)
+        .where(Round.couple_id == COUPLE)
+        .group_by(Round.id, Round.opened_at, Round.revealed_at, Round.closed_at)
+        .order_by(Round.opened_at.desc())
     )
 
 
@@ -1754,7 +1762,6 @@ def _adherence_query():  # type: ignore[no-untyped-def]
     return (
         select(
             Round.id,
-            Round.opened_at,
             RoundAgreement.agreement_id,
             RoundAgreement.title,
             total * 1.0 / func.nullif(count, 0),
@@ -1810,7 +1817,7 @@ class _KnownFacts:
 
     totals: list[tuple[int, int, int]]
     adherence: list[tuple[int, int, str, float]]
-    newest_first: Sequence[Row]  # every round: id, opened_at, revealed_at, closed_at
+    newest_first: Sequence[Row]  # every round: id, opened_at, revealed_at, closed_at, ...
     topic_log: Sequence[Row]  # _topic_log_query's rows
 
 
@@ -1874,13 +1881,13 @@ def round_facts(
             topic_log=[],
             totals=[
                 (rid, uid, total)
-                for rid, _at, uid, total in session.execute(
+                for rid, uid, total in session.execute(
                     _totals_query().where(Round.id.in_(ids)), _couple_param(couple_id)
                 )
             ],
             adherence=[
                 (rid, aid, title, mean)
-                for rid, _at, aid, title, mean in session.execute(
+                for rid, aid, title, mean in session.execute(
                     _adherence_query().where(Round.id.in_(ids)), _couple_param(couple_id)
                 )
             ],

@@ -493,6 +493,47 @@ def test_history_trends_and_warnings_do_not_query_per_round(tx, engine, couple, 
     assert len(data.satisfaction) == 16 and len(data.gaps) == 8 and len(data.adherence) == 8
 
 
+def test_trends_rows_per_chart(tx, couple, now) -> None:
+    """Each chart's rows, oldest first: totals and gaps of revealed rounds only, kept
+    agreements per round, and who answered or missed each closed round."""
+    _c, a, b, cooldown = couple
+    week = dt.timedelta(days=7)
+    kept_a = {cooldown: AdherenceInput(5, 5)}
+    kept_b = {cooldown: AdherenceInput(4, 4)}
+    first = full_round(tx, a, b, now, sheet(12, adherence=kept_a), sheet(17, adherence=kept_b))
+    second = full_round(tx, a, b, now + week, sheet(15), sheet(14), agreement_id=cooldown)
+    with tx() as s:  # a third round: only a answers, and it closes at its due date
+        third = checkins.start_round_now(s, a.id, now=now + 2 * week)
+        save_and_submit(s, a, third.id, sheet(10), now + 2 * week)
+        due = third.due_at
+    with tx() as s:
+        checkins.close_due_rounds(s, due)
+        checkins.start_round_now(s, a.id, now=due + dt.timedelta(hours=1))  # still open
+    with tx() as s:
+        opened = {r.id: r.opened_at for r in s.scalars(select(Round))}
+        data = checkins.trends(s, a.id, now=due + dt.timedelta(hours=2))
+    names = data.names
+    assert [(r["opened_at"], r["user"], r["total"]) for r in data.satisfaction] == [
+        (opened[first], names[a.id], 12),
+        (opened[first], names[b.id], 17),
+        (opened[second], names[a.id], 15),
+        (opened[second], names[b.id], 14),
+    ]
+    assert data.gaps == [
+        {"opened_at": opened[first], "gap": 5},
+        {"opened_at": opened[second], "gap": 1},
+    ]
+    assert [(r["opened_at"], r["mean"]) for r in data.adherence] == [
+        (opened[first], 4.5),
+        (opened[second], 4.0),
+    ]
+    assert data.participation == [
+        {"opened_at": opened[first], "answered": 2, "missed": 0},
+        {"opened_at": opened[second], "answered": 2, "missed": 0},
+        {"opened_at": opened[third.id], "answered": 1, "missed": 1},
+    ]
+
+
 def test_the_conversation_ics_is_a_valid_event_with_no_answer_content(tx, couple, now) -> None:
     from icalendar import Calendar
 
