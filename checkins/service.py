@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Row, and_, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from checkins import agreements_port, recurrence, rules, survey
 from checkins.agreements_port import AgreementInForce
@@ -593,9 +593,18 @@ def _notify(
 
 
 # --- the round a user is looking at -------------------------------------------------------
+# The round with its participations and pinned agreements in one statement: the two
+# selectin loads the relationships default to cost more than the round itself.
+_WITH_PARTS = (joinedload(Round.participations), joinedload(Round.agreements))
+
+
+def _get_round(session: Session, round_id: int) -> Round | None:
+    return session.get(Round, round_id, options=_WITH_PARTS)
+
+
 def _round_of_user(session: Session, user_id: int, round_id: int) -> Round:
     couple = couples.require_membership(session, user_id).couple
-    round_ = session.get(Round, round_id)
+    round_ = _get_round(session, round_id)
     if round_ is None or round_.couple_id != couple.id:
         raise NotFound("No such check-in.")
     return round_
@@ -624,7 +633,7 @@ def current_round(session: Session, user_id: int) -> Round | None:
 def round_status(session: Session, user_id: int, round_id: int) -> RoundStatus:
     # The membership once (not again for the partner): a page asks this on every run.
     couple = couples.require_membership(session, user_id).couple
-    round_ = session.get(Round, round_id)
+    round_ = _get_round(session, round_id)
     if round_ is None or round_.couple_id != couple.id:
         raise NotFound("No such check-in.")
     mine = _participation(round_, user_id)
@@ -1115,7 +1124,7 @@ def review(session: Session, user_id: int, round_id: int) -> Review:
     query each for answers, adherence and concerns."""
     membership = couples.require_membership(session, user_id)
     couple = membership.couple
-    round_ = session.get(Round, round_id)
+    round_ = _get_round(session, round_id)
     if round_ is None or round_.couple_id != couple.id:
         raise NotFound("No such check-in.")
     mine_p, theirs_p = _both(round_, user_id)  # refuses before the reveal
