@@ -141,7 +141,11 @@ class Answer(Base):
     question when answered, so the reveal filter is a plain column test in SQL."""
 
     __tablename__ = "checkin_answers"
-    __table_args__ = (UniqueConstraint("participation_id", "item"),)
+    __table_args__ = (
+        UniqueConstraint("participation_id", "item"),
+        # Covers the satisfaction totals (trends, history): summed from the index alone.
+        Index("ix_checkin_answers_totals", "participation_id", "item", "visibility", "value_int"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participation_id: Mapped[int] = mapped_column(
@@ -160,7 +164,17 @@ class Adherence(Base):
     """How well an agreement was kept: by me, by my partner (1-5), and a comment."""
 
     __tablename__ = "checkin_adherence"
-    __table_args__ = (UniqueConstraint("participation_id", "agreement_id"),)
+    __table_args__ = (
+        UniqueConstraint("participation_id", "agreement_id"),
+        # Covers the mean ratings per round (trends): averaged from the index alone.
+        Index(
+            "ix_checkin_adherence_ratings",
+            "participation_id",
+            "agreement_id",
+            "kept_self",
+            "kept_partner",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participation_id: Mapped[int] = mapped_column(
