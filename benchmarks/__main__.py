@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from benchmarks import dispatch, memory, pages, planning
+from benchmarks import dispatch, memory, pages, planning, recurrence
 from benchmarks.common import Result, print_table, write_results
 
 BENCHMARKS: dict[str, Callable[[], Result]] = {
@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, Callable[[], Result]] = {
     "plan_floor": planning.plan_floor,
     "dispatch": dispatch.run,
     "scheduler_memory": memory.run,
+    "schedule_age": recurrence.run,
 }
 
 

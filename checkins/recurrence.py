@@ -33,10 +33,23 @@ class ScheduleLike(Protocol):
     active_since: dt.datetime
 
 
-def _rule(schedule: ScheduleLike) -> rrule.rrule:
+# Expanding a rule walks every occurrence from its start, so a schedule agreed years ago
+# would cost its age on every call. The rule starts instead a whole number of weeks later,
+# just before the window asked about: the same occurrences there, since weekly and
+# monthly rules repeat from any start, and whole fortnights keep a biweekly rule's weeks.
+_WEEK = dt.timedelta(days=7)
+
+
+def _rule(schedule: ScheduleLike, from_local: dt.datetime | None = None) -> rrule.rrule:
+    """The schedule's rule; given ``from_local`` (naive local), started less than one
+    step (a week; a fortnight if biweekly) before it, never before the schedule's own
+    start."""
     tz = ZoneInfo(schedule.timezone)
     # The rule runs on naive local wall-clock times; zone offsets are applied afterwards.
     start = schedule.active_since.astimezone(tz).replace(tzinfo=None)
+    if from_local is not None and from_local > start:
+        step = 2 * _WEEK if schedule.cadence == "biweekly" else _WEEK
+        start += (from_local - start) // step * step
     at = {
         "byhour": schedule.local_time.hour,
         "byminute": schedule.local_time.minute,
@@ -64,7 +77,7 @@ def to_utc(local: dt.datetime, timezone: str) -> dt.datetime:
 def _occurrences_near(schedule: ScheduleLike, instant: dt.datetime) -> list[dt.datetime]:
     tz = ZoneInfo(schedule.timezone)
     local = instant.astimezone(tz).replace(tzinfo=None)
-    rule = _rule(schedule)
+    rule = _rule(schedule, from_local=local - _WINDOW)
     naive = rule.between(local - _WINDOW, local + _WINDOW, inc=True)
     since = schedule.active_since
     return sorted({t for t in (to_utc(n, schedule.timezone) for n in naive) if t >= since})

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from benchmarks import dispatch, memory, pages, planning, population
+from benchmarks import dispatch, memory, pages, planning, population, recurrence
 from notifications import scheduler
 from tests.conftest import _postgres_available
 
@@ -118,6 +118,11 @@ def test_pages_at_tiny_scale() -> None:
 def test_dispatch_at_tiny_scale() -> None:
     result = dispatch.run(count=20, repeat=1)
     assert result.ratio > 0
+
+
+def test_schedule_age_at_tiny_scale() -> None:
+    result = recurrence.run(repeat=1)
+    assert set(result.detail) == {"weekly", "biweekly", "monthly"} and result.ratio > 0
 
 
 def test_a_paired_ratio_divides_within_each_turn() -> None:

@@ -164,3 +164,75 @@ def test_latest_and_next_agree_with_latest_start_and_next_start() -> None:
                 next_start(sched, at),
             ), (cadence, tz, at)
             at += dt.timedelta(hours=7)
+
+
+old_schedules = st.builds(
+    schedule,
+    cadence=st.sampled_from(["weekly", "biweekly", "monthly"]),
+    weekday=st.integers(0, 6),
+    day_of_month=st.integers(1, 31),
+    local_time=st.times().map(lambda t: t.replace(microsecond=0)),
+    timezone=st.sampled_from(ZONES),
+    active_since=st.datetimes(dt.datetime(2000, 1, 1), dt.datetime(2026, 1, 1)).map(
+        lambda d: d.replace(tzinfo=dt.UTC)
+    ),
+)
+
+
+def _from_the_schedules_start(s: CheckinSchedule, at: dt.datetime):  # type: ignore[no-untyped-def]
+    """The rule expanded from the day the schedule became active (the way it was done
+    before the rule was started near the window): latest and next start around ``at``."""
+    from dateutil import rrule
+
+    tz = ZoneInfo(s.timezone)
+    fields = {
+        "byhour": s.local_time.hour,
+        "byminute": s.local_time.minute,
+        "bysecond": 0,
+        "dtstart": s.active_since.astimezone(tz).replace(tzinfo=None, microsecond=0),
+    }
+    if s.cadence == "monthly":
+        rule = rrule.rrule(rrule.MONTHLY, bymonthday=s.day_of_month, **fields)
+    else:
+        interval = 2 if s.cadence == "biweekly" else 1
+        rule = rrule.rrule(rrule.WEEKLY, interval=interval, byweekday=s.weekday, **fields)
+    local = at.astimezone(tz).replace(tzinfo=None)
+    starts = sorted(
+        t
+        for t in (
+            to_utc(n, s.timezone)
+            for n in rule.between(
+                local - dt.timedelta(days=70), local + dt.timedelta(days=70), inc=True
+            )
+        )
+        if t >= s.active_since
+    )
+    latest = [t for t in starts if t <= at]
+    return (latest[-1] if latest else None), next(t for t in starts if t > at)
+
+
+@settings(max_examples=400, deadline=None)
+@given(s=old_schedules, after=instants)
+def test_a_schedule_agreed_years_ago_gives_the_starts_its_whole_rule_gives(s, after) -> None:  # type: ignore[no-untyped-def]
+    """The rule is started near the instant asked about, not on the day the schedule
+    became active (years of weekly occurrences per call otherwise): same starts."""
+    from checkins.recurrence import latest_and_next
+
+    if after < s.active_since:
+        after = s.active_since + (s.active_since - after) % dt.timedelta(days=3000)
+    assert latest_and_next(s, after) == _from_the_schedules_start(s, after)
+    assert latest_start(s, after) == _from_the_schedules_start(s, after)[0]
+
+
+def test_the_rule_is_started_near_the_instant_asked_about() -> None:
+    """What keeps a ten-year-old schedule as cheap as a new one: the expansion starts
+    less than a week (a fortnight if biweekly) before the window, whatever its age."""
+    from checkins.recurrence import _rule
+
+    for cadence in ("weekly", "biweekly", "monthly"):
+        s = schedule(cadence, active_since=dt.datetime(2016, 5, 4, 7, 30, tzinfo=dt.UTC))
+        near = dt.datetime(2026, 11, 1, 12, 0)
+        start = _rule(s, from_local=near)._dtstart
+        step = dt.timedelta(days=14 if cadence == "biweekly" else 7)
+        assert near - step < start <= near, (cadence, start)
+        assert _rule(s)._dtstart == dt.datetime(2016, 5, 4, 9, 30)  # Berlin, summer time
