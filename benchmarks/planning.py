@@ -23,7 +23,7 @@ from benchmarks.common import Result, interleaved_medians
 from benchmarks.population import BENCH_NOW, Population
 from checkins import recurrence
 from checkins.models import CheckinPlan, Round
-from checkins.service import CLOSING_NOTICE, DEFAULT_DUE_DAYS, ROUND_PAGE
+from checkins.service import CLOSING_NOTICE, DEFAULT_DUE_DAYS, NUDGE_AFTER, ROUND_PAGE
 from couples.db import make_engine
 from notifications import scheduler
 
@@ -60,9 +60,9 @@ def bare_select(engine: Engine, now: dt.datetime, expect: int) -> Callable[[], N
 
 
 # What the sweep writes for the due couples, in one statement: their rounds (ON CONFLICT
-# DO NOTHING, as the sweep), both partners' participations, the pinned agreements in
-# force, one "a check-in is open" outbox row per partner with the same columns and
-# context keys, and the plan rows moved on. The values the sweep decides per couple
+# DO NOTHING, as the sweep), both partners' participations (with their reminder note),
+# the pinned agreements in force, one "a check-in is open" outbox row per partner with
+# the same columns and context keys, and the plan rows moved on. The values the sweep decides per couple
 # (start, due date, next moment, the due date's text) are constants here: the population
 # gives every due couple the same schedule. `= ANY (ARRAY(...))`: with a join to the CTE
 # PostgreSQL misjudges its size and hash-joins a sequential scan of all agreements.
@@ -89,8 +89,8 @@ members AS MATERIALIZED (
     FROM r JOIN memberships m ON m.couple_id = r.couple_id AND m.left_at IS NULL
 ),
 p AS (
-    INSERT INTO checkin_participations (round_id, user_id, status)
-    SELECT round_id, user_id, 'pending' FROM members RETURNING 1
+    INSERT INTO checkin_participations (round_id, user_id, status, remind_at)
+    SELECT round_id, user_id, 'pending', :remind_at FROM members RETURNING 1
 ),
 ra AS (
     INSERT INTO checkin_round_agreements (round_id, agreement_id, version_id, kind, title)
@@ -133,6 +133,7 @@ def write_floor_params(population: Population) -> dict[str, object]:
         "start": start,
         "due_at": due_at,
         "next": next_start,
+        "remind_at": population.now + NUDGE_AFTER,
         "due_text": f"{due_at:%A %d %B, %H:%M}",  # the due users' zone is UTC
         "conversation_at": due_at.isoformat(),
         "sign_in_target": ROUND_PAGE,

@@ -124,7 +124,16 @@ class Participation(Base):
     """One partner's sheet in one round."""
 
     __tablename__ = "checkin_participations"
-    __table_args__ = (UniqueConstraint("round_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("round_id", "user_id"),
+        # The reminder sweep reads only the notes whose moment has come.
+        Index(
+            "ix_checkin_participations_remind_at",
+            "remind_at",
+            sqlite_where=text("remind_at IS NOT NULL"),
+            postgresql_where=text("remind_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("checkin_rounds.id", ondelete="CASCADE"))
@@ -132,6 +141,10 @@ class Participation(Base):
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
     updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # When the reminder sweep next needs to look at this sheet (the nudge, then the
+    # warning before closing); NULL once there is nothing left to remind. A note, not a
+    # decision: the sweep checks the round and the status again when the moment comes.
+    remind_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     round: Mapped[Round] = relationship(back_populates="participations")
 

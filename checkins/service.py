@@ -178,7 +178,14 @@ def _open_round(
         return None
     members = _members(couple)
     for member in members:
-        session.add(Participation(round_id=round_.id, user_id=member.user_id, status=PENDING))
+        session.add(
+            Participation(
+                round_id=round_.id,
+                user_id=member.user_id,
+                status=PENDING,
+                remind_at=now + NUDGE_AFTER,
+            )
+        )
     for agreement in agreements_port.in_force(session, couple.id, now):
         session.add(
             RoundAgreement(
@@ -440,7 +447,14 @@ def _insert_rounds(
         couple = facts.couples[couple_id]
         due_at = by_couple[couple_id]["due_at"]
         for member in couple.partners:
-            participations.append({"round_id": round_id, "user_id": member.id, "status": PENDING})
+            participations.append(
+                {
+                    "round_id": round_id,
+                    "user_id": member.id,
+                    "status": PENDING,
+                    "remind_at": now + NUDGE_AFTER,
+                }
+            )
             partner = next((p for p in couple.partners if p.id != member.id), None)
             reminders.append(
                 _reminder(
@@ -486,31 +500,58 @@ def close_due_rounds(session: Session, now: dt.datetime | None = None) -> list[R
     for round_ in due:
         round_.closed_at = now
         for p in round_.participations:
+            p.remind_at = None
             if p.status != SUBMITTED:
                 p.status = MISSED
     return due
 
 
 def send_reminders(session: Session, now: dt.datetime | None = None) -> int:
-    """Nudge a partner who has not answered after a while; warn the day before closing."""
+    """Nudge a partner who has not answered after a while; warn the day before closing.
+
+    Reads only the sheets whose reminder note (``Participation.remind_at``) has come, so
+    a pass costs what is due, not every open round. For each, the same decision as ever:
+    nothing yet before ``NUDGE_AFTER``; then a nudge, or the closing warning once within
+    ``CLOSING_NOTICE`` of the due date. A reminder sent (or found sent) moves the note
+    to the next one; one declined by the person's preferences (off, paused) leaves it,
+    so it is looked at again while it can still matter."""
     now = now or utcnow()
     rows = session.execute(
-        select(Round, Participation)
-        .join(Participation, Participation.round_id == Round.id)
-        .where(
-            Round.closed_at.is_(None),
-            Participation.status.in_((PENDING, DRAFT)),
-            Round.opened_at <= now - NUDGE_AFTER,
-        )
+        select(Participation, Round)
+        .join(Round, Round.id == Participation.round_id)
+        .where(Participation.remind_at <= now)
+        .with_for_update(skip_locked=True, of=Participation)
     ).all()
     written = 0
-    for round_, participation in rows:
+    for participation, round_ in rows:
+        if round_.closed_at is not None or participation.status not in (PENDING, DRAFT):
+            participation.remind_at = None
+            continue
+        if now < round_.opened_at + NUDGE_AFTER:  # a note set early (the migration's)
+            participation.remind_at = round_.opened_at + NUDGE_AFTER
+            continue
         user = session.get(User, participation.user_id)
         if user is None:
+            participation.remind_at = None
             continue
-        kind = "round_closing" if now >= round_.due_at - CLOSING_NOTICE else "nudge"
-        written += _notify(session, round_, user, kind, now=now)
+        closing_from = round_.due_at - CLOSING_NOTICE
+        kind = "round_closing" if now >= closing_from else "nudge"
+        sent = _notify(session, round_, user, kind, now=now)
+        if sent or _reminder_exists(session, round_.id, user.id, kind):
+            participation.remind_at = closing_from if kind == "nudge" else None
+            written += sent
     return written
+
+
+def _reminder_key(round_id: int, kind: str, user_id: int) -> str:
+    return f"checkin:{round_id}:{kind}:{user_id}"
+
+
+def _reminder_exists(session: Session, round_id: int, user_id: int, kind: str) -> bool:
+    key = _reminder_key(round_id, kind, user_id)
+    return (
+        session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)) is not None
+    )
 
 
 def plan_checkins(session: Session, now: dt.datetime | None = None) -> int:
@@ -538,7 +579,7 @@ def _reminder(
     return Reminder(
         user=user,
         kind=kind,
-        dedupe_key=f"checkin:{round_id}:{kind}:{user.id}",
+        dedupe_key=_reminder_key(round_id, kind, user.id),
         due_utc=now,
         context={
             "name": user.display_name,
@@ -867,6 +908,7 @@ def submit(
     if mine.status != SUBMITTED:
         mine.status = SUBMITTED
         mine.submitted_at = now
+    mine.remind_at = None  # nothing left to remind this sheet of
     others = [p for p in round_.participations if p.user_id != user_id]
     if others and all(p.status == SUBMITTED for p in others):
         _reveal(session, round_, now)
@@ -2195,7 +2237,7 @@ def _erase_checkins(session: Session, user_id: int, now: dt.datetime) -> None:
     session.execute(
         update(Participation)
         .where(Participation.user_id == user_id)
-        .values(updated_at=None)
+        .values(updated_at=None, remind_at=None)
         .execution_options(synchronize_session=False)
     )
 

@@ -48,7 +48,7 @@ def test_the_write_floor_writes_the_rows_the_sweep_writes() -> None:
     queries = [
         "SELECT couple_id, scheduled_for, origin, schedule_version_id, opened_by_id, "
         "opened_at, due_at, revealed_at, closed_at FROM checkin_rounds ORDER BY couple_id",
-        "SELECT r.couple_id, p.user_id, p.status, p.updated_at, p.submitted_at "
+        "SELECT r.couple_id, p.user_id, p.status, p.updated_at, p.submitted_at, p.remind_at "
         "FROM checkin_participations p JOIN checkin_rounds r ON r.id = p.round_id ORDER BY 1, 2",
         "SELECT r.couple_id, a.agreement_id, a.version_id, a.kind, a.title "
         "FROM checkin_round_agreements a JOIN checkin_rounds r ON r.id = a.round_id ORDER BY 1",

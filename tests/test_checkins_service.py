@@ -7,12 +7,12 @@ import dataclasses
 import datetime as dt
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 
 from agreements import service as agreements
 from checkins import service as checkins
 from checkins import survey
-from checkins.models import MISSED, SUBMITTED, Round
+from checkins.models import DRAFT, MISSED, PENDING, SUBMITTED, Participation, Round
 from checkins.service import AdherenceInput, ConcernInput, Sheet
 from couples.errors import InvalidInput, NotAllowed, NotFound
 from notifications.models import OutboxMessage
@@ -195,6 +195,142 @@ def test_reminders_nudge_then_warn_before_closing_and_stop_after_answering(tx, c
             ).all()
         )
     assert kinds == {"round_opened": 2, "nudge": 2, "partner_answered": 1, "round_closing": 1}
+
+
+def _reminder_keys(s) -> set[str]:  # type: ignore[no-untyped-def]
+    return set(
+        s.scalars(
+            select(OutboxMessage.dedupe_key).where(
+                OutboxMessage.kind.in_(("nudge", "round_closing"))
+            )
+        )
+    )
+
+
+def _what_examining_every_open_round_sends(s, now: dt.datetime) -> set[str]:  # type: ignore[no-untyped-def]
+    """The reminder rule as it was before the notes: every pass looked at every sheet
+    still to be answered in every open round older than NUDGE_AFTER."""
+    from notifications.preferences import kind_enabled, preferences_for
+
+    used = _reminder_keys(s)
+    expected = set()
+    rows = s.execute(
+        select(Round, Participation)
+        .join(Participation, Participation.round_id == Round.id)
+        .where(
+            Round.closed_at.is_(None),
+            Participation.status.in_((PENDING, DRAFT)),
+            Round.opened_at <= now - checkins.NUDGE_AFTER,
+        )
+    ).all()
+    for round_, p in rows:
+        closing = now >= round_.due_at - checkins.CLOSING_NOTICE
+        kind = "round_closing" if closing else "nudge"
+        key = f"checkin:{round_.id}:{kind}:{p.user_id}"
+        if key not in used and kind_enabled(preferences_for(s, p.user_id), kind):
+            expected.add(key)
+    return expected
+
+
+def _set_reminders(s, user, *, paused: bool = False, nudges: bool = True) -> None:  # type: ignore[no-untyped-def]
+    import checkins.planners  # noqa: F401  (registers the check-in reminder kinds)
+    from notifications.preferences import update_preferences
+
+    update_preferences(
+        s,
+        user.id,
+        paused=paused,
+        enabled={"nudge": nudges},
+        preferred_hour=None,
+        quiet_start=None,
+        quiet_end=None,
+    )
+
+
+def test_reminder_notes_send_what_examining_every_open_round_sends(tx, couple, now) -> None:
+    """Three weeks in five-hour steps, two couples: a draft, an answer, a short answering
+    period (the closing warning before any nudge), reminders paused and resumed, nudges
+    turned off, second rounds. Each pass sends exactly what the old full examination
+    would have, and the notes of finished sheets end up empty."""
+    _c, a, b, _ = couple
+    with tx() as s:
+        _c2, c, d = make_couple(s, "c@example.org", "d@example.org", name="C & D", now=now)
+        checkins.set_due_days(s, c.id, 3)  # the closing warning is due before a nudge
+        for user in (a, b, c, d):
+            _set_reminders(s, user)
+        first = {
+            checkins.start_round_now(s, a.id, now=now).id,
+            checkins.start_round_now(s, c.id, now=now).id,
+        }
+    step = dt.timedelta(hours=5)
+    events = {
+        4: lambda s, t: checkins.save_answers(s, b.id, _open(s, a), sheet(), now=t),
+        6: lambda s, t: _set_reminders(s, d, paused=True),
+        7: lambda s, t: _set_reminders(s, b, nudges=False),
+        12: lambda s, t: save_and_submit(s, a, _open(s, a), sheet(), t),
+        14: lambda s, t: _set_reminders(s, d),
+        40: lambda s, t: checkins.start_round_now(s, a.id, now=t),
+        41: lambda s, t: checkins.start_round_now(s, c.id, now=t),
+    }
+    sent: set[str] = set()
+    for i in range(1, 101):
+        t = now + i * step
+        with tx() as s:
+            if i in events:
+                events[i](s, t)
+        with tx() as s:
+            checkins.close_due_rounds(s, t)
+        with tx() as s:
+            expected = _what_examining_every_open_round_sends(s, t)
+            before = _reminder_keys(s)
+            written = checkins.send_reminders(s, t)
+            new = _reminder_keys(s) - before
+        assert new == expected, (i, t, new, expected)
+        assert written == len(new)
+        sent |= new
+    # checkin:<round>:<kind>:<user>, in the first rounds
+    parts = [key.split(":") for key in sent]
+    kinds = {(kind, int(user)) for _c, round_id, kind, user in parts if int(round_id) in first}
+    assert any(int(round_id) not in first for _c, round_id, _k, _u in parts)
+    assert ("nudge", a.id) in kinds and ("round_closing", a.id) not in kinds  # answered
+    assert ("nudge", b.id) not in kinds and ("round_closing", b.id) in kinds  # nudges off
+    assert ("nudge", c.id) not in kinds and ("round_closing", c.id) in kinds
+    assert ("round_closing", d.id) in kinds  # resumed in time for the warning
+    with tx() as s:
+        assert s.scalar(select(func.count(Round.id)).where(Round.closed_at.is_(None))) == 0
+        assert s.scalar(select(func.count()).where(Participation.remind_at.is_not(None))) == 0
+
+
+def _open(s, user) -> int:  # type: ignore[no-untyped-def]
+    round_ = checkins.current_round(s, user.id)
+    assert round_ is not None and round_.closed_at is None
+    return round_.id
+
+
+def test_a_pass_reads_only_the_reminders_that_are_due(tx, engine, couple, now) -> None:
+    """Many open rounds whose moment has not come cost a pass one statement; a note set
+    too early (the migration starts open sheets in the past) is moved to its moment."""
+    _c, a, _b, _ = couple
+    with tx() as s:
+        for i in range(6):
+            _ci, x, _y = make_couple(s, f"x{i}@example.org", f"y{i}@example.org", now=now)
+            checkins.start_round_now(s, x.id, now=now)
+        round_id = checkins.start_round_now(s, a.id, now=now).id
+    later = now + dt.timedelta(hours=20)
+    with tx() as s:
+        assert _count_statements(engine, lambda: checkins.send_reminders(s, later)) == 1
+    with tx() as s:
+        s.execute(
+            update(Participation)
+            .where(Participation.round_id == round_id)
+            .values(remind_at=dt.datetime(1970, 1, 1, tzinfo=dt.UTC))
+        )
+    with tx() as s:
+        assert checkins.send_reminders(s, later) == 0
+        notes = set(
+            s.scalars(select(Participation.remind_at).where(Participation.round_id == round_id))
+        )
+    assert notes == {now + checkins.NUDGE_AFTER}
 
 
 # --- answering -----------------------------------------------------------------------------
