@@ -4,8 +4,11 @@ Every couple: two users, two memberships, one regular check-in agreement in forc
 version), and its ``checkin_plans`` row. Couples 1..``due`` have a weekly schedule whose
 latest start was an hour before ``now`` and no round yet: they are due. The others
 agreed an hour ago on a weekly schedule whose first start is a day after ``now``: not
-due. The rows are written by the database itself (INSERT ... SELECT over a number
-series), not row by row from Python: a million couples take a few minutes on PostgreSQL.
+due; every tenth of them is answering slowly: a round started by hand three days ago,
+due in two, neither partner has answered and both were nudged (their reminder notes
+wait for the warning before closing, tomorrow). The rows are written by the database
+itself (INSERT ... SELECT over a number series), not row by row from Python: a million
+couples take a few minutes on PostgreSQL.
 
 A populated database is reused when its row counts say it holds exactly this
 population (same couples, same due couples at the same ``now``, nothing planned yet);
@@ -37,6 +40,13 @@ class Population:
     couples: int
     due: int
     now: dt.datetime
+    # Every n-th couple that is not due has a round open (answering slowly).
+    open_round_every: int = 10
+
+    @property
+    def open_rounds(self) -> int:
+        n = self.open_round_every
+        return self.couples // n - self.due // n
 
     def schedules(self) -> tuple[dict, dt.datetime, dt.datetime, dict, dt.datetime, dt.datetime]:
         """(params, in force since, plan note) for the due couples, then the others."""
@@ -108,6 +118,15 @@ _TABLES = {
         "2 * i - 1, :since, 2 * i, :since, 2 * i, :since",
     ),
     "checkin_plans": ("couple_id, next_check_at", "i, :next"),
+    # The open rounds of the couples answering slowly (filtered to every n-th below).
+    "checkin_rounds": (
+        "id, couple_id, scheduled_for, origin, opened_by_id, opened_at, due_at",
+        "i, i, :opened, 'manual', 2 * i - 1, :opened, :due_at",
+    ),
+    "checkin_participations": (
+        "id, round_id, user_id, status, remind_at",
+        "2 * i - {s}, i, 2 * i - {s}, 'pending', :remind_at",
+    ),
     "notification_preferences": (
         "user_id, disabled_kinds, updated_at",
         "2 * i - {s}, :empty, :created",
@@ -121,6 +140,9 @@ _TYPES = {
     "next": UTCDateTime(),
     "now": UTCDateTime(),
     "other": UTCDateTime(),
+    "opened": UTCDateTime(),
+    "due_at": UTCDateTime(),
+    "remind_at": UTCDateTime(),
     "params": JSON(),
     "empty": JSON(),
 }
@@ -163,9 +185,13 @@ def populate(engine: Engine, population: Population, *, mail_any_time: bool = Fa
                 for lo, hi, params, since, next_at in ranges:
                     if lo > hi:
                         continue
+                    only_slow = table in ("checkin_rounds", "checkin_participations")
+                    if only_slow and lo <= population.due:
+                        continue
+                    where = f" WHERE i % {population.open_round_every} = 0" if only_slow else ""
                     sql = _text(
                         f"{prefix}INSERT INTO {table} ({columns}) "
-                        f"SELECT {values.format(s=s)} FROM {source}"
+                        f"SELECT {values.format(s=s)} FROM {source}{where}"
                     )
                     wanted = {
                         "lo": lo,
@@ -176,6 +202,9 @@ def populate(engine: Engine, population: Population, *, mail_any_time: bool = Fa
                         "next": next_at,
                         "params": params,
                         "empty": [],
+                        "opened": population.now - dt.timedelta(days=3),
+                        "due_at": population.now + dt.timedelta(days=2),
+                        "remind_at": population.now + dt.timedelta(days=1),
                     }
                     connection.execute(sql, _present(sql, wanted))
         if dialect == "postgresql":
@@ -186,6 +215,8 @@ def populate(engine: Engine, population: Population, *, mail_any_time: bool = Fa
                 ("memberships", "id"),
                 ("agreements", "id"),
                 ("agreement_versions", "id"),
+                ("checkin_rounds", "id"),
+                ("checkin_participations", "id"),
             ):
                 connection.exec_driver_sql(
                     f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
@@ -208,7 +239,11 @@ def _matches(engine: Engine, population: Population) -> bool:
         "SELECT count(*) FROM checkin_plans WHERE next_check_at = :other": (
             population.couples - population.due
         ),
-        "SELECT count(*) FROM checkin_rounds": 0,
+        "SELECT count(*) FROM checkin_rounds WHERE origin = 'manual'": population.open_rounds,
+        "SELECT count(*) FROM checkin_rounds WHERE origin = 'schedule'": 0,
+        "SELECT count(*) FROM checkin_participations WHERE remind_at > :now": (
+            2 * population.open_rounds
+        ),
         "SELECT count(*) FROM outbox": 0,
     }
     try:
@@ -283,13 +318,14 @@ def drop(name: str) -> None:
 
 
 def reset(url: str, population: Population) -> None:
-    """Undo a real planning and dispatch pass (rounds, mail, sign-in links, plan notes),
-    so the next run finds the same couples due."""
+    """Undo a real planning and dispatch pass (the rounds it opened, mail, sign-in links,
+    plan notes), so the next run finds the same couples due."""
     _dp, _ds, due_next, _op, _os, other_next = population.schedules()
     engine = make_engine(url)
     try:
         with engine.begin() as connection:
-            for table in ("checkin_rounds", "outbox", "one_time_tokens", "scheduler_passes"):
+            connection.exec_driver_sql("DELETE FROM checkin_rounds WHERE origin = 'schedule'")
+            for table in ("outbox", "one_time_tokens", "scheduler_passes"):
                 connection.exec_driver_sql(f"DELETE FROM {table}")
             statement = _text(
                 "UPDATE checkin_plans SET next_check_at = "
