@@ -2,8 +2,13 @@
 
 The same 1% of couples are due in both databases (1 of 100, 1,000 of 100,000), with
 quiet hours off so every prompt is also sent (to a file drop) in the same run. Peak RSS
-is the child's own ``ru_maxrss`` from ``os.wait4``; each run starts from the freshly
-populated state (rounds and mail of the previous run removed).
+is the child's own high-water mark (``VmHWM`` in ``/proc/self/status``, read as it exits);
+each run starts from the freshly populated state (rounds and mail of the previous run
+removed).
+
+Not ``ru_maxrss`` (from ``os.wait4`` or the child's own ``getrusage``): Linux carries a
+process's maximum over ``fork`` and ``exec``, so a child started by this (large)
+benchmark process reports at least this process's size at the fork.
 """
 
 from __future__ import annotations
@@ -24,26 +29,41 @@ from couples.db import utcnow
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# `python -m tend scheduler --once`, writing its peak RSS (KiB) to argv[1] as it exits.
+_CHILD = """
+import atexit, runpy, sys
+out = sys.argv[1]
+
+def report():
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(out, "w") as f:
+        f.write(peak)
+
+atexit.register(report)
+sys.argv = ["tend", "scheduler", "--once"]
+runpy.run_module("tend", run_name="__main__", alter_sys=True)
+"""
+
+
 def run_once(url: str, mail_dir: str) -> tuple[int, float]:
     """(peak RSS in KiB, seconds) of one `tend scheduler --once` against ``url``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEND_")}
     env |= {"TEND_DATABASE_URL": url, "TEND_MAIL_DIR": mail_dir}
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tend", "scheduler", "--once"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    # wait4: the rusage of this one child, not of all children so far.
-    _pid, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"tend scheduler --once failed: {process.stderr.read().decode()}")  # type: ignore[union-attr]
-    process.stderr.close()  # type: ignore[union-attr]
-    return usage.ru_maxrss, elapsed
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as peak:
+        started = time.perf_counter()
+        process = subprocess.run(
+            [sys.executable, "-c", _CHILD, peak.name],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+        elapsed = time.perf_counter() - started
+        if process.returncode != 0:
+            raise RuntimeError(f"tend scheduler --once failed: {process.stderr.decode()}")
+        return int(peak.read()), elapsed
 
 
 def run(

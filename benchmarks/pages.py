@@ -1,11 +1,13 @@
 """pages: the round review, trends and history pages at ten years of monthly rounds.
 
-Each page runs through Streamlit's AppTest in this process (the full app: navigation,
-sign-in gate, the page), against a bare page that draws one Altair chart from a 120-row
-frame, in turns. Ratio: the slowest Tend page's median over the bare page's median.
-SQL statements per page run are counted (a ``before_cursor_execute`` listener) for a
-couple with one year and one with ten years of history: equal counts mean no query per
-round. History is built by :mod:`benchmarks.history` in a throwaway SQLite database.
+The couple is the demo couple of ``tend demo --years 10`` (:func:`couples.demo.create_demo`)
+in a throwaway SQLite database, with its open round answered by the second partner too,
+so that the check-in page shows the round's review. Each page runs through Streamlit's
+AppTest in this process (the full app: navigation, sign-in gate, the page), against a
+bare page that draws one Altair chart from a 120-row frame, in turns. Ratio: the slowest
+Tend page's median time over the bare page's in the same turn. SQL statements per page
+run are counted (a ``before_cursor_execute`` listener) for the demo couple at one year
+(a database of its own) and at ten years: equal counts mean no query per round.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from typing import Any
 from sqlalchemy import Engine, event
 from streamlit.testing.v1 import AppTest
 
-from benchmarks import history
 from benchmarks.common import Result, interleaved_samples, paired_ratio
+from checkins import service as checkins
 from couples import accounts
 from couples.db import engine_for, transaction
+from couples.demo import DEMO_PARTNERS, create_demo
 from couples.settings import get_settings
 from tend.migrate import upgrade
 
@@ -93,25 +96,42 @@ def _runner(at: AppTest) -> Any:
     return run
 
 
+def demo_couple(years: int) -> int:
+    """``tend demo --years N`` in the app's database, then Sam answers the open round as
+    Alex did, which reveals it; returns Alex's id (the check-in page shows the review)."""
+    create_demo(years=years)
+    with transaction() as s:
+        alex, sam = (accounts.user_by_email(s, email) for email, _, _ in DEMO_PARTNERS)
+        assert alex is not None and sam is not None
+        round_ = checkins.current_round(s, sam.id)
+        assert round_ is not None and round_.revealed_at is None
+        checkins.save_answers(s, sam.id, round_.id, checkins.my_answers(s, alex.id, round_.id))
+        assert checkins.submit(s, sam.id, round_.id).phase == "review"
+        return alex.id
+
+
+def _statements(url: str, user_id: int, page_key: str) -> tuple[int, AppTest]:
+    """SQL statements of one run of the page (after a warm run), and its app."""
+    at = signed_in_app(url, user_id, page_key)
+    at.run()  # warm: the first run imports and caches
+    with StatementCounter() as counter:
+        _runner(at)()
+    return counter.count, at
+
+
 def measure(*, years: int = 10, small_years: int = 1, repeat: int = 15) -> dict[str, Any]:
+    statements: dict[str, dict[str, int]] = {name: {} for name in PAGES}
+    started = time.perf_counter()
     with tend_database() as url:
-        engine = engine_for(url)
-        started = time.perf_counter()
-        big = history.build(engine, years=years, tag=f"{years}y")
-        small = history.build(engine, years=small_years, tag=f"{small_years}y")
+        with tend_database() as small_url:
+            small = demo_couple(small_years)
+            for name, key in PAGES.items():
+                statements[name][f"{small_years}y"], _ = _statements(small_url, small, key)
+        big = demo_couple(years)  # back in the first database
         built = time.perf_counter() - started
-        statements: dict[str, dict[str, int]] = {}
         apps = {}
         for name, key in PAGES.items():
-            statements[name] = {}
-            for label, uid in ((f"{small_years}y", small), (f"{years}y", big)):
-                at = signed_in_app(url, uid, key)
-                at.run()  # warm: the first run imports and caches
-                with StatementCounter() as counter:
-                    _runner(at)()
-                statements[name][label] = counter.count
-                if uid == big:
-                    apps[name] = at
+            statements[name][f"{years}y"], apps[name] = _statements(url, big, key)
         bare = AppTest.from_file(BARE, default_timeout=60)
         runners = {"bare": _runner(bare)} | {name: _runner(at) for name, at in apps.items()}
         samples = interleaved_samples(runners, repeat=repeat)

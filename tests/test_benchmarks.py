@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from benchmarks import dispatch, memory, pages, planning, population, recurrence
 from notifications import scheduler
+from tend.migrate import upgrade
 from tests.conftest import _postgres_available
 
 needs_postgres = pytest.mark.skipif(
@@ -105,6 +106,16 @@ def test_scheduler_memory_at_tiny_scale() -> None:
     finally:
         population.drop("tend_bench_memory_small")
         population.drop("tend_bench_memory_large")
+
+
+def test_the_scheduler_s_peak_memory_is_its_own_not_the_benchmark_s(tmp_path: Path) -> None:
+    """Linux carries ru_maxrss over fork and exec: a child of a large process would
+    report at least the parent's size. The figure must be the scheduler's alone."""
+    url = f"sqlite:///{tmp_path}/tend.sqlite3"
+    upgrade(url)
+    ballast = bytearray(b"x") * (600 * 1024 * 1024)  # written, so resident
+    peak_kib, _seconds = memory.run_once(url, str(tmp_path / "mail"))
+    assert len(ballast) and 20 * 1024 < peak_kib < 400 * 1024
 
 
 def test_pages_at_tiny_scale() -> None:
