@@ -62,17 +62,11 @@ class Round(Base):
             postgresql_where=text("closed_at IS NULL"),
         ),
         Index("ix_checkin_rounds_couple_opened", "couple_id", "opened_at"),
-        # The planner's look-ups of open rounds (to close, to remind) read only open
-        # rounds, however many closed ones history holds.
+        # The planner's look-up of open rounds to close reads only open rounds, however
+        # many closed ones history holds. (Reminders follow Participation.remind_at.)
         Index(
             "ix_checkin_rounds_open_due_at",
             "due_at",
-            sqlite_where=text("closed_at IS NULL"),
-            postgresql_where=text("closed_at IS NULL"),
-        ),
-        Index(
-            "ix_checkin_rounds_open_opened_at",
-            "opened_at",
             sqlite_where=text("closed_at IS NULL"),
             postgresql_where=text("closed_at IS NULL"),
         ),

@@ -20,8 +20,15 @@ from zoneinfo import ZoneInfo
 from dateutil import rrule
 
 CADENCES = ("weekly", "biweekly", "monthly")
-# A window wide enough to contain at least one occurrence of any cadence on either side.
-_WINDOW = dt.timedelta(days=32)
+# Per cadence, a window of local time wide enough to hold at least one occurrence on
+# either side of any instant: the longest gap (a week, a fortnight, 31 days between the
+# same day of two months) plus a day for daylight-saving shifts. No wider: the planning
+# sweep expands it for every due couple, and each occurrence costs.
+_WINDOWS = {
+    "weekly": dt.timedelta(days=8),
+    "biweekly": dt.timedelta(days=15),
+    "monthly": dt.timedelta(days=32),
+}
 
 
 class ScheduleLike(Protocol):
@@ -74,11 +81,19 @@ def to_utc(local: dt.datetime, timezone: str) -> dt.datetime:
     return local.replace(tzinfo=ZoneInfo(timezone), fold=0).astimezone(dt.UTC)
 
 
+def _window(schedule: ScheduleLike) -> dt.timedelta:
+    window = _WINDOWS.get(schedule.cadence)
+    if window is None:
+        raise ValueError(f"unknown cadence {schedule.cadence!r}")
+    return window
+
+
 def _occurrences_near(schedule: ScheduleLike, instant: dt.datetime) -> list[dt.datetime]:
     tz = ZoneInfo(schedule.timezone)
     local = instant.astimezone(tz).replace(tzinfo=None)
-    rule = _rule(schedule, from_local=local - _WINDOW)
-    naive = rule.between(local - _WINDOW, local + _WINDOW, inc=True)
+    window = _window(schedule)
+    rule = _rule(schedule, from_local=local - window)
+    naive = rule.between(local - window, local + window, inc=True)
     since = schedule.active_since
     return sorted({t for t in (to_utc(n, schedule.timezone) for n in naive) if t >= since})
 
@@ -90,7 +105,7 @@ def next_start(schedule: ScheduleLike, after: dt.datetime) -> dt.datetime:
         later = [t for t in _occurrences_near(schedule, probe) if t > after]
         if later:
             return later[0]
-        probe = probe + _WINDOW
+        probe = probe + _window(schedule)
 
 
 def latest_start(schedule: ScheduleLike, at: dt.datetime) -> dt.datetime | None:

@@ -170,7 +170,9 @@ old_schedules = st.builds(
     schedule,
     cadence=st.sampled_from(["weekly", "biweekly", "monthly"]),
     weekday=st.integers(0, 6),
-    day_of_month=st.integers(1, 31),
+    # 1..28, as agreements allow (a 31st is missing in some months: a gap longer than
+    # any window, which the schedule's contract rules out).
+    day_of_month=st.integers(1, 28),
     local_time=st.times().map(lambda t: t.replace(microsecond=0)),
     timezone=st.sampled_from(ZONES),
     active_since=st.datetimes(dt.datetime(2000, 1, 1), dt.datetime(2026, 1, 1)).map(
