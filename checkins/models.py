@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
+    Float,
     ForeignKey,
     Index,
     String,
@@ -112,6 +113,11 @@ class RoundAgreement(Base):
     version_id: Mapped[int]
     kind: Mapped[str] = mapped_column(String(40))
     title: Mapped[str] = mapped_column(String(200))
+    # Both partners' ratings of how well it was kept in this round (by themselves, by
+    # the other; 1-5), averaged. Written at the reveal, when the ratings lock, and again
+    # when someone's answers are erased; NULL before the reveal or with no rating. The
+    # trends read one number per round instead of averaging years of ratings per view.
+    kept_mean: Mapped[float | None] = mapped_column(Float)
 
 
 class Participation(Base):
@@ -171,17 +177,8 @@ class Adherence(Base):
     """How well an agreement was kept: by me, by my partner (1-5), and a comment."""
 
     __tablename__ = "checkin_adherence"
-    __table_args__ = (
-        UniqueConstraint("participation_id", "agreement_id"),
-        # Covers the mean ratings per round (trends): averaged from the index alone.
-        Index(
-            "ix_checkin_adherence_ratings",
-            "participation_id",
-            "agreement_id",
-            "kept_self",
-            "kept_partner",
-        ),
-    )
+    # (The means per round are stored on RoundAgreement.kept_mean at the reveal.)
+    __table_args__ = (UniqueConstraint("participation_id", "agreement_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participation_id: Mapped[int] = mapped_column(

@@ -924,6 +924,8 @@ def submit(
 def _reveal(session: Session, round_: Round, now: dt.datetime) -> None:
     round_.revealed_at = now
     round_.closed_at = now
+    session.flush()
+    _store_kept_means(session, [round_.id])
     participation_ids = [p.id for p in round_.participations]
     concerns = list(
         session.scalars(
@@ -1802,7 +1804,26 @@ def _rounds_with_counts_query():  # type: ignore[no-untyped-def]
 
 @functools.cache
 def _adherence_query():  # type: ignore[no-untyped-def]
-    """Mean adherence (all four ratings) per revealed round and agreement."""
+    """Mean adherence (all four ratings) per revealed round and agreement, oldest round
+    first: the means stored at the reveal (:func:`_store_kept_means`)."""
+    return (
+        select(
+            Round.id, RoundAgreement.agreement_id, RoundAgreement.title, RoundAgreement.kept_mean
+        )
+        .join(RoundAgreement, RoundAgreement.round_id == Round.id)
+        .where(
+            Round.couple_id == COUPLE,
+            Round.revealed_at.is_not(None),
+            RoundAgreement.kept_mean.is_not(None),
+        )
+        .order_by(Round.opened_at, RoundAgreement.agreement_id)
+    )
+
+
+def kept_mean_expression():  # type: ignore[no-untyped-def]
+    """The mean of every rating (kept by me, by my partner) of one pinned agreement in
+    its round, as a scalar subquery correlated with ``RoundAgreement``; NULL without
+    ratings. Also what the migration that added ``kept_mean`` filled it with."""
     total = func.sum(
         func.coalesce(Adherence.kept_self, 0) + func.coalesce(Adherence.kept_partner, 0)
     )
@@ -1811,26 +1832,32 @@ def _adherence_query():  # type: ignore[no-untyped-def]
         + case((Adherence.kept_partner.is_not(None), 1), else_=0)
     )
     return (
-        select(
-            Round.id,
-            RoundAgreement.agreement_id,
-            RoundAgreement.title,
-            total * 1.0 / func.nullif(count, 0),
+        select(total * 1.0 / func.nullif(count, 0))
+        .select_from(Adherence)
+        .join(Participation, Participation.id == Adherence.participation_id)
+        .where(
+            Participation.round_id == RoundAgreement.round_id,
+            Adherence.agreement_id == RoundAgreement.agreement_id,
         )
-        .join(Participation, Participation.round_id == Round.id)
-        .join(Adherence, Adherence.participation_id == Participation.id)
-        .join(
-            RoundAgreement,
-            and_(
-                RoundAgreement.round_id == Round.id,
-                RoundAgreement.agreement_id == Adherence.agreement_id,
-            ),
-        )
-        .where(Round.couple_id == COUPLE, Round.revealed_at.is_not(None))
-        .group_by(Round.id, Round.opened_at, RoundAgreement.agreement_id, RoundAgreement.title)
-        .having(count > 0)
-        .order_by(Round.opened_at)
+        .scalar_subquery()
     )
+
+
+@functools.cache
+def _kept_means_update():  # type: ignore[no-untyped-def]
+    return (
+        update(RoundAgreement)
+        .where(RoundAgreement.round_id.in_(IDS))
+        .values(kept_mean=kept_mean_expression())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _store_kept_means(session: Session, round_ids: list[int]) -> None:
+    """(Re)write the mean ratings of these revealed rounds' agreements from their
+    ratings as they are now (after the reveal, or after an erasure removed some)."""
+    if round_ids:
+        session.execute(_kept_means_update(), {"ids": round_ids})
 
 
 def _open_topics_over_time(known: _KnownFacts) -> list[dict]:
@@ -2234,6 +2261,16 @@ def _erase_checkins(session: Session, user_id: int, now: dt.datetime) -> None:
             .where(model.participation_id.in_(participations))
             .execution_options(synchronize_session=False)
         )
+    # The shared rounds' mean ratings now count only what is left (the partner's).
+    revealed = select(Participation.round_id).join(Round, Round.id == Participation.round_id)
+    _store_kept_means(
+        session,
+        list(
+            session.scalars(
+                revealed.where(Participation.user_id == user_id, Round.revealed_at.is_not(None))
+            )
+        ),
+    )
     session.execute(
         update(Participation)
         .where(Participation.user_id == user_id)

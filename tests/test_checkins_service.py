@@ -743,3 +743,78 @@ def test_two_planners_at_the_same_moment_open_one_round(tx, engine, couple, now)
     if engine.dialect.name == "postgresql":
         # The loser waits on the unique key, then finds the round there: no error at all.
         assert sorted(outcomes) == [0, 1], outcomes  # type: ignore[type-var]
+
+
+def _mean_ratings_from_every_rating(s, couple_id: int) -> list[tuple[int, int, float]]:  # type: ignore[no-untyped-def]
+    """The mean ratings as the trends computed them before they were stored: every rating
+    of every revealed round averaged on the spot (the reference for the stored means)."""
+    from sqlalchemy import text
+
+    rows = s.execute(
+        text(
+            "SELECT r.id, ra.agreement_id, sum(coalesce(a.kept_self, 0) + "
+            "coalesce(a.kept_partner, 0)) * 1.0 / sum(CASE WHEN a.kept_self IS NULL THEN 0 "
+            "ELSE 1 END + CASE WHEN a.kept_partner IS NULL THEN 0 ELSE 1 END) "
+            "FROM checkin_rounds r JOIN checkin_participations p ON p.round_id = r.id "
+            "JOIN checkin_adherence a ON a.participation_id = p.id "
+            "JOIN checkin_round_agreements ra ON ra.round_id = r.id "
+            "AND ra.agreement_id = a.agreement_id "
+            "WHERE r.couple_id = :c AND r.revealed_at IS NOT NULL GROUP BY r.id, ra.agreement_id "
+            "HAVING sum(CASE WHEN a.kept_self IS NULL THEN 0 ELSE 1 END + CASE WHEN "
+            "a.kept_partner IS NULL THEN 0 ELSE 1 END) > 0 ORDER BY r.id, ra.agreement_id"
+        ),
+        {"c": couple_id},
+    ).all()
+    return [(rid, aid, round(float(mean), 9)) for rid, aid, mean in rows]
+
+
+def test_stored_mean_ratings_equal_every_rating_averaged(tx, couple, now) -> None:
+    """The means written at the reveal are what averaging every rating gives; a round
+    not yet revealed has none; after one partner's erasure they count only the other's
+    ratings; the migration fills them the same."""
+    import importlib
+
+    from sqlalchemy import text
+
+    from privacy.erase import erase_account
+
+    c, a, b, cooldown = couple
+    week = dt.timedelta(days=7)
+    ratings = [
+        (AdherenceInput(5, 1), AdherenceInput(2, 3)),
+        (AdherenceInput(4, 4), AdherenceInput(1, 1)),
+        (AdherenceInput(3, 5), AdherenceInput(5, 4)),  # 17 / 4; 8 / 2 after the erasure
+        (AdherenceInput(1, 2), AdherenceInput(5, 4)),
+    ]
+    for i, (mine, theirs) in enumerate(ratings):
+        full_round(
+            tx,
+            a,
+            b,
+            now + i * week,
+            sheet(adherence={cooldown: mine}),
+            sheet(adherence={cooldown: theirs}),
+        )
+    with tx() as s:  # answered by one only: not revealed, no means
+        waiting = checkins.start_round_now(s, a.id, now=now + 5 * week).id
+        save_and_submit(s, a, waiting, sheet(adherence={cooldown: AdherenceInput(1, 1)}), now)
+
+    def stored(s) -> list[tuple[int, int, float]]:  # type: ignore[no-untyped-def]
+        rows = s.execute(checkins._adherence_query(), {"couple_id": c.id}).all()
+        return sorted((rid, aid, round(mean, 9)) for rid, aid, _title, mean in rows)
+
+    with tx() as s:
+        reference = _mean_ratings_from_every_rating(s, c.id)
+        assert len(reference) == 4  # the cooldown, rated in 4 revealed rounds
+        assert stored(s) == reference
+        assert waiting not in {rid for rid, _aid, _mean in stored(s)}
+        trend = checkins.trends(s, a.id, now=now + 6 * week).adherence
+        assert [round(r["mean"], 9) for r in trend] == [m for *_, m in reference]
+    with tx() as s:
+        erase_account(s, b.id, now=now + 6 * week)
+    with tx() as s:
+        after = _mean_ratings_from_every_rating(s, c.id)
+        assert after != reference and stored(s) == after
+        s.execute(text("UPDATE checkin_round_agreements SET kept_mean = NULL"))
+        s.execute(text(importlib.import_module("migrations.versions.perf_0005")._FILL))
+        assert stored(s) == after
