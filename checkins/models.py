@@ -145,6 +145,9 @@ class Participation(Base):
     # warning before closing); NULL once there is nothing left to remind. A note, not a
     # decision: the sweep checks the round and the status again when the moment comes.
     remind_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The revealed satisfaction answers summed (0-20), written at the reveal and again
+    # when the person's answers are erased; NULL before the reveal or if incomplete.
+    satisfaction_total: Mapped[int | None]
 
     round: Mapped[Round] = relationship(back_populates="participations")
 
@@ -154,11 +157,8 @@ class Answer(Base):
     question when answered, so the reveal filter is a plain column test in SQL."""
 
     __tablename__ = "checkin_answers"
-    __table_args__ = (
-        UniqueConstraint("participation_id", "item"),
-        # Covers the satisfaction totals (trends, history): summed from the index alone.
-        Index("ix_checkin_answers_totals", "participation_id", "item", "visibility", "value_int"),
-    )
+    # (Each sheet's satisfaction total is stored at the reveal: Participation.)
+    __table_args__ = (UniqueConstraint("participation_id", "item"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participation_id: Mapped[int] = mapped_column(

@@ -925,7 +925,7 @@ def _reveal(session: Session, round_: Round, now: dt.datetime) -> None:
     round_.revealed_at = now
     round_.closed_at = now
     session.flush()
-    _store_kept_means(session, [round_.id])
+    _store_round_scores(session, [round_.id])
     participation_ids = [p.id for p in round_.participations]
     concerns = list(
         session.scalars(
@@ -982,6 +982,73 @@ def _reveal(session: Session, round_: Round, now: dt.datetime) -> None:
         user = session.get(User, p.user_id)
         if user is not None:
             _notify(session, round_, user, "ready_to_review", now=now)
+
+
+# --- scores stored at the reveal ------------------------------------------------------------
+# Revealed answers never change (editing ends at the reveal) unless someone's answers are
+# erased, so each round's scores are worked out then, once, and again after an erasure:
+# the trends and the history read one number per sheet and per agreement instead of
+# summing years of answers on every view.
+
+
+def _satisfaction_total_expression():  # type: ignore[no-untyped-def]
+    """A sheet's satisfaction total (the revealed satisfaction answers summed), as a
+    scalar subquery correlated with ``Participation``; NULL unless all are answered."""
+    answered = func.count(Answer.id) == len(survey.SATISFACTION_KEYS)
+    return (
+        select(case((answered, func.sum(Answer.value_int)), else_=None))
+        .where(
+            Answer.participation_id == Participation.id,
+            Answer.visibility == survey.REVEALED,
+            Answer.item.in_(survey.SATISFACTION_KEYS),
+        )
+        .scalar_subquery()
+    )
+
+
+def _kept_mean_expression():  # type: ignore[no-untyped-def]
+    """The mean of every rating (kept by me, by my partner) of one pinned agreement in
+    its round, as a scalar subquery correlated with ``RoundAgreement``; NULL without
+    ratings."""
+    total = func.sum(
+        func.coalesce(Adherence.kept_self, 0) + func.coalesce(Adherence.kept_partner, 0)
+    )
+    count = func.sum(
+        case((Adherence.kept_self.is_not(None), 1), else_=0)
+        + case((Adherence.kept_partner.is_not(None), 1), else_=0)
+    )
+    return (
+        select(total * 1.0 / func.nullif(count, 0))
+        .select_from(Adherence)
+        .join(Participation, Participation.id == Adherence.participation_id)
+        .where(
+            Participation.round_id == RoundAgreement.round_id,
+            Adherence.agreement_id == RoundAgreement.agreement_id,
+        )
+        .scalar_subquery()
+    )
+
+
+@functools.cache
+def _round_scores_updates():  # type: ignore[no-untyped-def]
+    return (
+        update(Participation)
+        .where(Participation.round_id.in_(IDS))
+        .values(satisfaction_total=_satisfaction_total_expression())
+        .execution_options(synchronize_session=False),
+        update(RoundAgreement)
+        .where(RoundAgreement.round_id.in_(IDS))
+        .values(kept_mean=_kept_mean_expression())
+        .execution_options(synchronize_session=False),
+    )
+
+
+def _store_round_scores(session: Session, round_ids: list[int]) -> None:
+    """(Re)write these revealed rounds' satisfaction totals and mean ratings from their
+    answers as they are now (at the reveal, or after an erasure removed some)."""
+    if round_ids:
+        for statement in _round_scores_updates():
+            session.execute(statement, {"ids": round_ids})
 
 
 # --- reading answers (the reveal rule) ------------------------------------------------------
@@ -1468,21 +1535,18 @@ def _couple_param(couple_id: int) -> dict[str, int]:
 
 @functools.cache
 def _totals_query():  # type: ignore[no-untyped-def]
-    """Satisfaction totals as (round, partner, total) per revealed round, summed in SQL,
-    oldest round first. No timestamp: the rounds' moments are read once, per round."""
+    """Satisfaction totals as (round, partner, total) per revealed round, oldest round
+    first: the totals stored at the reveal (:func:`_store_round_scores`). No timestamp:
+    the rounds' moments are read once, per round."""
     return (
-        select(Round.id, Participation.user_id, func.sum(Answer.value_int))
+        select(Round.id, Participation.user_id, Participation.satisfaction_total)
         .join(Participation, Participation.round_id == Round.id)
-        .join(Answer, Answer.participation_id == Participation.id)
         .where(
             Round.couple_id == COUPLE,
             Round.revealed_at.is_not(None),
-            Answer.visibility == survey.REVEALED,
-            Answer.item.in_(survey.SATISFACTION_KEYS),
+            Participation.satisfaction_total.is_not(None),
         )
-        .group_by(Round.id, Round.opened_at, Participation.user_id)
-        .having(func.count(Answer.id) == len(survey.SATISFACTION_KEYS))
-        .order_by(Round.opened_at)
+        .order_by(Round.opened_at, Participation.user_id)
     )
 
 
@@ -1805,7 +1869,7 @@ def _rounds_with_counts_query():  # type: ignore[no-untyped-def]
 @functools.cache
 def _adherence_query():  # type: ignore[no-untyped-def]
     """Mean adherence (all four ratings) per revealed round and agreement, oldest round
-    first: the means stored at the reveal (:func:`_store_kept_means`)."""
+    first: the means stored at the reveal (:func:`_store_round_scores`)."""
     return (
         select(
             Round.id, RoundAgreement.agreement_id, RoundAgreement.title, RoundAgreement.kept_mean
@@ -1818,46 +1882,6 @@ def _adherence_query():  # type: ignore[no-untyped-def]
         )
         .order_by(Round.opened_at, RoundAgreement.agreement_id)
     )
-
-
-def kept_mean_expression():  # type: ignore[no-untyped-def]
-    """The mean of every rating (kept by me, by my partner) of one pinned agreement in
-    its round, as a scalar subquery correlated with ``RoundAgreement``; NULL without
-    ratings. Also what the migration that added ``kept_mean`` filled it with."""
-    total = func.sum(
-        func.coalesce(Adherence.kept_self, 0) + func.coalesce(Adherence.kept_partner, 0)
-    )
-    count = func.sum(
-        case((Adherence.kept_self.is_not(None), 1), else_=0)
-        + case((Adherence.kept_partner.is_not(None), 1), else_=0)
-    )
-    return (
-        select(total * 1.0 / func.nullif(count, 0))
-        .select_from(Adherence)
-        .join(Participation, Participation.id == Adherence.participation_id)
-        .where(
-            Participation.round_id == RoundAgreement.round_id,
-            Adherence.agreement_id == RoundAgreement.agreement_id,
-        )
-        .scalar_subquery()
-    )
-
-
-@functools.cache
-def _kept_means_update():  # type: ignore[no-untyped-def]
-    return (
-        update(RoundAgreement)
-        .where(RoundAgreement.round_id.in_(IDS))
-        .values(kept_mean=kept_mean_expression())
-        .execution_options(synchronize_session=False)
-    )
-
-
-def _store_kept_means(session: Session, round_ids: list[int]) -> None:
-    """(Re)write the mean ratings of these revealed rounds' agreements from their
-    ratings as they are now (after the reveal, or after an erasure removed some)."""
-    if round_ids:
-        session.execute(_kept_means_update(), {"ids": round_ids})
 
 
 def _open_topics_over_time(known: _KnownFacts) -> list[dict]:
@@ -2261,9 +2285,10 @@ def _erase_checkins(session: Session, user_id: int, now: dt.datetime) -> None:
             .where(model.participation_id.in_(participations))
             .execution_options(synchronize_session=False)
         )
-    # The shared rounds' mean ratings now count only what is left (the partner's).
+    # The shared rounds' totals and mean ratings now count only what is left (the
+    # partner's).
     revealed = select(Participation.round_id).join(Round, Round.id == Participation.round_id)
-    _store_kept_means(
+    _store_round_scores(
         session,
         list(
             session.scalars(

@@ -12,7 +12,7 @@ from sqlalchemy import event, func, select, update
 from agreements import service as agreements
 from checkins import service as checkins
 from checkins import survey
-from checkins.models import DRAFT, MISSED, PENDING, SUBMITTED, Participation, Round
+from checkins.models import DRAFT, MISSED, PENDING, SUBMITTED, Answer, Participation, Round
 from checkins.service import AdherenceInput, ConcernInput, Sheet
 from couples.errors import InvalidInput, NotAllowed, NotFound
 from notifications.models import OutboxMessage
@@ -768,10 +768,30 @@ def _mean_ratings_from_every_rating(s, couple_id: int) -> list[tuple[int, int, f
     return [(rid, aid, round(float(mean), 9)) for rid, aid, mean in rows]
 
 
-def test_stored_mean_ratings_equal_every_rating_averaged(tx, couple, now) -> None:
-    """The means written at the reveal are what averaging every rating gives; a round
-    not yet revealed has none; after one partner's erasure they count only the other's
-    ratings; the migration fills them the same."""
+def _totals_from_every_answer(s, couple_id: int) -> list[tuple[int, int, int]]:  # type: ignore[no-untyped-def]
+    """Satisfaction totals as the trends and history summed them before they were stored:
+    every revealed sheet with all its satisfaction answers, summed on the spot."""
+    keys = survey.SATISFACTION_KEYS
+    rows = s.execute(
+        select(Round.id, Participation.user_id, func.sum(Answer.value_int))
+        .join(Participation, Participation.round_id == Round.id)
+        .join(Answer, Answer.participation_id == Participation.id)
+        .where(
+            Round.couple_id == couple_id,
+            Round.revealed_at.is_not(None),
+            Answer.visibility == survey.REVEALED,
+            Answer.item.in_(keys),
+        )
+        .group_by(Round.id, Participation.user_id)
+        .having(func.count(Answer.id) == len(keys))
+    ).all()
+    return sorted((rid, uid, int(total)) for rid, uid, total in rows)
+
+
+def test_stored_round_scores_equal_every_answer_summed_or_averaged(tx, couple, now) -> None:
+    """The totals and mean ratings written at the reveal are what summing and averaging
+    every answer gives; a round not yet revealed has none; after one partner's erasure
+    they count only the other's answers; the migration fills them the same."""
     import importlib
 
     from sqlalchemy import text
@@ -792,8 +812,8 @@ def test_stored_mean_ratings_equal_every_rating_averaged(tx, couple, now) -> Non
             a,
             b,
             now + i * week,
-            sheet(adherence={cooldown: mine}),
-            sheet(adherence={cooldown: theirs}),
+            sheet(8 + i, adherence={cooldown: mine}),
+            sheet(17 - i, adherence={cooldown: theirs}),
         )
     with tx() as s:  # answered by one only: not revealed, no means
         waiting = checkins.start_round_now(s, a.id, now=now + 5 * week).id
@@ -803,7 +823,12 @@ def test_stored_mean_ratings_equal_every_rating_averaged(tx, couple, now) -> Non
         rows = s.execute(checkins._adherence_query(), {"couple_id": c.id}).all()
         return sorted((rid, aid, round(mean, 9)) for rid, aid, _title, mean in rows)
 
+    def stored_totals(s) -> list[tuple[int, int, int]]:  # type: ignore[no-untyped-def]
+        return sorted(tuple(r) for r in s.execute(checkins._totals_query(), {"couple_id": c.id}))
+
     with tx() as s:
+        assert stored_totals(s) == _totals_from_every_answer(s, c.id)
+        assert len(stored_totals(s)) == 8  # both partners, 4 revealed rounds
         reference = _mean_ratings_from_every_rating(s, c.id)
         assert len(reference) == 4  # the cooldown, rated in 4 revealed rounds
         assert stored(s) == reference
@@ -815,6 +840,12 @@ def test_stored_mean_ratings_equal_every_rating_averaged(tx, couple, now) -> Non
     with tx() as s:
         after = _mean_ratings_from_every_rating(s, c.id)
         assert after != reference and stored(s) == after
+        totals = _totals_from_every_answer(s, c.id)
+        assert stored_totals(s) == totals
+        migration = importlib.import_module("migrations.versions.perf_0005")
         s.execute(text("UPDATE checkin_round_agreements SET kept_mean = NULL"))
-        s.execute(text(importlib.import_module("migrations.versions.perf_0005")._FILL))
+        s.execute(text("UPDATE checkin_participations SET satisfaction_total = NULL"))
+        s.execute(text(migration._FILL_TOTALS))
+        s.execute(text(migration._FILL_MEANS))
         assert stored(s) == after
+        assert stored_totals(s) == totals
