@@ -727,6 +727,18 @@ def _question_map(questions: RoundQuestions) -> dict[str, tuple[str, str, tuple[
     return items
 
 
+def _lock_round(session: Session, round_: Round) -> None:
+    """Take the round's row lock and read it again: saving and submitting queue on it, so
+    the second partner's submit (which reveals the round and stores its scores) and an
+    edit by the first never overlap. An edit that waited finds the round revealed and
+    is refused, instead of changing answers the partner has seen after their scores
+    were stored."""
+    session.execute(select(Round.id).where(Round.id == round_.id).with_for_update())
+    session.refresh(round_)
+    for p in round_.participations:
+        session.refresh(p)
+
+
 def _require_editable(round_: Round) -> None:
     if round_.revealed_at is not None:
         raise NotAllowed("You have both submitted, so the answers are locked.")
@@ -741,6 +753,7 @@ def save_answers(
     now = now or utcnow()
     couples.require_active_couple(session, user_id)
     round_ = _round_of_user(session, user_id, round_id)
+    _lock_round(session, round_)
     _require_editable(round_)
     participation = _participation(round_, user_id)
     questions = round_questions(session, user_id, round_id)
@@ -896,12 +909,7 @@ def submit(
     now = now or utcnow()
     couples.require_active_couple(session, user_id)
     round_ = _round_of_user(session, user_id, round_id)
-    # Serialize the two partners' submissions on the round row, so two submissions at
-    # the same moment still see each other and the reveal happens exactly once.
-    session.execute(select(Round.id).where(Round.id == round_.id).with_for_update())
-    session.refresh(round_)
-    for p in round_.participations:
-        session.refresh(p)
+    _lock_round(session, round_)
     _require_editable(round_)
     mine = _participation(round_, user_id)
     _check_complete(session, user_id, round_id)
@@ -2278,6 +2286,15 @@ def _erase_checkins(session: Session, user_id: int, now: dt.datetime) -> None:
     Their seat in each round (answered or missed, when) stays so the partner's history
     keeps its shape; shared records (topics, action items, the couple's own questions)
     stay with the couple, naming the person "Former partner"."""
+    # The person's rounds locked first, as saving and submitting lock them: a partner's
+    # submit under way finishes before (and its reveal is seen below) or waits until
+    # after (and stores its scores from what is left).
+    rounds = session.execute(
+        select(Round.id, Round.revealed_at)
+        .join(Participation, Participation.round_id == Round.id)
+        .where(Participation.user_id == user_id)
+        .with_for_update(of=Round)
+    ).all()
     participations = select(Participation.id).where(Participation.user_id == user_id)
     for model in (Answer, Adherence, Concern):
         session.execute(
@@ -2285,17 +2302,9 @@ def _erase_checkins(session: Session, user_id: int, now: dt.datetime) -> None:
             .where(model.participation_id.in_(participations))
             .execution_options(synchronize_session=False)
         )
-    # The shared rounds' totals and mean ratings now count only what is left (the
-    # partner's).
-    revealed = select(Participation.round_id).join(Round, Round.id == Participation.round_id)
-    _store_round_scores(
-        session,
-        list(
-            session.scalars(
-                revealed.where(Participation.user_id == user_id, Round.revealed_at.is_not(None))
-            )
-        ),
-    )
+    # The revealed rounds' totals and mean ratings now count only what is left (the
+    # partner's answers).
+    _store_round_scores(session, [rid for rid, revealed_at in rounds if revealed_at is not None])
     session.execute(
         update(Participation)
         .where(Participation.user_id == user_id)

@@ -30,6 +30,13 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = make_engine(_url())
     with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite alters a table by copying it, dropping the old one and renaming
+            # the copy. With foreign keys on, dropping the old one cascades: rebuilding
+            # checkin_participations deleted every answer. Off for the migration (a
+            # PRAGMA that only takes effect outside a transaction), checked after.
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         context.configure(
             connection=connection,
             target_metadata=metadata(),
@@ -38,6 +45,10 @@ def run_migrations_online() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"migration left rows without their parent: {broken[:5]}")
     engine.dispose()
 
 

@@ -849,3 +849,42 @@ def test_stored_round_scores_equal_every_answer_summed_or_averaged(tx, couple, n
         s.execute(text(migration._FILL_MEANS))
         assert stored(s) == after
         assert stored_totals(s) == totals
+
+
+def test_an_edit_waiting_on_the_partner_s_revealing_submit_is_refused(tx, couple, now) -> None:
+    """A submits; B's submit (which reveals the round and stores its scores) is under
+    way when A edits. The edit waits for the round's lock, then finds the round revealed:
+    refused, so the answers B sees and the stored scores stay A's submitted ones."""
+    import threading
+
+    _c, a, b, cooldown = couple
+    with tx() as s:
+        round_id = checkins.start_round_now(s, a.id, now=now).id
+        save_and_submit(s, a, round_id, sheet(19, adherence={cooldown: AdherenceInput(1, 1)}), now)
+    outcome: list[BaseException | None] = []
+
+    def edit() -> None:
+        try:
+            with tx() as s:
+                checkins.save_answers(s, a.id, round_id, sheet(4), now=now)
+            outcome.append(None)
+        except BaseException as error:
+            outcome.append(error)
+
+    with tx() as s:  # B's submit, not yet committed while A's edit starts
+        save_and_submit(s, b, round_id, sheet(10), now)
+        s.flush()
+        editing = threading.Thread(target=edit)
+        editing.start()
+        editing.join(1.0)
+        assert editing.is_alive()  # waiting for B's transaction
+    editing.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], NotAllowed), outcome
+    with tx() as s:
+        assert checkins.my_answers(s, a.id, round_id).satisfaction == 19
+        totals = {
+            uid: total
+            for rid, uid, total in s.execute(checkins._totals_query(), {"couple_id": _c.id})
+            if rid == round_id
+        }
+        assert totals == {a.id: 19, b.id: 10}
