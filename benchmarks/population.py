@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 
 from checkins import recurrence
 from couples.db import UTCDateTime, make_engine
-from tend.migrate import upgrade
+from tend.migrate import alembic_config, upgrade
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 # The fixed clock of the cached planning databases (a Monday noon, UTC).
@@ -227,8 +227,22 @@ def populate(engine: Engine, population: Population, *, mail_any_time: bool = Fa
             connection.exec_driver_sql("VACUUM ANALYZE")
 
 
+def _at_head(engine: Engine) -> bool:
+    """True when the database's schema is the newest migration's. An older one is built
+    again rather than upgraded: an upgrade's backfills (a reminder note set "now" for
+    every open round, say) would make it a different population."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    url = engine.url.render_as_string(hide_password=False)
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision() == head
+
+
 def _matches(engine: Engine, population: Population) -> bool:
-    """True when the database holds exactly this population, untouched by a planner."""
+    """True when the database holds exactly this population, untouched by a planner, in
+    the newest schema."""
     _dp, _ds, _dn, _op, _os, other_next = population.schedules()
     checks = {
         "SELECT count(*) FROM couples": population.couples,
@@ -247,6 +261,8 @@ def _matches(engine: Engine, population: Population) -> bool:
         "SELECT count(*) FROM outbox": 0,
     }
     try:
+        if not _at_head(engine):
+            return False
         with engine.connect() as connection:
             for sql, expected in checks.items():
                 statement = _text(sql)
