@@ -2288,11 +2288,13 @@ def _erase_checkins(session: Session, user_id: int, now: dt.datetime) -> None:
     stay with the couple, naming the person "Former partner"."""
     # The person's rounds locked first, as saving and submitting lock them: a partner's
     # submit under way finishes before (and its reveal is seen below) or waits until
-    # after (and stores its scores from what is left).
+    # after (and stores its scores from what is left). In id order, so two erasures
+    # sharing rounds (both partners at once) queue instead of deadlocking.
     rounds = session.execute(
         select(Round.id, Round.revealed_at)
         .join(Participation, Participation.round_id == Round.id)
         .where(Participation.user_id == user_id)
+        .order_by(Round.id)
         .with_for_update(of=Round)
     ).all()
     participations = select(Participation.id).where(Participation.user_id == user_id)
