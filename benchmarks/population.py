@@ -229,8 +229,8 @@ def populate(engine: Engine, population: Population, *, mail_any_time: bool = Fa
 
 def _at_head(engine: Engine) -> bool:
     """True when the database's schema is the newest migration's. An older one is built
-    again rather than upgraded: an upgrade's backfills (a reminder note set "now" for
-    every open round, say) would make it a different population."""
+    again rather than upgraded: an upgrade's backfills (perf_0003 makes every open
+    round's reminder note due at once, say) would make it a different population."""
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
