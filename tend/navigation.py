@@ -19,6 +19,7 @@ from couples.settings import get_settings
 from notifications import pages as mail_pages
 from onboarding import pages as onboarding_pages
 from privacy import pages as safety_pages
+from tend.press_guard import press_guard
 
 PAGES: dict[str, StreamlitPage] = {
     # The default page, served at "/": home when signed in, else the sign-in form. Marked
@@ -198,4 +199,5 @@ def run(user: User | None) -> None:
             # "I need a cooldown" must be reachable from every page in a tap or two.
             agreement_pages.cooldown_control()
     safety_pages.quick_exit()
+    press_guard()
     page.run()

@@ -9,10 +9,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from notifications.mailbox import DroppedMail, dropped_mails, links_in
 
@@ -113,17 +115,118 @@ def stop_tend(served: ServedTend) -> None:
 
 # --- Streamlit in the browser -------------------------------------------------------
 
+# Every Streamlit run is asked for by a rerun_script message (BackMsg field 11) and ends
+# with a script_finished message (ForwardMsg field 6). This wraps the page's WebSocket to
+# count both, so a helper can wait for the run an action asked for to end, and can tell a
+# press that never reached the server from a slow one, instead of waiting for some time.
+RUN_COUNTER = """
+(() => {
+  if (window.__tendRuns !== undefined) return;
+  const runs = window.__tendRuns = {
+    sent: 0, lastSent: -1, finished: 0, lastFinished: -1, received: 0,
+    document: Math.random().toString(36).slice(2),
+  };
+  const varint = (bytes, pos) => {
+    let value = 0, scale = 1, byte;
+    do { byte = bytes[pos++]; value += (byte & 0x7f) * scale; scale *= 128; } while (byte & 0x80);
+    return [value, pos];
+  };
+  // The top-level script_finished status of a ForwardMsg, or null.
+  const finishedStatus = (bytes) => {
+    let pos = 0, tag, value;
+    while (pos < bytes.length) {
+      [tag, pos] = varint(bytes, pos);
+      const wire = tag & 7;
+      if (wire === 0) {
+        [value, pos] = varint(bytes, pos);
+        if (tag >> 3 === 6) return value;
+      } else if (wire === 2) { [value, pos] = varint(bytes, pos); pos += value; }
+      else if (wire === 1) pos += 8;
+      else if (wire === 5) pos += 4;
+      else return null;
+    }
+    return null;
+  };
+  const FINISHED_EARLY_FOR_RERUN = 2;
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', (event) => {
+        const index = runs.received++;
+        if (!(event.data instanceof ArrayBuffer)) return;
+        const status = finishedStatus(new Uint8Array(event.data));
+        if (status !== null && status !== FINISHED_EARLY_FOR_RERUN) {
+          runs.finished += 1;
+          runs.lastFinished = index;
+        }
+      });
+    }
+    send(data) {
+      const bytes = data instanceof ArrayBuffer ? new Uint8Array(data)
+        : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+        : null;
+      if (bytes && bytes[0] === 0x5a) {  // field 11, length-delimited: rerun_script
+        runs.sent += 1;
+        runs.lastSent = runs.received;
+      }
+      return super.send(data);
+    }
+  };
+})();
+"""
 
-def open_page(page: Page, url: str) -> None:
-    page.goto(url)
-    page.locator('[data-testid="stApp"]').wait_for()
+# Settled: a run has finished since the last rerun request, in this document.
+_SETTLED = """(sent) => {
+  const runs = window.__tendRuns;
+  return runs !== undefined && runs.sent >= sent && runs.finished > 0
+    && runs.lastFinished >= runs.lastSent;
+}"""
+_SENT = (
+    "([sent, document]) => window.__tendRuns === undefined || "
+    "window.__tendRuns.document !== document || window.__tendRuns.sent > sent"
+)
+
+
+def watch_runs(context: BrowserContext) -> BrowserContext:
+    """Count Streamlit runs in every page of ``context`` (new_context does this)."""
+    context.add_init_script(RUN_COUNTER)
+    return context
+
+
+def _wait(page: Page, condition: str, arg: object, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            page.wait_for_function(condition, arg=arg, timeout=max(remaining, 1) * 1000)
+            return
+        except PlaywrightError as exc:
+            # A navigation replaced the document while we waited: wait on the new one.
+            if "context was destroyed" in str(exc) and remaining > 0:
+                page.wait_for_load_state()
+                continue
+            raise AssertionError(f"{what} (within 30 s)") from exc
+
+
+def act(page: Page, action: Callable[[], object]) -> None:
+    """Do ``action`` (a click, a key press) and wait until the Streamlit run it asked for
+    has finished. Fails at once if the action sent nothing to the server: a press that
+    was lost, not a slow one."""
+    sent, document = page.evaluate("() => [window.__tendRuns.sent, window.__tendRuns.document]")
+    action()
+    _wait(page, _SENT, [sent, document], "the action asked the server for no run")
     wait_idle(page)
 
 
 def wait_idle(page: Page) -> None:
-    """Wait until Streamlit has finished the current run."""
-    page.wait_for_timeout(300)
-    expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=30_000)
+    """Wait until this document's runs have finished: none asked for and still going."""
+    _wait(page, _SETTLED, 0, "the page did not finish its run")
+
+
+def open_page(page: Page, url: str) -> None:
+    page.goto(url)
+    wait_idle(page)
 
 
 def field(page: Page, label: str):  # type: ignore[no-untyped-def]
@@ -132,12 +235,27 @@ def field(page: Page, label: str):  # type: ignore[no-untyped-def]
 
 
 def fill(page: Page, label: str, value: str) -> None:
-    field(page, label).fill(value)
+    """Type into a field and leave it, as a person does before pressing anything else.
+
+    Streamlit takes a typed value when the field loses focus. Left to the next click,
+    that happens between its mouse-down and mouse-up: on a loaded machine the page
+    re-renders and scrolls in that gap and the mouse-up lands beside the button, so
+    the press is lost (seen: the page scrolled 486 px between the two). Leaving the
+    field first lets the page settle before the press; outside a form, leaving the
+    field reruns the page, and we wait for that run too."""
+    target = field(page, label)
+    before = target.input_value()
+    target.fill(value)
+    in_form = target.evaluate("e => !!e.closest('[data-testid=\"stForm\"]')")
+    if in_form or value == before:
+        target.blur()  # nothing to send: a form sends its fields with its button
+    else:
+        act(page, target.blur)
 
 
 def click(page: Page, name: str) -> None:
-    page.get_by_role("button", name=name, exact=True).click()
-    wait_idle(page)
+    button = page.get_by_role("button", name=name, exact=True)
+    act(page, button.click)
 
 
 def alerts(page: Page) -> str:

@@ -129,7 +129,7 @@ def tx(engine: Engine):  # type: ignore[no-untyped-def]
 def browser():  # type: ignore[no-untyped-def]
     from playwright.sync_api import sync_playwright
 
-    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS, watch_runs
 
     if not Path(CHROMIUM).exists():
         message = f"{CHROMIUM} missing: apt-get install -y chromium"
@@ -138,6 +138,9 @@ def browser():  # type: ignore[no-untyped-def]
         pytest.skip(message)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # Every context counts Streamlit's runs, so the helpers wait for state, not time.
+        launched_context = browser.new_context
+        browser.new_context = lambda *a, **k: watch_runs(launched_context(*a, **k))  # type: ignore[method-assign]
         yield browser
         browser.close()
 

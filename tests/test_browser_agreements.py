@@ -93,3 +93,47 @@ def test_agree_counter_accept_and_a_live_cooldown(served, new_context, tend_env)
     countdown = b.locator("h3").filter(has_text=":").first
     expect(countdown).to_have_text(re.compile(r"^(19:[0-5]\d|20:00)$"))
     assert b.evaluate("window.__not_reloaded") is True
+
+
+def test_a_press_survives_the_page_moving_under_a_still_pointer(
+    served, new_context, tend_env
+) -> None:
+    """Seen on a loaded machine: the field's value is taken on the press's mouse-down,
+    the page re-renders and scrolls before the mouse-up, and the mouse-up lands beside
+    the button. Here the page is moved between the two on purpose."""
+    engine = engine_for(tend_env["TEND_DATABASE_URL"])
+    with transaction(engine) as s:
+        _, alex, blair = make_couple(s, "alex@example.org", "blair@example.org")
+        proposed = agreements.propose_agreement(
+            s,
+            alex.id,
+            kind="cooldown",
+            title="Cooldown",
+            body="Pause.",
+            params={"minutes": 5, "during": "Walk."},
+        )
+        agreement_id, blair_id = proposed.id, blair.id
+
+    b = new_context().new_page()
+    _sign_in(b, served.url, "blair@example.org", "Blair")
+    open_page(b, served.url + f"/agreement?id={agreement_id}")
+    b.get_by_text("Suggest changes").click()
+    fill(b, "Minutes", "25")
+    button = b.get_by_role("button", name="Send counter-proposal", exact=True)
+    button.scroll_into_view_if_needed()
+    box = button.bounding_box()
+    assert box is not None
+    b.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    b.mouse.down()
+    b.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollBy(0, -300)")
+    b.wait_for_function(
+        "top => Math.abs(document.evaluate(\"//button[normalize-space()='Send counter-proposal']\","
+        " document, null, 9, null).singleNodeValue.getBoundingClientRect().top - top) > 100",
+        arg=box["y"],
+    )
+    b.mouse.up()
+
+    expect(_alert(b, "Sent")).to_be_visible()
+    with transaction(engine) as s:
+        latest = agreements.versions(s, blair_id, agreement_id)[-1]
+    assert latest.number == 2 and latest.params["minutes"] == 25

@@ -11,7 +11,7 @@ from checkins import service as checkins
 from checkins import survey
 from couples import accounts
 from couples.db import engine_for, transaction
-from tests.browser import click, fill, open_page, wait_idle
+from tests.browser import act, click, fill, open_page, wait_idle
 from tests.factories import mail_any_time, make_couple
 
 pytestmark = pytest.mark.browser
@@ -29,14 +29,11 @@ def sign_in(page: Page, url: str, token: str) -> None:
 
 def choose(page: Page, prompt: str, option: str) -> None:
     group = page.locator('[data-testid="stRadio"]').filter(has_text=prompt)
-    group.get_by_text(option, exact=True).click()
-    wait_idle(page)
+    act(page, group.get_by_text(option, exact=True).click)
 
 
 def write(page: Page, label: str, text: str) -> None:
-    fill(page, label, text)
-    page.keyboard.press("Tab")  # a text area sends its value when it loses focus
-    wait_idle(page)
+    fill(page, label, text)  # leaving the text area sends its value
 
 
 def answer_all(page: Page, *, happy: str, safety: str, went_well: str) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from couples.db import engine_for, transaction
 from couples.models import User
 from onboarding.models import OnboardingProgress
-from tests.browser import click, fill, open_page, wait_idle
+from tests.browser import act, click, fill, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -35,13 +35,11 @@ def test_from_registration_to_the_invitation_and_what_comes_next(
 
     # 2. The plan: the three suggested agreements are chosen; one more, one adjusted.
     expect(a.get_by_role("heading", name="2. Your plan")).to_be_visible()
-    a.get_by_text("Say what bothers us while it is small", exact=False).first.click()
-    wait_idle(a)
+    act(a, a.get_by_text("Say what bothers us while it is small", exact=False).first.click)
     a.get_by_text("Adjust “Cooldown when an argument heats up”").click()
     minutes = a.get_by_label("Minutes", exact=True)
     minutes.fill("20")
-    minutes.press("Enter")
-    wait_idle(a)
+    act(a, lambda: minutes.press("Enter"))
     click(a, "Save my plan (4 agreements)")
 
     # 3. The invitation.

@@ -10,7 +10,15 @@ import pytest
 from playwright.sync_api import expect
 
 from couples.db import engine_for, transaction
-from tests.browser import click, fill, free_port, open_page, start_tend, stop_tend, wait_idle
+from tests.browser import (
+    act,
+    click,
+    fill,
+    free_port,
+    open_page,
+    start_tend,
+    stop_tend,
+)
 from tests.factories import PASSWORD, make_couple
 
 pytestmark = pytest.mark.browser
@@ -68,11 +76,14 @@ def test_ending_sessions_signs_out_the_other_browser_on_its_next_click(
         fill(first, "Current password", PASSWORD)
         fill(first, "New password", NEW_PASSWORD)
         click(first, "Change password")
-        # The browser that changed it gets a fresh session and stays signed in.
+        # Wait for the change itself (the heading was there before it): the browser that
+        # changed it gets a fresh session and stays signed in.
+        expect(
+            first.locator('[data-testid="stAlert"]').filter(has_text="Password changed")
+        ).to_be_visible()
         expect(first.get_by_role("heading", name="Your account", exact=True)).to_be_visible()
     # The other browser's next interaction finds its session ended.
-    second.get_by_role("link", name="Couple space").click()
-    wait_idle(second)
+    act(second, second.get_by_role("link", name="Couple space").click)
     expect(second.get_by_role("heading", name="Sign in")).to_be_visible()
 
 
@@ -80,7 +91,8 @@ def test_ending_sessions_signs_out_the_other_browser_on_its_next_click(
 def test_quick_exit_leaves_at_once_and_back_does_not_return(
     served_safe, browser, neutral_site, viewport
 ) -> None:
-    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    size = {"width": viewport[0], "height": viewport[1]}
+    context = browser.new_context(viewport=size)
     try:
         page = context.new_page()
         page.goto("about:blank")
@@ -92,8 +104,7 @@ def test_quick_exit_leaves_at_once_and_back_does_not_return(
         button.click()
         page.wait_for_url(neutral_site)
         expect(page.get_by_role("heading", name="Weather")).to_be_visible()
-        page.go_back()
-        page.wait_for_timeout(1000)
+        page.go_back(wait_until="load")
         # Back does not lead to the account page that was replaced.
         assert not page.url.endswith("/account"), page.url
     finally:
