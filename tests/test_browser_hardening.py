@@ -232,10 +232,10 @@ def test_healthz_reports_failing_jobs_without_their_errors(served, tend_env) -> 
     record_pass(engine_for(tend_env["TEND_DATABASE_URL"]), "nightly", at=utcnow(), error=error)
     status, _, body = _get(served.url + "/healthz")
     assert status == 200
+    assert "secret-path" not in body and "OperationalError" not in body
     report = json.loads(body)
     assert report["jobs"]["nightly"]["failing"] is True
     assert report["jobs"]["dispatch"]["failing"] is False
-    assert "secret-path" not in body and "OperationalError" not in body
 
 
 def test_a_bad_id_is_not_found_and_no_traceback_reaches_the_browser(
