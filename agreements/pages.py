@@ -289,10 +289,7 @@ def _param_widgets(form_key: str, kind: str, params: dict[str, Any]) -> dict[str
 
 def agreement_page() -> None:
     user = web.current_user()
-    try:
-        agreement_id = int(st.query_params.get("id", ""))
-    except ValueError:
-        agreement_id = 0
+    agreement_id = web.query_id("id") or 0
     try:
         with web.action() as session:
             view = agreements.get_agreement(session, user.id, agreement_id)
@@ -304,7 +301,7 @@ def agreement_page() -> None:
         st.page_link(web.page("agreements"), label="All agreements", icon="⬅️")
         return
     st.page_link(web.page("agreements"), label="All agreements", icon="⬅️")
-    st.title(view.title)
+    st.title(web.md(view.title))
     st.caption(STATUS.get(view.status, view.status))
     for message in st.session_state.pop("_agreement_flash", []):
         st.success(message)

@@ -183,7 +183,7 @@ def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
         _scale(
             round_id,
             f"a{aid}_partner",
-            f"How well did {partner_name} keep it?",
+            f"How well did {web.md(partner_name)} keep it?",
             survey.ADHERENCE_OPTIONS,
             rating.kept_partner,
         )
@@ -213,7 +213,7 @@ def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
         st.subheader("Our own questions")
     for cq in questions.custom:
         item = survey.custom_key(cq.id)
-        label = cq.prompt + (
+        label = web.md(cq.prompt) + (
             " (private: only you see the answer)" if cq.visibility == "private" else ""
         )
         if cq.kind == survey.SCALE:
@@ -442,7 +442,7 @@ def _v(value: int | None) -> str:
 
 def _total(col, who: str, total: int | None, previous: int | None) -> None:  # type: ignore[no-untyped-def]
     delta = None if total is None or previous is None else total - previous
-    col.metric(who, "—" if total is None else f"{total} / 20", delta=delta)
+    col.metric(web.md(who), "—" if total is None else f"{total} / 20", delta=delta)
 
 
 def _settings(user_id: int) -> None:

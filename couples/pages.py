@@ -89,8 +89,8 @@ def register_page() -> None:
             web.show_error(exc, REGISTER_LABELS)
         else:
             st.success(
-                f"Almost there. We sent a link to {accounts.normalize_email(email)}: open it to "
-                "finish creating your account."
+                f"Almost there. We sent a link to {web.md(accounts.normalize_email(email))}: open "
+                "it to finish creating your account."
             )
             web.mailbox_hint()
 
@@ -139,14 +139,14 @@ def join_page() -> None:
         if view.state in ("expired", "revoked") and st.button("Ask for a new invitation"):
             with web.action() as session:
                 couples.ask_for_new_invitation(session, token)
-            st.success(f"We let {view.inviter_name} know you would like a new link.")
+            st.success(f"We let {web.md(view.inviter_name)} know you would like a new link.")
         return
     st.write(
         f"**{web.md(view.inviter_name)}** invited you to share **{web.md(view.couple_name)}**."
     )
     user = st.session_state.get(web.USER_KEY)
     if user is not None:
-        if st.button(f"Join as {user.display_name}", type="primary"):
+        if st.button(f"Join as {web.md(user.display_name)}", type="primary"):
             try:
                 with web.action() as session:
                     couples.accept_invitation(session, token, user.id)
@@ -271,7 +271,8 @@ def _invite_section(user_id: int, invites: list) -> None:  # type: ignore[type-a
             web.show_error(exc, {"email": "Your partner's email"})
         else:
             st.success(
-                f"Invitation sent to {accounts.normalize_email(email)}. It works for 7 days."
+                f"Invitation sent to {web.md(accounts.normalize_email(email))}. "
+                "It works for 7 days."
             )
             web.mailbox_hint()
             st.rerun()
@@ -295,7 +296,9 @@ def _invite_section(user_id: int, invites: list) -> None:  # type: ignore[type-a
             if cols[1].button("Re-send", key=f"resend_{invite.id}"):
                 with web.action() as session:
                     couples.resend_invitation(session, user_id, invite.id)
-                web.flash(f"Sent again to {invite.email}, with a fresh link valid for 7 days.")
+                web.flash(
+                    f"Sent again to {web.md(invite.email)}, with a fresh link valid for 7 days."
+                )
                 st.rerun()
             if (
                 not invite.revoked_at
@@ -311,7 +314,7 @@ def _invite_section(user_id: int, invites: list) -> None:  # type: ignore[type-a
 def account_page() -> None:
     user = web.current_user()
     st.title("Your account")
-    st.caption(f"Signed in as {user.email}")
+    st.caption(f"Signed in as {web.md(user.email)}")
     with st.form("profile"):
         name = st.text_input(
             "Your name", value=user.display_name, key="acct_name", max_chars=accounts.MAX_NAME

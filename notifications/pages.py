@@ -7,6 +7,7 @@ import streamlit as st
 from couples.errors import TendError
 from couples.settings import get_settings
 from notifications.mailbox import dropped_mails, links_in
+from tend import web
 
 
 def mailbox_page() -> None:
@@ -26,7 +27,7 @@ def mailbox_page() -> None:
     if st.button("Refresh"):
         st.rerun()
     for mail in mails[:50]:
-        with st.expander(f"{mail.subject} — to {mail.to}"):
+        with st.expander(f"{web.md(mail.subject)} — to {web.md(mail.to)}"):
             st.caption(mail.date)
             st.text(mail.text)
             for url in links_in(mail.text, settings.base_url):

@@ -243,7 +243,10 @@ def _invite_step(user: Any, state: onboarding.OnboardingState) -> None:
         except TendError as exc:
             web.show_error(exc, {"email": "Your partner's email"})
         else:
-            web.flash(f"Invitation sent to {accounts.normalize_email(email)}. It works for 7 days.")
+            web.flash(
+                f"Invitation sent to {web.md(accounts.normalize_email(email))}. "
+                "It works for 7 days."
+            )
             st.rerun()
 
 

@@ -50,7 +50,12 @@ def migrate() -> None:
 @click.option("--port", default=8501, show_default=True, help="Port for the web app.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--no-scheduler", is_flag=True, help="Run the web app only (scheduler elsewhere).")
-def serve(port: int, host: str, no_scheduler: bool) -> None:
+@click.option(
+    "--show-error-details",
+    is_flag=True,
+    help="Development only: show tracebacks in the browser (by default they go to the log).",
+)
+def serve(port: int, host: str, no_scheduler: bool, show_error_details: bool) -> None:
     """Migrate, then run the web app and the scheduler together. Ctrl-C stops both."""
     from tend.migrate import upgrade
 
@@ -79,6 +84,10 @@ def serve(port: int, host: str, no_scheduler: bool) -> None:
                 "none",
                 "--client.toolbarMode",
                 "minimal",
+                # A traceback names server paths and code: the browser gets a plain
+                # message, the log the details.
+                "--client.showErrorDetails",
+                "full" if show_error_details else "none",
             ]
         )
     )
@@ -131,6 +140,26 @@ def scheduler(once: bool) -> None:
             sys.exit(1)
         return
     sched.run_forever()
+
+
+@main.command()
+def jobs() -> None:
+    """The scheduler's jobs: last run, last success and the last error in full (/healthz
+    shows only whether a job is failing: anyone can read it)."""
+    from notifications.scheduler import last_passes
+
+    _settings()
+    passes = last_passes()
+    if not passes:
+        click.echo("The scheduler has not run yet.")
+        return
+    for job, row in sorted(passes.items()):
+        success = f"{row.last_success_at:%Y-%m-%d %H:%M:%S}" if row.last_success_at else "never"
+        click.echo(
+            f"{job}: last run {row.last_run_at:%Y-%m-%d %H:%M:%S} UTC, last success {success}"
+        )
+        if row.last_error:
+            click.echo(f"  last error: {row.last_error}")
 
 
 @main.group(invoke_without_command=True)

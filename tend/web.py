@@ -76,6 +76,20 @@ def client_id() -> str:
     return ip if isinstance(ip, str) and ip else "unknown"
 
 
+# Every id column is a 32-bit INTEGER on PostgreSQL; a larger number cannot name a row.
+MAX_ID = 2**31 - 1
+
+
+def query_id(name: str) -> int | None:
+    """A positive id from the query string, or None for anything else (missing, not a
+    number, too large for the database): the page then says "not found"."""
+    raw = st.query_params.get(name, "")
+    if not (isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 10):
+        return None
+    value = int(raw)
+    return value if 0 < value <= MAX_ID else None
+
+
 def browser_timezone(default: str = "UTC") -> str:
     tz = st.context.timezone
     return tz if tz and accounts.timezone_problem(tz) is None else default
@@ -99,10 +113,11 @@ def show_error(exc: TendError, labels: dict[str, str] | None = None) -> None:
     """Show what went wrong; for a form, one line per field, named by its label."""
     if isinstance(exc, InvalidInput):
         labels = labels or {}
-        lines = [f"**{labels.get(name, name)}:** {msg}" for name, msg in exc.fields.items()]
+        # Labels can be a couple's own question prompts or agreement titles.
+        lines = [f"**{md(labels.get(name, name))}:** {md(msg)}" for name, msg in exc.fields.items()]
         st.error("  \n".join(lines))
     else:
-        st.error(str(exc))
+        st.error(md(str(exc)))
 
 
 def go_to(path: str, **params: str) -> None:
@@ -121,7 +136,15 @@ _MARKDOWN_ESCAPES = str.maketrans({ch: "\\" + ch for ch in _MARKDOWN_SPECIALS})
 
 
 def md(text: str) -> str:
-    """Escape user-written text for st.markdown, so it shows exactly as typed."""
+    """Escape text a person typed so it shows exactly as typed, never as live Markdown
+    (a remote image in a name would tell its author when and from where the other reads).
+
+    Needed wherever Streamlit draws Markdown: st.markdown/write/caption, st.title/header/
+    subheader, alerts (success/info/warning/error), toasts, every widget label (text,
+    radio, checkbox, selectbox, button, page_link, ...), radio options (format_func),
+    expander and tab labels, st.metric labels. Not for what Streamlit shows as plain text
+    (selectbox/multiselect options, input values and placeholders, st.code, st.text,
+    chart labels): there the backslashes would show."""
     return text.translate(_MARKDOWN_ESCAPES)
 
 

@@ -139,3 +139,17 @@ def test_export_writes_the_persons_zip_privately_and_never_overwrites(tend_env, 
     )
     assert unknown.returncode == 1 and "No account" in unknown.stderr
     assert not (tmp_path / "n.zip").exists()
+
+
+def test_jobs_shows_the_last_error_that_healthz_keeps_to_itself(tend_env, tmp_path) -> None:
+    from couples.db import engine_for, utcnow
+    from notifications.scheduler import record_pass
+
+    engine = engine_for(tend_env["TEND_DATABASE_URL"])
+    assert "has not run yet" in tend("jobs", env=tend_env, cwd=tmp_path).stdout
+    record_pass(engine, "plan", at=utcnow(), error="planner reminders failed: KeyError('x')")
+    record_pass(engine, "dispatch", at=utcnow())
+    result = tend("jobs", env=tend_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "last error: planner reminders failed: KeyError('x')" in result.stdout
+    assert "dispatch: last run" in result.stdout and result.stdout.count("last error") == 1
