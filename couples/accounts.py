@@ -162,8 +162,9 @@ def register(session: Session, reg: Registration, *, now: dt.datetime | None = N
     return pending.id
 
 
-def confirmation_dedupe_key(pending_id: int) -> str:
-    return f"confirm-email:{pending_id}"
+def confirmation_dedupe_key(pending: int) -> str:
+    """The outbox key of the confirmation mail of pending registration ``pending``."""
+    return f"confirm-email:{pending}"
 
 
 def confirm_registration(session: Session, token: str, *, now: dt.datetime | None = None) -> User:

@@ -145,7 +145,8 @@ def _post_form(path: str, purpose: str, label: str, form_id: str) -> str:
 
 _POST_BUTTON_CSS = """<style>
 .tend-post-button { padding: 0.4rem 0.9rem; border-radius: 0.5rem; cursor: pointer;
-  border: 1px solid rgba(49, 51, 63, 0.2); background: #fff; color: inherit; font: inherit; }
+  border: 1px solid rgba(128, 128, 128, 0.4); background: transparent; color: inherit;
+  font: inherit; }
 .tend-post-button:hover, .tend-post-button:focus { border-color: #2f4f4f; color: #2f4f4f; }
 </style>"""
 
