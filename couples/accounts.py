@@ -115,10 +115,14 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
-def register(session: Session, reg: Registration, *, now: dt.datetime | None = None) -> None:
+def register(session: Session, reg: Registration, *, now: dt.datetime | None = None) -> int | None:
     """Start a registration. The answer is the same whether or not the address is known:
     a new address gets a confirmation link, a known one a note that it already has an
-    account. Either way the person who owns the inbox decides what happens next."""
+    account. Either way the person who owns the inbox decides what happens next.
+
+    Returns the pending registration's id (None for a known address) for the local
+    Mailbox only, which shows this browser the one confirmation mail it caused; a page
+    never shows it or answers differently because of it."""
     now = now or utcnow()
     clean = validate_registration(reg)
     # Hash in both branches so that timing does not tell the branches apart.
@@ -134,7 +138,7 @@ def register(session: Session, reg: Registration, *, now: dt.datetime | None = N
             dedupe_key=f"account-exists:{existing.id}:{hour}",
             context={"name": existing.display_name},
         )
-        return
+        return None
     token = new_token()
     pending = PendingRegistration(
         token_hash=token_hash(token),
@@ -151,10 +155,16 @@ def register(session: Session, reg: Registration, *, now: dt.datetime | None = N
         session,
         kind="confirm_email",
         to_address=clean.email,
-        dedupe_key=f"confirm-email:{pending.id}",
+        dedupe_key=confirmation_dedupe_key(pending.id),
         context={"name": clean.display_name},
         secret=token,
     )
+    return pending.id
+
+
+def confirmation_dedupe_key(pending: int) -> str:
+    """The outbox key of the confirmation mail of pending registration ``pending``."""
+    return f"confirm-email:{pending}"
 
 
 def confirm_registration(session: Session, token: str, *, now: dt.datetime | None = None) -> User:
@@ -272,9 +282,12 @@ def _session_query():  # type: ignore[no-untyped-def]
 
 
 def resolve_session(
-    session: Session, token: str | None, *, now: dt.datetime | None = None
+    session: Session, token: str | None, *, now: dt.datetime | None = None, touch: bool = True
 ) -> User | None:
-    """The signed-in user for a cookie token, or None if absent, ended, idle or expired."""
+    """The signed-in user for a cookie token, or None if absent, ended, idle or expired.
+
+    ``touch=False`` writes nothing (a periodic re-check that must neither keep an idle
+    session alive nor take SQLite's write lock)."""
     if not token:
         return None
     now = now or utcnow()
@@ -286,9 +299,10 @@ def resolve_session(
     if record.ended_at is not None:
         return None
     if record.expires_at <= now or now - record.last_seen_at >= SESSION_IDLE:
-        record.ended_at = now
+        if touch:
+            record.ended_at = now
         return None
-    if now - record.last_seen_at >= SESSION_TOUCH_EVERY:
+    if touch and now - record.last_seen_at >= SESSION_TOUCH_EVERY:
         record.last_seen_at = now
     return user
 

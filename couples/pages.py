@@ -84,10 +84,11 @@ def register_page() -> None:
         )
         try:
             with web.action() as session:
-                accounts.register(session, reg)
+                pending_id = accounts.register(session, reg)
         except TendError as exc:
             web.show_error(exc, REGISTER_LABELS)
         else:
+            web.remember_registration(pending_id)
             st.success(
                 f"Almost there. We sent a link to {web.md(accounts.normalize_email(email))}: open "
                 "it to finish creating your account."
@@ -125,7 +126,7 @@ def reset_password_page() -> None:
             "If that address has an account, a link to choose a new password is on its way. "
             "It works once and for 2 hours."
         )
-        web.mailbox_hint()
+        web.mailbox_hint(shown_here=False)
 
 
 def join_page() -> None:
@@ -354,8 +355,7 @@ def account_page() -> None:
             # Everywhere, not just here: a sign-in left open on a shared or taken
             # device ends too.
             accounts.end_all_sessions(session, user.id)
-        st.session_state.pop(web.TEST_TOKEN_KEY, None)
-        web.go_to("/auth/signed-out")
+        web.post_to("/auth/signed-out", web.SIGN_OUT)
     data_and_safety_sections()
 
 

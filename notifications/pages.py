@@ -6,27 +6,39 @@ import streamlit as st
 
 from couples.errors import TendError
 from couples.settings import get_settings
-from notifications.mailbox import dropped_mails, links_in
+from notifications.mailbox import MailboxReader, links_in, visible_mails
 from tend import web
 
 
 def mailbox_page() -> None:
     settings = get_settings()
-    st.title("Mailbox (local)")
-    st.warning(
-        "No mail server is configured (TEND_SMTP_HOST is unset), so Tend writes its mails "
-        f"to `{settings.mail_dir}` and shows them here. Anyone who can open this Tend can "
-        "read them: fine on your own computer, not for a shared server."
-    )
-    mails = dropped_mails(settings.mail_dir)
-    if not mails:
-        st.info("No mail yet. Mails appear here a few seconds after Tend sends them.")
-        if st.button("Refresh"):
-            st.rerun()
+    if not settings.uses_file_drop:
+        # Not registered in SMTP mode (tend.navigation); never shown there either.
+        st.title("Not found")
         return
+    st.title("Mailbox (local)")
+    st.caption(
+        "No mail server is configured (TEND_SMTP_HOST is unset), so Tend keeps its mails "
+        "on this computer instead of sending them. This page shows you only the mails "
+        "meant for you: those to your own address once you are signed in, the invitations "
+        "you sent, and the confirmation link of an account you registered in this browser "
+        "tab. A password-reset link is shown only to its owner signed in; whoever runs Tend "
+        "finds every mail with `tend mailbox` on the server."
+    )
+    user = st.session_state.get(web.USER_KEY)
+    reader = MailboxReader(
+        user_id=user.id if user else None,
+        email=user.email if user else None,
+        registrations=frozenset(st.session_state.get(web.REGISTRATIONS_KEY, ())),
+    )
+    with web.reading() as session:
+        mails = visible_mails(session, settings.mail_dir, reader)
     if st.button("Refresh"):
         st.rerun()
-    for mail in mails[:50]:
+    if not mails:
+        st.info("No mail for you yet. Mails appear here a few seconds after Tend sends them.")
+        return
+    for mail in mails:
         with st.expander(f"{web.md(mail.subject)} — to {web.md(mail.to)}"):
             st.caption(mail.date)
             st.text(mail.text)

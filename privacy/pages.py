@@ -11,7 +11,6 @@ import streamlit as st
 from couples.errors import TendError
 from couples.settings import get_settings
 from privacy import erase, pause
-from privacy.export import export_file_name, export_zip
 from tend import web
 
 QUICK_EXIT_ID = "tend-quick-exit"
@@ -130,28 +129,9 @@ def data_and_safety_sections() -> None:
         "you wrote and the answers that were revealed to you both, as JSON and CSV files "
         "in one zip. Your partner's private and not-yet-revealed answers are never in it."
     )
-    token = web.session_token()
-
-    def build() -> bytes:
-        # Runs when the button is pressed, on another thread: check the sign-in again,
-        # so a browser whose session ended meanwhile gets nothing.
-        with web.action() as session:
-            from couples import accounts
-
-            current = accounts.resolve_session(session, token)
-            if current is None or current.id != user.id:
-                return b""
-            return export_zip(session, user.id)
-
-    st.download_button(
-        "Download my data",
-        data=build,
-        file_name=export_file_name(),
-        mime="application/zip",
-        key="export_download",
-        on_click="ignore",
-        icon=":material/download:",
-    )
+    # Posted to Tend's own route, which builds the zip for the session this browser still
+    # holds: no download link that outlives a sign-out (tend.routes.export_download).
+    web.post_button(web.EXPORT_PATH, web.EXPORT, "Download my data")
 
     st.subheader("Pause reminders")
     st.write(
@@ -184,9 +164,8 @@ def data_and_safety_sections() -> None:
             except TendError as exc:
                 web.show_error(exc, {"password": "Your password"})
             else:
-                st.session_state.pop(web.TEST_TOKEN_KEY, None)
                 st.session_state.pop("delete_password", None)
-                web.go_to("/auth/signed-out")
+                web.post_to("/auth/signed-out", web.SIGN_OUT)
 
 
 def help_page() -> None:

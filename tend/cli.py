@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from email.utils import parseaddr
 from pathlib import Path
 
 import click
@@ -93,6 +95,9 @@ def serve(port: int, host: str, no_scheduler: bool, show_error_details: bool) ->
     )
     mode = "file drop in " + str(settings.mail_dir) if settings.uses_file_drop else "SMTP"
     click.echo(f"Tend is starting on http://{host}:{port} (mail: {mode}). Ctrl-C stops it.")
+    warning = exposure_warning(host, settings)
+    if warning:
+        click.secho(warning, fg="yellow", err=True)
 
     def terminate(*_: object) -> None:
         for process in processes:
@@ -115,6 +120,31 @@ def serve(port: int, host: str, no_scheduler: bool, show_error_details: bool) ->
                 process.kill()
     codes = [process.returncode for process in processes]
     sys.exit(0 if all(code in (0, -signal.SIGTERM, -signal.SIGINT) for code in codes) else 1)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def exposure_warning(host: str, settings: Settings) -> str | None:
+    """What serving the file drop on an address other machines reach gives away."""
+    if not settings.uses_file_drop or _is_loopback(host):
+        return None
+    return (
+        f"WARNING: Tend listens on {host}, where other machines can reach it, but no mail "
+        "server is configured (TEND_SMTP_HOST is unset): its mails stay in "
+        f"{settings.mail_dir} and are never delivered. Anyone who can reach this address "
+        "can register any unused email address and confirm it on the local Mailbox page "
+        "without owning that inbox, and nobody receives invitations, reminders or "
+        "password-reset links (only `tend mailbox` on this machine shows them). Set "
+        "TEND_SMTP_HOST (docs/operations.md) before anyone else uses this Tend, or serve "
+        "on 127.0.0.1."
+    )
 
 
 @main.command()
@@ -240,6 +270,32 @@ def send_test_email(address: str) -> None:
             f"Sending through {where} failed ({row.status}): {row.last_error}"
         )
     click.echo(f"Sent a test email to {address} through {where}.")
+
+
+@main.command()
+@click.option("--to", "address", default=None, help="Only mails to this address.")
+@click.option("--limit", default=10, show_default=True, help="How many mails, newest first.")
+def mailbox(address: str | None, limit: int) -> None:
+    """Print the newest mails of the file drop (no mail server configured), with their
+    links: for the operator at this machine, e.g. a password-reset link."""
+    from notifications.mailbox import dropped_mails, links_in
+
+    settings = _settings()
+    if not settings.uses_file_drop:
+        raise click.ClickException("A mail server is configured (TEND_SMTP_HOST): no file drop.")
+    wanted = address.strip().lower() if address else None
+    mails = [
+        m
+        for m in dropped_mails(settings.mail_dir)
+        if not wanted or parseaddr(m.to)[1].lower() == wanted
+    ]
+    if not mails:
+        click.echo(f"No mail in {settings.mail_dir}" + (f" to {address}." if address else "."))
+        return
+    for mail in mails[:limit]:
+        click.echo(f"{mail.date}  to {mail.to}\n  {mail.subject}")
+        for url in links_in(mail.text, settings.base_url):
+            click.echo(f"  {url}")
 
 
 @main.command()

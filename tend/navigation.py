@@ -184,7 +184,11 @@ def menu_for(user: User | None) -> dict[str, list[StreamlitPage]]:
     """What st.navigation gets: the visitor's menu, then every other page hidden."""
     sections = {name: pages for name, pages in navigation_for(user).items() if pages}
     shown = {id(page) for pages in sections.values() for page in pages}
-    rest = [HIDDEN[key] for key, page in PAGES.items() if id(page) not in shown]
+    # With a mail server there is no local Mailbox at all: not even at its address.
+    absent = set() if get_settings().uses_file_drop else {"mailbox"}
+    rest = [
+        HIDDEN[key] for key, page in PAGES.items() if id(page) not in shown and key not in absent
+    ]
     first = next(iter(sections))
     # Unlabelled, and first: the hidden pages add no heading to the menu.
     return {first: [*sections[first], *rest], **{k: v for k, v in sections.items() if k != first}}

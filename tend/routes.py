@@ -8,6 +8,7 @@ import html
 import logging
 
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -17,7 +18,9 @@ from couples.accounts import SESSION_ABSOLUTE
 from couples.db import get_engine, transaction, utcnow
 from couples.errors import TendError
 from couples.settings import get_settings
-from tend.web import SESSION_COOKIE
+from privacy.export import export_file_name, export_zip
+from tend.csrf import checked_session_token
+from tend.web import EXPORT, EXPORT_PATH, SESSION_COOKIE, SIGN_OUT
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +90,59 @@ def sign_in_link(request: Request) -> Response:
     return _signed_in_redirect(token, target)
 
 
-def signed_out(request: Request) -> Response:
-    with transaction() as session:
-        accounts.end_session(session, request.cookies.get(SESSION_COOKIE))
+def _only_from_tend(action: str) -> Response:
+    """The answer to a GET, or a POST from another site, on a route that acts: nothing
+    happens (a link or a form elsewhere must not sign anyone out or download anything)."""
+    return _message_page(
+        "Nothing was done",
+        f"To {action}, use the button on your Account page in Tend.",
+        "/account",
+        "Your account",
+        403,
+    )
+
+
+async def signed_out(request: Request) -> Response:
+    """Sign-out, posted by the page's own form (tend.web.post_to): ends this browser's
+    session and clears its cookie. A GET, or a POST without the page's form token or
+    from another site, ends nothing (logout CSRF)."""
+    if request.cookies.get(SESSION_COOKIE):
+        token = await checked_session_token(request, SESSION_COOKIE, SIGN_OUT)
+        if token is None:
+            return _only_from_tend("sign out")
+        with transaction() as session:
+            accounts.end_session(session, token)
     response = RedirectResponse("/sign_in", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+async def export_download(request: Request) -> Response:
+    """The signed-in person's data export, built now for the session this browser still
+    holds: no cookie, an ended session or a request from another site gets nothing, and
+    nothing is kept for later (no URL that outlives the session, never cached)."""
+    token = await checked_session_token(request, SESSION_COOKIE, EXPORT)
+    if token is None:
+        return _only_from_tend("download your data")
+
+    def build() -> bytes | None:
+        with transaction() as session:
+            user = accounts.resolve_session(session, token)
+            return export_zip(session, user.id) if user is not None else None
+
+    data = await run_in_threadpool(build)
+    if data is None:
+        return _message_page(
+            "Signed out", "Your sign-in has ended. Sign in again first.", "/sign_in", "Sign in", 403
+        )
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{export_file_name()}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def unsubscribe(request: Request) -> Response:
@@ -187,6 +237,7 @@ ROUTES = [
     Route("/auth/confirm", confirm_email, methods=["GET"]),
     Route("/auth/link", sign_in_link, methods=["GET"]),
     Route("/auth/signed-out", signed_out, methods=["GET", "POST"]),
+    Route(EXPORT_PATH, export_download, methods=["GET", "POST"]),
     Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
     Route("/healthz", healthz, methods=["GET"]),
 ]

@@ -3,6 +3,7 @@ action, showing errors next to the fields that caused them, leaving for a route.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from couples import accounts
 from couples.db import transaction
 from couples.errors import InvalidInput, TendError
 from couples.models import User
+from tend.csrf import FORM_FIELD, form_token
 
 SESSION_COOKIE = "tend_session"
 # AppTest cannot send cookies; tests hand the same token over through session state.
@@ -55,18 +57,37 @@ def current_user() -> User:
     return user
 
 
+def _require_live_session(session: Session, *, touch: bool) -> None:
+    """The person this run draws for must still hold a live session, checked in the
+    transaction that acts or reads. A fragment (the sidebar cooldown control) reruns
+    without app.py, so the user in session state may belong to a session that ended
+    on another device since: then the whole app reruns and the page asks to sign in."""
+    user = st.session_state.get(USER_KEY)
+    if user is None:
+        return
+    current = accounts.resolve_session(session, session_token(), touch=touch)
+    if current is None or current.id != user.id:
+        st.session_state[USER_KEY] = None
+        st.rerun(scope="app")
+
+
 @contextmanager
 def action() -> Iterator[Session]:
-    """One transaction for one user action."""
+    """One transaction for one user action, by a signed-in person only while their
+    session is live (else nothing is done and the page asks to sign in)."""
     with transaction() as session:
+        _require_live_session(session, touch=True)
         yield session
 
 
 @contextmanager
 def reading() -> Iterator[Session]:
     """One transaction that only reads: on SQLite it does not wait for (or hold up) the
-    write lock, so drawing a page never queues behind the scheduler."""
+    write lock, so drawing a page never queues behind the scheduler. The session check
+    writes nothing either, so a page that re-reads every few seconds does not keep an
+    idle session alive."""
     with transaction(immediate=False) as session:
+        _require_live_session(session, touch=False)
         yield session
 
 
@@ -120,6 +141,48 @@ def show_error(exc: TendError, labels: dict[str, str] | None = None) -> None:
         st.error(md(str(exc)))
 
 
+# Tend's routes that act for the signed-in person take a POST with a form token bound
+# to the session (tend.csrf), never a GET a link on another site could make.
+SIGN_OUT = "sign-out"
+EXPORT = "export"
+EXPORT_PATH = "/account/export"
+
+
+def _post_form(path: str, purpose: str, label: str, form_id: str) -> str:
+    token = session_token()
+    value = form_token(token, purpose) if token else ""
+    return (
+        f'<form id="{form_id}" method="post" action="{html.escape(path)}">'
+        f'<input type="hidden" name="{FORM_FIELD}" value="{value}">'
+        f'<button type="submit" class="tend-post-button">{html.escape(label)}</button></form>'
+    )
+
+
+_POST_BUTTON_CSS = """<style>
+.tend-post-button { padding: 0.4rem 0.9rem; border-radius: 0.5rem; cursor: pointer;
+  border: 1px solid rgba(128, 128, 128, 0.4); background: transparent; color: inherit;
+  font: inherit; }
+.tend-post-button:hover, .tend-post-button:focus { border-color: #2f4f4f; color: #2f4f4f; }
+</style>"""
+
+
+def post_to(path: str, purpose: str) -> None:
+    """Leave for one of Tend's routes by POST (sign-out): the form submits itself; its
+    button is there if scripts are off."""
+    form_id = f"tend-post-{purpose}"
+    st.html(
+        _post_form(path, purpose, "Continue", form_id)
+        + f"<script>document.getElementById({json.dumps(form_id)}).submit()</script>",
+        unsafe_allow_javascript=True,
+    )
+    st.stop()
+
+
+def post_button(path: str, purpose: str, label: str) -> None:
+    """A button that posts to one of Tend's routes (the export download)."""
+    st.html(_POST_BUTTON_CSS + _post_form(path, purpose, label, f"tend-post-{purpose}"))
+
+
 def go_to(path: str, **params: str) -> None:
     """Send the browser to one of Tend's own routes (they set or clear the cookie)."""
     url = path + ("?" + urlencode(params) if params else "")
@@ -154,9 +217,32 @@ def page(name: str):  # type: ignore[no-untyped-def]
     return PAGES[name]
 
 
-def mailbox_hint() -> None:
+# Pending registrations started in this browser tab: the local Mailbox shows their
+# confirmation mails (and nothing else) before the person has an account.
+REGISTRATIONS_KEY = "_tend_registrations"
+
+
+def remember_registration(pending_id: int | None) -> None:
+    if pending_id is not None:
+        st.session_state[REGISTRATIONS_KEY] = {
+            *st.session_state.get(REGISTRATIONS_KEY, ()),
+            pending_id,
+        }
+
+
+def mailbox_hint(*, shown_here: bool = True) -> None:
+    """Where the mail just sent can be read when there is no mail server. A password
+    reset asked for while signed out is not shown in this browser (it could be anyone's
+    address): then only the operator reads it, on the server."""
     from couples.settings import get_settings
 
-    if get_settings().uses_file_drop:
-        st.info("No mail server is configured, so Tend keeps its mails in the local Mailbox page.")
-        st.page_link(page("mailbox"), label="Open the Mailbox", icon=":material/mail:")
+    if not get_settings().uses_file_drop:
+        return
+    if not shown_here:
+        st.info(
+            "No mail server is configured, so Tend keeps its mails on the server. Whoever "
+            "runs this Tend finds the link there with `tend mailbox`."
+        )
+        return
+    st.info("No mail server is configured, so Tend keeps its mails in the local Mailbox page.")
+    st.page_link(page("mailbox"), label="Open the Mailbox", icon=":material/mail:")

@@ -153,3 +153,81 @@ def test_jobs_shows_the_last_error_that_healthz_keeps_to_itself(tend_env, tmp_pa
     assert result.returncode == 0, result.stderr
     assert "last error: planner reminders failed: KeyError('x')" in result.stdout
     assert "dispatch: last run" in result.stdout and result.stdout.count("last error") == 1
+
+
+def test_mailbox_prints_the_mails_to_one_address_with_their_links(tend_env, tmp_path) -> None:
+    for address in ("me@example.org", "someone.else@example.org"):
+        assert tend("send-test-email", address, env=tend_env, cwd=tmp_path).returncode == 0
+    result = tend("mailbox", "--to", "ME@example.org", env=tend_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "to me@example.org" in result.stdout and "Tend test email" in result.stdout
+    assert "someone.else" not in result.stdout
+    assert "http://tend.test/unsubscribe?token=" in result.stdout
+    smtp = tend("mailbox", env={**tend_env, "TEND_SMTP_HOST": "mail.invalid"}, cwd=tmp_path)
+    assert smtp.returncode != 0 and "no file drop" in smtp.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "warns"),
+    [
+        ("127.0.0.1", False),
+        ("127.0.1.1", False),
+        ("::1", False),
+        ("[::1]", False),
+        ("localhost", False),
+        ("0.0.0.0", True),
+        ("::", True),
+        ("192.168.1.20", True),
+        ("tend.example.org", True),
+    ],
+)
+def test_serve_warns_when_the_file_drop_is_reachable_from_other_machines(
+    host: str, warns: bool
+) -> None:
+    from couples.settings import Settings
+    from tend.cli import exposure_warning
+
+    file_drop = Settings(_env_file=None, secret_key="k")
+    assert (exposure_warning(host, file_drop) is not None) is warns
+    with_smtp = Settings(_env_file=None, secret_key="k", smtp_host="mail.example.org")
+    assert exposure_warning(host, with_smtp) is None
+
+
+def test_serve_on_every_address_with_the_file_drop_says_what_that_exposes(tmp_path) -> None:
+    import signal
+    import time
+    import urllib.request
+
+    from tests.browser import free_port
+
+    port = free_port()
+    serve = [sys.executable, "-m", "tend", "serve"]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TEND_")},
+        "TEND_DATABASE_URL": f"sqlite:///{tmp_path / 'tend.sqlite3'}",
+        "TEND_MAIL_DIR": str(tmp_path / "mail"),
+        "TEND_SECRET_KEY": "k",
+        "PYTHONPATH": str(ROOT),
+    }
+    process = subprocess.Popen(
+        [*serve, "--host", "0.0.0.0", "--port", str(port), "--no-scheduler"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert "WARNING: Tend listens on 0.0.0.0" in stderr
+    assert "register any unused email address" in stderr and "TEND_SMTP_HOST" in stderr

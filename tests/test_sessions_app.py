@@ -102,3 +102,45 @@ def test_changing_the_password_ends_every_other_session(tend_env) -> None:
     # through a single-use ticket, tested in the browser tests).
     assert [_title(t) for t in tokens] == ["Sign in"] * 3
     assert _title(partner) != "Sign in"
+
+
+def _acts_after_its_session_ended() -> None:
+    """A run that began signed in; before its action, another device signs out
+    everywhere (as a fragment does: its user was resolved long before it acts)."""
+    import streamlit as st
+
+    from agreements import service as agreements
+    from couples import accounts
+    from couples.db import transaction
+    from tend import web
+
+    user = web.resolve_current_user()
+    if user is None:
+        st.title("Sign in")
+        return
+    st.title("Signed in")
+    how = st.radio("how", ["action", "reading"])
+    if st.button("I need a cooldown"):
+        with transaction() as s:
+            accounts.end_all_sessions(s, user.id)
+        with web.action() if how == "action" else web.reading() as s:
+            agreements.start_cooldown(s, user.id)
+        st.title("Cooldown started")
+
+
+@pytest.mark.parametrize("how", ["action", "reading"])
+def test_an_action_whose_session_ended_meanwhile_does_nothing(tend_env, how: str) -> None:
+    from agreements.models import Cooldown
+
+    _a_id, _b_id, [token], _partner = _tokens(tend_env, 1)
+    at = AppTest.from_function(_acts_after_its_session_ended, default_timeout=30)
+    at.session_state[web.TEST_TOKEN_KEY] = token
+    at.run()
+    assert at.title[0].value == "Signed in"
+    at.radio[0].set_value(how)
+    at.button[0].click().run()
+    assert not at.exception
+    # The whole app ran again and found no session: the sign-in page, nothing started.
+    assert [t.value for t in at.title] == ["Sign in"]
+    with transaction() as s:
+        assert s.scalars(select(Cooldown)).all() == []
