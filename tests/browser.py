@@ -188,6 +188,15 @@ _SENT = (
 )
 
 
+def wait_until(condition: Callable[[], object], what: str, timeout: float = 30) -> None:
+    """Poll a condition outside the page (a cookie, a row) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {timeout} s")
+        time.sleep(0.1)
+
+
 def watch_runs(context: BrowserContext) -> BrowserContext:
     """Count Streamlit runs in every page of ``context`` (new_context does this)."""
     context.add_init_script(RUN_COUNTER)
