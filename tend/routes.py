@@ -152,7 +152,7 @@ def healthz(request: Request) -> Response:
             connection.execute(text("SELECT 1"))
     except Exception as exc:  # report, don't crash: this is what the check is for
         return JSONResponse({"status": "error", "database": repr(exc)}, status_code=503)
-    from notifications.scheduler import last_passes
+    from notifications.scheduler import last_passes, smtp_state
 
     now = utcnow()
     passes = last_passes()
@@ -167,6 +167,10 @@ def healthz(request: Request) -> Response:
     if jobs:
         body["jobs"] = jobs
         dispatch = passes.get("dispatch")
+        smtp = smtp_state(dispatch)
+        if smtp is not None:
+            # "ok", "unreachable" or "stalled": how the last dispatch pass found the server.
+            body["smtp"] = smtp
         last_ok = dispatch.last_success_at if dispatch else None
         if last_ok is not None and now - last_ok <= SCHEDULER_STALE_AFTER:
             body["scheduler"] = "ok"
