@@ -82,8 +82,13 @@ class _Handler:
             return "451 4.4.2 Timed out (the client should be gone by now)"
         with self.sink.lock:
             delay = self.sink.delays.pop(0) if self.sink.delays else self.sink.delay_seconds
-        if delay:
-            await asyncio.sleep(delay)
+            self.sink.answering += 1
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+        finally:
+            with self.sink.lock:
+                self.sink.answering -= 1
         with self.sink.lock:
             if self.sink.replies:
                 return self.sink.replies.pop(0)
@@ -110,6 +115,7 @@ class SmtpSink:
         self.delays: list[float] = []  # the next DATA replies' delays, instead of that
         self.mail_delay_seconds = 0.0  # a slow answer to MAIL FROM
         self.mail_commands = 0  # MAIL FROM commands seen: transactions started
+        self.answering = 0  # messages received whose 250 is still being delayed
         self.stalled = False
         self._controller: Controller | None = None
         self._silent: socket.socket | None = None
