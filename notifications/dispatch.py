@@ -44,7 +44,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sqlalchemy import Engine, case, or_, select, update
+from sqlalchemy import Connection, Engine, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from couples import accounts
@@ -417,7 +417,7 @@ def send_one(
     error = prepared.error
     email = prepared.email
     if email is not None:
-        with _in_flight(keeper, row_id):
+        with _recorder(engine) as recorder, _in_flight(keeper, row_id):
             try:
                 transport.send(email)  # type: ignore[arg-type]
             except TransportUnavailable:
@@ -426,30 +426,53 @@ def send_one(
                 raise SendTimedOut(row_id, prepared.attempts, exc, at) from exc
             except TransportError as exc:
                 error = exc
-        if error is not None and keeper is not None and keeper.aborted:
+            else:
+                # The server has the message: record it at once, in one fenced statement
+                # on a connection opened before the send, so that a crash can resend it
+                # only in the moments between the 250 and this commit.
+                return _locked(
+                    keeper,
+                    _record_sent,
+                    recorder,
+                    row_id,
+                    owner,
+                    str(email["Message-ID"]),  # type: ignore[index]
+                )
+        if keeper is not None and keeper.aborted:
             error = TransportError(f"send broken off: {keeper.aborted}", permanent=False)
-    if error is not None:
-        return _locked(
-            keeper,
-            _record_failure,
-            engine,
-            row_id,
-            owner,
-            attempts=prepared.attempts,
-            error=error,
-            at=at,
-        )
-    # The server has the message: record it at once, in one fenced statement, so that
-    # a crash can resend it only in the moments between the 250 and this commit.
-    return _locked(keeper, _record_sent, engine, row_id, owner, str(email["Message-ID"]))  # type: ignore[index]
+    assert error is not None
+    return _locked(
+        keeper,
+        _record_failure,
+        engine,
+        row_id,
+        owner,
+        attempts=prepared.attempts,
+        error=error,
+        at=at,
+    )
 
 
-def _record_sent(engine: Engine, row_id: int, owner: str, message_id: str) -> str:
-    with transaction(engine, immediate=True) as session:
-        matched = _fenced_update(
-            session,
-            owner,
-            (row_id,),
+@contextmanager
+def _recorder(engine: Engine) -> Iterator[Connection]:
+    """A connection taken from the pool (and pinged) before the send. On PostgreSQL it
+    runs in autocommit: the fenced UPDATE is one statement, so it is its own transaction
+    and recording a 250 is a single round trip."""
+    options: dict[str, object] = (
+        {"isolation_level": "AUTOCOMMIT"}
+        if engine.dialect.name == "postgresql"
+        else {"tend_immediate": True}
+    )
+    with engine.connect() as connection:
+        connection.execution_options(**options)
+        yield connection
+
+
+def _record_sent(recorder: Connection, row_id: int, owner: str, message_id: str) -> str:
+    statement = (
+        update(OutboxMessage)
+        .where(_held(owner, row_id))
+        .values(
             status=SENT,
             sent_at=utcnow(),
             message_id=message_id,
@@ -458,6 +481,12 @@ def _record_sent(engine: Engine, row_id: int, owner: str, message_id: str) -> st
             claimed_until=None,
             claimed_by=None,
         )
+    )
+    if recorder.dialect.name == "postgresql":
+        matched = recorder.execute(statement).rowcount
+    else:
+        with recorder.begin():
+            matched = recorder.execute(statement).rowcount
     if not matched:
         # Only when the lease lapsed during the send (the database was unreachable
         # for a whole lease): another pass may send this row again.
