@@ -18,8 +18,10 @@ How a row is sent once:
   taken over. If the keeper finds the row in flight taken, or cannot renew (the database
   is unreachable) and the lease is about to run out, it breaks off the SMTP connection:
   a message whose final "." had not gone out is then never delivered.
-- **Recorded at once**: the row is marked sent by one fenced UPDATE, committed right
-  after the server's 250 reply.
+- **Recorded at once**: the row is marked sent by one fenced UPDATE right after the
+  server's 250 reply, on a connection taken from the pool before the send (on
+  PostgreSQL in autocommit, so recording is one round trip; once the statement has
+  reached the server it commits even if this process dies).
 
 What can still send a row twice, both with the same Message-ID (derived from the row):
 the process dies (SIGKILL, power cut) after the server has accepted a message and
@@ -417,9 +419,11 @@ def send_one(
     error = prepared.error
     email = prepared.email
     if email is not None:
-        with _recorder(engine) as recorder, _in_flight(keeper, row_id):
+        message_id = str(email["Message-ID"])  # type: ignore[index]
+        with _recorder(engine) as recorder:
             try:
-                transport.send(email)  # type: ignore[arg-type]
+                with _in_flight(keeper, row_id):
+                    transport.send(email)  # type: ignore[arg-type]
             except TransportUnavailable:
                 raise
             except TransportTimeout as exc:
@@ -430,14 +434,7 @@ def send_one(
                 # The server has the message: record it at once, in one fenced statement
                 # on a connection opened before the send, so that a crash can resend it
                 # only in the moments between the 250 and this commit.
-                return _locked(
-                    keeper,
-                    _record_sent,
-                    recorder,
-                    row_id,
-                    owner,
-                    str(email["Message-ID"]),  # type: ignore[index]
-                )
+                return _locked(keeper, _record_sent, recorder, row_id, owner, message_id)
         if keeper is not None and keeper.aborted:
             error = TransportError(f"send broken off: {keeper.aborted}", permanent=False)
     assert error is not None
@@ -513,21 +510,20 @@ def dispatch_pending(
     report = DispatchReport()
     own_transport = transport is None
     transport = transport or transport_for(settings)
-    keeper: LeaseKeeper | None = None
+    keeper = LeaseKeeper(engine, owner, settings, transport, start=now or utcnow())
     # Rows whose send timed out, still claimed: charged once the server answers again,
     # handed back uncharged if the pass ends because the server stalled or is down.
     timed_out: list[SendTimedOut] = []
     try:
         while not (report.unreachable or report.stalled or report.stopped):
             current = now or utcnow()
-            if keeper is None:
-                keeper = LeaseKeeper(engine, owner, settings, transport, start=current)
-                keeper.start()
             ids = keeper.locked(
                 claim_batch, engine, now=current, limit=batch_size, owner=owner, settings=settings
             )
             if not ids:
                 break
+            if keeper.ident is None:
+                keeper.start()  # only passes that found work need one
             for index, row_id in enumerate(ids):
                 if stop.is_set():
                     report.stopped = True
@@ -570,7 +566,7 @@ def dispatch_pending(
                 if bucket is not None:
                     bucket.append(row_id)
     finally:
-        if timed_out and keeper is not None:
+        if timed_out:
             if report.unreachable or report.stalled or report.stopped:
                 keeper.locked(
                     release,
@@ -581,8 +577,7 @@ def dispatch_pending(
                 )
             else:
                 _charge(engine, owner, timed_out, keeper, report)
-        if keeper is not None:
-            keeper.finish()
+        keeper.finish()
         if own_transport:
             transport.close()
     return report
