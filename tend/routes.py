@@ -144,7 +144,8 @@ SCHEDULER_STALE_AFTER = dt.timedelta(minutes=10)
 
 
 def healthz(request: Request) -> Response:
-    """The database, and the scheduler's last successful passes. 503 when the database
+    """The database, the scheduler's last successful passes and how the last dispatch
+    pass found the SMTP server ("smtp": ok, unreachable or stalled). 503 when the database
     is unreachable or the dispatcher has not succeeded for SCHEDULER_STALE_AFTER (a new
     install whose scheduler has not run yet reports "not run yet" with 200)."""
     try:
