@@ -1,11 +1,37 @@
 """Sending what the outbox holds: claim, render, send, record. Safe to run in any
-number of processes at once: a row is sent by whoever holds its claim.
+number of processes at once.
 
-The guarantee and its one window: a row is marked sent in the transaction after the
-SMTP server's 250 reply. A process that dies between that reply and the commit leaves
-the row claimed; when the lease runs out another pass sends it again, with the same
-Message-ID (derived from the row), so the duplicate is recognisable. Nothing else can
-send a row twice: a pass re-checks that it still holds the claim before each message.
+How a row is sent once:
+
+- A pass **claims** rows: it writes its own random owner token (``claimed_by``) and a
+  lease end (``claimed_until``). On PostgreSQL the candidates are locked with
+  ``FOR UPDATE SKIP LOCKED``; on SQLite a compare-and-set UPDATE takes each row.
+- **Fenced**: before a message goes to the SMTP server, one UPDATE renews its lease
+  ``WHERE id = :id AND status = 'sending' AND claimed_by = :owner`` and the pass sends
+  only if that matched one row. The check and the renewal are one statement, so a pass
+  whose lease ran out and whose row another pass has taken (even one that has not
+  committed yet: PostgreSQL re-checks the WHERE after the lock wait) stops before any
+  byte goes out. Every later write (sent, failed, released) is fenced the same way.
+- **Kept alive**: while a pass holds claims, a :class:`LeaseKeeper` thread renews the
+  lease of all of them every third of TEND_OUTBOX_LEASE_SECONDS, so a send that takes
+  longer than the lease (a slow server, TEND_SMTP_TIMEOUT per SMTP operation) is not
+  taken over. If the keeper finds the row in flight taken, or cannot renew (the database
+  is unreachable) and the lease is about to run out, it breaks off the SMTP connection:
+  a message whose final "." had not gone out is then never delivered.
+- **Recorded at once**: the row is marked sent by one fenced UPDATE right after the
+  server's 250 reply, on a connection taken from the pool before the send (on
+  PostgreSQL in autocommit, so recording is one round trip; once the statement has
+  reached the server it commits even if this process dies).
+
+What can still send a row twice, both with the same Message-ID (derived from the row):
+the process dies (SIGKILL, power cut) after the server has accepted a message and
+before that UPDATE commits; or the database is unreachable for a whole lease while the
+server is still answering the final "." of the message in flight. A send that times
+out may or may not have been accepted; it is retried like any temporary failure.
+
+A server that stops answering mid-session (STALL_AFTER timeouts in a row) ends the pass:
+the timed-out rows and the rest of the batch go back to the queue with no attempt
+charged, and the pass reports ``stalled``.
 """
 
 from __future__ import annotations
@@ -13,10 +39,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Connection, Engine, case, or_, select, update
+from sqlalchemy.orm import Session
 
 from couples import accounts
 from couples.db import get_engine, transaction, utcnow
@@ -35,6 +66,7 @@ from notifications.rendering import render
 from notifications.transports import (
     Transport,
     TransportError,
+    TransportTimeout,
     TransportUnavailable,
     transport_for,
 )
@@ -53,11 +85,18 @@ BACKOFF = (
 )
 MAX_ATTEMPTS = len(BACKOFF) + 1
 
+# Consecutive send timeouts after which a pass concludes the server has stalled (it
+# greets, then stops answering) and stops, charging no attempt. One or two timeouts
+# followed by an answer are charged: they may be about those messages.
+STALL_AFTER = 3
+
 # Set by the scheduler's SIGTERM handler: the pass finishes the message in flight,
 # hands its other claims back and returns.
 STOP = threading.Event()
 
 LOST = "lost-claim"  # another pass holds the row now; this one leaves it alone
+
+T = TypeVar("T")
 
 
 def lease(settings: Settings) -> dt.timedelta:
@@ -72,6 +111,8 @@ class DispatchReport:
     skipped: list[int] = field(default_factory=list)
     # Why the pass stopped early without using up attempts (SMTP server unreachable).
     unreachable: str | None = None
+    # Why the pass stopped after STALL_AFTER timeouts in a row (no attempts used up).
+    stalled: str | None = None
     stopped: bool = False
 
     @property
@@ -85,6 +126,116 @@ def _due(now: dt.datetime):  # type: ignore[no-untyped-def]
         # A claim whose process died: its lease ran out, so it is anyone's again.
         (OutboxMessage.status == SENDING) & (OutboxMessage.claimed_until <= now),
     )
+
+
+def _held(owner: str, *ids: int):  # type: ignore[no-untyped-def]
+    """The fence: rows this pass still holds (one row, some rows, or all of them)."""
+    condition = (OutboxMessage.status == SENDING) & (OutboxMessage.claimed_by == owner)
+    if len(ids) == 1:
+        return condition & (OutboxMessage.id == ids[0])
+    if ids:
+        return condition & OutboxMessage.id.in_(ids)
+    return condition
+
+
+def _fenced_update(session: Session, owner: str, ids: tuple[int, ...], **values: object) -> int:
+    result = session.execute(
+        update(OutboxMessage)
+        .where(_held(owner, *ids))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+class LeaseKeeper(threading.Thread):
+    """Renews the lease of every row a pass holds, every third of the lease, while the
+    pass runs; breaks off the send in flight when its row is lost or the lease is about
+    to run out unrenewed. The pass and the keeper take turns at the database (``db``),
+    so their updates of the same rows never wait on each other."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        owner: str,
+        settings: Settings,
+        transport: Transport,
+        *,
+        start: dt.datetime,
+    ):
+        super().__init__(name=f"outbox-lease-{owner[:8]}", daemon=True)
+        self.engine = engine
+        self.owner = owner
+        self.transport = transport
+        self.length = lease(settings)
+        self.interval = self.length.total_seconds() / 3
+        self.db = threading.Lock()
+        self.in_flight: int | None = None
+        self.aborted: str | None = None  # why the send in flight was broken off
+        self._start_at = start
+        self._start_clock = time.monotonic()
+        # Monotonic time by which every held row's lease has been renewed at least.
+        self._valid_until = self._start_clock + self.length.total_seconds()
+        self._finished = threading.Event()
+
+    def clock(self) -> dt.datetime:
+        """The pass's time: its start (real or given) plus the time elapsed since."""
+        return self._start_at + dt.timedelta(seconds=time.monotonic() - self._start_clock)
+
+    def locked(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        with self.db:
+            return fn(*args, **kwargs)
+
+    def run(self) -> None:
+        while not self._finished.wait(self.interval):
+            self.renew()
+
+    def renew(self) -> None:
+        began = time.monotonic()
+        in_flight = self.in_flight
+        try:
+            with self.db, transaction(self.engine, immediate=True) as session:
+                until = self.clock() + self.length
+                _fenced_update(session, self.owner, (), claimed_until=until)
+                still_held = in_flight is None or bool(
+                    session.scalar(select(OutboxMessage.id).where(_held(self.owner, in_flight)))
+                )
+        except Exception:
+            log.exception("outbox: could not renew the lease of pass %s", self.owner[:8])
+            # No renewal before the next try would leave too little of the lease.
+            if self._valid_until - time.monotonic() < self.interval + 1:
+                self._abort(in_flight, "the lease could not be renewed")
+            return
+        self._valid_until = began + self.length.total_seconds()
+        if not still_held:
+            self._abort(in_flight, "another pass holds the row now")
+
+    def _abort(self, row_id: int | None, why: str) -> None:
+        if row_id is not None and self.in_flight == row_id:
+            log.warning("outbox %s: breaking off the send: %s", row_id, why)
+            self.aborted = why
+            self.transport.abort()
+
+    def finish(self) -> None:
+        self._finished.set()
+        if self.is_alive():
+            self.join()
+
+
+@contextmanager
+def _in_flight(keeper: LeaseKeeper | None, row_id: int) -> Iterator[None]:
+    if keeper is not None:
+        keeper.in_flight = row_id
+        keeper.aborted = None
+    try:
+        yield
+    finally:
+        if keeper is not None:
+            keeper.in_flight = None
+
+
+def _locked(keeper: LeaseKeeper | None, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+    return keeper.locked(fn, *args, **kwargs) if keeper is not None else fn(*args, **kwargs)
 
 
 def claim_batch(
@@ -136,24 +287,113 @@ def claim_batch(
 
 
 def release(engine: Engine, ids: list[int], owner: str, *, error: str | None = None) -> None:
-    """Hand back claims this pass did not use, without counting an attempt."""
+    """Hand back claims this pass did not use, without counting an attempt. Fenced:
+    a row another pass has taken meanwhile is left alone."""
     if not ids:
         return
+    values: dict[str, object] = {
+        # Compared with the attempts before this claim counted one.
+        "status": case((OutboxMessage.attempts > 1, RETRYING), else_=PENDING),
+        "attempts": case((OutboxMessage.attempts > 0, OutboxMessage.attempts - 1), else_=0),
+        "claimed_until": None,
+        "claimed_by": None,
+    }
+    if error is not None:
+        values["last_error"] = error
     with transaction(engine, immediate=True) as session:
-        rows = session.scalars(
-            select(OutboxMessage).where(
-                OutboxMessage.id.in_(ids),
-                OutboxMessage.status == SENDING,
-                OutboxMessage.claimed_by == owner,
-            )
-        ).all()
-        for row in rows:
-            row.attempts = max(row.attempts - 1, 0)
-            row.status = RETRYING if row.attempts else PENDING
-            row.claimed_until = None
-            row.claimed_by = None
-            if error is not None:
-                row.last_error = error
+        _fenced_update(session, owner, tuple(ids), **values)
+
+
+def _record_failure(
+    engine: Engine,
+    row_id: int,
+    owner: str,
+    *,
+    attempts: int,
+    error: TransportError,
+    at: dt.datetime,
+) -> str:
+    """A failed attempt, charged: retry after the backoff, or dead. Returns the status."""
+    # The secret stays on a dead row so that `tend outbox retry` can still send a link.
+    if error.permanent or attempts >= MAX_ATTEMPTS:
+        status, values = DEAD, {}
+        log.warning("outbox %s dead after %s attempts: %s", row_id, attempts, error)
+    else:
+        status, values = RETRYING, {"send_after": at + BACKOFF[attempts - 1]}
+        log.info("outbox %s: attempt %s failed, retrying: %s", row_id, attempts, error)
+    with transaction(engine, immediate=True) as session:
+        matched = _fenced_update(
+            session,
+            owner,
+            (row_id,),
+            status=status,
+            last_error=str(error),
+            claimed_until=None,
+            claimed_by=None,
+            **values,
+        )
+    if not matched:
+        log.warning("outbox %s: claim lost before the failure was recorded", row_id)
+        return LOST
+    return status
+
+
+@dataclass
+class _Prepared:
+    email: object  # EmailMessage, or None when rendering failed
+    attempts: int
+    error: TransportError | None
+
+
+def _prepare(
+    engine: Engine,
+    row_id: int,
+    settings: Settings,
+    *,
+    owner: str,
+    at: dt.datetime,
+    lease_until: dt.datetime,
+) -> _Prepared | str:
+    """The fenced step before sending: renew the lease if (and only if) this pass still
+    holds the row, then render. Returns LOST or SKIPPED instead when there is nothing
+    to send."""
+    secret: str | None = None
+    with transaction(engine, immediate=True) as session:
+        if not _fenced_update(session, owner, (row_id,), claimed_until=lease_until):
+            return LOST
+        message = session.get(OutboxMessage, row_id)
+        assert message is not None
+        reason = held_back_reason(session, message, at)
+        if reason is not None:
+            message.status = SKIPPED
+            message.last_error = reason
+            message.claimed_until = None
+            message.claimed_by = None
+            message.secret = None
+            return SKIPPED
+        try:
+            target = message.context.get("sign_in_target")
+            if target and message.recipient_user_id is not None:
+                # Issued now, so its short lifetime starts when the mail leaves.
+                secret = accounts.issue_sign_in_link(
+                    session, message.recipient_user_id, str(target), now=at
+                )
+            return _Prepared(render(message, settings, secret=secret), message.attempts, None)
+        except Exception as exc:  # a template bug: retrying would fail the same way
+            error = TransportError(f"render failed: {exc!r}", permanent=True)
+            return _Prepared(None, message.attempts, error)
+
+
+class SendTimedOut(Exception):
+    """The server did not answer in time; the row is still claimed by this pass, which
+    decides whether the timeout is charged (see dispatch_pending)."""
+
+    def __init__(self, row_id: int, attempts: int, error: TransportTimeout, at: dt.datetime):
+        super().__init__(str(error))
+        self.row_id = row_id
+        self.attempts = attempts
+        self.error = error
+        self.at = at  # when the attempt began: the backoff counts from there
 
 
 def send_one(
@@ -164,71 +404,92 @@ def send_one(
     *,
     owner: str,
     now: dt.datetime | None = None,
+    keeper: LeaseKeeper | None = None,
 ) -> str:
     """Send one row this pass has claimed and record the outcome; returns the new
-    status (or LOST). Raises TransportUnavailable, leaving the claim for release()."""
+    status (or LOST). Raises TransportUnavailable or SendTimedOut, leaving the claim to
+    the caller."""
     at = now or utcnow()
-    secret: str | None = None
-    with transaction(engine, immediate=True) as session:
-        message = session.get(OutboxMessage, row_id)
-        if message is None or message.status != SENDING or message.claimed_by != owner:
-            return LOST
-        # Renew the lease for this message: the claim may have been taken a while ago.
-        message.claimed_until = at + lease(settings)
-        reason = held_back_reason(session, message, at)
-        if reason is not None:
-            message.status = SKIPPED
-            message.last_error = reason
-            message.claimed_until = None
-            message.claimed_by = None
-            message.secret = None
-            return SKIPPED
-        attempts = message.attempts
-        error: TransportError | None = None
-        email = None
-        try:
-            target = message.context.get("sign_in_target")
-            if target and message.recipient_user_id is not None:
-                # Issued now, so its short lifetime starts when the mail leaves.
-                secret = accounts.issue_sign_in_link(
-                    session, message.recipient_user_id, str(target), now=at
-                )
-            email = render(message, settings, secret=secret)
-        except Exception as exc:  # a template bug: retrying would fail the same way
-            error = TransportError(f"render failed: {exc!r}", permanent=True)
+    lease_until = (keeper.clock() if keeper else at) + lease(settings)
+    prepared = _locked(
+        keeper, _prepare, engine, row_id, settings, owner=owner, at=at, lease_until=lease_until
+    )
+    if isinstance(prepared, str):
+        return prepared
+    error = prepared.error
+    email = prepared.email
     if email is not None:
-        try:
-            transport.send(email)
-        except TransportUnavailable:
-            raise
-        except TransportError as exc:
-            error = exc
-    with transaction(engine, immediate=True) as session:
-        message = session.get(OutboxMessage, row_id)
-        assert message is not None
-        if message.status != SENDING or message.claimed_by != owner:
-            # An operator requeued it, or our lease ran out and another pass took it.
-            log.warning("outbox %s: claim lost while sending (status %s)", row_id, message.status)
-            return LOST
-        if error is None:
-            message.status = SENT
-            message.sent_at = utcnow()
-            message.message_id = str(email["Message-ID"]) if email else ""
-            message.secret = None
-            message.last_error = None
-        elif error.permanent or attempts >= MAX_ATTEMPTS:
-            # The secret stays so that `tend outbox retry` can still send a working link.
-            message.status = DEAD
-            message.last_error = str(error)
-            log.warning("outbox %s dead after %s attempts: %s", row_id, attempts, error)
-        else:
-            message.status = RETRYING
-            message.send_after = at + BACKOFF[attempts - 1]
-            message.last_error = str(error)
-            log.info("outbox %s: attempt %s failed, retrying: %s", row_id, attempts, error)
-        message.claimed_until = None
-        message.claimed_by = None
-        return message.status
+        message_id = str(email["Message-ID"])  # type: ignore[index]
+        with _recorder(engine) as recorder:
+            try:
+                with _in_flight(keeper, row_id):
+                    transport.send(email)  # type: ignore[arg-type]
+            except TransportUnavailable:
+                raise
+            except TransportTimeout as exc:
+                raise SendTimedOut(row_id, prepared.attempts, exc, at) from exc
+            except TransportError as exc:
+                error = exc
+            else:
+                # The server has the message: record it at once, in one fenced statement
+                # on a connection opened before the send, so that a crash can resend it
+                # only in the moments between the 250 and this commit.
+                return _locked(keeper, _record_sent, recorder, row_id, owner, message_id)
+        if keeper is not None and keeper.aborted:
+            error = TransportError(f"send broken off: {keeper.aborted}", permanent=False)
+    assert error is not None
+    return _locked(
+        keeper,
+        _record_failure,
+        engine,
+        row_id,
+        owner,
+        attempts=prepared.attempts,
+        error=error,
+        at=at,
+    )
+
+
+@contextmanager
+def _recorder(engine: Engine) -> Iterator[Connection]:
+    """A connection taken from the pool (and pinged) before the send. On PostgreSQL it
+    runs in autocommit: the fenced UPDATE is one statement, so it is its own transaction
+    and recording a 250 is a single round trip."""
+    options: dict[str, object] = (
+        {"isolation_level": "AUTOCOMMIT"}
+        if engine.dialect.name == "postgresql"
+        else {"tend_immediate": True}
+    )
+    with engine.connect() as connection:
+        connection.execution_options(**options)
+        yield connection
+
+
+def _record_sent(recorder: Connection, row_id: int, owner: str, message_id: str) -> str:
+    statement = (
+        update(OutboxMessage)
+        .where(_held(owner, row_id))
+        .values(
+            status=SENT,
+            sent_at=utcnow(),
+            message_id=message_id,
+            secret=None,
+            last_error=None,
+            claimed_until=None,
+            claimed_by=None,
+        )
+    )
+    if recorder.dialect.name == "postgresql":
+        matched = recorder.execute(statement).rowcount
+    else:
+        with recorder.begin():
+            matched = recorder.execute(statement).rowcount
+    if not matched:
+        # Only when the lease lapsed during the send (the database was unreachable
+        # for a whole lease): another pass may send this row again.
+        log.warning("outbox %s: sent, but the claim was lost meanwhile", row_id)
+        return LOST
+    return SENT
 
 
 def dispatch_pending(
@@ -249,26 +510,53 @@ def dispatch_pending(
     report = DispatchReport()
     own_transport = transport is None
     transport = transport or transport_for(settings)
+    keeper = LeaseKeeper(engine, owner, settings, transport, start=now or utcnow())
+    # Rows whose send timed out, still claimed: charged once the server answers again,
+    # handed back uncharged if the pass ends because the server stalled or is down.
+    timed_out: list[SendTimedOut] = []
     try:
-        while not report.unreachable and not report.stopped:
+        while not (report.unreachable or report.stalled or report.stopped):
             current = now or utcnow()
-            ids = claim_batch(engine, now=current, limit=batch_size, owner=owner, settings=settings)
+            ids = keeper.locked(
+                claim_batch, engine, now=current, limit=batch_size, owner=owner, settings=settings
+            )
             if not ids:
                 break
+            if keeper.ident is None:
+                keeper.start()  # only passes that found work need one
             for index, row_id in enumerate(ids):
                 if stop.is_set():
                     report.stopped = True
-                    release(engine, ids[index:], owner)
+                    keeper.locked(release, engine, ids[index:], owner)
                     break
                 try:
-                    status = send_one(engine, row_id, transport, settings, owner=owner, now=now)
+                    status = send_one(
+                        engine, row_id, transport, settings, owner=owner, now=now, keeper=keeper
+                    )
                 except TransportUnavailable as exc:
                     # The server is down or not answering: no message was handed over,
                     # so the rows wait (still pending) for the next pass.
                     report.unreachable = str(exc)
-                    release(engine, ids[index:], owner, error=str(exc))
+                    keeper.locked(release, engine, ids[index:], owner, error=str(exc))
                     log.warning("SMTP server unreachable, will try again: %s", exc)
                     break
+                except SendTimedOut as timeout:
+                    timed_out.append(timeout)
+                    if len(timed_out) >= STALL_AFTER:
+                        report.stalled = (
+                            f"{len(timed_out)} sends in a row timed out: {timeout.error}"
+                        )
+                        keeper.locked(release, engine, ids[index + 1 :], owner)
+                        log.warning(
+                            "SMTP server stalled (%s sends in a row timed out); the pass "
+                            "stops and the mails stay queued, no attempt charged: %s",
+                            len(timed_out),
+                            timeout.error,
+                        )
+                        break
+                    continue
+                # The server answered: the timeouts before were about those messages.
+                _charge(engine, owner, timed_out, keeper, report)
                 bucket = {
                     SENT: report.sent,
                     RETRYING: report.retrying,
@@ -278,9 +566,42 @@ def dispatch_pending(
                 if bucket is not None:
                     bucket.append(row_id)
     finally:
+        if timed_out:
+            if report.unreachable or report.stalled or report.stopped:
+                keeper.locked(
+                    release,
+                    engine,
+                    [t.row_id for t in timed_out],
+                    owner,
+                    error=str(timed_out[-1].error),
+                )
+            else:
+                _charge(engine, owner, timed_out, keeper, report)
+        keeper.finish()
         if own_transport:
             transport.close()
     return report
+
+
+def _charge(
+    engine: Engine,
+    owner: str,
+    timed_out: list[SendTimedOut],
+    keeper: LeaseKeeper,
+    report: DispatchReport,
+) -> None:
+    for timeout in timed_out:
+        status = keeper.locked(
+            _record_failure,
+            engine,
+            timeout.row_id,
+            owner,
+            attempts=timeout.attempts,
+            error=timeout.error,
+            at=timeout.at,
+        )
+        {RETRYING: report.retrying, DEAD: report.dead}.get(status, []).append(timeout.row_id)
+    timed_out.clear()
 
 
 def send_now(
@@ -301,11 +622,24 @@ def send_now(
             )
         )
     transport = transport_for(settings)
+    keeper = LeaseKeeper(engine, owner, settings, transport, start=now)
+    keeper.start()
     try:
-        send_one(engine, row_id, transport, settings, owner=owner, now=now)
+        send_one(engine, row_id, transport, settings, owner=owner, now=now, keeper=keeper)
     except TransportUnavailable as exc:
-        release(engine, [row_id], owner, error=str(exc))
+        keeper.locked(release, engine, [row_id], owner, error=str(exc))
+    except SendTimedOut as timeout:
+        keeper.locked(
+            _record_failure,
+            engine,
+            row_id,
+            owner,
+            attempts=timeout.attempts,
+            error=timeout.error,
+            at=timeout.at,
+        )
     finally:
+        keeper.finish()
         transport.close()
     with transaction(engine, immediate=True) as session:
         row = session.get(OutboxMessage, row_id)

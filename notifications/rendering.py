@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from couples.db import utcnow
 from couples.settings import Settings
 from notifications.models import OutboxMessage
+from notifications.transports import MAIL_POLICY
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 TEMPLATE_PARTS = ("subject.txt", "body.txt", "body.html")
@@ -154,7 +155,7 @@ def render(
     subject, text, html = render_parts(message.kind, context)
     # Every mail says how to stop this kind of mail, without signing in.
     text = text.rstrip("\n") + f"\n\n--\nStop mails like this one: {unsubscribe}\n"
-    email = EmailMessage()
+    email = EmailMessage(policy=MAIL_POLICY)
     email["Subject"] = subject
     email["From"] = _one_line(settings.mail_from)
     email["To"] = _one_line(message.to_address)
@@ -162,6 +163,7 @@ def render(
     email["Message-ID"] = message_id_for(message, settings)
     email["Auto-Submitted"] = "auto-generated"
     # RFC 8058 one-click: mail clients POST "List-Unsubscribe=One-Click" to this URL.
+    # MAIL_POLICY writes it as it is: an encoded-word here is invisible to clients.
     email["List-Unsubscribe"] = f"<{unsubscribe}>"
     email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email.set_content(text)

@@ -123,14 +123,40 @@ def plan_job(now: dt.datetime | None = None) -> int:
     return plan_pass(now).written
 
 
+# How the last dispatch pass found the SMTP server, as /healthz reports it: the dispatch
+# job's last_error starts with the word, so no column is needed for it.
+SMTP_OK = "ok"
+SMTP_UNREACHABLE = "unreachable"
+SMTP_STALLED = "stalled"
+
+
+def dispatch_error(report: DispatchReport) -> str | None:
+    if report.stalled:
+        return f"SMTP server {SMTP_STALLED}: {report.stalled}"
+    if report.unreachable:
+        return f"SMTP server {SMTP_UNREACHABLE}: {report.unreachable}"
+    return None
+
+
+def smtp_state(dispatch_pass: SchedulerPass | None) -> str | None:
+    """ok, unreachable or stalled, from the last dispatch pass (None: not run yet)."""
+    if dispatch_pass is None:
+        return None
+    for state in (SMTP_STALLED, SMTP_UNREACHABLE):
+        if (dispatch_pass.last_error or "").startswith(f"SMTP server {state}"):
+            return state
+    return SMTP_OK
+
+
 def dispatch_job(now: dt.datetime | None = None) -> DispatchReport:
     """The *dispatch* job."""
     # Rendering and preference checks need every capability's kinds registered.
     load_planners()
     at = now or utcnow()
     report = dispatch_pending(get_engine(), now=now)
-    # A pass that could not reach the SMTP server is not a successful pass.
-    record_pass(None, "dispatch", at=at, error=report.unreachable)
+    # A pass that could not reach the SMTP server, or found it stalled, is not a
+    # successful pass.
+    record_pass(None, "dispatch", at=at, error=dispatch_error(report))
     return report
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import smtplib
+import socket
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
+from email.policy import EmailPolicy
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Protocol
@@ -14,6 +15,44 @@ from typing import Protocol
 import yagmail
 
 from couples.settings import Settings
+
+# Headers whose value is one or more <URL>s that mail clients parse as written (RFC 2369,
+# RFC 8058). The standard policy folds a value longer than 78 characters that has no
+# space to break at into RFC 2047 encoded-words, which clients do not decode there, so
+# the one-click unsubscribe would be invisible to them.
+VERBATIM_HEADERS = frozenset({"list-unsubscribe"})
+MAX_HEADER_LINE = 998  # RFC 5322 2.1.1: the hard limit, CRLF not counted
+
+
+class MailPolicy(EmailPolicy):
+    """email.policy.default, except that VERBATIM_HEADERS are written unfolded and
+    unencoded (when they are plain ASCII on one line and fit RFC 5322's line limit)."""
+
+    def _verbatim(self, name: str, value: object) -> str | None:
+        text = str(value)
+        line = f"{name}: {text}"
+        if (
+            name.lower() in VERBATIM_HEADERS
+            and text.isascii()
+            and "\r" not in text
+            and "\n" not in text
+            and len(line) <= MAX_HEADER_LINE
+        ):
+            return line + self.linesep
+        return None
+
+    def fold(self, name: str, value: object) -> str:  # type: ignore[override]
+        return self._verbatim(name, value) or super().fold(name, value)
+
+    def fold_binary(self, name: str, value: object) -> bytes:  # type: ignore[override]
+        verbatim = self._verbatim(name, value)
+        if verbatim is not None:
+            return verbatim.encode("ascii")
+        return super().fold_binary(name, value)
+
+
+MAIL_POLICY = MailPolicy()
+SMTP_POLICY = MAIL_POLICY.clone(linesep="\r\n")
 
 
 def wire_bytes(email: EmailMessage) -> bytes:
@@ -38,8 +77,20 @@ class TransportUnavailable(TransportError):
         super().__init__(message, permanent=False)
 
 
+class TransportTimeout(TransportError):
+    """The server took longer than TEND_SMTP_TIMEOUT to answer during a send. Whether
+    it accepted the message is unknown; several in a row mean the server has stalled."""
+
+    def __init__(self, message: str):
+        super().__init__(message, permanent=False)
+
+
 class Transport(Protocol):
     def send(self, email: EmailMessage) -> None: ...
+
+    def abort(self) -> None:
+        """Called from another thread: break off a send in progress (its claim is lost)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -58,6 +109,9 @@ class FileDropTransport:
         tmp = final.with_suffix(".tmp")
         tmp.write_bytes(bytes(email))
         os.replace(tmp, final)
+
+    def abort(self) -> None:
+        pass  # a file write is not worth breaking off
 
     def close(self) -> None:
         pass
@@ -122,10 +176,21 @@ class SmtpTransport:
             ) from exc
         except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
+            # smtplib turns a timed-out read or write into SMTPServerDisconnected.
+            if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
+                raise TransportTimeout(f"timed out: {exc!r}") from exc
             raise TransportError(f"connection failed: {exc!r}", permanent=False) from exc
         if refused:
             code, reply = next(iter(refused.values()))
             raise TransportError(f"{code} {reply!r}", permanent=code >= 500)
+
+    def abort(self) -> None:
+        client = self._client
+        if client is not None:
+            # Shutting the socket down wakes the sending thread at once: a message
+            # whose final "." has not gone out is then never delivered.
+            with contextlib.suppress(Exception):
+                client.smtp.sock.shutdown(socket.SHUT_RDWR)
 
     def _drop(self) -> None:
         if self._client is not None:

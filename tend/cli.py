@@ -164,9 +164,14 @@ def scheduler(once: bool) -> None:
         )
         if d.unreachable:
             click.echo(f"SMTP server unreachable, mails stay queued: {d.unreachable}", err=True)
+        if d.stalled:
+            click.echo(
+                f"SMTP server stalled, mails stay queued (no attempt charged): {d.stalled}",
+                err=True,
+            )
         for name, error in report.failed_planners.items():
             click.echo(f"planner {name} failed: {error}", err=True)
-        if d.unreachable or report.failed_planners:
+        if d.unreachable or d.stalled or report.failed_planners:
             sys.exit(1)
         return
     sched.run_forever()

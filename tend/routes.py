@@ -197,7 +197,8 @@ SCHEDULER_STALE_AFTER = dt.timedelta(minutes=10)
 
 
 def healthz(request: Request) -> Response:
-    """The database, and the scheduler's last successful passes. 503 when the database
+    """The database, the scheduler's last successful passes and how the last dispatch
+    pass found the SMTP server ("smtp": ok, unreachable or stalled). 503 when the database
     is unreachable or the dispatcher has not succeeded for SCHEDULER_STALE_AFTER (a new
     install whose scheduler has not run yet reports "not run yet" with 200)."""
     try:
@@ -207,7 +208,7 @@ def healthz(request: Request) -> Response:
         # Anyone can read /healthz: the details go to the log, not into the answer.
         log.exception("health check: the database is unreachable")
         return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
-    from notifications.scheduler import last_passes
+    from notifications.scheduler import last_passes, smtp_state
 
     now = utcnow()
     passes = last_passes()
@@ -223,6 +224,10 @@ def healthz(request: Request) -> Response:
     if jobs:
         body["jobs"] = jobs
         dispatch = passes.get("dispatch")
+        smtp = smtp_state(dispatch)
+        if smtp is not None:
+            # "ok", "unreachable" or "stalled": how the last dispatch pass found the server.
+            body["smtp"] = smtp
         last_ok = dispatch.last_success_at if dispatch else None
         if last_ok is not None and now - last_ok <= SCHEDULER_STALE_AFTER:
             body["scheduler"] = "ok"

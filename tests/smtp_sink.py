@@ -1,5 +1,6 @@
 """A real SMTP server on loopback (aiosmtpd) that records what it receives and can be
-told to misbehave: answer 4xx once, refuse an address with 5xx, hang, or be down."""
+told to misbehave: answer 4xx once, refuse an address with 5xx, hang, answer slowly,
+greet and then stall, or be down."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class Received:
     envelope_to: list[str]
     message: EmailMessage
     raw: bytes
+    at: float = 0.0  # time.time() when the server accepted it (just before its 250)
 
     @property
     def message_id(self) -> str:
@@ -55,6 +57,19 @@ class _Handler:
         session.host_name = hostname
         return responses
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # type: ignore[no-untyped-def]
+        with self.sink.lock:
+            self.sink.mail_commands += 1
+        # Stalled: the session was greeted and answered EHLO, then nothing more is said
+        # until the sink resumes (or the client gives up and the task is cancelled).
+        while self.sink.stalled:
+            await asyncio.sleep(0.05)
+        if self.sink.mail_delay_seconds:
+            await asyncio.sleep(self.sink.mail_delay_seconds)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
         if address.lower() in self.sink.refuse:
             return "550 5.1.1 No such user here"
@@ -65,15 +80,24 @@ class _Handler:
         if self.sink.hang_seconds:
             await asyncio.sleep(self.sink.hang_seconds)
             return "451 4.4.2 Timed out (the client should be gone by now)"
-        if self.sink.delay_seconds:
-            await asyncio.sleep(self.sink.delay_seconds)
+        with self.sink.lock:
+            delay = self.sink.delays.pop(0) if self.sink.delays else self.sink.delay_seconds
+            self.sink.answering += 1
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+        finally:
+            with self.sink.lock:
+                self.sink.answering -= 1
         with self.sink.lock:
             if self.sink.replies:
                 return self.sink.replies.pop(0)
         raw = envelope.content if isinstance(envelope.content, bytes) else envelope.content.encode()
         message = email.message_from_bytes(raw, policy=email.policy.default)
         with self.sink.lock:
-            self.sink.received.append(Received(list(envelope.rcpt_tos), message, raw))  # type: ignore[arg-type]
+            self.sink.received.append(
+                Received(list(envelope.rcpt_tos), message, raw, time.time())  # type: ignore[arg-type]
+            )
         return "250 Message accepted for delivery"
 
 
@@ -87,7 +111,12 @@ class SmtpSink:
         self.replies: list[str] = []  # the next DATA replies, instead of accepting
         self.refuse: set[str] = set()
         self.hang_seconds = 0.0
-        self.delay_seconds = 0.0  # a slow but working server
+        self.delay_seconds = 0.0  # a slow but working server (before each 250 to DATA)
+        self.delays: list[float] = []  # the next DATA replies' delays, instead of that
+        self.mail_delay_seconds = 0.0  # a slow answer to MAIL FROM
+        self.mail_commands = 0  # MAIL FROM commands seen: transactions started
+        self.answering = 0  # messages received whose 250 is still being delayed
+        self.stalled = False
         self._controller: Controller | None = None
         self._silent: socket.socket | None = None
 
@@ -98,6 +127,7 @@ class SmtpSink:
         return self
 
     def stop(self) -> None:
+        self.stalled = False
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
@@ -121,6 +151,13 @@ class SmtpSink:
         sock.bind((self.host, self.port))
         sock.listen(50)  # the kernel completes handshakes; nobody ever answers
         self._silent = sock
+
+    def stall(self) -> None:
+        """Greet and answer EHLO, then say nothing more (to MAIL FROM) until resume()."""
+        self.stalled = True
+
+    def resume(self) -> None:
+        self.stalled = False
 
     def answer_next(self, *replies: str) -> None:
         with self.lock:

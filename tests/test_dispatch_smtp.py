@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 import email.policy
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
 from email import message_from_bytes
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select, text, update
 
-from couples.db import utcnow
+from couples.db import transaction, utcnow
 from notifications import dispatch
-from notifications.dispatch import BACKOFF, MAX_ATTEMPTS, claim_batch, dispatch_pending
+from notifications.dispatch import (
+    BACKOFF,
+    MAX_ATTEMPTS,
+    STALL_AFTER,
+    DispatchReport,
+    claim_batch,
+    dispatch_pending,
+)
 from notifications.models import (
     DEAD,
     PENDING,
@@ -64,10 +76,15 @@ def test_a_batch_goes_over_one_connection_with_unsubscribe_headers(
     by_id = rows(tx)
     assert {r.message_id for r in received} == {by_id[i].message_id for i in ids}
     for mail in received:
-        unsubscribe = mail.message["List-Unsubscribe"]
-        assert unsubscribe.startswith("<http://tend.test/unsubscribe?token=")
-        assert mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-        assert unsubscribe.strip("<>") in mail.text()  # the same link, in the body
+        # Read from the bytes the server received: mail clients look for the URL in
+        # angle brackets as written (RFC 2369/8058), not for an RFC 2047 encoded-word.
+        [unsubscribe] = re.findall(rb"^List-Unsubscribe: (.*?)\r?$", mail.raw, re.MULTILINE)
+        assert re.fullmatch(rb"<http://tend\.test/unsubscribe\?token=[\w.=%-]+>", unsubscribe)
+        assert b"=?" not in unsubscribe
+        assert re.search(
+            rb"^List-Unsubscribe-Post: List-Unsubscribe=One-Click\r?$", mail.raw, re.MULTILINE
+        )
+        assert unsubscribe.decode().strip("<>") in mail.text()  # the same link, in the body
     assert all(r.status == SENT and r.attempts == 1 for r in by_id.values())
 
 
@@ -296,3 +313,183 @@ def test_outbox_listing_is_empty_when_all_sent(
     dispatch_pending(engine, settings=smtp_settings)
     result = CliRunner().invoke(main, ["outbox"])
     assert "everything was sent" in result.output
+
+
+# --- issue 14: fenced claims, leases kept alive, a server that stalls ------------------
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 30, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        time.sleep(0.02)
+
+
+class Background(threading.Thread):
+    """Runs fn in a named thread and keeps its result or exception."""
+
+    def __init__(self, name: str, fn: Callable[[], object]):
+        super().__init__(name=name, daemon=True)
+        self.fn = fn
+        self.result: object = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.fn()
+        except BaseException as exc:  # handed to the test
+            self.error = exc
+
+    def outcome(self, timeout: float) -> object:
+        self.join(timeout)
+        assert not self.is_alive(), f"{self.name} still running after {timeout} s"
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def waiting_for_a_row_lock(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        return bool(
+            connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+        )
+
+
+def test_a_claim_taken_while_the_lease_is_checked_stops_the_send_before_smtp(
+    engine: Engine, tx, smtp_sink, smtp_settings
+) -> None:
+    """Step by step: pass "slow" holds a claim whose lease ran out. Pass "fast" claims the
+    row and, before it commits, "slow" checks its claim to send. "slow" must stop before
+    talking to the server; "fast" sends the mail, once."""
+    [row_id] = queue(tx)
+    start = utcnow()
+    assert claim_batch(engine, now=start, owner="slow", settings=smtp_settings) == [row_id]
+    later = start + dispatch.lease(smtp_settings) + dt.timedelta(seconds=1)
+
+    fast_claimed, fast_may_commit, slow_checking = (threading.Event() for _ in range(3))
+
+    def hold_fast_before_commit(_connection) -> None:  # type: ignore[no-untyped-def]
+        if threading.current_thread().name == "fast" and not fast_may_commit.is_set():
+            fast_claimed.set()
+            fast_may_commit.wait(60)
+
+    def note_slow_statements(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        if threading.current_thread().name == "slow":
+            slow_checking.set()
+
+    event.listen(engine, "commit", hold_fast_before_commit)
+    event.listen(engine, "before_cursor_execute", note_slow_statements)
+    transport = dispatch.transport_for(smtp_settings)
+    try:
+        fast = Background(
+            "fast",
+            lambda: claim_batch(engine, now=later, owner="fast", settings=smtp_settings),
+        )
+        fast.start()
+        assert fast_claimed.wait(30), "the second claim never reached its commit"
+        slow = Background(
+            "slow",
+            lambda: dispatch.send_one(
+                engine, row_id, transport, smtp_settings, owner="slow", now=later
+            ),
+        )
+        slow.start()
+        assert slow_checking.wait(30)
+        if engine.dialect.name == "postgresql":
+            # "slow" is now waiting for the row lock the uncommitted claim holds.
+            wait_until(lambda: waiting_for_a_row_lock(engine), what="slow to wait on the lock")
+        fast_may_commit.set()
+        assert fast.outcome(30) == [row_id]
+        assert slow.outcome(30) == dispatch.LOST
+    finally:
+        fast_may_commit.set()
+        event.remove(engine, "commit", hold_fast_before_commit)
+        event.remove(engine, "before_cursor_execute", note_slow_statements)
+        transport.close()
+    assert smtp_sink.mail_commands == 0  # not one SMTP transaction was begun by "slow"
+    row = rows(tx)[row_id]
+    assert row.status == SENDING and row.claimed_by == "fast"
+    transport = dispatch.transport_for(smtp_settings)
+    try:
+        status = dispatch.send_one(
+            engine, row_id, transport, smtp_settings, owner="fast", now=later
+        )
+    finally:
+        transport.close()
+    assert status == SENT
+    assert list(smtp_sink.count_by_message_id().values()) == [1]
+
+
+def test_a_send_that_outlasts_its_lease_is_not_taken_over(
+    engine: Engine, tx, smtp_sink, smtp_settings
+) -> None:
+    """The shortest lease allowed (5 s) and a server that takes 8 s to accept the mail:
+    a second pass after the first lease ran out finds nothing to send."""
+    settings = smtp_settings.model_copy(update={"outbox_lease_seconds": 5, "smtp_timeout": 30})
+    [row_id] = queue(tx)
+    smtp_sink.delays = [8.0]  # the first DATA only
+    first = Background("first", lambda: dispatch_pending(engine, settings=settings))
+    first.start()
+    wait_until(lambda: smtp_sink.mail_commands == 1, what="the first send to begin")
+    with tx() as s:
+        claimed_until = s.get(OutboxMessage, row_id).claimed_until  # type: ignore[union-attr]
+    assert claimed_until is not None
+    # Wait for the lease as it was when the send began to run out (the point of the test).
+    wait_until(lambda: utcnow() > claimed_until + dt.timedelta(seconds=0.5), timeout=15)
+    assert first.is_alive(), "the send finished within the lease; the test proves nothing"
+    second = dispatch_pending(engine, settings=settings)
+    assert not second.found_work
+    report = first.outcome(30)
+    assert isinstance(report, DispatchReport) and report.sent == [row_id]
+    assert list(smtp_sink.count_by_message_id().values()) == [1]
+    assert rows(tx)[row_id].status == SENT
+
+
+def test_a_send_whose_claim_is_taken_meanwhile_is_broken_off(
+    engine: Engine, tx, smtp_sink, smtp_settings
+) -> None:
+    """If the claim is lost during the SMTP exchange anyway (an operator, a lease that
+    could not be renewed), the pass breaks the connection off before the message goes."""
+    settings = smtp_settings.model_copy(update={"outbox_lease_seconds": 5, "smtp_timeout": 60})
+    [row_id] = queue(tx)
+    smtp_sink.mail_delay_seconds = 40  # the server is slow to answer MAIL FROM
+    began = time.monotonic()
+    first = Background("first", lambda: dispatch_pending(engine, settings=settings))
+    first.start()
+    wait_until(lambda: smtp_sink.mail_commands == 1, what="the send to begin")
+    with transaction(engine) as s:
+        s.execute(
+            update(OutboxMessage).where(OutboxMessage.id == row_id).values(claimed_by="other")
+        )
+    report = first.outcome(20)  # within a renewal or two, far less than the server's 40 s
+    assert time.monotonic() - began < 20
+    assert isinstance(report, DispatchReport) and not report.found_work
+    assert smtp_sink.messages() == []
+    row = rows(tx)[row_id]
+    assert row.status == SENDING and row.claimed_by == "other"  # left to its holder
+
+
+def test_a_server_that_greets_then_stalls_stops_the_pass_without_charging_attempts(
+    engine: Engine, tx, smtp_sink, smtp_settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = queue(tx, 8)
+    smtp_sink.stall()
+    with caplog.at_level(logging.WARNING, logger="notifications.dispatch"):
+        report = dispatch_pending(engine, settings=smtp_settings)
+    assert report.stalled and "timed out" in report.stalled and not report.found_work
+    # STALL_AFTER sends timed out (1.5 s each), then the pass stopped: not eight.
+    assert smtp_sink.mail_commands == STALL_AFTER
+    assert "SMTP server stalled" in caplog.text
+    for row in rows(tx).values():
+        assert row.status == PENDING and row.attempts == 0 and row.claimed_by is None
+    timed_out = [r for r in rows(tx).values() if "timed out" in (r.last_error or "")]
+    assert len(timed_out) == STALL_AFTER
+    smtp_sink.resume()
+    assert sorted(dispatch_pending(engine, settings=smtp_settings).sent) == ids
+    assert set(smtp_sink.count_by_message_id().values()) == {1}

@@ -3,6 +3,7 @@ middle of a batch, SIGTERM. Counted at the sink by Message-ID."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,7 +15,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from couples.db import utcnow
-from notifications.models import PENDING, SENT, OutboxMessage
+from notifications.dispatch import STALL_AFTER
+from notifications.models import PENDING, SENDING, SENT, OutboxMessage, SchedulerPass
 from notifications.outbox import enqueue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,3 +158,112 @@ def test_sigterm_finishes_the_message_in_flight_and_hands_back_the_rest(
     with tx() as s:
         leftovers = s.scalars(select(OutboxMessage).where(OutboxMessage.status == PENDING)).all()
         assert all(r.attempts == 0 and r.claimed_by is None for r in leftovers)
+
+
+def wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def stop_all(processes: dict[str, subprocess.Popen[bytes]], tmp_path: Path) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for name, process in processes.items():
+        assert process.wait(timeout=60) == 0, log_of(tmp_path, name)
+
+
+@pytest.mark.parametrize(
+    ("database_url", "count"), [("postgresql", 300), ("sqlite", 150)], indirect=["database_url"]
+)
+def test_two_schedulers_with_a_short_lease_and_a_slow_server_send_each_mail_once(
+    database_url: str, engine: Engine, tx, smtp_sink, tmp_path: Path, count: int
+) -> None:
+    """Issue 14's setup: a 5 s lease, a server taking 120 ms per mail, so a batch of 50
+    takes longer than the lease. Before the fence, 1 to 3 mails in 300 went out twice."""
+    queue(tx, count)
+    smtp_sink.delay_seconds = 0.12
+    env = env_for(database_url, smtp_sink, tmp_path, TEND_OUTBOX_LEASE_SECONDS="5")
+    processes = [start(["scheduler", "--once"], env, tmp_path, f"p{i}") for i in range(2)]
+    for i, process in enumerate(processes):
+        assert process.wait(timeout=300) == 0, log_of(tmp_path, f"p{i}")
+    by_id = smtp_sink.count_by_message_id()
+    assert len(by_id) == count
+    assert [m for m, c in by_id.items() if c > 1] == []
+    assert statuses(tx) == {SENT: count}
+    with tx() as s:
+        # No claim ran out while its pass still held it: the rows waiting their turn
+        # in a batch had their leases renewed too, so none was claimed a second time.
+        assert {r.attempts for r in s.scalars(select(OutboxMessage))} == {1}
+
+
+def test_a_send_that_outlasts_the_lease_is_not_sent_again_by_another_scheduler(
+    database_url: str, engine: Engine, tx, smtp_sink, tmp_path: Path
+) -> None:
+    """A 5 s lease and a server that accepts the first mail only after 12 s: a second
+    scheduler running passes meanwhile must not send it again."""
+    queue(tx, 3)
+    smtp_sink.delays = [12.0]
+    env = env_for(database_url, smtp_sink, tmp_path, TEND_OUTBOX_LEASE_SECONDS="5")
+    processes = {"first": start(["scheduler"], env, tmp_path, "first")}
+    try:
+        wait_for(lambda: smtp_sink.mail_commands >= 1, 60, "the first send to begin")
+        with tx() as s:
+            lease_end = s.scalar(
+                select(OutboxMessage.claimed_until)
+                .where(OutboxMessage.status == SENDING)
+                .order_by(OutboxMessage.id)
+                .limit(1)
+            )
+        assert lease_end is not None
+        processes["second"] = start(["scheduler"], env, tmp_path, "second")
+
+        def second_passed_after_the_lease() -> bool:
+            # Only the second scheduler records dispatch passes while the first is
+            # inside its slow send.
+            with tx() as s:
+                record = s.get(SchedulerPass, "dispatch")
+                return record is not None and record.last_run_at > lease_end
+
+        wait_for(second_passed_after_the_lease, 60, "a pass of the second scheduler")
+        # The first scheduler is still waiting for the server's answer to its first mail.
+        assert smtp_sink.answering == 1, "the slow send is over; the test proves nothing"
+        wait_for(lambda: statuses(tx) == {SENT: 3}, 60, "every mail to be sent")
+    finally:
+        stop_all(processes, tmp_path)
+    by_id = smtp_sink.count_by_message_id()
+    assert len(by_id) == 3 and set(by_id.values()) == {1}, by_id
+
+
+def test_a_stalling_server_ends_the_pass_queues_the_mails_and_shows_in_healthz(
+    database_url: str, engine: Engine, tx, smtp_sink, tmp_path: Path, tend_env
+) -> None:
+    from tend.routes import healthz
+    from tests.test_planning import _request
+
+    count = 20
+    queue(tx, count)
+    smtp_sink.stall()  # greets, answers EHLO, then says nothing
+    env = env_for(database_url, smtp_sink, tmp_path, TEND_SMTP_TIMEOUT="1")
+    began = time.monotonic()
+    once = start(["scheduler", "--once"], env, tmp_path, "stalled")
+    assert once.wait(timeout=120) == 1, log_of(tmp_path, "stalled")
+    # Three timeouts of 1 s, not twenty.
+    assert smtp_sink.mail_commands == STALL_AFTER
+    assert time.monotonic() - began < count
+    assert "SMTP server stalled" in log_of(tmp_path, "stalled")
+    assert statuses(tx) == {PENDING: count}
+    with tx() as s:
+        assert {r.attempts for r in s.scalars(select(OutboxMessage))} == {0}
+    body = json.loads(healthz(_request("/healthz")).body)
+    assert body["smtp"] == "stalled"
+
+    smtp_sink.resume()
+    again = start(["scheduler", "--once"], env, tmp_path, "resumed")
+    assert again.wait(timeout=120) == 0, log_of(tmp_path, "resumed")
+    assert statuses(tx) == {SENT: count}
+    assert set(smtp_sink.count_by_message_id().values()) == {1}
+    assert json.loads(healthz(_request("/healthz")).body)["smtp"] == "ok"
