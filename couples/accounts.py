@@ -95,7 +95,9 @@ def validate_registration(reg: Registration) -> Registration:
     problems = {
         "email": email_problem(clean.email),
         "display_name": display_name_problem(clean.display_name),
-        "password": passwords.password_problem(clean.password, email=clean.email),
+        "password": passwords.password_problem(
+            clean.password, email=clean.email, name=clean.display_name
+        ),
         "timezone": timezone_problem(clean.timezone),
     }
     problems = {k: v for k, v in problems.items() if v}
@@ -404,7 +406,7 @@ def reset_password(
     if record is None or record.used_at is not None or record.expires_at <= now:
         raise NotAllowed("This reset link has expired or was already used. Ask for a new one.")
     user = get_user(session, record.user_id)
-    problem = passwords.password_problem(new_password, email=user.email)
+    problem = passwords.password_problem(new_password, email=user.email, name=user.display_name)
     if problem:
         raise InvalidInput({"password": problem})
     record.used_at = now
@@ -434,7 +436,7 @@ def change_password(
     user = get_user(session, user_id)
     if not passwords.verify_password(user.password_hash, current):
         raise InvalidInput({"current": "Your current password is not right."})
-    problem = passwords.password_problem(new_password, email=user.email)
+    problem = passwords.password_problem(new_password, email=user.email, name=user.display_name)
     if problem:
         raise InvalidInput({"password": problem})
     _set_password(session, user, new_password, now)

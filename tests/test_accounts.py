@@ -86,8 +86,10 @@ def test_emails_are_compared_case_insensitively(tx, now) -> None:
     [
         ("password", "short", "at least 8"),
         ("password", "x" * 129, "at most 128"),
-        ("password", "Password123", "most common"),
-        ("password", "iloveyou1", "most common"),
+        ("password", "Password123", "very common password"),
+        ("password", "iloveyou1", "very common password"),
+        ("password", " " * 8, "Repeats"),
+        ("password", "12121212", "Repeats"),
         ("email", "not-an-address", "email address"),
         ("display_name", "   ", "what to call you"),
         ("timezone", "Mars/Olympus", "time zone"),
@@ -103,9 +105,51 @@ def test_registration_rejects_bad_input_with_a_message_per_field(
     assert message in excinfo.value.fields[field]
 
 
-def test_passwords_allow_64_characters_and_no_composition_rules() -> None:
-    assert passwords.password_problem("a" * 64) is None
+def test_passwords_allow_64_characters_spaces_unicode_and_no_composition_rules() -> None:
+    long_phrase = "the kettle sings while rain taps on the old greenhouse roof, twice"
+    assert len(long_phrase) > 64 and passwords.password_problem(long_phrase) is None
+    assert passwords.password_problem("x" * 8 + long_phrase[:120]) is None
     assert passwords.password_problem("all lower case words") is None
+    assert passwords.password_problem("🌱 kleiner Garten ünter Bäumen") is None
+
+
+@pytest.mark.parametrize(
+    ("password", "advice"),
+    [
+        (" " * 8, "Repeats"),
+        ("12121212", "Repeats"),
+        ("Pat Pat Pat", "Leave out your name and email address."),
+        ("pat@example.org", "Leave out your name and email address."),
+        ("Patterson1990", "Leave out your name and email address."),
+        ("qwertyuiop", "Add another word or two."),
+        ("a" * 128, "Repeats"),
+    ],
+)
+def test_guessable_passwords_are_refused_with_the_estimators_advice(
+    tx, now, password: str, advice: str
+) -> None:
+    """Registration, reset and change all refuse a trivially guessable password, with
+    advice that says what to change (the person's own name and address count against it)."""
+    reg = accounts.Registration(
+        email="pat@example.org", display_name="Pat Patterson", password=password, timezone="UTC"
+    )
+    with tx() as s, pytest.raises(InvalidInput) as refused:
+        accounts.register(s, reg, now=now)
+    assert advice in refused.value.fields["password"]
+    with tx() as s:
+        user = make_user(s, "pat@example.org", "Pat Patterson")
+        accounts.request_password_reset(s, user.email, now=now)
+    with tx() as s:
+        token = _outbox(s, "password_reset")[0].secret
+    with tx() as s, pytest.raises(InvalidInput) as refused:
+        accounts.reset_password(s, token, password, now=now)
+    assert advice in refused.value.fields["password"]
+    with tx() as s, pytest.raises(InvalidInput) as refused:
+        accounts.change_password(s, user.id, PASSWORD, password, now=now)
+    assert advice in refused.value.fields["password"]
+    with tx() as s:
+        # Nothing changed: the old password still signs in.
+        assert accounts.sign_in(s, user.email, PASSWORD, client="c", now=now).user
 
 
 def test_passwords_are_argon2id_with_owasp_parameters(tx) -> None:
