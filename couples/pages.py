@@ -146,6 +146,11 @@ def join_page() -> None:
     )
     user = st.session_state.get(web.USER_KEY)
     if user is not None:
+        with web.reading() as session:
+            is_invited = couples.invited_address_matches(session, token, user.id)
+        if not is_invited:
+            st.warning(couples.WRONG_ACCOUNT)
+            return
         if st.button(f"Join as {user.display_name}", type="primary"):
             try:
                 with web.action() as session:
