@@ -238,9 +238,12 @@ def _account_tables(session: Session, user_id: int) -> dict[str, Rows]:
             }
             for m in couple.members
         ]
+    # The address typed stays the inviter's own data while nobody has joined with it;
+    # once the partner joined, it is their account's address, which an export never
+    # holds (and blanking it then also keeps a later deletion from showing).
     invitations = [
         {
-            "email": i.email,
+            "email": i.email if i.accepted_at is None else "",
             "created_at": i.created_at,
             "expires_at": i.expires_at,
             "accepted_at": i.accepted_at,

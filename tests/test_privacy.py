@@ -24,6 +24,7 @@ from couples.models import (
     PendingRegistration,
     User,
 )
+from couples.tokens import new_token, token_hash
 from notifications.models import NotificationPreference, OutboxMessage
 from notifications.outbox import enqueue
 from privacy import erase, export, pause
@@ -62,7 +63,8 @@ def test_export_holds_account_couple_and_settings_as_json_and_csv(tx, now) -> No
     assert profile["reminders_paused_at"] == now.isoformat()
     assert tables["couple"][0]["name"] == "Sam & Alex"
     assert [(m["name"], m["you"]) for m in tables["couple_members"]] == [("A", True), ("B", False)]
-    assert [i["email"] for i in tables["invitations_sent"]] == ["b@example.org"]
+    # B joined with the invitation: the address is B's now, and left out (below).
+    assert [i["email"] for i in tables["invitations_sent"]] == [""]
     assert len(tables["sign_in_sessions"]) == 1
     # The CSV says the same as the JSON.
     assert csv_rows(files["account/couple_members.csv"])[1]["name"] == "B"
@@ -76,6 +78,35 @@ def test_export_holds_account_couple_and_settings_as_json_and_csv(tx, now) -> No
         secrets = s.scalars(select(OutboxMessage.secret).where(OutboxMessage.secret.is_not(None)))
         for secret in secrets:
             assert secret not in everything
+
+
+def test_the_inviters_export_keeps_addresses_typed_but_never_the_partners(tx, now) -> None:
+    """What the inviter typed is theirs while nobody joined with it; once the partner
+    joined, the address is the partner's and no file of the zip holds it."""
+    with tx() as s:
+        a = make_user(s, "a@example.org")
+        couples.create_couple(s, a.id, name="A & B", reunited_on=None, now=now)
+        first = couples.invite_partner(s, a.id, "first.try@example.org", now=now)
+        couples.revoke_invitation(s, a.id, first.id, now=now)
+        second = couples.invite_partner(s, a.id, "b@example.org", now=now)
+        b = make_user(s, "b@example.org")
+        token = new_token()
+        second.token_hash = token_hash(token)
+        couples.accept_invitation(s, token, b.id, now=now)
+    with tx() as s:
+        files = unzip(export.export_zip(s, a.id, now=now))
+    assert all(b"b@example.org" not in data for data in files.values()), [
+        name for name, data in files.items() if b"b@example.org" in data
+    ]
+    sent = json.loads(files["tend-export.json"])["tables"]["account"]["invitations_sent"]
+    assert [(i["email"], bool(i["revoked_at"]), bool(i["accepted_at"])) for i in sent] == [
+        ("first.try@example.org", True, False),
+        ("", False, True),
+    ]
+    assert [r["email"] for r in csv_rows(files["account/invitations_sent.csv"])] == [
+        "first.try@example.org",
+        "",
+    ]
 
 
 def test_b_export_has_nothing_of_a_beyond_the_shared_couple(tx, now) -> None:
