@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from couples import service as couples
 from couples.accounts import get_user
 from couples.db import utcnow
-from couples.models import AuthSession, Couple, Invitation, Membership
+from couples.models import AuthSession, Couple, Invitation, KnownDevice, Membership
 from notifications.models import OutboxMessage
 from privacy import pause
 
@@ -202,6 +202,13 @@ def _account_tables(session: Session, user_id: int) -> dict[str, Rows]:
             select(AuthSession).where(AuthSession.user_id == user_id).order_by(AuthSession.id)
         )
     ]
+    # Browsers that signed in to the account: when, never the cookie's hash.
+    devices = [
+        {"first_signed_in_at": d.first_seen_at, "last_signed_in_at": d.last_seen_at}
+        for d in session.scalars(
+            select(KnownDevice).where(KnownDevice.user_id == user_id).order_by(KnownDevice.id)
+        )
+    ]
     own_memberships = list(
         session.scalars(
             select(Membership).where(Membership.user_id == user_id).order_by(Membership.id)
@@ -272,6 +279,7 @@ def _account_tables(session: Session, user_id: int) -> dict[str, Rows]:
     return {
         "profile": [profile],
         "sign_in_sessions": sessions,
+        "known_devices": devices,
         "my_memberships": my_memberships,
         "couple": couple_rows,
         "couple_members": member_rows,

@@ -3,13 +3,15 @@ chromium against a real `tend serve`, each person in their own browser context."
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from couples import service as couples
 from couples.db import engine_for, transaction
-from couples.models import Invitation
+from couples.models import FailedSignIn, Invitation
 from couples.tokens import new_token, token_hash
 from tests.browser import click, expect_alert, fill, open_page
 from tests.factories import PASSWORD, make_user
@@ -61,3 +63,66 @@ def test_an_invitation_joins_only_the_account_it_was_sent_to(served, new_context
     expect(blair_page.get_by_role("heading", name="Alex & Blair")).to_be_visible()
     with transaction(engine) as s:
         assert couples.partner_of(s, alex_id).email == "blair@example.org"
+
+
+def test_failed_sign_ins_in_one_browser_lock_out_neither_the_owner_nor_anyone_else(
+    served, new_context, tend_env
+) -> None:
+    """All browsers here share one network address (loopback), as a couple's home
+    Wi-Fi would: the partner's guessing slows their own browser, and then browsers that
+    never signed in to the account, but never the owner's browser that has."""
+    engine = engine_for(tend_env["TEND_DATABASE_URL"])
+    with transaction(engine) as s:
+        make_user(s, "ari@example.org", "Ari")
+
+    def failures_recorded() -> int:
+        with transaction(engine) as s:
+            return s.scalar(select(func.count()).select_from(FailedSignIn))
+
+    # The owner signed in on this browser before (and signed out since).
+    owner = new_context()
+    owner_page = owner.new_page()
+    _sign_in(owner_page, served.url, "ari@example.org", PASSWORD)
+    expect(owner_page.get_by_role("heading", name="Hi Ari")).to_be_visible()
+    device = next(c for c in owner.cookies() if c["name"] == "tend_device")
+    assert device["httpOnly"] and device["sameSite"] == "Lax"
+    owner.clear_cookies(name="tend_session")
+
+    def guess(page: Page, times: int) -> None:
+        for _ in range(times):
+            before = failures_recorded()
+            fill(page, "Email", "ari@example.org")
+            fill(page, "Password", "is it our anniversary")
+            click(page, "Sign in")
+            expect_alert(page, "do not match")
+            # The alert of the guess before may still be on the page: wait for this
+            # one to be on record before the next (a click during a run restarts it).
+            deadline = time.monotonic() + 30
+            while failures_recorded() == before:
+                assert time.monotonic() < deadline, "the failed sign-in was not recorded"
+                time.sleep(0.2)
+
+    # The partner guesses in their own browser until it is slowed down.
+    partner_page = new_context().new_page()
+    open_page(partner_page, served.url + "/sign_in")
+    guess(partner_page, 5)
+    fill(partner_page, "Password", PASSWORD)
+    click(partner_page, "Sign in")
+    expect_alert(partner_page, "Too many attempts from this device")
+
+    # Another browser on the same network is not: the slowing is per device.
+    third_page = new_context().new_page()
+    _sign_in(third_page, served.url, "ari@example.org", PASSWORD)
+    expect(third_page.get_by_role("heading", name="Hi Ari")).to_be_visible()
+
+    # More guessing from a fresh browser: now new browsers wait for this address...
+    second_partner_page = new_context().new_page()
+    open_page(second_partner_page, served.url + "/sign_in")
+    guess(second_partner_page, 5)
+    newcomer_page = new_context().new_page()
+    _sign_in(newcomer_page, served.url, "ari@example.org", PASSWORD)
+    expect_alert(newcomer_page, "devices it has not signed in on before")
+
+    # ...but the owner's browser that signed in before is never locked out.
+    _sign_in(owner_page, served.url, "ari@example.org", PASSWORD)
+    expect(owner_page.get_by_role("heading", name="Hi Ari")).to_be_visible()
