@@ -55,12 +55,19 @@ class DeviceCookieMiddleware:
             await self.app(scope, receive, send)
             return
 
+        navigation = any(
+            name == b"accept" and b"text/html" in value for name, value in scope["headers"]
+        )
+
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 # Pages only: the static files a page pulls in arrive in parallel and
-                # would each hand out a different id.
-                is_page = headers.get("content-type", "").startswith("text/html")
+                # would each hand out a different id. A page the browser revalidated
+                # from its cache (304, no content type) counts when it asked for HTML.
+                is_page = headers.get("content-type", "").startswith("text/html") or (
+                    message["status"] == 304 and navigation
+                )
                 already = any(
                     v.startswith(DEVICE_COOKIE + "=") for v in headers.getlist("set-cookie")
                 )
