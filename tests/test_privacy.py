@@ -13,12 +13,14 @@ from sqlalchemy import func, select
 
 from couples import accounts
 from couples import service as couples
+from couples.clients import device_key
 from couples.errors import InvalidInput
 from couples.models import (
     AuthSession,
     Couple,
     FailedSignIn,
     Invitation,
+    KnownDevice,
     Membership,
     OneTimeToken,
     PendingRegistration,
@@ -51,6 +53,7 @@ def test_export_holds_account_couple_and_settings_as_json_and_csv(tx, now) -> No
     with tx() as s:
         _couple, a, _b = make_couple(s, name="Sam & Alex", now=now)
         accounts.start_session(s, a.id, now=now)
+        accounts.remember_device(s, a.id, device_key("a's phone", ""), now=now)
         pause.pause_reminders(s, a.id, now=now)
     with tx() as s:
         files = unzip(export.export_zip(s, a.id, now=now))
@@ -66,6 +69,9 @@ def test_export_holds_account_couple_and_settings_as_json_and_csv(tx, now) -> No
     # B joined with the invitation: the address is B's now, and left out (below).
     assert [i["email"] for i in tables["invitations_sent"]] == [""]
     assert len(tables["sign_in_sessions"]) == 1
+    assert tables["known_devices"] == [
+        {"first_signed_in_at": now.isoformat(), "last_signed_in_at": now.isoformat()}
+    ]
     # The CSV says the same as the JSON.
     assert csv_rows(files["account/couple_members.csv"])[1]["name"] == "B"
     # Secrets stay out: no password hash, no token hash, no raw mail token.
@@ -75,6 +81,7 @@ def test_export_holds_account_couple_and_settings_as_json_and_csv(tx, now) -> No
         assert user.password_hash not in everything
         for token_hash in s.scalars(select(AuthSession.token_hash)):
             assert token_hash not in everything
+        assert device_key("a's phone", "").removeprefix("d:") not in everything
         secrets = s.scalars(select(OutboxMessage.secret).where(OutboxMessage.secret.is_not(None)))
         for secret in secrets:
             assert secret not in everything
@@ -190,6 +197,7 @@ def _traces(s, user_id: int, email: str) -> dict[str, int]:  # type: ignore[no-u
         "tokens": count(s, OneTimeToken, OneTimeToken.user_id == user_id),
         "pending": count(s, PendingRegistration, PendingRegistration.email == email),
         "failed": count(s, FailedSignIn, FailedSignIn.email == email),
+        "devices": count(s, KnownDevice, KnownDevice.user_id == user_id),
         "outbox": count(s, OutboxMessage, OutboxMessage.to_address == email),
         "preferences": count(s, NotificationPreference, NotificationPreference.user_id == user_id),
         "invitations": count(s, Invitation, Invitation.email == email),
@@ -203,6 +211,7 @@ def test_deleting_needs_the_password_and_then_leaves_no_trace(tx, now) -> None:
         accounts.start_session(s, b.id, now=now)
         accounts.issue_sign_in_link(s, b.id, "/home", now=now)
         accounts.sign_in(s, "b@example.org", "wrong password!", client="x", now=now)
+        accounts.sign_in(s, "b@example.org", PASSWORD, client=device_key("b's phone", ""), now=now)
         accounts.request_password_reset(s, "b@example.org", now=now)
         pause.pause_reminders(s, b.id, now=now)
         # A registration attempt for the same address, waiting for its link.
