@@ -46,8 +46,6 @@ def _signed_in(session: Session, user_id: int, request: Request) -> tuple[str, s
 
 def _signed_in_redirect(token: str, target: str, new_device: str | None = None) -> Response:
     response = RedirectResponse(target, status_code=303)
-    if new_device:
-        response.headers.append("set-cookie", device_cookie_header(new_device))
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -57,6 +55,8 @@ def _signed_in_redirect(token: str, target: str, new_device: str | None = None) 
         secure=get_settings().base_url.startswith("https://"),
         path="/",
     )
+    if new_device:
+        response.headers.append("set-cookie", device_cookie_header(new_device))
     return response
 
 

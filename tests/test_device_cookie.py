@@ -5,9 +5,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import select
+from starlette.requests import Request
 
+from couples import accounts
+from couples.clients import device_key
+from couples.models import KnownDevice
 from couples.settings import get_settings
+from tend import routes
 from tend.device_cookie import DeviceCookieMiddleware
+from tests.factories import make_user
 
 
 def _respond(status: int, content_type: str | None, request_headers: list[tuple[bytes, bytes]]):  # type: ignore[no-untyped-def]
@@ -55,3 +62,35 @@ def test_pages_without_a_device_cookie_get_one(
         assert cookie.startswith("tend_device=") and len(cookie.split(";")[0]) > 40
         assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
         assert "Secure" not in cookie  # TEND_BASE_URL is http:// in the tests
+
+
+def _get(path: str, query: str, cookie: str | None = None) -> Request:
+    headers = [(b"cookie", cookie.encode())] if cookie else []
+
+    async def receive():  # type: ignore[no-untyped-def]
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "method": "GET", "path": path, "query_string": query.encode()}
+    return Request({**scope, "headers": headers}, receive)
+
+
+def test_a_mailed_sign_in_link_makes_the_browser_a_known_device(tx, tend_env) -> None:
+    """Every way of signing in (here a link from a mail) remembers the browser for the
+    account; a browser that came without a device cookie is given one."""
+    with tx() as s:
+        user = make_user(s, "sam@example.org")
+        with_cookie = accounts.issue_sign_in_link(s, user.id, "/checkin")
+        without_cookie = accounts.issue_sign_in_link(s, user.id, "/checkin")
+    response = routes.sign_in_link(
+        _get("/auth/link", f"token={with_cookie}", "tend_device=sams-phone")
+    )
+    assert not any(v.startswith(b"tend_device=") for k, v in response.raw_headers)
+    response = routes.sign_in_link(_get("/auth/link", f"token={without_cookie}"))
+    [given] = [
+        v.decode().split(";")[0].removeprefix("tend_device=")
+        for k, v in response.raw_headers
+        if k == b"set-cookie" and v.startswith(b"tend_device=")
+    ]
+    with tx() as s:
+        known = set(s.scalars(select(KnownDevice.device).where(KnownDevice.user_id == user.id)))
+    assert known == {device_key("sams-phone", ""), device_key(given, "")}
