@@ -9,13 +9,22 @@ import unicodedata
 from dataclasses import dataclass
 from zoneinfo import available_timezones
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from couples import passwords
+from couples.clients import is_device_key
 from couples.db import utcnow
 from couples.errors import InvalidInput, NotAllowed, NotFound, TooManyAttempts
-from couples.models import AuthSession, FailedSignIn, OneTimeToken, PendingRegistration, User
+from couples.models import (
+    AuthSession,
+    FailedSignIn,
+    KnownDevice,
+    OneTimeToken,
+    PendingRegistration,
+    User,
+)
 from couples.tokens import new_token, token_hash
 from notifications.outbox import enqueue
 
@@ -28,12 +37,25 @@ CONFIRM_LINK_LIFETIME = dt.timedelta(hours=24)
 SIGN_IN_LINK_LIFETIME = dt.timedelta(hours=24)
 SESSION_TICKET_LIFETIME = dt.timedelta(minutes=2)
 
-# Throttling: slow down guessing for one address from one client, and any client that
-# tries many addresses. There is deliberately no per-address limit across all clients:
-# that would let an ex-partner lock the account's owner out.
+# Throttling (docs/security.md). Failed sign-ins are counted per device (the device
+# cookie, couples.clients) and per account, never per network address, so nobody on the
+# same network can lock anyone out:
+# - one device, one address: MAX_FAILURES_PER_ACCOUNT_AND_DEVICE, then that device waits;
+# - one device, any addresses: MAX_FAILURES_PER_DEVICE (spraying many accounts);
+# - one address from all devices that never signed in to it: MAX_FAILURES_PER_ACCOUNT,
+#   then only such new devices wait. A device that signed in to the account before (a
+#   known device) never counts, and never waits, for failures made on other devices.
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
-MAX_FAILURES_PER_ADDRESS_AND_CLIENT = 5
-MAX_FAILURES_PER_CLIENT = 30
+MAX_FAILURES_PER_ACCOUNT_AND_DEVICE = 5
+MAX_FAILURES_PER_DEVICE = 30
+MAX_FAILURES_PER_ACCOUNT = 10
+TOO_MANY_FROM_DEVICE = (
+    "Too many attempts from this device. Wait 15 minutes, or reset your password by email."
+)
+TOO_MANY_FOR_ACCOUNT = (
+    "Too many attempts for this address from devices it has not signed in on before. "
+    "Wait 15 minutes, sign in on a device you used before, or reset your password by email."
+)
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
 MAX_NAME = 100
@@ -95,7 +117,9 @@ def validate_registration(reg: Registration) -> Registration:
     problems = {
         "email": email_problem(clean.email),
         "display_name": display_name_problem(clean.display_name),
-        "password": passwords.password_problem(clean.password, email=clean.email),
+        "password": passwords.password_problem(
+            clean.password, email=clean.email, name=clean.display_name
+        ),
         "timezone": timezone_problem(clean.timezone),
     }
     problems = {k: v for k, v in problems.items() if v}
@@ -223,28 +247,33 @@ SIGN_IN_FAILED = "That email and password do not match an account."
 def sign_in(
     session: Session, email: str, password: str, *, client: str, now: dt.datetime | None = None
 ) -> SignInResult:
-    """Check a password. Failures are recorded (the caller commits them) and answered
-    identically for known and unknown addresses."""
+    """Check a password. ``client`` is the device's throttling key
+    (couples.clients.device_key). Failures are recorded (the caller commits them) and
+    answered identically for known and unknown addresses."""
     now = now or utcnow()
     # No account has a longer address; cut it so the failure can still be recorded.
     email = normalize_email(email)[:320]
     client = (client or "unknown")[:64]
     since = now - THROTTLE_WINDOW
-    per_pair = session.scalar(
-        select(func.count())
-        .select_from(FailedSignIn)
-        .where(FailedSignIn.email == email, FailedSignIn.client == client, FailedSignIn.at > since)
-    )
-    per_client = session.scalar(
-        select(func.count())
-        .select_from(FailedSignIn)
-        .where(FailedSignIn.client == client, FailedSignIn.at > since)
-    )
-    if per_pair >= MAX_FAILURES_PER_ADDRESS_AND_CLIENT or per_client >= MAX_FAILURES_PER_CLIENT:
-        raise TooManyAttempts(
-            "Too many attempts from this device. Wait 15 minutes, or reset your password by email."
-        )
     user = user_by_email(session, email)
+    # Looked up for unknown addresses too (no rows), so both take the same path.
+    known = _known_devices(session, user.id if user else None)
+
+    def failures(*where: ColumnElement[bool]) -> int:
+        return session.scalar(
+            select(func.count()).select_from(FailedSignIn).where(FailedSignIn.at > since, *where)
+        )
+
+    if failures(FailedSignIn.email == email, FailedSignIn.client == client) >= (
+        MAX_FAILURES_PER_ACCOUNT_AND_DEVICE
+    ):
+        raise TooManyAttempts(TOO_MANY_FROM_DEVICE)
+    if client not in known:
+        if failures(FailedSignIn.client == client) >= MAX_FAILURES_PER_DEVICE:
+            raise TooManyAttempts(TOO_MANY_FROM_DEVICE)
+        elsewhere = failures(FailedSignIn.email == email, FailedSignIn.client.not_in(known))
+        if elsewhere >= MAX_FAILURES_PER_ACCOUNT:
+            raise TooManyAttempts(TOO_MANY_FOR_ACCOUNT)
     if not passwords.verify_password(user.password_hash if user else None, password) or not user:
         session.add(FailedSignIn(email=email, client=client, at=now))
         return SignInResult(user=None, error=SIGN_IN_FAILED)
@@ -253,7 +282,43 @@ def sign_in(
     session.execute(
         delete(FailedSignIn).where(FailedSignIn.email == email, FailedSignIn.client == client)
     )
+    remember_device(session, user.id, client, now=now)
     return SignInResult(user=user)
+
+
+def _known_devices(session: Session, user_id: int | None) -> list[str]:
+    return list(session.scalars(select(KnownDevice.device).where(KnownDevice.user_id == user_id)))
+
+
+def remember_device(
+    session: Session, user_id: int, client: str, *, now: dt.datetime | None = None
+) -> None:
+    """Mark the device as one that signed in to this account (a known device). Only a
+    device cookie's key qualifies: an address is shared by everyone behind it."""
+    if not is_device_key(client):
+        return
+    now = now or utcnow()
+    record = session.scalar(
+        select(KnownDevice).where(KnownDevice.user_id == user_id, KnownDevice.device == client)
+    )
+    if record is None:
+        try:
+            # Two sign-ins on one device at the same moment: the unique key keeps one.
+            with session.begin_nested():
+                session.add(
+                    KnownDevice(user_id=user_id, device=client, first_seen_at=now, last_seen_at=now)
+                )
+        except IntegrityError:
+            pass
+    else:
+        record.last_seen_at = now
+
+
+def forget_devices(session: Session, user_id: int) -> None:
+    """After a password change or reset no device is known any more: one the partner
+    used with the old password must not keep its exemption. The device the person is
+    on becomes known again as the new sign-in completes."""
+    session.execute(delete(KnownDevice).where(KnownDevice.user_id == user_id))
 
 
 def start_session(session: Session, user_id: int, *, now: dt.datetime | None = None) -> str:
@@ -418,7 +483,7 @@ def reset_password(
     if record is None or record.used_at is not None or record.expires_at <= now:
         raise NotAllowed("This reset link has expired or was already used. Ask for a new one.")
     user = get_user(session, record.user_id)
-    problem = passwords.password_problem(new_password, email=user.email)
+    problem = passwords.password_problem(new_password, email=user.email, name=user.display_name)
     if problem:
         raise InvalidInput({"password": problem})
     record.used_at = now
@@ -448,7 +513,7 @@ def change_password(
     user = get_user(session, user_id)
     if not passwords.verify_password(user.password_hash, current):
         raise InvalidInput({"current": "Your current password is not right."})
-    problem = passwords.password_problem(new_password, email=user.email)
+    problem = passwords.password_problem(new_password, email=user.email, name=user.display_name)
     if problem:
         raise InvalidInput({"password": problem})
     _set_password(session, user, new_password, now)
@@ -458,6 +523,7 @@ def _set_password(session: Session, user: User, new_password: str, now: dt.datet
     user.password_hash = passwords.hash_password(new_password)
     user.password_changed_at = now
     end_all_sessions(session, user.id, now=now)
+    forget_devices(session, user.id)
 
 
 def update_profile(session: Session, user_id: int, *, display_name: str, timezone: str) -> User:

@@ -72,6 +72,21 @@ class OneTimeToken(Base):
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
+class KnownDevice(Base):
+    """A browser that has signed in to this account before. Failed sign-ins made on
+    other devices never lock it out. Only a hash of the device cookie is kept."""
+
+    __tablename__ = "known_devices"
+    __table_args__ = (UniqueConstraint("user_id", "device", name="uq_known_devices_user_device"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # The throttling key of the device (couples.clients.device_key), a hash of its cookie.
+    device: Mapped[str] = mapped_column(String(64))
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class FailedSignIn(Base):
     """A failed sign-in, kept briefly to slow guessing down without locking anyone out."""
 

@@ -21,6 +21,7 @@ REGISTER_LABELS = {
     "timezone": "Time zone",
 }
 TIMEZONES = sorted(available_timezones())
+PASSWORD_HELP = "At least 8 characters, and not easy to guess: a phrase of a few words works well."
 
 
 def _timezone_select(label: str, key: str, current: str) -> str:
@@ -73,7 +74,7 @@ def register_page() -> None:
             "Password",
             type="password",
             key="reg_password",
-            help="At least 8 characters. Long phrases are great.",
+            help=PASSWORD_HELP,
             autocomplete="new-password",
         )
         timezone = _timezone_select("Time zone", "reg_tz", web.browser_timezone())
@@ -147,6 +148,11 @@ def join_page() -> None:
     )
     user = st.session_state.get(web.USER_KEY)
     if user is not None:
+        with web.reading() as session:
+            is_invited = couples.invited_address_matches(session, token, user.id)
+        if not is_invited:
+            st.warning(couples.WRONG_ACCOUNT)
+            return
         if st.button(f"Join as {web.md(user.display_name)}", type="primary"):
             try:
                 with web.action() as session:
@@ -166,7 +172,7 @@ def join_page() -> None:
             type="password",
             key="join_password",
             autocomplete="new-password",
-            help="At least 8 characters.",
+            help=PASSWORD_HELP,
         )
         timezone = _timezone_select("Time zone", "join_tz", web.browser_timezone())
         submitted = st.form_submit_button("Create account and join", type="primary")

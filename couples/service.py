@@ -351,6 +351,25 @@ def inspect_invitation(
     return InvitationView(state, **details)
 
 
+# Said to a signed-in person whose address is not the invited one. It never names the
+# invited address: whoever holds the link learns nothing about the partner from it.
+WRONG_ACCOUNT = (
+    "This invitation was sent to a different email address than the one you are signed "
+    "in with, so it cannot join this account. Sign out and open the link again to join "
+    "with the invited address, or ask your partner to invite the address of this account."
+)
+
+
+def invited_address_matches(session: Session, token: str, user_id: int) -> bool:
+    """Whether ``user_id`` is the person the invitation was sent to: the link proves
+    only that someone could read that inbox, so it joins only the account with that
+    address."""
+    invitation = _invitation_for_token(session, token)
+    if invitation is None:
+        return False
+    return accounts.get_user(session, user_id).email == invitation.email
+
+
 def accept_invitation(
     session: Session, token: str, user_id: int, *, now: dt.datetime | None = None
 ) -> Couple:
@@ -360,6 +379,8 @@ def accept_invitation(
         raise NotAllowed(view.message)
     invitation = _invitation_for_token(session, token)
     assert invitation is not None
+    if not invited_address_matches(session, token, user_id):
+        raise NotAllowed(WRONG_ACCOUNT)
     if membership_of(session, user_id) is not None:
         raise NotAllowed("You are already in a couple space. Leave it first to join another.")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -37,6 +38,11 @@ class Settings(BaseSettings):
     mail_from: str = Field(default="Tend <tend@localhost>", description="From: address")
     mail_dir: Path = Field(default=VAR_DIR / "mail", description="file-drop folder")
     base_url: str = Field(default="http://localhost:8501", description="public URL for links")
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses or networks (127.0.0.1, 10.0.0.0/8) of "
+        "reverse proxies whose X-Forwarded-For header names the client; unset: none",
+    )
     secret_key: str = Field(
         default="",
         description="signs unsubscribe links; generated into var/secret_key when unset",
@@ -76,6 +82,22 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL, e.g. https://tend.example.org")
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        entries = [part.strip() for part in value.split(",") if part.strip()]
+        try:
+            networks = [ipaddress.ip_network(entry, strict=False) for entry in entries]
+        except ValueError:
+            raise ValueError(
+                "expected IP addresses or networks separated by commas, e.g. 127.0.0.1,::1"
+            ) from None
+        return ",".join(str(network) for network in networks)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(n) for n in self.trusted_proxies.split(",") if n)
 
     @field_validator("quick_exit_url", "support_hotline_url")
     @classmethod

@@ -28,6 +28,7 @@ from couples.models import (
     Couple,
     FailedSignIn,
     Invitation,
+    KnownDevice,
     Membership,
     OneTimeToken,
     PendingRegistration,
@@ -92,6 +93,7 @@ def erase_account(session: Session, user_id: int, *, now: dt.datetime | None = N
     session.execute(delete(OneTimeToken).where(OneTimeToken.user_id == user_id))
     session.execute(delete(PendingRegistration).where(PendingRegistration.email == email))
     session.execute(delete(FailedSignIn).where(FailedSignIn.email == email))
+    session.execute(delete(KnownDevice).where(KnownDevice.user_id == user_id))
     session.execute(
         delete(OutboxMessage).where(
             or_(OutboxMessage.recipient_user_id == user_id, OutboxMessage.to_address == email)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from couples import service as couples
 from couples.accounts import get_user
 from couples.db import utcnow
-from couples.models import AuthSession, Couple, Invitation, Membership
+from couples.models import AuthSession, Couple, Invitation, KnownDevice, Membership
 from notifications.models import OutboxMessage
 from privacy import pause
 
@@ -202,6 +202,13 @@ def _account_tables(session: Session, user_id: int) -> dict[str, Rows]:
             select(AuthSession).where(AuthSession.user_id == user_id).order_by(AuthSession.id)
         )
     ]
+    # Browsers that signed in to the account: when, never the cookie's hash.
+    devices = [
+        {"first_signed_in_at": d.first_seen_at, "last_signed_in_at": d.last_seen_at}
+        for d in session.scalars(
+            select(KnownDevice).where(KnownDevice.user_id == user_id).order_by(KnownDevice.id)
+        )
+    ]
     own_memberships = list(
         session.scalars(
             select(Membership).where(Membership.user_id == user_id).order_by(Membership.id)
@@ -238,9 +245,12 @@ def _account_tables(session: Session, user_id: int) -> dict[str, Rows]:
             }
             for m in couple.members
         ]
+    # The address typed stays the inviter's own data while nobody has joined with it;
+    # once the partner joined, it is their account's address, which an export never
+    # holds (and blanking it then also keeps a later deletion from showing).
     invitations = [
         {
-            "email": i.email,
+            "email": i.email if i.accepted_at is None else "",
             "created_at": i.created_at,
             "expires_at": i.expires_at,
             "accepted_at": i.accepted_at,
@@ -269,6 +279,7 @@ def _account_tables(session: Session, user_id: int) -> dict[str, Rows]:
     return {
         "profile": [profile],
         "sign_in_sessions": sessions,
+        "known_devices": devices,
         "my_memberships": my_memberships,
         "couple": couple_rows,
         "couple_members": member_rows,

@@ -90,7 +90,10 @@ def serve(port: int, host: str, no_scheduler: bool, show_error_details: bool) ->
                 # message, the log the details.
                 "--client.showErrorDetails",
                 "full" if show_error_details else "none",
-            ]
+            ],
+            # uvicorn would otherwise believe X-Forwarded-For from any loopback peer:
+            # only the proxies the operator named are trusted (as couples.clients reads it).
+            env={**os.environ, "FORWARDED_ALLOW_IPS": settings.trusted_proxies},
         )
     )
     mode = "file drop in " + str(settings.mail_dir) if settings.uses_file_drop else "SMTP"

@@ -8,6 +8,7 @@ import html
 import logging
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -15,11 +16,13 @@ from starlette.routing import Route
 
 from couples import accounts
 from couples.accounts import SESSION_ABSOLUTE
+from couples.clients import DEVICE_COOKIE, device_key, new_device_id
 from couples.db import get_engine, transaction, utcnow
 from couples.errors import TendError
 from couples.settings import get_settings
 from privacy.export import export_file_name, export_zip
 from tend.csrf import checked_session_token
+from tend.device_cookie import device_cookie_header
 from tend.web import EXPORT, EXPORT_PATH, SESSION_COOKIE, SIGN_OUT
 
 log = logging.getLogger(__name__)
@@ -32,7 +35,22 @@ def _safe_next(value: str | None, default: str = "/") -> str:
     return default
 
 
-def _signed_in_redirect(token: str, target: str) -> Response:
+def _device_of(request: Request) -> tuple[str, bool]:
+    """The browser's device id, and whether it is new (no cookie came with the request)."""
+    device_id = request.cookies.get(DEVICE_COOKIE, "")
+    return (device_id, False) if device_id else (new_device_id(), True)
+
+
+def _signed_in(session: Session, user_id: int, request: Request) -> tuple[str, str | None]:
+    """Start the session and remember the device as one that signed in to this account
+    (it is never locked out by failed sign-ins made elsewhere). Returns the session
+    token and a device id to set, if the browser had none."""
+    device_id, is_new = _device_of(request)
+    accounts.remember_device(session, user_id, device_key(device_id, ""))
+    return accounts.start_session(session, user_id), device_id if is_new else None
+
+
+def _signed_in_redirect(token: str, target: str, new_device: str | None = None) -> Response:
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -43,6 +61,8 @@ def _signed_in_redirect(token: str, target: str) -> Response:
         secure=get_settings().base_url.startswith("https://"),
         path="/",
     )
+    if new_device:
+        response.headers.append("set-cookie", device_cookie_header(new_device))
     return response
 
 
@@ -60,21 +80,21 @@ def session_from_ticket(request: Request) -> Response:
     ticket = request.query_params.get("ticket", "")
     with transaction() as session:
         record = accounts.redeem_token(session, ticket, "session_ticket")
-        token = accounts.start_session(session, record.user_id) if record else None
-    if token is None:
-        return RedirectResponse("/sign_in", status_code=303)
-    return _signed_in_redirect(token, _safe_next(request.query_params.get("next")))
+        if record is None:
+            return RedirectResponse("/sign_in", status_code=303)
+        token, new_device = _signed_in(session, record.user_id, request)
+    return _signed_in_redirect(token, _safe_next(request.query_params.get("next")), new_device)
 
 
 def confirm_email(request: Request) -> Response:
     try:
         with transaction() as session:
             user = accounts.confirm_registration(session, request.query_params.get("token", ""))
-            token = accounts.start_session(session, user.id)
+            token, new_device = _signed_in(session, user.id, request)
     except TendError as exc:
         return _message_page("Link not valid", str(exc), "/register", "Register", 400)
     # Straight into the guided start (it shows the couple space as its first step).
-    return _signed_in_redirect(token, "/welcome")
+    return _signed_in_redirect(token, "/welcome", new_device)
 
 
 def sign_in_link(request: Request) -> Response:
@@ -83,11 +103,11 @@ def sign_in_link(request: Request) -> Response:
     raw = request.query_params.get("token", "")
     with transaction() as session:
         record = accounts.redeem_token(session, raw, "sign_in_link")
-        token = accounts.start_session(session, record.user_id) if record else None
         target = _safe_next(record.target if record else accounts.link_target(session, raw))
-    if token is None:
-        return RedirectResponse(target if target != "/" else "/sign_in", status_code=303)
-    return _signed_in_redirect(token, target)
+        if record is None:
+            return RedirectResponse(target if target != "/" else "/sign_in", status_code=303)
+        token, new_device = _signed_in(session, record.user_id, request)
+    return _signed_in_redirect(token, target, new_device)
 
 
 def _only_from_tend(action: str) -> Response:

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from couples import accounts
+from couples import accounts, clients
 from couples.db import transaction
 from couples.errors import InvalidInput, TendError
 from couples.models import User
@@ -91,10 +91,29 @@ def reading() -> Iterator[Session]:
         yield session
 
 
+def _text(value: object) -> str | None:
+    # Outside a browser (AppTest) the context holds placeholder objects, not strings.
+    return value if isinstance(value, str) and value else None
+
+
+def client_address() -> str:
+    """The client's address; X-Forwarded-For counts only from TEND_TRUSTED_PROXIES."""
+    from couples.settings import get_settings
+
+    # Several X-Forwarded-For headers read as one list, in order.
+    values = st.context.headers.get_all("X-Forwarded-For")
+    forwarded = (
+        ", ".join(v for v in values if isinstance(v, str)) if isinstance(values, list) else ""
+    )
+    return clients.client_address(
+        _text(st.context.ip_address), forwarded or None, get_settings().trusted_proxy_networks
+    )
+
+
 def client_id() -> str:
-    ip = st.context.ip_address
-    # Outside a browser (AppTest) this may be a placeholder object, not an address.
-    return ip if isinstance(ip, str) and ip else "unknown"
+    """This browser's sign-in throttling key: its device cookie, else its address."""
+    device = _text(st.context.cookies.get(clients.DEVICE_COOKIE))
+    return clients.device_key(device, "" if device else client_address())
 
 
 # Every id column is a 32-bit INTEGER on PostgreSQL; a larger number cannot name a row.

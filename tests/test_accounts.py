@@ -9,9 +9,9 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
-from couples import accounts, passwords
+from couples import accounts, clients, passwords
 from couples.errors import InvalidInput, NotAllowed, TooManyAttempts
-from couples.models import AuthSession, PendingRegistration, User
+from couples.models import AuthSession, KnownDevice, PendingRegistration, User
 from notifications.models import OutboxMessage
 from tests.factories import PASSWORD, make_user
 
@@ -86,8 +86,10 @@ def test_emails_are_compared_case_insensitively(tx, now) -> None:
     [
         ("password", "short", "at least 8"),
         ("password", "x" * 129, "at most 128"),
-        ("password", "Password123", "most common"),
-        ("password", "iloveyou1", "most common"),
+        ("password", "Password123", "very common password"),
+        ("password", "iloveyou1", "very common password"),
+        ("password", " " * 8, "Repeats"),
+        ("password", "12121212", "Repeats"),
         ("email", "not-an-address", "email address"),
         ("display_name", "   ", "what to call you"),
         ("timezone", "Mars/Olympus", "time zone"),
@@ -103,9 +105,51 @@ def test_registration_rejects_bad_input_with_a_message_per_field(
     assert message in excinfo.value.fields[field]
 
 
-def test_passwords_allow_64_characters_and_no_composition_rules() -> None:
-    assert passwords.password_problem("a" * 64) is None
+def test_passwords_allow_64_characters_spaces_unicode_and_no_composition_rules() -> None:
+    long_phrase = "the kettle sings while rain taps on the old greenhouse roof, twice"
+    assert len(long_phrase) > 64 and passwords.password_problem(long_phrase) is None
+    assert passwords.password_problem("x" * 8 + long_phrase[:120]) is None
     assert passwords.password_problem("all lower case words") is None
+    assert passwords.password_problem("🌱 kleiner Garten ünter Bäumen") is None
+
+
+@pytest.mark.parametrize(
+    ("password", "advice"),
+    [
+        (" " * 8, "Repeats"),
+        ("12121212", "Repeats"),
+        ("Pat Pat Pat", "Leave out your name and email address."),
+        ("pat@example.org", "Leave out your name and email address."),
+        ("Patterson1990", "Leave out your name and email address."),
+        ("qwertyuiop", "Add another word or two."),
+        ("a" * 128, "Repeats"),
+    ],
+)
+def test_guessable_passwords_are_refused_with_the_estimators_advice(
+    tx, now, password: str, advice: str
+) -> None:
+    """Registration, reset and change all refuse a trivially guessable password, with
+    advice that says what to change (the person's own name and address count against it)."""
+    reg = accounts.Registration(
+        email="pat@example.org", display_name="Pat Patterson", password=password, timezone="UTC"
+    )
+    with tx() as s, pytest.raises(InvalidInput) as refused:
+        accounts.register(s, reg, now=now)
+    assert advice in refused.value.fields["password"]
+    with tx() as s:
+        user = make_user(s, "pat@example.org", "Pat Patterson")
+        accounts.request_password_reset(s, user.email, now=now)
+    with tx() as s:
+        token = _outbox(s, "password_reset")[0].secret
+    with tx() as s, pytest.raises(InvalidInput) as refused:
+        accounts.reset_password(s, token, password, now=now)
+    assert advice in refused.value.fields["password"]
+    with tx() as s, pytest.raises(InvalidInput) as refused:
+        accounts.change_password(s, user.id, PASSWORD, password, now=now)
+    assert advice in refused.value.fields["password"]
+    with tx() as s:
+        # Nothing changed: the old password still signs in.
+        assert accounts.sign_in(s, user.email, PASSWORD, client="c", now=now).user
 
 
 def test_passwords_are_argon2id_with_owasp_parameters(tx) -> None:
@@ -136,41 +180,113 @@ def test_wrong_password_and_unknown_address_get_the_same_answer(tx, now) -> None
     assert wrong.error == unknown.error == accounts.SIGN_IN_FAILED
 
 
-def test_guessing_is_slowed_per_address_and_client_without_locking_the_owner_out(tx, now) -> None:
+def _device(name: str) -> str:
+    """The throttling key of a browser whose device cookie is ``name``."""
+    return clients.device_key(name, "")
+
+
+def _fail(tx, email: str, device: str, at: dt.datetime, times: int = 1) -> None:  # type: ignore[no-untyped-def]
+    for i in range(times):
+        with tx() as s:
+            result = accounts.sign_in(
+                s, email, "a wrong guess", client=device, now=at + dt.timedelta(seconds=i)
+            )
+            assert result.user is None
+
+
+def test_guessing_is_slowed_per_account_and_device_without_locking_the_owner_out(tx, now) -> None:
     with tx() as s:
         make_user(s, "target@example.org")
-    for i in range(accounts.MAX_FAILURES_PER_ADDRESS_AND_CLIENT):
-        with tx() as s:
-            at = now + dt.timedelta(seconds=i)
-            assert (
-                accounts.sign_in(s, "target@example.org", "guess", client="ex", now=at).user is None
-            )
+    guesser = _device("guesser")
+    _fail(tx, "target@example.org", guesser, now, accounts.MAX_FAILURES_PER_ACCOUNT_AND_DEVICE)
     later = now + dt.timedelta(minutes=1)
-    with tx() as s, pytest.raises(TooManyAttempts):
-        # Even the right password is not checked from the guessing client for a while...
-        accounts.sign_in(s, "target@example.org", PASSWORD, client="ex", now=later)
+    with tx() as s, pytest.raises(TooManyAttempts, match="from this device"):
+        # Even the right password is not checked from the guessing device for a while...
+        accounts.sign_in(s, "target@example.org", PASSWORD, client=guesser, now=later)
     with tx() as s:
-        # ...but the owner, on their own device, is not locked out.
-        assert accounts.sign_in(s, "target@example.org", PASSWORD, client="own", now=later).user
-    with tx() as s:
-        # Unknown addresses are throttled alike, so throttling reveals nothing either.
-        for _ in range(accounts.MAX_FAILURES_PER_ADDRESS_AND_CLIENT):
-            accounts.sign_in(s, "ghost@example.org", "guess", client="ex", now=now)
-    with tx() as s, pytest.raises(TooManyAttempts):
-        accounts.sign_in(s, "ghost@example.org", "guess", client="ex", now=later)
+        # ...but another device, on the same network or not, is not slowed down.
+        assert accounts.sign_in(
+            s, "target@example.org", PASSWORD, client=_device("fresh"), now=later
+        ).user
+    # Unknown addresses are throttled alike, so throttling reveals nothing either.
+    _fail(tx, "ghost@example.org", guesser, now, accounts.MAX_FAILURES_PER_ACCOUNT_AND_DEVICE)
+    with tx() as s, pytest.raises(TooManyAttempts, match="from this device"):
+        accounts.sign_in(s, "ghost@example.org", "guess", client=guesser, now=later)
     with tx() as s:
         after_window = now + accounts.THROTTLE_WINDOW + dt.timedelta(minutes=1)
         assert accounts.sign_in(
-            s, "target@example.org", PASSWORD, client="ex", now=after_window
+            s, "target@example.org", PASSWORD, client=guesser, now=after_window
         ).user
 
 
-def test_a_client_trying_many_addresses_is_slowed_down(tx, now) -> None:
+def test_a_device_that_signed_in_before_is_never_locked_out_by_failures_elsewhere(tx, now) -> None:
     with tx() as s:
-        for i in range(accounts.MAX_FAILURES_PER_CLIENT):
-            accounts.sign_in(s, f"user{i}@example.org", "guess", client="sprayer", now=now)
-    with tx() as s, pytest.raises(TooManyAttempts):
-        accounts.sign_in(s, "another@example.org", "guess", client="sprayer", now=now)
+        user = make_user(s, "owner@example.org")
+    phone = _device("the owner's phone")
+    with tx() as s:
+        assert accounts.sign_in(s, "owner@example.org", PASSWORD, client=phone, now=now).user
+    # Guessing from many new devices (a script that drops its cookie each time) counts
+    # against the account: after MAX_FAILURES_PER_ACCOUNT, new devices wait...
+    for i in range(accounts.MAX_FAILURES_PER_ACCOUNT):
+        _fail(tx, "owner@example.org", _device(f"throwaway {i}"), now)
+    later = now + dt.timedelta(minutes=1)
+    with tx() as s, pytest.raises(TooManyAttempts, match="not signed in on before"):
+        accounts.sign_in(s, "owner@example.org", PASSWORD, client=_device("new"), now=later)
+    # ...and keep waiting, however many more they try...
+    for i in range(accounts.MAX_FAILURES_PER_DEVICE):
+        with tx() as s, pytest.raises(TooManyAttempts):
+            accounts.sign_in(
+                s, "owner@example.org", "guess", client=_device(f"more {i}"), now=later
+            )
+    with tx() as s:
+        # ...while the owner's own phone signs in as always.
+        assert accounts.sign_in(s, "owner@example.org", PASSWORD, client=phone, now=later).user
+        # A device is known to the account it signed in to, not to others.
+        other = make_user(s, "other@example.org")
+        assert [d.device for d in s.scalars(select(KnownDevice))] == [phone]
+        assert s.scalar(select(KnownDevice.user_id)) == user.id != other.id
+
+
+def test_a_known_device_is_still_slowed_by_its_own_guesses(tx, now) -> None:
+    """Someone at the owner's own (shared) computer guessing is slowed there too."""
+    laptop = _device("the shared laptop")
+    with tx() as s:
+        make_user(s, "owner@example.org")
+        assert accounts.sign_in(s, "owner@example.org", PASSWORD, client=laptop, now=now).user
+    _fail(tx, "owner@example.org", laptop, now, accounts.MAX_FAILURES_PER_ACCOUNT_AND_DEVICE)
+    with tx() as s, pytest.raises(TooManyAttempts, match="from this device"):
+        accounts.sign_in(s, "owner@example.org", PASSWORD, client=laptop, now=now)
+
+
+def test_a_device_trying_many_addresses_is_slowed_down(tx, now) -> None:
+    sprayer = _device("sprayer")
+    for i in range(accounts.MAX_FAILURES_PER_DEVICE):
+        _fail(tx, f"user{i}@example.org", sprayer, now)
+    with tx() as s, pytest.raises(TooManyAttempts, match="from this device"):
+        accounts.sign_in(s, "another@example.org", "guess", client=sprayer, now=now)
+    with tx() as s:
+        # Nobody else is: a third person on the same network signs in as usual.
+        make_user(s, "third@example.org")
+        assert accounts.sign_in(
+            s, "third@example.org", PASSWORD, client=_device("third"), now=now
+        ).user
+
+
+def test_only_a_device_cookie_makes_a_known_device_and_a_new_password_forgets_them(tx, now) -> None:
+    """A client without the cookie is keyed by its address, which everyone behind it
+    shares: it never becomes a known device. A password change or reset forgets every
+    known device (one the partner used with the old password loses its exemption)."""
+    by_address = clients.device_key(None, "203.0.113.7")
+    phone = _device("phone")
+    with tx() as s:
+        user = make_user(s, "o@example.org")
+        assert accounts.sign_in(s, "o@example.org", PASSWORD, client=by_address, now=now).user
+        assert accounts.sign_in(s, "o@example.org", PASSWORD, client=phone, now=now).user
+    with tx() as s:
+        assert list(s.scalars(select(KnownDevice.device))) == [phone]
+        accounts.change_password(s, user.id, PASSWORD, "a wholly different phrase", now=now)
+    with tx() as s:
+        assert list(s.scalars(select(KnownDevice.device))) == []
 
 
 def test_session_lifetime_idle_and_absolute(tx, now) -> None:

@@ -74,6 +74,29 @@ def test_partner_can_register_through_the_invitation(tx, now) -> None:
         assert couples.partner_of(s, a.id).id == user.id
 
 
+def test_a_signed_in_person_with_another_address_cannot_take_the_invitation(tx, now) -> None:
+    with tx() as s:
+        a = make_user(s, "a@example.org")
+        couples.create_couple(s, a.id, name="Us", reunited_on=None, now=now)
+        invitation = couples.invite_partner(s, a.id, "b@example.org", now=now)
+        other = make_user(s, "someone.else@example.org")
+        b = make_user(s, "B@example.org")
+    with tx() as s:
+        token = _mailed_token(s, invitation.id)
+        assert not couples.invited_address_matches(s, token, other.id)
+        assert couples.invited_address_matches(s, token, b.id)
+    with tx() as s, pytest.raises(NotAllowed) as refused:
+        couples.accept_invitation(s, token, other.id, now=now)
+    # The message never names the invited address to the one holding the link.
+    assert str(refused.value) == couples.WRONG_ACCOUNT and "b@example.org" not in str(refused.value)
+    with tx() as s:
+        assert couples.couple_of(s, other.id) is None
+        assert couples.inspect_invitation(s, token, now=now).state == "valid"
+        couples.accept_invitation(s, token, b.id, now=now)
+    with tx() as s:
+        assert couples.partner_of(s, a.id).id == b.id
+
+
 def test_a_third_person_cannot_join(tx, now) -> None:
     with tx() as s:
         couple, a, _ = make_couple(s, now=now)

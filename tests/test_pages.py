@@ -64,9 +64,10 @@ def test_every_page_in_the_navigation_renders(tend_env, signed_in: bool) -> None
 
 
 def test_register_form_error_keeps_what_was_typed(tend_env) -> None:
+    at = _app().run()
+    # Imported after a run: st.Page built outside a script run lacks its page.
     from tend.navigation import PAGES
 
-    at = _app().run()
     go(at, PAGES["register"])
     at.text_input(key="reg_name").input("Robin")
     at.text_input(key="reg_email").input("robin@example.org")
@@ -76,6 +77,31 @@ def test_register_form_error_keeps_what_was_typed(tend_env) -> None:
     assert "at least 8" in at.error[0].value
     assert at.text_input(key="reg_name").value == "Robin"
     assert at.text_input(key="reg_email").value == "robin@example.org"
+
+
+def test_register_refuses_a_guessable_password_with_advice_and_keeps_the_form(tend_env) -> None:
+    at = _app().run()
+    # Imported after a run: st.Page built outside a script run lacks its page.
+    from tend.navigation import PAGES
+
+    go(at, PAGES["register"])
+    at.text_input(key="reg_name").input("Pat")
+    at.text_input(key="reg_email").input("pat@example.org")
+    at.text_input(key="reg_password").input("Pat Pat Pat")
+    at.button[0].click().run()
+    assert not at.exception
+    [error] = at.error
+    assert "Password" in error.value
+    assert "Leave out your name and email address." in error.value
+    assert "Add another word or two." in error.value
+    assert at.text_input(key="reg_name").value == "Pat"
+    assert at.text_input(key="reg_email").value == "pat@example.org"
+    assert at.text_input(key="reg_password").value == "Pat Pat Pat"
+    assert not at.success
+    # A long phrase of ordinary words passes.
+    at.text_input(key="reg_password").input("pebbles under a quiet bridge")
+    at.button[0].click().run()
+    assert not at.error and "Almost there" in at.success[0].value
 
 
 def test_user_text_is_escaped_not_interpreted(tend_env) -> None:

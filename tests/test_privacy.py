@@ -13,17 +13,20 @@ from sqlalchemy import func, select
 
 from couples import accounts
 from couples import service as couples
+from couples.clients import device_key
 from couples.errors import InvalidInput
 from couples.models import (
     AuthSession,
     Couple,
     FailedSignIn,
     Invitation,
+    KnownDevice,
     Membership,
     OneTimeToken,
     PendingRegistration,
     User,
 )
+from couples.tokens import new_token, token_hash
 from notifications.models import NotificationPreference, OutboxMessage
 from notifications.outbox import enqueue
 from privacy import erase, export, pause
@@ -50,6 +53,7 @@ def test_export_holds_account_couple_and_settings_as_json_and_csv(tx, now) -> No
     with tx() as s:
         _couple, a, _b = make_couple(s, name="Sam & Alex", now=now)
         accounts.start_session(s, a.id, now=now)
+        accounts.remember_device(s, a.id, device_key("a's phone", ""), now=now)
         pause.pause_reminders(s, a.id, now=now)
     with tx() as s:
         files = unzip(export.export_zip(s, a.id, now=now))
@@ -62,8 +66,12 @@ def test_export_holds_account_couple_and_settings_as_json_and_csv(tx, now) -> No
     assert profile["reminders_paused_at"] == now.isoformat()
     assert tables["couple"][0]["name"] == "Sam & Alex"
     assert [(m["name"], m["you"]) for m in tables["couple_members"]] == [("A", True), ("B", False)]
-    assert [i["email"] for i in tables["invitations_sent"]] == ["b@example.org"]
+    # B joined with the invitation: the address is B's now, and left out (below).
+    assert [i["email"] for i in tables["invitations_sent"]] == [""]
     assert len(tables["sign_in_sessions"]) == 1
+    assert tables["known_devices"] == [
+        {"first_signed_in_at": now.isoformat(), "last_signed_in_at": now.isoformat()}
+    ]
     # The CSV says the same as the JSON.
     assert csv_rows(files["account/couple_members.csv"])[1]["name"] == "B"
     # Secrets stay out: no password hash, no token hash, no raw mail token.
@@ -73,9 +81,39 @@ def test_export_holds_account_couple_and_settings_as_json_and_csv(tx, now) -> No
         assert user.password_hash not in everything
         for token_hash in s.scalars(select(AuthSession.token_hash)):
             assert token_hash not in everything
+        assert device_key("a's phone", "").removeprefix("d:") not in everything
         secrets = s.scalars(select(OutboxMessage.secret).where(OutboxMessage.secret.is_not(None)))
         for secret in secrets:
             assert secret not in everything
+
+
+def test_the_inviters_export_keeps_addresses_typed_but_never_the_partners(tx, now) -> None:
+    """What the inviter typed is theirs while nobody joined with it; once the partner
+    joined, the address is the partner's and no file of the zip holds it."""
+    with tx() as s:
+        a = make_user(s, "a@example.org")
+        couples.create_couple(s, a.id, name="A & B", reunited_on=None, now=now)
+        first = couples.invite_partner(s, a.id, "first.try@example.org", now=now)
+        couples.revoke_invitation(s, a.id, first.id, now=now)
+        second = couples.invite_partner(s, a.id, "b@example.org", now=now)
+        b = make_user(s, "b@example.org")
+        token = new_token()
+        second.token_hash = token_hash(token)
+        couples.accept_invitation(s, token, b.id, now=now)
+    with tx() as s:
+        files = unzip(export.export_zip(s, a.id, now=now))
+    assert all(b"b@example.org" not in data for data in files.values()), [
+        name for name, data in files.items() if b"b@example.org" in data
+    ]
+    sent = json.loads(files["tend-export.json"])["tables"]["account"]["invitations_sent"]
+    assert [(i["email"], bool(i["revoked_at"]), bool(i["accepted_at"])) for i in sent] == [
+        ("first.try@example.org", True, False),
+        ("", False, True),
+    ]
+    assert [r["email"] for r in csv_rows(files["account/invitations_sent.csv"])] == [
+        "first.try@example.org",
+        "",
+    ]
 
 
 def test_b_export_has_nothing_of_a_beyond_the_shared_couple(tx, now) -> None:
@@ -159,6 +197,7 @@ def _traces(s, user_id: int, email: str) -> dict[str, int]:  # type: ignore[no-u
         "tokens": count(s, OneTimeToken, OneTimeToken.user_id == user_id),
         "pending": count(s, PendingRegistration, PendingRegistration.email == email),
         "failed": count(s, FailedSignIn, FailedSignIn.email == email),
+        "devices": count(s, KnownDevice, KnownDevice.user_id == user_id),
         "outbox": count(s, OutboxMessage, OutboxMessage.to_address == email),
         "preferences": count(s, NotificationPreference, NotificationPreference.user_id == user_id),
         "invitations": count(s, Invitation, Invitation.email == email),
@@ -172,6 +211,7 @@ def test_deleting_needs_the_password_and_then_leaves_no_trace(tx, now) -> None:
         accounts.start_session(s, b.id, now=now)
         accounts.issue_sign_in_link(s, b.id, "/home", now=now)
         accounts.sign_in(s, "b@example.org", "wrong password!", client="x", now=now)
+        accounts.sign_in(s, "b@example.org", PASSWORD, client=device_key("b's phone", ""), now=now)
         accounts.request_password_reset(s, "b@example.org", now=now)
         pause.pause_reminders(s, b.id, now=now)
         # A registration attempt for the same address, waiting for its link.
