@@ -38,7 +38,9 @@ def from_another_site(request: Request) -> bool:
     if fetch_site is not None and fetch_site != "same-origin":
         return True
     origin = request.headers.get("origin")
-    if origin is None:
+    # "null": Tend's own pages send no-referrer, and with it a browser posts Origin: null.
+    # The form token and Sec-Fetch-Site still hold for such a request.
+    if origin is None or origin == "null":
         return False
     # Tend's public address, or the address this request was sent to (a local install
     # opened as 127.0.0.1 while TEND_BASE_URL says localhost).
