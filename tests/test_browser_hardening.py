@@ -167,9 +167,13 @@ def test_what_a_partner_typed_is_shown_literally_and_loads_nothing(
     chart = blair_page.locator('[data-testid="stVegaLiteChart"]').first
     expect(chart.locator("canvas, svg").first).to_be_visible()
 
+    # The local Mailbox shows the inviter the invitation they sent, subject and all.
+    casey_page = watch(new_context().new_page())
+    _sign_in(casey_page, served.url, "casey@example.org")
+    open_page(casey_page, served.url + "/mailbox")
+    _literal(casey_page, f"{name('Casey')} invited you to Tend")
+
     stranger = watch(new_context().new_page())
-    open_page(stranger, served.url + "/mailbox")
-    _literal(stranger, f"{name('Casey')} invited you to Tend")
 
     # The invitation expired; whoever holds the link asks for a new one.
     with transaction(engine) as s:
