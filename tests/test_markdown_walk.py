@@ -159,10 +159,13 @@ def _build(tx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         invitation = couples.invite_partner(s, casey.id, "dana@example.org")
         join_token = new_token()
         invitation.token_hash = token_hash(join_token)
+        casey_id = casey.id
     dispatch_pending()
     with tx() as s:
         tokens = [accounts.start_session(s, user_id) for user_id in (a_id, b_id)]
-    return {"agreements": ids, "tokens": tokens, "join": join_token}
+        # The inviter reads the invitation they sent in the local Mailbox.
+        inviter = accounts.start_session(s, casey_id)
+    return {"agreements": ids, "tokens": tokens, "inviter": inviter, "join": join_token}
 
 
 def _every_page(token: str | None, agreement_ids: list[int]) -> Iterator[tuple[str, AppTest]]:
@@ -191,8 +194,9 @@ def test_no_page_draws_typed_text_as_markdown(tend_env, tx) -> None:
     built = _build(tx)
     found: dict[str, list[str]] = {}
     shown: set[str] = set()
-    for token in [*built["tokens"], None]:
-        for title, at in _every_page(token, built["agreements"] if token else []):
+    for token in [*built["tokens"], built["inviter"], None]:
+        ids = built["agreements"] if token in built["tokens"] else []
+        for title, at in _every_page(token, ids):
             assert not at.exception, (title, at.exception)
             if ESCAPED in rendered_text(at):
                 shown.add(title)
