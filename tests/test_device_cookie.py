@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import select
@@ -32,7 +33,10 @@ def _respond(status: int, content_type: str | None, request_headers: list[tuple[
         return {"type": "http.request", "body": b""}
 
     scope = {"type": "http", "method": "GET", "path": "/", "headers": request_headers}
-    asyncio.run(DeviceCookieMiddleware(app)(scope, receive, send))
+    # In a thread of its own: after the browser tests, Playwright's sync API keeps an
+    # event loop running in this one, and asyncio.run() refuses to nest.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, DeviceCookieMiddleware(app)(scope, receive, send)).result()
     return [v.decode() for k, v in sent[0]["headers"] if k == b"set-cookie"]
 
 
