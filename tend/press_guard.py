@@ -40,6 +40,12 @@ PRESS_GUARD_JS = """
 </script>"""
 
 
+KEY = "tend-press-guard"
+
+
 def press_guard() -> None:
-    """Install the guard in this page (once per page; every run calls it)."""
-    st.html(PRESS_GUARD_JS, unsafe_allow_javascript=True)
+    """Install the guard in this page (once per page; every run calls it). Its element
+    is hidden, so it takes no room at the top of the page; the script runs all the same."""
+    st.html(f"<style>.st-key-{KEY} {{ display: none; }}</style>")  # style only: no room
+    with st.container(key=KEY):
+        st.html(PRESS_GUARD_JS, unsafe_allow_javascript=True)
