@@ -267,6 +267,14 @@ def click(page: Page, name: str) -> None:
     act(page, button.click)
 
 
+def sign_in(page: Page, url: str, email: str, password: str, *, path: str = "/") -> None:
+    """Sign in through the page, as a person does; the caller checks where it lands."""
+    open_page(page, url + path)
+    fill(page, "Email", email)
+    fill(page, "Password", password)
+    click(page, "Sign in")
+
+
 def alerts(page: Page) -> str:
     return " | ".join(page.locator('[data-testid="stAlert"]').all_inner_texts())
 

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from agreements import service as agreements
 from couples.db import engine_for, transaction
-from tests.browser import click, fill, open_page
+from tests.browser import click, fill, open_page, sign_in
 from tests.factories import PASSWORD, make_couple
 
 pytestmark = pytest.mark.browser
@@ -22,10 +22,7 @@ def _alert(page: Page, text: str):  # type: ignore[no-untyped-def]
 
 
 def _sign_in(page: Page, url: str, email: str, name: str) -> None:
-    open_page(page, url + "/")
-    fill(page, "Email", email)
-    fill(page, "Password", PASSWORD)
-    click(page, "Sign in")
+    sign_in(page, url, email, PASSWORD)
     expect(page.get_by_role("heading", name=f"Hi {name}")).to_be_visible()
 
 

@@ -13,17 +13,14 @@ from couples import service as couples
 from couples.db import engine_for, transaction
 from couples.models import FailedSignIn, Invitation
 from couples.tokens import new_token, token_hash
-from tests.browser import click, expect_alert, fill, open_page
+from tests.browser import click, expect_alert, fill, open_page, sign_in
 from tests.factories import PASSWORD, make_user
 
 pytestmark = pytest.mark.browser
 
 
 def _sign_in(page: Page, url: str, email: str, password: str) -> None:
-    open_page(page, url + "/sign_in")
-    fill(page, "Email", email)
-    fill(page, "Password", password)
-    click(page, "Sign in")
+    sign_in(page, url, email, password, path="/sign_in")
 
 
 def test_an_invitation_joins_only_the_account_it_was_sent_to(served, new_context, tend_env) -> None:

@@ -29,7 +29,7 @@ from couples.db import engine_for, transaction, utcnow
 from couples.models import Invitation
 from notifications.scheduler import record_pass
 from tend.headers import SECURITY_HEADERS
-from tests.browser import click, fill, open_page, wait_idle
+from tests.browser import click, open_page, sign_in, wait_idle
 from tests.factories import PASSWORD, make_couple, make_user
 
 pytestmark = pytest.mark.browser
@@ -77,10 +77,7 @@ def _sheet(s, user_id: int, round_id: int) -> Sheet:  # type: ignore[no-untyped-
 
 
 def _sign_in(page: Page, url: str, email: str) -> None:
-    open_page(page, url + "/")
-    fill(page, "Email", email)
-    fill(page, "Password", PASSWORD)
-    click(page, "Sign in")
+    sign_in(page, url, email, PASSWORD)
     expect(page.get_by_role("heading", name=re.compile("^Hi "))).to_be_visible()
 
 

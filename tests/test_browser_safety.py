@@ -19,6 +19,9 @@ from tests.browser import (
     stop_tend,
     wait_until,
 )
+from tests.browser import (
+    sign_in as sign_in_as,
+)
 from tests.factories import PASSWORD, make_couple
 
 pytestmark = pytest.mark.browser
@@ -54,10 +57,7 @@ def served_safe(tend_env, tmp_path, neutral_site):  # type: ignore[no-untyped-de
 
 def sign_in(page, url: str) -> None:  # type: ignore[no-untyped-def]
     # Sign in is the default page: it lives at "/" (its own path answers "not found").
-    open_page(page, url + "/")
-    fill(page, "Email", "a@example.org")
-    fill(page, "Password", PASSWORD)
-    click(page, "Sign in")
+    sign_in_as(page, url, "a@example.org", PASSWORD)
     expect(page.get_by_role("heading", name="Hi A")).to_be_visible()
 
 

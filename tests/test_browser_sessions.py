@@ -6,17 +6,14 @@ import pytest
 from playwright.sync_api import expect
 
 from couples.db import engine_for, transaction
-from tests.browser import click, expect_alert, fill, open_page, wait_idle
+from tests.browser import click, expect_alert, fill, open_page, sign_in, wait_idle
 from tests.factories import PASSWORD, make_couple
 
 pytestmark = pytest.mark.browser
 
 
 def _sign_in(page, url: str, email: str, password: str) -> None:  # type: ignore[no-untyped-def]
-    open_page(page, url + "/sign_in")
-    fill(page, "Email", email)
-    fill(page, "Password", password)
-    click(page, "Sign in")
+    sign_in(page, url, email, password, path="/sign_in")
 
 
 def test_sign_in_survives_refresh_and_sign_out_ends_it(served, new_context, tend_env) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from agreements.models import Cooldown
 from couples.db import engine_for, transaction
-from tests.browser import click, fill, open_page
+from tests.browser import click, fill, open_page, sign_in
 from tests.factories import PASSWORD, make_couple
 
 pytestmark = pytest.mark.browser
@@ -23,10 +23,7 @@ NEW_PASSWORD = "another long secret phrase"
 
 
 def _sign_in(page, url: str) -> None:  # type: ignore[no-untyped-def]
-    open_page(page, url + "/")
-    fill(page, "Email", "a@example.org")
-    fill(page, "Password", PASSWORD)
-    click(page, "Sign in")
+    sign_in(page, url, "a@example.org", PASSWORD)
     expect(page.get_by_role("heading", name="Hi A")).to_be_visible()
 
 
