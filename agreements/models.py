@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from couples.db import Base, UTCDateTime, utcnow
+from infra.db import Base, UTCDateTime, utcnow
 
 # Agreement.status
 PROPOSED = "proposed"  # no version in force yet; waiting for the partner

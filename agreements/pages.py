@@ -12,7 +12,7 @@ from agreements import service as agreements
 from agreements import templates
 from agreements.templates import CADENCES, TEMPLATES, THERAPY_FREQUENCIES, WEEKDAYS
 from couples import service as couples
-from couples.errors import TendError
+from infra.errors import TendError
 from tend import web
 
 TIMEZONES = sorted(available_timezones())

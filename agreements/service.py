@@ -46,9 +46,9 @@ from agreements.models import (
     TherapySession,
 )
 from couples import service as couples
-from couples.db import utcnow
-from couples.errors import InvalidInput, NotAllowed, NotFound
 from couples.models import Couple, Membership, User
+from infra.db import utcnow
+from infra.errors import InvalidInput, NotAllowed, NotFound
 from notifications.outbox import enqueue
 from notifications.preferences import plan_reminder
 from privacy.erase import register_eraser

@@ -15,7 +15,7 @@ import yagmail
 from aiosmtpd.controller import Controller
 
 from benchmarks.common import Result, interleaved_medians, median_seconds
-from couples.settings import Settings
+from infra.settings import Settings
 from notifications.models import OutboxMessage
 from notifications.rendering import render
 from notifications.transports import SmtpTransport, wire_bytes

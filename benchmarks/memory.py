@@ -24,7 +24,7 @@ from pathlib import Path
 from benchmarks import population
 from benchmarks.common import Result
 from benchmarks.population import Population
-from couples.db import utcnow
+from infra.db import utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 

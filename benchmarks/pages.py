@@ -1,6 +1,6 @@
 """pages: the round review, trends and history pages at ten years of monthly rounds.
 
-The couple is the demo couple of ``tend demo --years 10`` (:func:`couples.demo.create_demo`)
+The couple is the demo couple of ``tend demo --years 10`` (:func:`tend.demo.create_demo`)
 in a throwaway SQLite database, with its open round answered by the second partner too,
 so that the check-in page shows the round's review. Each page runs through Streamlit's
 AppTest in this process (the full app: navigation, sign-in gate, the page), against a
@@ -27,9 +27,9 @@ from streamlit.testing.v1 import AppTest
 from benchmarks.common import Result, interleaved_samples, paired_ratio
 from checkins import service as checkins
 from couples import accounts
-from couples.db import engine_for, transaction
-from couples.demo import DEMO_PARTNERS, create_demo
-from couples.settings import get_settings
+from infra.db import engine_for, transaction
+from infra.settings import get_settings
+from tend.demo import DEMO_PARTNERS, create_demo
 from tend.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent

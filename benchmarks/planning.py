@@ -24,7 +24,7 @@ from benchmarks.population import BENCH_NOW, Population
 from checkins import recurrence
 from checkins.models import CheckinPlan, Round
 from checkins.service import CLOSING_NOTICE, DEFAULT_DUE_DAYS, NUDGE_AFTER, ROUND_PAGE
-from couples.db import make_engine
+from infra.db import make_engine
 from notifications import scheduler
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import JSON, Engine, TextClause, bindparam, create_engine, text
 from sqlalchemy.engine import make_url
 
 from checkins import recurrence
-from couples.db import UTCDateTime, make_engine
+from infra.db import UTCDateTime, make_engine
 from tend.migrate import alembic_config, upgrade
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -20,8 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from agreements.models import Agreement, AgreementVersion
-from couples.db import Base, UTCDateTime
 from couples.models import Couple, Membership
+from infra.db import Base, UTCDateTime
 
 # Participation status
 PENDING = "pending"  # not started

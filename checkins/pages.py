@@ -22,8 +22,8 @@ from checkins import service as checkins
 from checkins import survey
 from checkins.service import AdherenceInput, ConcernInput, Sheet
 from couples import service as couples
-from couples.errors import TendError
 from couples.models import User
+from infra.errors import TendError
 from privacy.pages import show_support_panel
 from tend import web
 

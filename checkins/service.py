@@ -48,9 +48,9 @@ from checkins.models import (
     TopicEvent,
 )
 from couples import service as couples
-from couples.db import utcnow
-from couples.errors import InvalidInput, NotAllowed, NotFound
 from couples.models import Couple, Membership, User
+from infra.db import utcnow
+from infra.errors import InvalidInput, NotAllowed, NotFound
 from notifications.models import OutboxMessage
 from notifications.preferences import Reminder, plan_reminder, plan_reminders
 from privacy.erase import register_eraser

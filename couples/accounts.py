@@ -15,8 +15,6 @@ from sqlalchemy.orm import Session
 
 from couples import passwords
 from couples.clients import is_device_key
-from couples.db import utcnow
-from couples.errors import InvalidInput, NotAllowed, NotFound, TooManyAttempts
 from couples.models import (
     AuthSession,
     FailedSignIn,
@@ -25,7 +23,10 @@ from couples.models import (
     PendingRegistration,
     User,
 )
-from couples.tokens import new_token, token_hash
+from infra.db import utcnow
+from infra.errors import InvalidInput, NotAllowed, NotFound, TooManyAttempts
+from infra.tokens import new_token, token_hash
+from notifications import accounts_port
 from notifications.outbox import enqueue
 
 SESSION_IDLE = dt.timedelta(minutes=30)
@@ -536,3 +537,13 @@ def update_profile(session: Session, user_id: int, *, display_name: str, timezon
     user.display_name = name
     user.timezone = timezone
     return user
+
+
+def user_exists(session: Session, user_id: int) -> bool:
+    return session.get(User, user_id) is not None
+
+
+# The mail machinery sits below accounts and asks through this port (docs/architecture.md).
+accounts_port.install(
+    accounts_port.Accounts(user_exists=user_exists, issue_sign_in_link=issue_sign_in_link)
+)

@@ -9,7 +9,7 @@ import streamlit as st
 
 from couples import accounts
 from couples import service as couples
-from couples.errors import TendError
+from infra.errors import TendError
 from privacy.pages import data_and_safety_sections
 from privacy.pause import is_paused
 from tend import web

@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from couples import accounts
-from couples.db import utcnow
-from couples.errors import InvalidInput, NotAllowed, NotFound
 from couples.models import Couple, Invitation, Membership, User
-from couples.tokens import new_token, token_hash
+from infra.db import utcnow
+from infra.errors import InvalidInput, NotAllowed, NotFound
+from infra.tokens import new_token, token_hash
 from notifications.outbox import enqueue
 
 INVITATION_LIFETIME = dt.timedelta(days=7)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from couples.db import make_engine
+from infra.db import make_engine
 from tend.schema import metadata
 
 config = context.config
@@ -14,7 +14,7 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from couples.settings import get_settings
+    from infra.settings import get_settings
 
     return get_settings().database_url
 

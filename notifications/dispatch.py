@@ -49,9 +49,9 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine, case, or_, select, update
 from sqlalchemy.orm import Session
 
-from couples import accounts
-from couples.db import get_engine, transaction, utcnow
-from couples.settings import Settings, get_settings
+from infra.db import get_engine, transaction, utcnow
+from infra.settings import Settings, get_settings
+from notifications import accounts_port
 from notifications.models import (
     DEAD,
     PENDING,
@@ -375,7 +375,7 @@ def _prepare(
             target = message.context.get("sign_in_target")
             if target and message.recipient_user_id is not None:
                 # Issued now, so its short lifetime starts when the mail leaves.
-                secret = accounts.issue_sign_in_link(
+                secret = accounts_port.issue_sign_in_link(
                     session, message.recipient_user_id, str(target), now=at
                 )
             return _Prepared(render(message, settings, secret=secret), message.attempts, None)

@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-import couples.models  # noqa: F401  (defines the users table the outbox refers to)
-from couples.db import Base, UTCDateTime, utcnow
+from infra.db import Base, UTCDateTime, utcnow
 
 PENDING = "pending"
 SENDING = "sending"

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from couples.db import utcnow
+from infra.db import utcnow
 from notifications.models import OutboxMessage
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from couples.errors import TendError
-from couples.settings import get_settings
-from notifications.mailbox import MailboxReader, links_in, visible_mails
+from infra.errors import TendError
+from infra.settings import get_settings
 from tend import web
+from tend.mailbox import MailboxReader, links_in, visible_mails
 
 
 def mailbox_page() -> None:

@@ -12,10 +12,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from couples.db import utcnow
-from couples.errors import InvalidInput, NotFound
-from couples.models import User
-from couples.settings import Settings, get_settings
+from infra.db import utcnow
+from infra.errors import InvalidInput, NotFound
+from infra.settings import Settings, get_settings
+from notifications import accounts_port
 from notifications.models import MailOptOut, NotificationPreference, OutboxMessage
 from notifications.outbox import enqueue
 from notifications.timing import DeliveryPrefs, late_delivery_time
@@ -129,7 +129,7 @@ def update_preferences(
     problems = {k: v for k, v in problems.items() if v}
     if problems:
         raise InvalidInput(problems)
-    if session.get(User, user_id) is None:
+    if not accounts_port.user_exists(session, user_id):
         raise NotFound("No such account.")
     prefs = session.get(NotificationPreference, user_id)
     if prefs is None:
@@ -152,7 +152,7 @@ def update_preferences(
 
 def plan_reminder(
     session: Session,
-    user: User,
+    user: Recipient,
     *,
     kind: str,
     dedupe_key: str,
@@ -332,9 +332,9 @@ def unsubscribe(session: Session, token: str, *, now: dt.datetime | None = None)
     if data is None:
         return None
     kind, user_id, address = str(data["k"]), data["u"], str(data["a"])
-    user = session.get(User, user_id) if isinstance(user_id, int) else None
-    if user is not None and kind in PROMPT_KINDS:
-        prefs = preferences_for(session, user.id)
+    known = isinstance(user_id, int) and accounts_port.user_exists(session, user_id)
+    if known and kind in PROMPT_KINDS:
+        prefs = preferences_for(session, user_id)
         if prefs not in session:
             session.add(prefs)
         prefs.disabled_kinds = sorted({*(prefs.disabled_kinds or []), kind})

@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from couples.db import utcnow
-from couples.settings import Settings
+from infra.db import utcnow
+from infra.settings import Settings
 from notifications.models import OutboxMessage
 from notifications.transports import MAIL_POLICY
 

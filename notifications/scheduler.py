@@ -14,7 +14,6 @@ number of times, in any number of processes.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 import signal
 from collections.abc import Callable
@@ -26,7 +25,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from couples.db import get_engine, transaction, utcnow
+from infra.composition import load_registrations
+from infra.db import get_engine, transaction, utcnow
 from notifications import dispatch
 from notifications.dispatch import DispatchReport, dispatch_pending
 from notifications.models import SchedulerPass
@@ -50,11 +50,6 @@ JOB_IDS = ("plan", "dispatch")
 Planner = Callable[[Session, dt.datetime], int]
 PLANNERS: dict[str, Planner] = {}
 
-# Modules that register planners (and prompt kinds) when imported; capabilities add
-# their module here, e.g. "checkins.reminders".
-PLANNER_MODULES: list[str] = ["agreements.reminders", "checkins.planners"]
-
-
 def register_planner(name: str, fn: Planner) -> None:
     """Add (or replace, by name) a planner that plan_job runs on every pass."""
     PLANNERS[name] = fn
@@ -65,8 +60,8 @@ def unregister_planner(name: str) -> None:
 
 
 def load_planners() -> None:
-    for module in PLANNER_MODULES:
-        importlib.import_module(module)
+    """Import the modules that register planners and prompt kinds (tend/registry.py)."""
+    load_registrations()
 
 
 def record_pass(

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import yagmail
 
-from couples.settings import Settings
+from infra.settings import Settings
 
 # Headers whose value is one or more <URL>s that mail clients parse as written (RFC 2369,
 # RFC 8058). The standard policy folds a value longer than 78 characters that has no

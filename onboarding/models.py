@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey
 from sqlalchemy.orm import Mapped, mapped_column
 
-from couples.db import Base, UTCDateTime
+from infra.db import Base, UTCDateTime
 
 
 class OnboardingProgress(Base):

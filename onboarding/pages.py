@@ -11,7 +11,7 @@ from agreements import templates
 from couples import accounts
 from couples import pages as couple_pages
 from couples import service as couples
-from couples.errors import TendError
+from infra.errors import TendError
 from onboarding import service as onboarding
 from onboarding.service import STEP_TITLES, STEPS, PlanItem
 from tend import web

@@ -24,9 +24,9 @@ from agreements import templates
 from agreements.models import Agreement
 from checkins import recurrence
 from couples import service as couples
-from couples.db import utcnow
-from couples.errors import InvalidInput, NotAllowed
 from couples.models import Couple, Invitation
+from infra.db import utcnow
+from infra.errors import InvalidInput, NotAllowed
 from onboarding.models import OnboardingProgress
 from privacy import erase, export
 

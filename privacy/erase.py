@@ -21,8 +21,6 @@ from sqlalchemy.orm import Session
 from couples import passwords
 from couples import service as couples
 from couples.accounts import get_user
-from couples.db import utcnow
-from couples.errors import InvalidInput
 from couples.models import (
     AuthSession,
     Couple,
@@ -34,6 +32,8 @@ from couples.models import (
     PendingRegistration,
     User,
 )
+from infra.db import utcnow
+from infra.errors import InvalidInput
 from notifications.models import NotificationPreference, OutboxMessage
 from privacy.export import load_providers
 

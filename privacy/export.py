@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import importlib
 import io
 import json
 import zipfile
@@ -23,8 +22,9 @@ from sqlalchemy.orm import Session
 
 from couples import service as couples
 from couples.accounts import get_user
-from couples.db import utcnow
 from couples.models import AuthSession, Couple, Invitation, KnownDevice, Membership
+from infra.composition import load_registrations
+from infra.db import utcnow
 from notifications.models import OutboxMessage
 from privacy import pause
 
@@ -52,18 +52,10 @@ def exporters() -> dict[str, Exporter]:
 
 
 def load_providers() -> None:
-    """Import ``<package>.service`` of every package with models (tend.schema), so that
-    exporters and erasers registered at import time there are known before an export or
-    a deletion, whichever process (web, CLI, scheduler) asks."""
-    from tend.schema import MODEL_MODULES
-
-    for module in MODEL_MODULES:
-        name = module.__name__.rpartition(".")[0] + ".service"
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+    """Import every module that registers exporters and erasers (tend/registry.py), so
+    they are known before an export or a deletion, whichever process (web, CLI,
+    scheduler) asks."""
+    load_registrations()
 
 
 def collect(session: Session, user_id: int) -> dict[str, dict[str, Rows]]:

@@ -8,8 +8,8 @@ import json
 
 import streamlit as st
 
-from couples.errors import TendError
-from couples.settings import get_settings
+from infra.errors import TendError
+from infra.settings import get_settings
 from privacy import erase, pause
 from tend import web
 

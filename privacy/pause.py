@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from couples.accounts import get_user
-from couples.db import utcnow
+from infra.db import utcnow
 from notifications.models import NotificationPreference
 from notifications.preferences import preferences_for
 

@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, delete, func, select, text  # noqa: E402
 
-from couples.db import engine_for, transaction, utcnow  # noqa: E402
+from infra.db import engine_for, transaction, utcnow  # noqa: E402
 from notifications.models import SENT, OutboxMessage  # noqa: E402
 from notifications.outbox import enqueue  # noqa: E402
 from tend.migrate import upgrade  # noqa: E402

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from couples.settings import ConfigError, Settings, load_settings
+from infra.settings import ConfigError, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -249,7 +249,7 @@ def outbox_retry(row_id: int) -> None:
 def send_test_email(address: str) -> None:
     """Send a test email to ADDRESS through the configured transport, right now."""
     from couples.accounts import email_problem, normalize_email
-    from couples.db import get_engine, transaction, utcnow
+    from infra.db import get_engine, transaction, utcnow
     from notifications.dispatch import send_now
     from notifications.outbox import enqueue
 
@@ -286,7 +286,7 @@ def send_test_email(address: str) -> None:
 def mailbox(address: str | None, limit: int) -> None:
     """Print the newest mails of the file drop (no mail server configured), with their
     links: for the operator at this machine, e.g. a password-reset link."""
-    from notifications.mailbox import dropped_mails, links_in
+    from tend.mailbox import dropped_mails, links_in
 
     settings = _settings()
     if not settings.uses_file_drop:
@@ -318,7 +318,7 @@ def mailbox(address: str | None, limit: int) -> None:
 def export(address: str, out: Path) -> None:
     """Write one person's data export (the zip they can download) to a file."""
     from couples.accounts import user_by_email
-    from couples.db import transaction
+    from infra.db import transaction
     from privacy.export import export_zip
 
     _settings()
@@ -346,7 +346,7 @@ def export(address: str, out: Path) -> None:
 def demo(years: int | None) -> None:
     """Create (once) a demo couple with a history of check-ins and print both partners'
     sign-in details."""
-    from couples.demo import create_demo
+    from tend.demo import create_demo
     from tend.migrate import upgrade
 
     # A clean install needs no separate `tend migrate` first.

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
-from couples.settings import get_settings
+from infra.settings import get_settings
 
 FORM_FIELD = "form_token"
 

@@ -15,7 +15,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from couples.clients import DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE, new_device_id
-from couples.settings import get_settings
+from infra.settings import get_settings
 
 
 def device_cookie_header(device_id: str) -> str:

@@ -15,7 +15,7 @@ from agreements import pages as agreement_pages
 from checkins import pages as checkin_pages
 from couples import pages as couple_pages
 from couples.models import User
-from couples.settings import get_settings
+from infra.settings import get_settings
 from notifications import pages as mail_pages
 from onboarding import pages as onboarding_pages
 from privacy import pages as safety_pages

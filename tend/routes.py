@@ -17,9 +17,9 @@ from starlette.routing import Route
 from couples import accounts
 from couples.accounts import SESSION_ABSOLUTE
 from couples.clients import DEVICE_COOKIE, device_key, new_device_id
-from couples.db import get_engine, transaction, utcnow
-from couples.errors import TendError
-from couples.settings import get_settings
+from infra.db import get_engine, transaction, utcnow
+from infra.errors import TendError
+from infra.settings import get_settings
 from privacy.export import export_file_name, export_zip
 from tend.csrf import checked_session_token
 from tend.device_cookie import device_cookie_header

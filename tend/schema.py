@@ -9,7 +9,7 @@ import checkins.models
 import couples.models
 import notifications.models
 import onboarding.models
-from couples.db import Base
+from infra.db import Base
 
 MODEL_MODULES = (
     couples.models,

@@ -13,9 +13,9 @@ import streamlit as st
 from sqlalchemy.orm import Session
 
 from couples import accounts, clients
-from couples.db import transaction
-from couples.errors import InvalidInput, TendError
 from couples.models import User
+from infra.db import transaction
+from infra.errors import InvalidInput, TendError
 from tend.csrf import FORM_FIELD, form_token
 
 SESSION_COOKIE = "tend_session"
@@ -98,7 +98,7 @@ def _text(value: object) -> str | None:
 
 def client_address() -> str:
     """The client's address; X-Forwarded-For counts only from TEND_TRUSTED_PROXIES."""
-    from couples.settings import get_settings
+    from infra.settings import get_settings
 
     # Several X-Forwarded-For headers read as one list, in order.
     values = st.context.headers.get_all("X-Forwarded-For")
@@ -253,7 +253,7 @@ def mailbox_hint(*, shown_here: bool = True) -> None:
     """Where the mail just sent can be read when there is no mail server. A password
     reset asked for while signed out is not shown in this browser (it could be anyone's
     address): then only the operator reads it, on the server."""
-    from couples.settings import get_settings
+    from infra.settings import get_settings
 
     if not get_settings().uses_file_drop:
         return

@@ -16,7 +16,7 @@ from pathlib import Path
 from playwright.sync_api import BrowserContext, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
-from notifications.mailbox import DroppedMail, dropped_mails, links_in
+from tend.mailbox import DroppedMail, dropped_mails, links_in
 
 ROOT = Path(__file__).resolve().parent.parent
 # Playwright's expect() waits 5 s by default; a loaded 2-core CI machine needs longer.

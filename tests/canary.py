@@ -26,12 +26,12 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from couples import accounts
-from couples.db import engine_for, transaction
-from couples.settings import get_settings
-from notifications.mailbox import dropped_mails
+from infra.db import engine_for, transaction
+from infra.settings import get_settings
 from notifications.models import OutboxMessage
 from notifications.rendering import render
 from privacy.export import export_zip
+from tend.mailbox import dropped_mails
 from tend.web import TEST_TOKEN_KEY
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

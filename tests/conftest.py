@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from couples import db as tend_db
-from couples.settings import get_settings
+from infra import db as tend_db
+from infra.settings import get_settings
 from tend.migrate import upgrade
 from tend.schema import metadata
 
@@ -187,7 +187,7 @@ def smtp_sink():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def smtp_settings(database_url: str, smtp_sink, tmp_path: Path):  # type: ignore[no-untyped-def]
     """Settings that send through the sink, with short timeouts for fault tests."""
-    from couples.settings import Settings
+    from infra.settings import Settings
 
     return Settings(
         database_url=database_url,

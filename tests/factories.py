@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from couples import accounts
 from couples import service as couples
 from couples.models import Couple, User
-from couples.tokens import new_token, token_hash
+from infra.tokens import new_token, token_hash
 
 PASSWORD = "a long enough secret"
 

@@ -22,7 +22,7 @@ from agreements.templates import TEMPLATES
 from checkins import service as checkins
 from checkins import survey
 from checkins.service import AdherenceInput, ConcernInput, Sheet
-from couples.db import utcnow
+from infra.db import utcnow
 from tests.factories import make_couple
 
 Tx = Callable[[], AbstractContextManager[Session]]

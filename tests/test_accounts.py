@@ -10,8 +10,8 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from couples import accounts, clients, passwords
-from couples.errors import InvalidInput, NotAllowed, TooManyAttempts
 from couples.models import AuthSession, KnownDevice, PendingRegistration, User
+from infra.errors import InvalidInput, NotAllowed, TooManyAttempts
 from notifications.models import OutboxMessage
 from tests.factories import PASSWORD, make_user
 

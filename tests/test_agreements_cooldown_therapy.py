@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from agreements import service as agreements
 from agreements.templates import TEMPLATES
-from couples.errors import InvalidInput, NotAllowed, NotFound
-from couples.settings import Settings
+from infra.errors import InvalidInput, NotAllowed, NotFound
+from infra.settings import Settings
 from notifications import rendering
 from notifications.models import OutboxMessage
 from tests.factories import make_couple

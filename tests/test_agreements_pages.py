@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 from agreements import service as agreements
 from agreements.templates import TEMPLATES
 from couples import accounts
-from couples.db import transaction
+from infra.db import transaction
 from tests.browser import ROOT
 from tests.factories import make_couple
 

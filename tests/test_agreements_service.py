@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from agreements import service as agreements
 from agreements.templates import TEMPLATES
-from couples.errors import InvalidInput, NotAllowed, NotFound
+from infra.errors import InvalidInput, NotAllowed, NotFound
 from notifications.models import OutboxMessage
 from tests.factories import make_couple
 

@@ -21,9 +21,9 @@ from agreements import service as agreements
 from checkins import service as checkins
 from checkins.service import AdherenceInput, ConcernInput, Sheet
 from couples import service as couples
-from couples.db import Base, utcnow
-from couples.errors import InvalidInput, NotFound
 from couples.models import Invitation
+from infra.db import Base, utcnow
+from infra.errors import InvalidInput, NotFound
 from tests import privacy_scenario as scenario
 
 MODULES = (
@@ -32,7 +32,7 @@ MODULES = (
     "couples.service",
     "couples.accounts",
     "notifications.preferences",
-    "notifications.service",
+    "privacy.mail_hooks",
     "privacy.export",
     "privacy.erase",
     "privacy.pause",

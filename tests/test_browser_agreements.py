@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from agreements import service as agreements
-from couples.db import engine_for, transaction
+from infra.db import engine_for, transaction
 from tests.browser import click, fill, open_page, sign_in
 from tests.factories import PASSWORD, make_couple
 

@@ -10,9 +10,9 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
 from couples import service as couples
-from couples.db import engine_for, transaction
 from couples.models import FailedSignIn, Invitation
-from couples.tokens import new_token, token_hash
+from infra.db import engine_for, transaction
+from infra.tokens import new_token, token_hash
 from tests.browser import click, expect_alert, fill, open_page, sign_in
 from tests.factories import PASSWORD, make_user
 

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from checkins import service as checkins
 from checkins import survey
 from couples import accounts
-from couples.db import engine_for, transaction
+from infra.db import engine_for, transaction
 from tests.browser import act, click, fill, open_page, wait_idle
 from tests.factories import mail_any_time, make_couple
 

@@ -25,8 +25,8 @@ from checkins import service as checkins
 from checkins import survey
 from checkins.service import AdherenceInput, Sheet
 from couples import service as couples
-from couples.db import engine_for, transaction, utcnow
 from couples.models import Invitation
+from infra.db import engine_for, transaction, utcnow
 from notifications.scheduler import record_pass
 from tend.headers import SECURITY_HEADERS
 from tests.browser import click, open_page, sign_in, wait_idle

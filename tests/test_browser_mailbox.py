@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from couples.db import engine_for, transaction
+from infra.db import engine_for, transaction
 from tests.browser import click, expect_alert, fill, open_page, start_tend, stop_tend, wait_idle
 from tests.factories import PASSWORD, make_couple
 

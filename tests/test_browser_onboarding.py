@@ -8,8 +8,8 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from couples.db import engine_for, transaction
 from couples.models import User
+from infra.db import engine_for, transaction
 from onboarding.models import OnboardingProgress
 from tests.browser import act, click, fill, open_page
 

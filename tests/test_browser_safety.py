@@ -9,7 +9,7 @@ import threading
 import pytest
 from playwright.sync_api import Page, expect
 
-from couples.db import engine_for, transaction
+from infra.db import engine_for, transaction
 from tests.browser import (
     click,
     fill,

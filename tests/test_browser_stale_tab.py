@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from agreements.models import Cooldown
-from couples.db import engine_for, transaction
+from infra.db import engine_for, transaction
 from tests.browser import click, fill, open_page, sign_in
 from tests.factories import PASSWORD, make_couple
 

@@ -25,8 +25,8 @@ from checkins import service as checkins
 from checkins import survey
 from checkins.models import Answer, Participation
 from couples import accounts
-from couples.db import engine_for, transaction, utcnow
-from couples.errors import NotAllowed, NotFound
+from infra.db import engine_for, transaction, utcnow
+from infra.errors import NotAllowed, NotFound
 from notifications.dispatch import dispatch_pending
 from tend import web
 from tests import privacy_scenario as scenario

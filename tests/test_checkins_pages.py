@@ -11,7 +11,7 @@ from streamlit.util import calc_hash
 
 from checkins import service as checkins
 from couples import accounts
-from couples.db import utcnow
+from infra.db import utcnow
 from tests.factories import make_couple
 from tests.test_checkins_service import answer_round, sheet
 

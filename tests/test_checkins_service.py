@@ -14,7 +14,7 @@ from checkins import service as checkins
 from checkins import survey
 from checkins.models import DRAFT, MISSED, PENDING, SUBMITTED, Answer, Participation, Round
 from checkins.service import AdherenceInput, ConcernInput, Sheet
-from couples.errors import InvalidInput, NotAllowed, NotFound
+from infra.errors import InvalidInput, NotAllowed, NotFound
 from notifications.models import OutboxMessage
 from tests.factories import make_couple
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from notifications.mailbox import dropped_mails
 from tend.cli import main
+from tend.mailbox import dropped_mails
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,8 +78,8 @@ def test_bad_configuration_stops_with_the_variable_named(tend_env, tmp_path) -> 
 def test_demo_is_idempotent(tend_env, tmp_path) -> None:
     from sqlalchemy import func, select
 
-    from couples.db import engine_for, transaction
     from couples.models import Couple, User
+    from infra.db import engine_for, transaction
 
     for _ in range(2):
         result = tend("demo", env=tend_env, cwd=tmp_path)
@@ -91,7 +91,7 @@ def test_demo_is_idempotent(tend_env, tmp_path) -> None:
 
 
 def test_scheduler_once_sends_what_is_due(tend_env, tmp_path) -> None:
-    from couples.db import engine_for, transaction
+    from infra.db import engine_for, transaction
     from notifications.outbox import enqueue
 
     with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
@@ -107,7 +107,7 @@ def test_export_writes_the_persons_zip_privately_and_never_overwrites(tend_env, 
     import stat
     import zipfile
 
-    from couples.db import engine_for, transaction
+    from infra.db import engine_for, transaction
     from tests.factories import make_couple
 
     with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
@@ -142,7 +142,7 @@ def test_export_writes_the_persons_zip_privately_and_never_overwrites(tend_env, 
 
 
 def test_jobs_shows_the_last_error_that_healthz_keeps_to_itself(tend_env, tmp_path) -> None:
-    from couples.db import engine_for, utcnow
+    from infra.db import engine_for, utcnow
     from notifications.scheduler import record_pass
 
     engine = engine_for(tend_env["TEND_DATABASE_URL"])
@@ -184,7 +184,7 @@ def test_mailbox_prints_the_mails_to_one_address_with_their_links(tend_env, tmp_
 def test_serve_warns_when_the_file_drop_is_reachable_from_other_machines(
     host: str, warns: bool
 ) -> None:
-    from couples.settings import Settings
+    from infra.settings import Settings
     from tend.cli import exposure_warning
 
     file_drop = Settings(_env_file=None, secret_key="k")

@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from couples import clients
-from couples.settings import ConfigError, load_settings
+from infra.settings import ConfigError, load_settings
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))
 PROXY_NET = (ipaddress.ip_network("10.0.0.0/8"),)

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from couples import service as couples
-from couples.errors import InvalidInput, NotAllowed, NotFound
 from couples.models import Invitation
-from couples.tokens import new_token, token_hash
+from infra.errors import InvalidInput, NotAllowed, NotFound
+from infra.tokens import new_token, token_hash
 from notifications.models import OutboxMessage
 from tests.factories import make_couple, make_user
 

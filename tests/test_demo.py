@@ -19,11 +19,11 @@ from checkins.models import (
     Topic,
     TopicEvent,
 )
-from couples import demo
 from couples.accounts import user_by_email
-from couples.db import transaction
 from couples.models import Couple, User
+from infra.db import transaction
 from notifications.models import OutboxMessage
+from tend import demo
 
 
 @pytest.fixture
@@ -163,7 +163,7 @@ def test_longer_history_with_years(tend_env, engine, now) -> None:
 def test_readme_documents_every_setting() -> None:
     from pathlib import Path
 
-    from couples.settings import Settings
+    from infra.settings import Settings
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     missing = [

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from couples import accounts
 from couples.clients import device_key
 from couples.models import KnownDevice
-from couples.settings import get_settings
+from infra.settings import get_settings
 from tend import routes
 from tend.device_cookie import DeviceCookieMiddleware
 from tests.factories import make_user

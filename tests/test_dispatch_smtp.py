@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, event, select, text, update
 
-from couples.db import transaction, utcnow
+from infra.db import transaction, utcnow
 from notifications import dispatch
 from notifications.dispatch import (
     BACKOFF,

@@ -18,10 +18,10 @@ from streamlit.testing.v1 import AppTest
 
 from couples import accounts
 from couples import service as couples
-from couples.db import engine_for, transaction
-from couples.errors import TendError
 from couples.models import Couple, PendingRegistration, User
-from couples.settings import get_settings
+from infra.db import engine_for, transaction
+from infra.errors import TendError
+from infra.settings import get_settings
 from notifications.models import OutboxMessage
 from notifications.rendering import render
 from privacy import erase

@@ -24,9 +24,9 @@ from checkins import survey
 from checkins.models import ActionItem, Adherence, Concern, CustomQuestion, Topic
 from checkins.service import AdherenceInput, ConcernInput, Sheet
 from couples import accounts
-from couples.db import engine_for, transaction, utcnow
-from couples.errors import InvalidInput, TendError
-from couples.settings import get_settings
+from infra.db import engine_for, transaction, utcnow
+from infra.errors import InvalidInput, TendError
+from infra.settings import get_settings
 from notifications.models import OutboxMessage
 from notifications.rendering import render
 from tend import web

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from couples.settings import Settings
-from notifications.mailbox import dropped_mails, read_mail
+from infra.settings import Settings
 from notifications.models import OutboxMessage
 from notifications.rendering import ATTACHMENTS, KINDS, TEMPLATE_DIR, TEMPLATE_PARTS, render
 from notifications.scheduler import load_planners
 from notifications.transports import FileDropTransport
+from tend.mailbox import dropped_mails, read_mail
 
 load_planners()  # every capability's kinds, prompt kinds and attachment builders
 

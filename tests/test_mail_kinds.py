@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from couples.settings import Settings
+from infra.settings import Settings
 from notifications.models import OutboxMessage
 from notifications.rendering import render
 

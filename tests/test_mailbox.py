@@ -1,5 +1,5 @@
 """Who may read which mail of the file drop on the local Mailbox page
-(notifications.mailbox.visible_mails), on both databases, with the real file drop."""
+(tend.mailbox.visible_mails), on both databases, with the real file drop."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from couples import accounts
-from couples.settings import get_settings
+from infra.settings import get_settings
 from notifications.dispatch import dispatch_pending
-from notifications.mailbox import MailboxReader, visible_mails
 from notifications.transports import FileDropTransport
+from tend.mailbox import MailboxReader, visible_mails
 from tests.factories import make_couple
 
 

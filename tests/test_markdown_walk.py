@@ -22,9 +22,9 @@ from checkins import survey
 from checkins.service import AdherenceInput, ConcernInput, Sheet
 from couples import accounts
 from couples import service as couples
-from couples.db import transaction, utcnow
 from couples.models import Invitation
-from couples.tokens import new_token, token_hash
+from infra.db import transaction, utcnow
+from infra.tokens import new_token, token_hash
 from notifications.dispatch import dispatch_pending
 from tend import web
 from tests.canary import APP, _walk, rendered_text

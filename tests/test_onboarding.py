@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from agreements import service as agreements
 from couples import service as couples
-from couples.errors import InvalidInput, NotAllowed
+from infra.errors import InvalidInput, NotAllowed
 from notifications.models import OutboxMessage
 from onboarding import service as onboarding
 from onboarding.service import PlanItem

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from couples import accounts
-from couples.db import engine_for, transaction
+from infra.db import engine_for, transaction
 from tend import web
 from tend.web import TEST_TOKEN_KEY
 from tests.factories import make_couple, make_user

@@ -11,8 +11,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
-from couples.errors import InvalidInput
 from couples.models import User
+from infra.errors import InvalidInput
 from notifications import scheduler
 from notifications.dispatch import dispatch_pending
 from notifications.models import NotificationPreference, OutboxMessage, SchedulerPass

@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from couples import accounts
 from couples import service as couples
 from couples.clients import device_key
-from couples.errors import InvalidInput
 from couples.models import (
     AuthSession,
     Couple,
@@ -26,7 +25,8 @@ from couples.models import (
     PendingRegistration,
     User,
 )
-from couples.tokens import new_token, token_hash
+from infra.errors import InvalidInput
+from infra.tokens import new_token, token_hash
 from notifications.models import NotificationPreference, OutboxMessage
 from notifications.outbox import enqueue
 from privacy import erase, export, pause

@@ -10,9 +10,9 @@ from streamlit.testing.v1 import AppTest
 
 from couples import accounts
 from couples import service as couples
-from couples.db import engine_for, transaction
 from couples.models import AuthSession, User
-from couples.settings import get_settings
+from infra.db import engine_for, transaction
+from infra.settings import get_settings
 from privacy import pause
 from tend import web
 from tests.canary import APP, assert_canary_unreachable, comparable, pages_as, rendered_text
@@ -55,7 +55,7 @@ def test_quick_exit_is_on_every_page_and_replaces_history(
 
 
 def test_a_quick_exit_url_that_could_run_script_is_refused(monkeypatch) -> None:
-    from couples.settings import ConfigError, load_settings
+    from infra.settings import ConfigError, load_settings
 
     for bad in ("javascript:alert(1)", 'https://x.example/"onmouseover=', "https://a b"):
         monkeypatch.setenv("TEND_QUICK_EXIT_URL", bad)

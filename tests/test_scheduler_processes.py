@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from couples.db import utcnow
+from infra.db import utcnow
 from notifications.dispatch import STALL_AFTER
 from notifications.models import PENDING, SENDING, SENT, OutboxMessage, SchedulerPass
 from notifications.outbox import enqueue

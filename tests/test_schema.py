@@ -31,7 +31,7 @@ def test_a_downgrade_on_sqlite_keeps_the_rows_of_the_tables_it_rebuilds(tmp_path
     from alembic import command
     from sqlalchemy import text
 
-    from couples import db as tend_db
+    from infra import db as tend_db
     from tend.migrate import alembic_config, upgrade
     from tests.factories import make_couple
     from tests.test_checkins_service import full_round

@@ -10,7 +10,7 @@ import zipfile
 from urllib.parse import urlencode, urlsplit
 
 from couples import accounts
-from couples.db import engine_for, transaction
+from infra.db import engine_for, transaction
 from tend.csrf import FORM_FIELD, form_token
 from tend.web import EXPORT, EXPORT_PATH, SIGN_OUT
 from tests.factories import make_couple

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from couples import accounts
-from couples.db import engine_for, transaction, utcnow
 from couples.models import AuthSession
+from infra.db import engine_for, transaction, utcnow
 from tend import web
 from tests.canary import APP
 from tests.factories import PASSWORD, make_couple
@@ -111,7 +111,7 @@ def _acts_after_its_session_ended() -> None:
 
     from agreements import service as agreements
     from couples import accounts
-    from couples.db import transaction
+    from infra.db import transaction
     from tend import web
 
     user = web.resolve_current_user()

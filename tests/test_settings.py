@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from couples.settings import ConfigError, load_settings
+from infra.settings import ConfigError, load_settings
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import email.policy
 
 from aiosmtpd.controller import Controller
 
-from couples.settings import Settings
+from infra.settings import Settings
 from notifications.models import OutboxMessage
 from notifications.rendering import render
 from notifications.transports import SmtpTransport

@@ -8,7 +8,7 @@ from sqlalchemy import Engine, select
 from starlette.requests import Request
 
 from couples import accounts
-from couples.db import utcnow
+from infra.db import utcnow
 from notifications.dispatch import dispatch_pending
 from notifications.models import SKIPPED, MailOptOut, NotificationPreference, OutboxMessage
 from notifications.outbox import enqueue
@@ -153,7 +153,7 @@ def _notifications_script() -> None:
     import streamlit as st
 
     from couples import accounts
-    from couples.db import transaction
+    from infra.db import transaction
     from notifications.pages import notifications_page
     from tend import web
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import couples.db
+import infra.db
 
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None
@@ -27,8 +27,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("reunited_on", sa.Date(), nullable=True),
-        sa.Column("created_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_couples")),
     )
     op.create_table(
@@ -36,7 +36,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("client", sa.String(length=64), nullable=False),
-        sa.Column("at", couples.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_failed_sign_ins")),
     )
     with op.batch_alter_table("failed_sign_ins", schema=None) as batch_op:
@@ -53,9 +53,9 @@ def upgrade() -> None:
         sa.Column("display_name", sa.String(length=200), nullable=False),
         sa.Column("password_hash", sa.String(length=200), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
-        sa.Column("created_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("used_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pending_registrations")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_pending_registrations_token_hash")),
     )
@@ -69,8 +69,8 @@ def upgrade() -> None:
         sa.Column("display_name", sa.String(length=200), nullable=False),
         sa.Column("password_hash", sa.String(length=200), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
-        sa.Column("created_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("password_changed_at", couples.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("password_changed_at", infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
     )
@@ -79,10 +79,10 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_seen_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
@@ -102,10 +102,10 @@ def upgrade() -> None:
         sa.Column("invited_by_id", sa.Integer(), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("accepted_at", couples.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("revoked_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("accepted_at", infra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["couple_id"],
             ["couples.id"],
@@ -130,8 +130,8 @@ def upgrade() -> None:
         sa.Column("couple_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("seat", sa.Integer(), nullable=False),
-        sa.Column("joined_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("left_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("joined_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("left_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["couple_id"],
             ["couples.id"],
@@ -161,9 +161,9 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("target", sa.String(length=200), nullable=False),
-        sa.Column("created_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("used_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
@@ -185,14 +185,14 @@ def upgrade() -> None:
         sa.Column("to_address", sa.String(length=320), nullable=False),
         sa.Column("context", sa.JSON(), nullable=False),
         sa.Column("secret", sa.String(length=200), nullable=True),
-        sa.Column("send_after", couples.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("send_after", infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("claimed_until", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claimed_until", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("message_id", sa.String(length=200), nullable=False),
-        sa.Column("created_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["recipient_user_id"],
             ["users.id"],

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import couples.db
+import infra.db
 
 revision: str = "agreements_0001"
 down_revision: str | Sequence[str] | None = "0001"
@@ -41,13 +41,13 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", couples.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("flagged_for_review", sa.Boolean(), nullable=False),
         sa.Column("flagged_by_id", sa.Integer(), nullable=True),
-        sa.Column("flagged_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("flagged_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("retire_requested_by_id", sa.Integer(), nullable=True),
-        sa.Column("retire_requested_at", couples.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("retired_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("retire_requested_at", infra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("retired_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["couple_id"],
             ["couples.id"],
@@ -82,12 +82,12 @@ def upgrade() -> None:
         sa.Column("params", sa.JSON(), nullable=False),
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("proposed_by_id", sa.Integer(), nullable=False),
-        sa.Column("proposed_at", couples.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("proposed_at", infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("accepted_by_id", sa.Integer(), nullable=True),
-        sa.Column("in_force_from", couples.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("in_force_until", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("in_force_from", infra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("in_force_until", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("answered_by_id", sa.Integer(), nullable=True),
-        sa.Column("answered_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("answered_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("decline_reason", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["accepted_by_id"],
@@ -128,14 +128,14 @@ def upgrade() -> None:
         "therapy_appointments",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("agreement_id", sa.Integer(), nullable=False),
-        sa.Column("starts_at", couples.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("starts_at", infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("duration_minutes", sa.Integer(), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("location", sa.String(length=300), nullable=False),
         sa.Column("set_by_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("remind_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("cancelled_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("remind_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("cancelled_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["agreement_id"],
             ["agreements.id"],
@@ -160,7 +160,7 @@ def upgrade() -> None:
         sa.Column("held_on", sa.Date(), nullable=False),
         sa.Column("attendance", sa.String(length=20), nullable=False),
         sa.Column("logged_by_id", sa.Integer(), nullable=False),
-        sa.Column("logged_at", couples.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("logged_at", infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["agreement_id"],
             ["agreements.id"],
@@ -184,7 +184,7 @@ def upgrade() -> None:
         sa.Column("version_id", sa.Integer(), nullable=True),
         sa.Column("actor_id", sa.Integer(), nullable=False),
         sa.Column("action", sa.String(length=30), nullable=False),
-        sa.Column("at", couples.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("note", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["actor_id"], ["users.id"], name=op.f("fk_agreement_events_actor_id_users")
@@ -214,11 +214,11 @@ def upgrade() -> None:
         sa.Column("couple_id", sa.Integer(), nullable=False),
         sa.Column("agreement_version_id", sa.Integer(), nullable=True),
         sa.Column("started_by_id", sa.Integer(), nullable=False),
-        sa.Column("started_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("planned_end_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("extended_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("planned_end_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("extended_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("extended_by_id", sa.Integer(), nullable=True),
-        sa.Column("ended_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ended_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("ended_by_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["agreement_version_id"],
@@ -261,7 +261,7 @@ def upgrade() -> None:
         sa.Column("session_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("rating", sa.Integer(), nullable=False),
-        sa.Column("rated_at", couples.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("rated_at", infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["session_id"],
             ["therapy_sessions.id"],
@@ -285,7 +285,7 @@ def upgrade() -> None:
         sa.Column("cooldown_id", sa.Integer(), nullable=False),
         sa.Column("author_id", sa.Integer(), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
-        sa.Column("written_at", couples.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("written_at", infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["author_id"],
             ["users.id"],

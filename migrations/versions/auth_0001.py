@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import couples.db
+import infra.db
 
 revision: str = "auth_0001"
 down_revision: str | Sequence[str] | None = "perf_0005"
@@ -29,8 +29,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("device", sa.String(length=64), nullable=False),
-        sa.Column("first_seen_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_seen_at", couples.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("first_seen_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import couples.db
+import infra.db
 
 revision: str = "checkins_0001"
 down_revision: str | Sequence[str] | None = "agreements_0001"
@@ -30,8 +30,8 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("visibility", sa.String(length=16), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("created_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("retired_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("retired_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["couple_id"],
             ["couples.id"],
@@ -49,15 +49,15 @@ def upgrade() -> None:
         "checkin_rounds",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("couple_id", sa.Integer(), nullable=False),
-        sa.Column("scheduled_for", couples.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("scheduled_for", infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("origin", sa.String(length=16), nullable=False),
         sa.Column("schedule_version_id", sa.Integer(), nullable=True),
         sa.Column("opened_by_id", sa.Integer(), nullable=True),
-        sa.Column("opened_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("due_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revealed_at", couples.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("closed_at", couples.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("reviewed_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("opened_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("due_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revealed_at", infra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", infra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("reviewed_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("reviewed_by_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["couple_id"],
@@ -112,7 +112,7 @@ def upgrade() -> None:
         sa.Column("couple_id", sa.Integer(), nullable=False),
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("created_at", couples.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["couple_id"],
             ["couples.id"],
@@ -133,8 +133,8 @@ def upgrade() -> None:
         sa.Column("round_id", sa.Integer(), nullable=False),
         sa.Column("owner_user_id", sa.Integer(), nullable=True),
         sa.Column("text", sa.Text(), nullable=False),
-        sa.Column("created_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("done_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("done_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["couple_id"],
             ["couples.id"],
@@ -166,8 +166,8 @@ def upgrade() -> None:
         sa.Column("round_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("updated_at", couples.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("submitted_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", infra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("submitted_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["round_id"],
             ["checkin_rounds.id"],
@@ -215,7 +215,7 @@ def upgrade() -> None:
         "checkin_topic_events",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("topic_id", sa.Integer(), nullable=False),
-        sa.Column("at", couples.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("event", sa.String(length=16), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=True),
         sa.Column("round_id", sa.Integer(), nullable=True),

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import couples.db
+import infra.db
 
 revision: str = "newcomer_0001"
 down_revision: str | Sequence[str] | None = "notifications_0001"
@@ -26,10 +26,10 @@ def upgrade() -> None:
         "onboarding_progress",
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("plan", sa.JSON(), nullable=False),
-        sa.Column("plan_saved_at", couples.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("plan_proposed_at", couples.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("skipped_at", couples.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("finished_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("plan_saved_at", infra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("plan_proposed_at", infra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("skipped_at", infra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import couples.db
+import infra.db
 
 revision: str = "notifications_0001"
 down_revision: str | Sequence[str] | None = "checkins_0001"
@@ -27,27 +27,27 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("address", sa.String(length=320), nullable=False),
         sa.Column("kind", sa.String(length=64), nullable=False),
-        sa.Column("created_at", couples.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mail_opt_outs")),
         sa.UniqueConstraint("address", "kind", name=op.f("uq_mail_opt_outs_address_kind")),
     )
     op.create_table(
         "scheduler_passes",
         sa.Column("job", sa.String(length=32), nullable=False),
-        sa.Column("last_run_at", couples.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_success_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_run_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_success_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("job", name=op.f("pk_scheduler_passes")),
     )
     op.create_table(
         "notification_preferences",
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("paused_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("paused_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("disabled_kinds", sa.JSON(), nullable=False),
         sa.Column("preferred_hour", sa.Integer(), nullable=True),
         sa.Column("quiet_start", sa.Integer(), nullable=True),
         sa.Column("quiet_end", sa.Integer(), nullable=True),
-        sa.Column("updated_at", couples.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],

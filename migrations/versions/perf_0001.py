@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import couples.db
+import infra.db
 
 revision: str = "perf_0001"
 down_revision: str | Sequence[str] | None = "newcomer_0001"
@@ -30,7 +30,7 @@ def upgrade() -> None:
     op.create_table(
         "checkin_plans",
         sa.Column("couple_id", sa.Integer(), nullable=False),
-        sa.Column("next_check_at", couples.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_check_at", infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["couple_id"],
             ["couples.id"],
@@ -65,7 +65,7 @@ def upgrade() -> None:
     op.get_bind().execute(
         sa.text(
             "INSERT INTO checkin_plans (couple_id, next_check_at) SELECT id, :stale FROM couples"
-        ).bindparams(sa.bindparam("stale", type_=couples.db.UTCDateTime())),
+        ).bindparams(sa.bindparam("stale", type_=infra.db.UTCDateTime())),
         {"stale": stale},
     )
 

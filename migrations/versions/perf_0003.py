@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import couples.db
+import infra.db
 
 revision: str = "perf_0003"
 down_revision: str | Sequence[str] | None = "perf_0002"
@@ -29,7 +29,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("checkin_participations", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("remind_at", couples.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("remind_at", infra.db.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.create_index(
             "ix_checkin_participations_remind_at",
@@ -44,7 +44,7 @@ def upgrade() -> None:
             "UPDATE checkin_participations SET remind_at = :stale "
             "WHERE status IN ('pending', 'draft') AND round_id IN "
             "(SELECT id FROM checkin_rounds WHERE closed_at IS NULL)"
-        ).bindparams(sa.bindparam("stale", type_=couples.db.UTCDateTime())),
+        ).bindparams(sa.bindparam("stale", type_=infra.db.UTCDateTime())),
         {"stale": stale},
     )
 

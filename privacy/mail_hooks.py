@@ -1,7 +1,6 @@
-"""The notifications package's part of data export and account deletion.
-
-``privacy.export.load_providers`` imports ``<package>.service`` for every package with
-models, so registering here (at import time) makes every process see these.
+"""The mail tables' part of data export and account deletion: reminder preferences and
+one-click opt-outs. Here, above accounts, because it reads the person's address, and
+the mail machinery sits below accounts. Registered at import (listed in tend/registry.py).
 """
 
 from __future__ import annotations

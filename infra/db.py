@@ -102,7 +102,7 @@ def engine_for(url: str) -> Engine:
 
 
 def get_engine() -> Engine:
-    from couples.settings import get_settings
+    from infra.settings import get_settings
 
     return engine_for(get_settings().database_url)
 

@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from couples import accounts
 from couples import service as couples
-from couples.db import transaction, utcnow
 from couples.models import Membership, User
+from infra.db import transaction, utcnow
 
 DEMO_PASSWORD = "tend-demo-password"
 DEMO_PARTNERS = (

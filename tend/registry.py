@@ -1,0 +1,49 @@
+"""The composition root: every module that registers something when imported, in one place.
+
+Registries live low (the scheduler's planners, the prompt kinds a person can switch off,
+mail attachments, data exporters and erasers, the couple space's partner-joined hooks,
+the accounts port of the mail machinery); the modules that fill them live above. The
+readers of those registries import this module first (``infra.composition``), so every
+process (web, CLI, scheduler, a test) sees the same, complete set.
+
+What is registered, and where:
+
+- accounts port (notifications.accounts_port.install):
+  couples.accounts (does a person exist; the single-use sign-in link of a mail)
+- planners (notifications.scheduler.register_planner):
+  "checkins" in checkins.planners; "therapy_reminders" in agreements.reminders
+- prompt kinds (notifications.preferences.register_prompt_kind):
+  round_opened, partner_answered, ready_to_review, round_closing, nudge in checkins.planners;
+  agreement_proposed, agreement_flagged, cooldown_started, cooldown_extended,
+  cooldown_ended, therapy_appointment in agreements.reminders
+- mail attachments (notifications.rendering.register_attachments):
+  "round_opened" (the calendar invitation) in checkins.planners
+- exporters and erasers (privacy.export.register_exporter, privacy.erase.register_eraser):
+  "account" in privacy.export; "notifications" in privacy.mail_hooks;
+  "agreements" in agreements.privacy_hooks; "checkins" in checkins.privacy_hooks;
+  "onboarding" in onboarding.service
+- partner-joined hooks (couples.service.register_partner_joined_hook):
+  "onboarding" in onboarding.service
+"""
+
+from __future__ import annotations
+
+import agreements.reminders
+import agreements.service
+import checkins.planners
+import checkins.service
+import couples.accounts
+import onboarding.service
+import privacy.export
+import privacy.mail_hooks
+
+REGISTERING_MODULES = (
+    couples.accounts,
+    checkins.planners,
+    agreements.reminders,
+    privacy.export,
+    privacy.mail_hooks,
+    agreements.service,
+    checkins.service,
+    onboarding.service,
+)
