@@ -25,7 +25,7 @@ from sqlalchemy import Engine, event
 from streamlit.testing.v1 import AppTest
 
 from benchmarks.common import Result, interleaved_samples, paired_ratio
-from checkins import service as checkins
+from checkins import answers, rounds
 from couples import accounts
 from infra.db import engine_for, transaction
 from infra.settings import get_settings
@@ -103,10 +103,10 @@ def demo_couple(years: int) -> int:
     with transaction() as s:
         alex, sam = (accounts.user_by_email(s, email) for email, _, _ in DEMO_PARTNERS)
         assert alex is not None and sam is not None
-        round_ = checkins.current_round(s, sam.id)
+        round_ = rounds.current_round(s, sam.id)
         assert round_ is not None and round_.revealed_at is None
-        checkins.save_answers(s, sam.id, round_.id, checkins.my_answers(s, alex.id, round_.id))
-        assert checkins.submit(s, sam.id, round_.id).phase == "review"
+        answers.save_answers(s, sam.id, round_.id, answers.my_answers(s, alex.id, round_.id))
+        assert answers.submit(s, sam.id, round_.id).phase == "review"
         return alex.id
 
 

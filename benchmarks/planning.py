@@ -23,7 +23,7 @@ from benchmarks.common import Result, interleaved_medians
 from benchmarks.population import BENCH_NOW, Population
 from checkins import recurrence
 from checkins.models import CheckinPlan, Round
-from checkins.service import CLOSING_NOTICE, DEFAULT_DUE_DAYS, NUDGE_AFTER, ROUND_PAGE
+from checkins.views import CLOSING_NOTICE, DEFAULT_DUE_DAYS, NUDGE_AFTER, ROUND_PAGE
 from infra.db import make_engine
 from notifications import scheduler
 

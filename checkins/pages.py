@@ -18,9 +18,13 @@ import pyarrow as pa
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from checkins import service as checkins
-from checkins import survey
-from checkins.service import AdherenceInput, ConcernInput, Sheet
+from checkins import answers, survey, trends
+from checkins import history as checkin_history
+from checkins import questions as checkin_questions
+from checkins import review as checkin_review
+from checkins import rounds as checkin_rounds
+from checkins import views as checkin_views
+from checkins.views import AdherenceInput, ConcernInput, Sheet
 from couples import service as couples
 from couples.models import User
 from infra.errors import TendError
@@ -44,11 +48,11 @@ def checkin_page() -> None:
         other = next((m for m in couple.members if m.user_id != user.id), None) if couple else None
         partner = other.user if other else None
         partner_name = couples.member_name(other, user.id) if other else ""
-        round_ = checkins.current_round(session, user.id) if couple else None
-        status = checkins.round_status(session, user.id, round_.id) if round_ else None
+        round_ = checkin_rounds.current_round(session, user.id) if couple else None
+        status = checkin_rounds.round_status(session, user.id, round_.id) if round_ else None
         # Loaded here, with the round and membership this transaction already holds.
         review = (
-            checkins.review(session, user.id, round_.id)
+            checkin_review.review(session, user.id, round_.id)
             if status is not None and status.phase == "review"
             else None
         )
@@ -92,12 +96,12 @@ def checkin_page() -> None:
     _answer_form(user.id, status.round.id, submitted=False)
 
 
-def _no_open_round(user_id: int, last: checkins.Review | None) -> None:
+def _no_open_round(user_id: int, last: checkin_review.Review | None) -> None:
     st.write("No check-in is open right now.")
     if st.button("Start a check-in now", type="primary"):
         try:
             with web.action() as session:
-                checkins.start_round_now(session, user_id)
+                checkin_rounds.start_round_now(session, user_id)
         except TendError as exc:
             web.show_error(exc)
         else:
@@ -112,8 +116,8 @@ def _no_open_round(user_id: int, last: checkins.Review | None) -> None:
 
 def _action_items_banner(user_id: int) -> None:
     with web.action() as session:
-        items = checkins.open_action_items(session, user_id)
-        names = checkins.shown_names(session, user_id)
+        items = checkin_review.open_action_items(session, user_id)
+        names = checkin_history.shown_names(session, user_id)
     if not items:
         return
     st.subheader("What you said you would do differently")
@@ -124,7 +128,7 @@ def _action_items_banner(user_id: int) -> None:
         )
         if done:
             with web.action() as session:
-                checkins.set_action_done(session, user_id, item.id, True)
+                checkin_review.set_action_done(session, user_id, item.id, True)
             st.rerun()
 
 
@@ -153,9 +157,9 @@ def _scale(round_id: int, item: str, prompt: str, options, value, help_text: str
 
 def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
     with web.action() as session:
-        questions = checkins.round_questions(session, user_id, round_id)
-        stored = checkins.my_answers(session, user_id, round_id)
-        topics = checkins.topics(session, user_id)
+        questions = checkin_rounds.round_questions(session, user_id, round_id)
+        stored = answers.my_answers(session, user_id, round_id)
+        topics = checkin_history.topics(session, user_id)
         partner = couples.partner_of(session, user_id)
         partner_name = couples.shown_name(session, user_id, partner.id) if partner else ""
     partner_name = partner_name or "my partner"
@@ -246,7 +250,7 @@ def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
     if _differs(sheet, stored):
         try:
             with web.action() as session:
-                checkins.save_answers(session, user_id, round_id, sheet)
+                answers.save_answers(session, user_id, round_id, sheet)
         except TendError as exc:
             web.show_error(exc, _labels(questions))
             if survey.safety_is_concerning(values):
@@ -262,14 +266,14 @@ def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
     if not submitted and st.button("Submit my answers", type="primary"):
         try:
             with web.action() as session:
-                checkins.submit(session, user_id, round_id)
+                answers.submit(session, user_id, round_id)
         except TendError as exc:
             web.show_error(exc, _labels(questions))
         else:
             st.rerun()
 
 
-def _labels(questions: checkins.RoundQuestions) -> dict[str, str]:
+def _labels(questions: checkin_views.RoundQuestions) -> dict[str, str]:
     labels = {q.key: q.prompt for q in questions.built_in}
     labels |= {survey.custom_key(q.id): q.prompt for q in questions.custom}
     labels |= {f"agreement:{a.agreement_id}": a.title for a in questions.agreements}
@@ -301,7 +305,9 @@ def _differs(sheet: Sheet, stored: Sheet) -> bool:
     return _normalized(sheet) != _normalized(stored)
 
 
-def _concerns(round_id: int, stored: Sheet, topics: list[checkins.TopicView]) -> list[ConcernInput]:
+def _concerns(
+    round_id: int, stored: Sheet, topics: list[checkin_history.TopicView]
+) -> list[ConcernInput]:
     count_key = _key(round_id, "concern_count")
     _default(count_key, max(1, len(stored.concerns)))
     options = [NEW_TOPIC] + [t.id for t in topics]
@@ -336,7 +342,7 @@ def _concerns(round_id: int, stored: Sheet, topics: list[checkins.TopicView]) ->
 
 
 # --- review -----------------------------------------------------------------------------
-def _review(user_id: int, review: checkins.Review) -> None:
+def _review(user_id: int, review: checkin_review.Review) -> None:
     round_id = review.round.id
     partner = review.partner
     mine_total, theirs_total = review.mine.satisfaction, review.theirs.satisfaction
@@ -423,7 +429,7 @@ def _review(user_id: int, review: checkins.Review) -> None:
     if add:
         try:
             with web.action() as session:
-                checkins.add_action_item(session, user_id, round_id, text, owner or None)
+                checkin_review.add_action_item(session, user_id, round_id, text, owner or None)
         except TendError as exc:
             web.show_error(exc, {"text": "We will…", "owner": "Who"})
         else:
@@ -432,7 +438,7 @@ def _review(user_id: int, review: checkins.Review) -> None:
         st.caption(f"Reviewed together on {review.round.reviewed_at:%d %b %Y}.")
     elif st.button("Mark as reviewed together", key=f"reviewed_{round_id}"):
         with web.action() as session:
-            checkins.mark_reviewed(session, user_id, round_id)
+            checkin_review.mark_reviewed(session, user_id, round_id)
         st.rerun()
 
 
@@ -448,18 +454,18 @@ def _total(col, who: str, total: int | None, previous: int | None) -> None:  # t
 def _settings(user_id: int) -> None:
     with web.action() as session:
         couple = couples.require_membership(session, user_id).couple
-        days = checkins.due_days_for(session, couple.id)
-        own = checkins.questions(session, user_id)
+        days = checkin_rounds.due_days_for(session, couple.id)
+        own = checkin_questions.questions(session, user_id)
     new_days = st.number_input(
         "Days to answer a check-in",
-        min_value=checkins.MIN_DUE_DAYS,
-        max_value=checkins.MAX_DUE_DAYS,
+        min_value=checkin_views.MIN_DUE_DAYS,
+        max_value=checkin_views.MAX_DUE_DAYS,
         value=days,
         key="ck_due_days",
     )
     if new_days != days:
         with web.action() as session:
-            checkins.set_due_days(session, user_id, int(new_days))
+            checkin_rounds.set_due_days(session, user_id, int(new_days))
         st.rerun()
     st.markdown("**Your own questions** (asked in every check-in, after the built-in ones)")
     for index, q in enumerate(own):
@@ -468,11 +474,11 @@ def _settings(user_id: int) -> None:
             f"{web.md(q.prompt)} ({'1-5' if q.kind == 'scale' else 'written'}, {q.visibility})"
         )
         if index > 0 and cols[1].button("↑", key=f"q_up_{q.id}"):
-            _do(lambda s, q=q: checkins.move_question(s, user_id, q.id, -1))
+            _do(lambda s, q=q: checkin_questions.move_question(s, user_id, q.id, -1))
         if index < len(own) - 1 and cols[2].button("↓", key=f"q_down_{q.id}"):
-            _do(lambda s, q=q: checkins.move_question(s, user_id, q.id, 1))
+            _do(lambda s, q=q: checkin_questions.move_question(s, user_id, q.id, 1))
         if cols[3].button("Retire", key=f"q_retire_{q.id}"):
-            _do(lambda s, q=q: checkins.retire_question(s, user_id, q.id))
+            _do(lambda s, q=q: checkin_questions.retire_question(s, user_id, q.id))
     with st.form("add_question", clear_on_submit=True):
         prompt = st.text_input("New question", max_chars=survey.MAX_PROMPT)
         kind = st.radio(
@@ -492,7 +498,7 @@ def _settings(user_id: int) -> None:
         if st.form_submit_button("Add question"):
             try:
                 with web.action() as session:
-                    checkins.add_question(
+                    checkin_questions.add_question(
                         session, user_id, prompt, kind=kind, visibility=visibility
                     )
             except TendError as exc:
@@ -528,8 +534,8 @@ def history_page() -> None:
 
 
 def _history(session: Session, user: User) -> None:
-    rounds = checkins.history(session, user.id)
-    names = checkins.shown_names(session, user.id)
+    rounds = checkin_history.history(session, user.id)
+    names = checkin_history.shown_names(session, user.id)
     st.title("Check-in history")
     if not rounds:
         st.write(
@@ -570,7 +576,7 @@ def _history(session: Session, user: User) -> None:
             list(labels),
             format_func=labels.__getitem__,
         )
-        _review(user.id, checkins.review(session, user.id, choice))
+        _review(user.id, checkin_review.review(session, user.id, choice))
 
 
 # --- topics ----------------------------------------------------------------------------------
@@ -580,7 +586,7 @@ TOPIC_WORDS = {"open": "Open", "working": "Working on it", "resolved": "Resolved
 def topics_page() -> None:
     user = web.current_user()
     with web.action() as session:
-        topics = checkins.topics(session, user.id)
+        topics = checkin_history.topics(session, user.id)
     st.title("Topics")
     st.caption(
         "Concerns from your check-ins become topics once you have both answered. A topic "
@@ -604,10 +610,14 @@ def topics_page() -> None:
                 key=f"topic_status_{topic.id}",
             )
             if status != topic.status:
-                _do(lambda s, t=topic, st_=status: checkins.set_topic_status(s, user.id, t.id, st_))
+                _do(
+                    lambda s, t=topic, st_=status: checkin_history.set_topic_status(
+                        s, user.id, t.id, st_
+                    )
+                )
             with st.expander(f"History (raised {topic.times_raised}×)"):
                 with web.action() as session:
-                    _view, entries = checkins.topic_history(session, user.id, topic.id)
+                    _view, entries = checkin_history.topic_history(session, user.id, topic.id)
                 for e in entries:
                     what = {"created": "created", "raised": "raised in a check-in"}.get(
                         e.event, f"marked {TOPIC_WORDS.get(e.status or '', e.status)}"
@@ -617,14 +627,14 @@ def topics_page() -> None:
     with st.form("new_topic", clear_on_submit=True):
         title = st.text_input("A topic to keep an eye on", max_chars=80)
         if st.form_submit_button("Add topic"):
-            _do(lambda s: checkins.add_topic(s, user.id, title))
+            _do(lambda s: checkin_history.add_topic(s, user.id, title))
 
 
 # --- trends ----------------------------------------------------------------------------------
 def trends_page() -> None:
     user = web.current_user()
     with web.reading() as session:
-        data = checkins.trends(session, user.id)
+        data = trends.trends(session, user.id)
     warnings = data.warnings
     st.title("Trends")
     if warnings:

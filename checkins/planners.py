@@ -1,7 +1,7 @@
 """Check-ins' planning step for the scheduler, registered when this module is imported
 (the scheduler imports the modules listed in ``notifications.scheduler.PLANNER_MODULES``).
 
-One planner, :func:`checkins.service.plan_checkins`, in this order: close rounds past
+One planner, :func:`checkins.rounds.plan_checkins`, in this order: close rounds past
 their due date, open rounds that are due, write nudges and "closes tomorrow" reminders.
 Each step derives what is due from the database and writes with dedupe keys, so it is
 safe in any number of processes.
@@ -10,7 +10,7 @@ safe in any number of processes.
 from __future__ import annotations
 
 from checkins.calendar import attachments_for
-from checkins.service import plan_checkins
+from checkins.rounds import plan_checkins
 from notifications import preferences, rendering, scheduler
 
 PROMPT_KINDS = {

@@ -335,13 +335,15 @@ class Dashboard:
 
 def dashboard(session: Session, user_id: int, *, now: dt.datetime | None = None) -> Dashboard:
     """Everything the home page shows, for a member of a couple with a partner."""
-    from checkins import service as checkins
+    from checkins import history as checkin_history
+    from checkins import rounds
+    from checkins import warnings as checkin_warnings
 
     now = now or utcnow()
     couple = couples.require_membership(session, user_id).couple
-    round_ = checkins.current_round(session, user_id)
-    status = checkins.round_status(session, user_id, round_.id) if round_ else None
-    topics = checkins.topics(session, user_id)
+    round_ = rounds.current_round(session, user_id)
+    status = rounds.round_status(session, user_id, round_.id) if round_ else None
+    topics = checkin_history.topics(session, user_id)
     return Dashboard(
         onboarding=state(session, user_id, now=now),
         awaiting_my_answer=agreements.awaiting_my_answer_count(session, user_id),
@@ -350,6 +352,6 @@ def dashboard(session: Session, user_id: int, *, now: dt.datetime | None = None)
         round_reviewed=bool(status and status.round.reviewed_at is not None),
         round_due_at=status.round.due_at if status else None,
         next_checkin=first_checkin(session, user_id, now=now),
-        warnings=checkins.early_warnings(session, user_id),
+        warnings=checkin_warnings.early_warnings(session, user_id),
         open_topics=sum(1 for t in topics if t.status != "resolved"),
     )

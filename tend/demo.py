@@ -343,7 +343,7 @@ class _History:
 
     # --- rounds ------------------------------------------------------------------------------
     def _concerns(self, k: int, user_id: int) -> list:
-        from checkins.service import ConcernInput
+        from checkins.views import ConcernInput
 
         concerns = []
         if k in ROUGH_PATCH and k != 10:
@@ -382,8 +382,8 @@ class _History:
         return concerns
 
     def _sheet(self, k: int, round_id: int, user_id: int):  # type: ignore[no-untyped-def]
-        from checkins import service as checkins
-        from checkins.service import AdherenceInput, Sheet
+        from checkins import rounds
+        from checkins.views import AdherenceInput, Sheet
 
         month = _month(k)
         me_alex = user_id == self.alex
@@ -397,7 +397,7 @@ class _History:
             },
             texts={"went_well": texts[(k * 2 + (0 if me_alex else 1)) % len(texts)]},
         )
-        questions = checkins.round_questions(self.s, user_id, round_id)
+        questions = rounds.round_questions(self.s, user_id, round_id)
         for agreement in questions.agreements:
             kept = month.cooldown_kept if agreement.kind == "cooldown" else month.kept
             sheet.adherence[agreement.agreement_id] = AdherenceInput(kept, kept)
@@ -405,41 +405,41 @@ class _History:
         return sheet
 
     def round_of_month(self, k: int) -> None:
-        from checkins import service as checkins
+        from checkins import answers, review, rounds
 
         opened = self.at(k)
-        round_ = checkins.start_round_now(self.s, self.alex, now=opened)
+        round_ = rounds.start_round_now(self.s, self.alex, now=opened)
         first, second = (self.alex, self.sam) if k % 2 else (self.sam, self.alex)
         for n, user_id in enumerate((first, second)):
             answered = opened + dt.timedelta(days=1 + 2 * n, hours=3)
-            checkins.save_answers(
+            answers.save_answers(
                 self.s, user_id, round_.id, self._sheet(k, round_.id, user_id), now=answered
             )
-            checkins.submit(self.s, user_id, round_.id, now=answered + dt.timedelta(minutes=7))
+            answers.submit(self.s, user_id, round_.id, now=answered + dt.timedelta(minutes=7))
         talked = opened + dt.timedelta(days=4, hours=2)
         if k == 8:
-            self.therapy_item = checkins.add_action_item(
+            self.therapy_item = review.add_action_item(
                 self.s, self.sam, round_.id, "Book a first therapy session", None, now=talked
             )
         if k == 12:
-            checkins.add_action_item(
+            review.add_action_item(
                 self.s, self.alex, round_.id, "Plan a weekend away", self.alex, now=talked
             )
         if k == THERAPY_START + 3 and self.therapy_item is not None:
             # Done: they went.
-            checkins.set_action_done(self.s, self.sam, self.therapy_item.id, True, now=talked)
-        checkins.mark_reviewed(self.s, self.alex, round_.id, now=talked)
+            review.set_action_done(self.s, self.sam, self.therapy_item.id, True, now=talked)
+        review.mark_reviewed(self.s, self.alex, round_.id, now=talked)
         self._topic_statuses(k, talked)
 
     def _topic_statuses(self, k: int, at: dt.datetime) -> None:
-        from checkins import service as checkins
+        from checkins import history as checkin_history
 
-        by_title = {t.title: t for t in checkins.topics(self.s, self.alex)}
+        by_title = {t.title: t for t in checkin_history.topics(self.s, self.alex)}
         jordan = by_title.get(RECURRING_TOPIC)
         if jordan is not None and k == 9:
-            checkins.set_topic_status(self.s, self.sam, jordan.id, "working", now=at)
+            checkin_history.set_topic_status(self.s, self.sam, jordan.id, "working", now=at)
         if jordan is not None and k == 12:
-            checkins.set_topic_status(self.s, self.sam, jordan.id, "resolved", now=at)
+            checkin_history.set_topic_status(self.s, self.sam, jordan.id, "resolved", now=at)
         # One-off topics are resolved at the review after they came up.
         for topic in by_title.values():
             settled = topic.last_raised is not None and topic.last_raised < at - dt.timedelta(
@@ -447,19 +447,19 @@ class _History:
             )
             one_off = topic.title not in (RECURRING_TOPIC, RECENT_TOPIC)
             if topic.status == "open" and one_off and settled:
-                checkins.set_topic_status(self.s, self.alex, topic.id, "resolved", now=at)
+                checkin_history.set_topic_status(self.s, self.alex, topic.id, "resolved", now=at)
 
     def open_round(self) -> None:
         """Today's round: opened two days ago, Alex has answered, Sam not yet."""
-        from checkins import service as checkins
+        from checkins import answers, rounds
 
         k = self.months
         opened = self.now - dt.timedelta(days=2)
-        round_ = checkins.start_round_now(self.s, self.alex, now=opened)
-        checkins.save_answers(
+        round_ = rounds.start_round_now(self.s, self.alex, now=opened)
+        answers.save_answers(
             self.s, self.alex, round_.id, self._sheet(k, round_.id, self.alex), now=opened
         )
-        checkins.submit(self.s, self.alex, round_.id, now=opened + dt.timedelta(hours=1))
+        answers.submit(self.s, self.alex, round_.id, now=opened + dt.timedelta(hours=1))
 
     def build(self) -> None:
         from notifications.models import PENDING, SKIPPED, OutboxMessage

@@ -31,7 +31,7 @@ from __future__ import annotations
 import agreements.reminders
 import agreements.service
 import checkins.planners
-import checkins.service
+import checkins.privacy_hooks
 import couples.accounts
 import onboarding.service
 import privacy.export
@@ -44,6 +44,6 @@ REGISTERING_MODULES = (
     privacy.export,
     privacy.mail_hooks,
     agreements.service,
-    checkins.service,
+    checkins.privacy_hooks,
     onboarding.service,
 )

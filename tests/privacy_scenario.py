@@ -19,9 +19,8 @@ from sqlalchemy.orm import Session
 
 from agreements import service as agreements
 from agreements.templates import TEMPLATES
-from checkins import service as checkins
-from checkins import survey
-from checkins.service import AdherenceInput, ConcernInput, Sheet
+from checkins import answers, questions, rounds, survey
+from checkins.views import AdherenceInput, ConcernInput, Sheet
 from infra.db import utcnow
 from tests.factories import make_couple
 
@@ -64,7 +63,7 @@ class Scenario:
 def _sheet(s: Session, user_id: int, round_id: int, **texts: str) -> Sheet:
     values = {k: 3 for k in survey.SATISFACTION_KEYS} | {"certainty": 4, "safety": 4}
     sheet = Sheet(values=values, texts=dict(texts))
-    for agreement in checkins.round_questions(s, user_id, round_id).agreements:
+    for agreement in rounds.round_questions(s, user_id, round_id).agreements:
         sheet.adherence[agreement.agreement_id] = AdherenceInput(4, 4)
     return sheet
 
@@ -108,13 +107,13 @@ def build(
         # A rated, B has not: A's rating stays hidden from B.
         agreements.rate_therapy_session(s, a_id, session_row.id, 4, now=now - 15 * day)
         therapy_session = session_row.id
-        private_q = checkins.add_question(
+        private_q = questions.add_question(
             s, a_id, "Just for me", kind="text", visibility="private", now=now - 14 * day
         ).id
 
     # A revealed round: A's private and safety answers stay A's.
     with tx() as s:
-        revealed = checkins.start_round_now(s, a_id, now=now - 10 * day).id
+        revealed = rounds.start_round_now(s, a_id, now=now - 10 * day).id
         sheet_a = _sheet(
             s,
             a_id,
@@ -124,24 +123,24 @@ def build(
             **{survey.custom_key(private_q): SECRET_PRIVATE},
         )
         sheet_a.values |= {"safety": 1, "safety_happened": 1}
-        checkins.save_answers(s, a_id, revealed, sheet_a, now=now - 10 * day)
-        checkins.submit(s, a_id, revealed, now=now - 10 * day)
+        answers.save_answers(s, a_id, revealed, sheet_a, now=now - 10 * day)
+        answers.submit(s, a_id, revealed, now=now - 10 * day)
     with tx() as s:
-        checkins.save_answers(
+        answers.save_answers(
             s, b_id, revealed, _sheet(s, b_id, revealed, went_well="b went well"), now=now - 9 * day
         )
-        checkins.submit(s, b_id, revealed, now=now - 9 * day)
+        answers.submit(s, b_id, revealed, now=now - 9 * day)
 
     # An open round: A submitted, B has not answered, so nothing of A's is revealed.
     with tx() as s:
-        open_round = checkins.start_round_now(s, a_id, now=now - day).id
+        open_round = rounds.start_round_now(s, a_id, now=now - day).id
         sheet_a = _sheet(
             s, a_id, open_round, went_well=SECRET_BEFORE_REVEAL, safety_note=SECRET_SAFETY_OPEN
         )
         sheet_a.values |= {"safety": 2, "safety_happened": 2}
         sheet_a.concerns = [ConcernInput(SECRET_CONCERN_BEFORE_REVEAL, "time", new_topic="")]
-        checkins.save_answers(s, a_id, open_round, sheet_a, now=now - day)
-        checkins.submit(s, a_id, open_round, now=now - day)
+        answers.save_answers(s, a_id, open_round, sheet_a, now=now - day)
+        answers.submit(s, a_id, open_round, now=now - day)
     return Scenario(
         a_id,
         b_id,

@@ -18,8 +18,9 @@ import pytest
 from sqlalchemy import select
 
 from agreements import service as agreements
-from checkins import service as checkins
-from checkins.service import AdherenceInput, ConcernInput, Sheet
+from checkins import answers, questions, review, rounds
+from checkins import history as checkin_history
+from checkins.views import AdherenceInput, ConcernInput, Sheet
 from couples import service as couples
 from couples.models import Invitation
 from infra.db import Base, utcnow
@@ -28,7 +29,13 @@ from tests import privacy_scenario as scenario
 
 MODULES = (
     "agreements.service",
-    "checkins.service",
+    "checkins.rounds",
+    "checkins.answers",
+    "checkins.review",
+    "checkins.questions",
+    "checkins.history",
+    "checkins.trends",
+    "checkins.warnings",
     "couples.service",
     "couples.accounts",
     "notifications.preferences",
@@ -46,9 +53,9 @@ INTERNAL = {
     "agreements.service.checkin_schedule",
     "agreements.service.cooldowns_per_month_of",  # the trends of a couple already resolved
     "agreements.service.next_checkin_schedule_from",
-    "checkins.service.due_days_for",
-    "checkins.service.open_round_of",
-    "checkins.service.round_facts",
+    "checkins.rounds.due_days_for",
+    "checkins.rounds.open_round_of",
+    "checkins.warnings.round_facts",
     "couples.service.member_name",  # takes a membership the caller already holds
 }
 # Answers for another couple's person with "Former partner", never their name
@@ -131,35 +138,33 @@ CASES: dict[str, Call] = {
         s, me, v["cooldown"], "mine"
     ),
     # check-ins: reads
-    "checkins.service.round_status": lambda s, me, v: checkins.round_status(s, me, v["round"]),
-    "checkins.service.round_questions": lambda s, me, v: checkins.round_questions(
-        s, me, v["round"]
+    "checkins.rounds.round_status": lambda s, me, v: rounds.round_status(s, me, v["round"]),
+    "checkins.rounds.round_questions": lambda s, me, v: rounds.round_questions(s, me, v["round"]),
+    "checkins.answers.my_answers": lambda s, me, v: answers.my_answers(s, me, v["round"]),
+    "checkins.answers.partner_answers": lambda s, me, v: answers.partner_answers(s, me, v["round"]),
+    "checkins.review.review": lambda s, me, v: review.review(s, me, v["round"]),
+    "checkins.history.topic_history": lambda s, me, v: checkin_history.topic_history(
+        s, me, v["topic"]
     ),
-    "checkins.service.my_answers": lambda s, me, v: checkins.my_answers(s, me, v["round"]),
-    "checkins.service.partner_answers": lambda s, me, v: checkins.partner_answers(
-        s, me, v["round"]
-    ),
-    "checkins.service.review": lambda s, me, v: checkins.review(s, me, v["round"]),
-    "checkins.service.topic_history": lambda s, me, v: checkins.topic_history(s, me, v["topic"]),
     # check-ins: writes
-    "checkins.service.save_answers": lambda s, me, v: checkins.save_answers(
+    "checkins.answers.save_answers": lambda s, me, v: answers.save_answers(
         s, me, v["open_round"], Sheet(values={"safety": 1}, texts={"went_well": "mine"})
     ),
-    "checkins.service.submit": lambda s, me, v: checkins.submit(s, me, v["open_round"]),
-    "checkins.service.add_action_item": lambda s, me, v: checkins.add_action_item(
+    "checkins.answers.submit": lambda s, me, v: answers.submit(s, me, v["open_round"]),
+    "checkins.review.add_action_item": lambda s, me, v: review.add_action_item(
         s, me, v["round"], "mine", None
     ),
-    "checkins.service.mark_reviewed": lambda s, me, v: checkins.mark_reviewed(s, me, v["round"]),
-    "checkins.service.set_action_done": lambda s, me, v: checkins.set_action_done(
+    "checkins.review.mark_reviewed": lambda s, me, v: review.mark_reviewed(s, me, v["round"]),
+    "checkins.review.set_action_done": lambda s, me, v: review.set_action_done(
         s, me, v["action_item"], True
     ),
-    "checkins.service.set_topic_status": lambda s, me, v: checkins.set_topic_status(
+    "checkins.history.set_topic_status": lambda s, me, v: checkin_history.set_topic_status(
         s, me, v["topic"], "resolved"
     ),
-    "checkins.service.retire_question": lambda s, me, v: checkins.retire_question(
+    "checkins.questions.retire_question": lambda s, me, v: questions.retire_question(
         s, me, v["question"]
     ),
-    "checkins.service.move_question": lambda s, me, v: checkins.move_question(
+    "checkins.questions.move_question": lambda s, me, v: questions.move_question(
         s, me, v["question"], 1
     ),
     # couple space
@@ -174,13 +179,13 @@ CASES: dict[str, Call] = {
 # Ids inside a form's input rather than a parameter: another couple's topic, agreement
 # or person is refused with a message, the same as one that does not exist.
 NESTED: dict[str, Call] = {
-    "a concern filed under their topic": lambda s, me, v: checkins.save_answers(
+    "a concern filed under their topic": lambda s, me, v: answers.save_answers(
         s, me, v["my_open_round"], Sheet(concerns=[ConcernInput("x", "y", v["topic"])])
     ),
-    "a rating of their agreement": lambda s, me, v: checkins.save_answers(
+    "a rating of their agreement": lambda s, me, v: answers.save_answers(
         s, me, v["my_open_round"], Sheet(adherence={v["agreement"]: AdherenceInput(1, 1)})
     ),
-    "an action item for their person": lambda s, me, v: checkins.add_action_item(
+    "an action item for their person": lambda s, me, v: review.add_action_item(
         s, me, v["my_revealed_round"], "mine", v["person"]
     ),
 }
@@ -222,8 +227,8 @@ def two_couples(tx):  # type: ignore[no-untyped-def]
         pending = agreements.propose_agreement(
             s, them.a_id, kind="custom", title="Theirs", body="Their words."
         ).id
-        topic = checkins.add_topic(s, them.a_id, "Their topic").id
-        item = checkins.add_action_item(s, them.a_id, them.revealed_round, "Theirs", None).id
+        topic = checkin_history.add_topic(s, them.a_id, "Their topic").id
+        item = review.add_action_item(s, them.a_id, them.revealed_round, "Theirs", None).id
         invitation = s.scalar(select(Invitation.id).where(Invitation.couple_id == them.couple_id))
     victim = {
         "agreement": them.therapy_agreement,

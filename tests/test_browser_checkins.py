@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from checkins import service as checkins
-from checkins import survey
+from checkins import rounds, survey
 from couples import accounts
 from infra.db import engine_for, transaction
 from tests.browser import act, click, fill, open_page, wait_idle
@@ -56,7 +55,7 @@ def test_two_partners_answer_privately_then_review_side_by_side(
     with transaction(engine) as s:
         _c, a, b = make_couple(s, "alex@example.org", "blair@example.org", name="Alex & Blair")
         mail_any_time(s, a, b)
-        checkins.start_round_now(s, a.id)  # a round opens
+        rounds.start_round_now(s, a.id)  # a round opens
         links = {u.email: accounts.issue_sign_in_link(s, u.id, "/checkin") for u in (a, b)}
 
     mail = served.wait_for_mail("alex@example.org", "check-in")

@@ -21,9 +21,8 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from agreements import service as agreements
-from checkins import service as checkins
-from checkins import survey
-from checkins.service import AdherenceInput, Sheet
+from checkins import answers, questions, rounds, survey
+from checkins.views import AdherenceInput, Sheet
 from couples import service as couples
 from couples.models import Invitation
 from infra.db import engine_for, transaction, utcnow
@@ -71,7 +70,7 @@ def beacon() -> Iterator[Beacon]:
 def _sheet(s, user_id: int, round_id: int) -> Sheet:  # type: ignore[no-untyped-def]
     values = {k: 3 for k in survey.SATISFACTION_KEYS} | {"certainty": 4, "safety": 4}
     sheet = Sheet(values=values, texts={"went_well": "a quiet week"})
-    for agreement in checkins.round_questions(s, user_id, round_id).agreements:
+    for agreement in rounds.round_questions(s, user_id, round_id).agreements:
         sheet.adherence[agreement.agreement_id] = AdherenceInput(4, 4)
     return sheet
 
@@ -111,21 +110,21 @@ def test_what_a_partner_typed_is_shown_literally_and_loads_nothing(
         agreements.accept(s, blair_id, agreement.id, now=now - 8 * day)
         agreement_id = agreement.id
         then = now - 8 * day
-        checkins.add_question(
+        questions.add_question(
             s, alex_id, text("scale"), kind="scale", visibility="revealed", now=then
         )
-        checkins.add_question(
+        questions.add_question(
             s, alex_id, text("prompt"), kind="text", visibility="revealed", now=then
         )
     # One round both answered (history, trends), one open for Blair (the form).
     with transaction(engine) as s:
-        past = checkins.start_round_now(s, alex_id, now=now - 5 * day).id
+        past = rounds.start_round_now(s, alex_id, now=now - 5 * day).id
         for who in (alex_id, blair_id):
-            checkins.save_answers(s, who, past, _sheet(s, who, past), now=now - 5 * day)
-            checkins.submit(s, who, past, now=now - 5 * day)
+            answers.save_answers(s, who, past, _sheet(s, who, past), now=now - 5 * day)
+            answers.submit(s, who, past, now=now - 5 * day)
     with transaction(engine) as s:
-        current = checkins.start_round_now(s, alex_id, now=now - day).id
-        checkins.save_answers(s, alex_id, current, _sheet(s, alex_id, current), now=now - day)
+        current = rounds.start_round_now(s, alex_id, now=now - day).id
+        answers.save_answers(s, alex_id, current, _sheet(s, alex_id, current), now=now - day)
     # Someone else invites Dana: the inviter's name goes into the mail's subject.
     with transaction(engine) as s:
         casey = make_user(s, "casey@example.org", name("Casey"))

@@ -21,8 +21,8 @@ from sqlalchemy import event, select, update
 from streamlit.testing.v1 import AppTest
 
 from agreements import service as agreements
-from checkins import service as checkins
-from checkins import survey
+from checkins import answers, questions, review, rounds, survey, trends, warnings
+from checkins import history as checkin_history
 from checkins.models import Answer, Participation
 from couples import accounts
 from infra.db import engine_for, transaction, utcnow
@@ -71,15 +71,18 @@ def _service_reads_as(user_id: int, sc: scenario.Scenario) -> str:
     with transaction() as s:
         agreement_ids = [v.agreement_id for v in agreements.list_agreements(s, user_id)]
     calls = [
-        lambda s: checkins.current_round(s, user_id),
-        lambda s: checkins.history(s, user_id),
-        lambda s: checkins.topics(s, user_id),
-        lambda s: [checkins.topic_history(s, user_id, t.id) for t in checkins.topics(s, user_id)],
-        lambda s: checkins.trends(s, user_id),
-        lambda s: checkins.early_warnings(s, user_id),
-        lambda s: checkins.open_action_items(s, user_id),
-        lambda s: checkins.questions(s, user_id, include_retired=True),
-        lambda s: checkins.shown_names(s, user_id),
+        lambda s: rounds.current_round(s, user_id),
+        lambda s: checkin_history.history(s, user_id),
+        lambda s: checkin_history.topics(s, user_id),
+        lambda s: [
+            checkin_history.topic_history(s, user_id, t.id)
+            for t in checkin_history.topics(s, user_id)
+        ],
+        lambda s: trends.trends(s, user_id),
+        lambda s: warnings.early_warnings(s, user_id),
+        lambda s: review.open_action_items(s, user_id),
+        lambda s: questions.questions(s, user_id, include_retired=True),
+        lambda s: checkin_history.shown_names(s, user_id),
         lambda s: agreements.list_agreements(s, user_id),
         lambda s: agreements.cooldown_log(s, user_id),
         lambda s: agreements.current_cooldown(s, user_id),
@@ -88,11 +91,11 @@ def _service_reads_as(user_id: int, sc: scenario.Scenario) -> str:
     ]
     for round_id in (sc.revealed_round, sc.open_round):
         calls += [
-            lambda s, r=round_id: checkins.round_status(s, user_id, r),
-            lambda s, r=round_id: checkins.round_questions(s, user_id, r),
-            lambda s, r=round_id: checkins.my_answers(s, user_id, r),
-            lambda s, r=round_id: checkins.partner_answers(s, user_id, r),
-            lambda s, r=round_id: checkins.review(s, user_id, r),
+            lambda s, r=round_id: rounds.round_status(s, user_id, r),
+            lambda s, r=round_id: rounds.round_questions(s, user_id, r),
+            lambda s, r=round_id: answers.my_answers(s, user_id, r),
+            lambda s, r=round_id: answers.partner_answers(s, user_id, r),
+            lambda s, r=round_id: review.review(s, user_id, r),
         ]
     for agreement_id in agreement_ids:
         calls += [
@@ -220,7 +223,7 @@ def _answer_safety_on_the_page(token: str, round_id: int, note: str) -> AppTest:
 def test_a_concerning_safety_answer_shows_me_support_and_b_sees_no_difference(tend_env) -> None:
     with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
         _c, a, b = make_couple(s)
-        round_id = checkins.start_round_now(s, a.id).id
+        round_id = rounds.start_round_now(s, a.id).id
         a_id, b_id = a.id, b.id
     a_token, b_token = _token(a_id), _token(b_id)
     before = comparable(pages_as(b_token))
@@ -231,11 +234,11 @@ def test_a_concerning_safety_answer_shows_me_support_and_b_sees_no_difference(te
     assert SUPPORT_HEADING in text and "1-800-799-7233" in text
     assert "Pause my reminders quietly" in text
     with transaction() as s:
-        mine = checkins.my_answers(s, a_id, round_id)
+        mine = answers.my_answers(s, a_id, round_id)
         assert mine.values["safety"] == 1 and mine.values["safety_happened"] == 1
         assert mine.texts["safety_note"] == "only-for-me-b71c"
         # Answering only the safety lane does not even show B that A has started.
-        assert checkins.round_status(s, b_id, round_id).partner_status == "pending"
+        assert rounds.round_status(s, b_id, round_id).partner_status == "pending"
     assert comparable(pages_as(b_token)) == before
     assert _without_stamp(export_text(b_id)) == _without_stamp(before_export)
 
@@ -257,8 +260,8 @@ def test_after_the_reveal_a_different_safety_answer_changes_nothing_for_b(tend_e
     # Finish the open round too, so every round is revealed and feeds trends and warnings.
     with tx() as s:
         sheet = scenario._sheet(s, sc.b_id, sc.open_round)
-        checkins.save_answers(s, sc.b_id, sc.open_round, sheet)
-        checkins.submit(s, sc.b_id, sc.open_round)
+        answers.save_answers(s, sc.b_id, sc.open_round, sheet)
+        answers.submit(s, sc.b_id, sc.open_round)
     b_token = _token(sc.b_id)
 
     def b_view() -> tuple[dict[str, str], str, str]:

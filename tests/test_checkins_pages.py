@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
-from checkins import service as checkins
+from checkins import answers, rounds
 from couples import accounts
 from infra.db import utcnow
 from tests.factories import make_couple
@@ -56,7 +56,7 @@ def signed_in(tend_env, tx, monkeypatch):  # type: ignore[no-untyped-def]
 def test_each_checkin_page_renders_with_a_revealed_round(signed_in, tx, page) -> None:  # type: ignore[no-untyped-def]
     a, b, token, now = signed_in
     with tx() as s:
-        round_id = checkins.start_round_now(s, a.id, now=now - dt.timedelta(days=1)).id
+        round_id = rounds.start_round_now(s, a.id, now=now - dt.timedelta(days=1)).id
     answer_round(tx, a, b, round_id, now - dt.timedelta(hours=1), sheet(16), sheet(10))
     at = _app(token, page)
     at.run()
@@ -70,7 +70,7 @@ def test_a_reviewed_round_shows_once_under_your_last_check_in(signed_in, tx) -> 
     and shows the last review once (not also as "ready to review")."""
     a, b, token, now = signed_in
     with tx() as s:
-        round_id = checkins.start_round_now(s, a.id, now=now - dt.timedelta(days=1)).id
+        round_id = rounds.start_round_now(s, a.id, now=now - dt.timedelta(days=1)).id
     answer_round(tx, a, b, round_id, now - dt.timedelta(hours=1), sheet(16), sheet(10))
     at = _app(token, "checkin")
     at.run()
@@ -90,14 +90,14 @@ def test_a_reviewed_round_shows_once_under_your_last_check_in(signed_in, tx) -> 
 def test_the_answer_page_saves_a_draft_on_every_change(signed_in, tx) -> None:  # type: ignore[no-untyped-def]
     a, _b, token, now = signed_in
     with tx() as s:
-        round_id = checkins.start_round_now(s, a.id, now=now).id
+        round_id = rounds.start_round_now(s, a.id, now=now).id
     at = _app(token, "checkin")
     at.run()
     assert not at.exception, at.exception
     at.radio(key=f"ck_{round_id}_sat_happy").set_value(4).run()
     at.text_area(key=f"ck_{round_id}_went_well").input("Pancakes on Sunday").run()
     with tx() as s:
-        stored = checkins.my_answers(s, a.id, round_id)
+        stored = answers.my_answers(s, a.id, round_id)
     assert stored.values == {"sat_happy": 4} and stored.texts == {"went_well": "Pancakes on Sunday"}
     # Submitting incomplete answers says what is missing and keeps the draft.
     next(b for b in at.button if b.label == "Submit my answers").click().run()
@@ -113,7 +113,7 @@ def test_trends_charts_carry_their_spec_and_rows(signed_in, tx) -> None:  # type
 
     a, b, token, now = signed_in
     with tx() as s:
-        round_id = checkins.start_round_now(s, a.id, now=now - dt.timedelta(days=1)).id
+        round_id = rounds.start_round_now(s, a.id, now=now - dt.timedelta(days=1)).id
     answer_round(tx, a, b, round_id, now - dt.timedelta(hours=1), sheet(16), sheet(10))
     at = _app(token, "trends")
     for _ in range(2):  # the second run reuses the cached specs

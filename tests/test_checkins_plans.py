@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from agreements import service as agreements
-from checkins import agreements_port, recurrence
-from checkins import service as checkins
+from checkins import agreements_port, recurrence, rounds
+from checkins import views as checkin_views
 from checkins.models import STALE, CheckinPlan, CheckinSettings, Round
 from couples import service as couples
 from couples.models import Couple
@@ -51,7 +51,7 @@ def reference_due(s: Session, now: dt.datetime) -> set[int]:
         start = recurrence.latest_start(schedule, now) if schedule else None
         if start is None:
             continue
-        period = dt.timedelta(days=due_days.get(couple.id, checkins.DEFAULT_DUE_DAYS))
+        period = dt.timedelta(days=due_days.get(couple.id, checkin_views.DEFAULT_DUE_DAYS))
         previous = last_start.get(couple.id)
         if previous is None or previous < start - period:
             due.add(couple.id)
@@ -97,15 +97,15 @@ def test_the_planner_opens_exactly_what_examining_every_couple_would(tx, now) ->
 
     def shorter_period() -> None:
         with tx() as s:
-            checkins.set_due_days(s, a3.id, 2)
+            rounds.set_due_days(s, a3.id, 2)
 
     def by_hand() -> None:
         with tx() as s:
-            checkins.start_round_now(s, a1.id, now=at_day(8))
+            rounds.start_round_now(s, a1.id, now=at_day(8))
 
     def reveal() -> None:  # both answer: the round closes days before its due date
         with tx() as s:
-            round_id = checkins.open_round_of(s, c1).id  # type: ignore[union-attr]
+            round_id = rounds.open_round_of(s, c1).id  # type: ignore[union-attr]
             save_and_submit(s, a1, round_id, sheet(), at_day(10))
             save_and_submit(s, b1, round_id, sheet(), at_day(10))
 
@@ -139,9 +139,9 @@ def test_the_planner_opens_exactly_what_examining_every_couple_would(tx, now) ->
         if day in events:
             events.pop(day)()
         with tx() as s:
-            checkins.close_due_rounds(s, at)
+            rounds.close_due_rounds(s, at)
             expected = reference_due(s, at)
-            opened = checkins.open_due_rounds(s, at)
+            opened = rounds.open_due_rounds(s, at)
             assert sorted(r.couple_id for r in opened) == sorted(expected), at
             for r in opened:
                 opened_by_couple[r.couple_id] = opened_by_couple.get(r.couple_id, 0) + 1
@@ -158,13 +158,13 @@ def test_a_change_marks_the_couple_for_the_next_pass(tx, now) -> None:
         c, a, b = make_couple(s, now=now)
         # A new couple is looked at once (two members joined), then set aside: no schedule.
         assert s.get(CheckinPlan, c.id).next_check_at == STALE  # type: ignore[union-attr]
-        checkins.open_due_rounds(s, now)
+        rounds.open_due_rounds(s, now)
         assert s.get(CheckinPlan, c.id).next_check_at is None  # type: ignore[union-attr]
     with tx() as s:
         agree(s, a, b, "regular_checkin", "Sundays", WEEKLY_SUNDAY_BERLIN, now)
     with tx() as s:
         assert s.get(CheckinPlan, c.id).next_check_at == STALE  # type: ignore[union-attr]
-        checkins.open_due_rounds(s, now)
+        rounds.open_due_rounds(s, now)
         plan = s.get(CheckinPlan, c.id)
         # Saturday 14 March: the next start is Sunday 19:00 in Berlin.
         assert plan is not None
@@ -197,9 +197,9 @@ def test_the_sweeps_batch_reads_equal_the_one_by_one_reads(tx, now) -> None:
         couples.leave_couple(s, b3.id, now=later)
     at = later + dt.timedelta(hours=1)
     with tx() as s:
-        facts = checkins._couple_facts(s, ids)
+        facts = rounds._couple_facts(s, ids)
         expected = {
-            c.id: (c.name, c.ended_at, [m.user for m in checkins._members(c)])
+            c.id: (c.name, c.ended_at, [m.user for m in rounds._members(c)])
             for c in s.scalars(select(Couple).where(Couple.id.in_(ids)))
         }
         assert set(facts) == set(expected) == set(ids[:4])

@@ -10,10 +10,14 @@ import pytest
 from sqlalchemy import event, func, select, update
 
 from agreements import service as agreements
-from checkins import service as checkins
-from checkins import survey
+from checkins import answers as checkin_answers
+from checkins import history as checkin_history
+from checkins import questions, survey, trends, warnings
+from checkins import review as checkin_review
+from checkins import rounds as checkin_rounds
+from checkins import views as checkin_views
 from checkins.models import DRAFT, MISSED, PENDING, SUBMITTED, Answer, Participation, Round
-from checkins.service import AdherenceInput, ConcernInput, Sheet
+from checkins.views import AdherenceInput, ConcernInput, Sheet
 from infra.errors import InvalidInput, NotAllowed, NotFound
 from notifications.models import OutboxMessage
 from tests.factories import make_couple
@@ -60,10 +64,10 @@ def sheet(total: int = 16, certainty: int = 4, kept: int = 4, **extra) -> Sheet:
 
 def save_and_submit(s, user, round_id, answers: Sheet, now):  # type: ignore[no-untyped-def]
     """Answer every agreement of the round that the sheet leaves out with a 4, then submit."""
-    for agreement in checkins.round_questions(s, user.id, round_id).agreements:
+    for agreement in checkin_rounds.round_questions(s, user.id, round_id).agreements:
         answers.adherence.setdefault(agreement.agreement_id, AdherenceInput(4, 4))
-    checkins.save_answers(s, user.id, round_id, answers, now=now)
-    return checkins.submit(s, user.id, round_id, now=now)
+    checkin_answers.save_answers(s, user.id, round_id, answers, now=now)
+    return checkin_answers.submit(s, user.id, round_id, now=now)
 
 
 def answer_round(tx, a, b, round_id, now, sheet_a: Sheet, sheet_b: Sheet) -> None:  # type: ignore[no-untyped-def]
@@ -75,7 +79,7 @@ def answer_round(tx, a, b, round_id, now, sheet_a: Sheet, sheet_b: Sheet) -> Non
 
 def full_round(tx, a, b, now, sheet_a=None, sheet_b=None, agreement_id=None) -> int:  # type: ignore[no-untyped-def]
     with tx() as s:
-        round_id = checkins.start_round_now(s, a.id, now=now).id
+        round_id = checkin_rounds.start_round_now(s, a.id, now=now).id
     sheet_a, sheet_b = sheet_a or sheet(), sheet_b or sheet()
     if agreement_id:
         for sh in (sheet_a, sheet_b):
@@ -92,11 +96,11 @@ def test_a_due_round_opens_once_however_often_planning_runs(tx, couple, now) -> 
     with tx() as s:
         agree(s, a, b, "regular_checkin", "Sunday check-in", SUNDAY_BERLIN, now)
     with tx() as s:  # Saturday: nothing due yet
-        assert checkins.open_due_rounds(s, now) == []
+        assert checkin_rounds.open_due_rounds(s, now) == []
     sunday_evening = dt.datetime(2026, 3, 15, 18, 0, tzinfo=dt.UTC)  # 19:00 in Berlin (CET)
     with tx() as s:
-        assert checkins.open_due_rounds(s, sunday_evening - dt.timedelta(seconds=1)) == []
-        opened = checkins.open_due_rounds(s, sunday_evening)
+        assert checkin_rounds.open_due_rounds(s, sunday_evening - dt.timedelta(seconds=1)) == []
+        opened = checkin_rounds.open_due_rounds(s, sunday_evening)
         assert [r.scheduled_for for r in opened] == [sunday_evening]
         assert opened[0].due_at == sunday_evening + dt.timedelta(days=5)
         assert next((x.agreement_id, x.title) for x in opened[0].agreements) == (
@@ -105,8 +109,8 @@ def test_a_due_round_opens_once_however_often_planning_runs(tx, couple, now) -> 
         )
     for later in (sunday_evening, sunday_evening + dt.timedelta(minutes=5)):
         with tx() as s:
-            assert checkins.open_due_rounds(s, later) == []
-            assert checkins.plan_checkins(s, later) == 0
+            assert checkin_rounds.open_due_rounds(s, later) == []
+            assert checkin_rounds.plan_checkins(s, later) == 0
     with tx() as s:
         assert s.scalar(select(func.count(Round.id))) == 1
         mails = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "round_opened")).all()
@@ -119,13 +123,13 @@ def test_the_idempotency_key_refuses_a_second_round_for_the_same_start(tx, coupl
         from couples.models import Couple
 
         couple_row = s.get(Couple, c.id)
-        first = checkins._open_round(
+        first = checkin_rounds._open_round(
             s, couple_row, scheduled_for=now, origin="schedule", now=now, due_at=now
         )
         assert first is not None
         first.closed_at = now  # even a closed round keeps its key
     with tx() as s:
-        again = checkins._open_round(
+        again = checkin_rounds._open_round(
             s, s.get(Couple, c.id), scheduled_for=now, origin="schedule", now=now, due_at=now
         )
         assert again is None
@@ -142,8 +146,8 @@ def test_rounds_follow_the_schedule_across_the_dst_change(tx, couple, now) -> No
     at = now
     while at < dt.datetime(2026, 4, 6, tzinfo=dt.UTC):
         with tx() as s:
-            checkins.close_due_rounds(s, at)
-            starts += [r.scheduled_for for r in checkins.open_due_rounds(s, at)]
+            checkin_rounds.close_due_rounds(s, at)
+            starts += [r.scheduled_for for r in checkin_rounds.open_due_rounds(s, at)]
         at += dt.timedelta(hours=1)
     assert [t.astimezone(dt.UTC).hour for t in starts] == [18, 18, 17, 17]
 
@@ -151,42 +155,42 @@ def test_rounds_follow_the_schedule_across_the_dst_change(tx, couple, now) -> No
 def test_start_now_by_hand_and_only_one_open_round(tx, couple, now) -> None:
     _c, a, b, _ = couple
     with tx() as s:
-        checkins.set_due_days(s, b.id, 3)
-        round_ = checkins.start_round_now(s, a.id, now=now)
+        checkin_rounds.set_due_days(s, b.id, 3)
+        round_ = checkin_rounds.start_round_now(s, a.id, now=now)
         assert round_.due_at == now + dt.timedelta(days=3) and round_.origin == "manual"
     with tx() as s, pytest.raises(NotAllowed, match="already open"):
-        checkins.start_round_now(s, b.id, now=now)
+        checkin_rounds.start_round_now(s, b.id, now=now)
     with tx() as s, pytest.raises(InvalidInput):
-        checkins.set_due_days(s, a.id, 60)
+        checkin_rounds.set_due_days(s, a.id, 60)
 
 
 def test_closing_records_who_missed_the_round(tx, couple, now) -> None:
     _c, a, b, _ = couple
     with tx() as s:
-        round_id = checkins.start_round_now(s, a.id, now=now).id
+        round_id = checkin_rounds.start_round_now(s, a.id, now=now).id
         save_and_submit(s, a, round_id, sheet(), now)
     with tx() as s:
-        assert checkins.close_due_rounds(s, now + dt.timedelta(days=4)) == []
-        closed = checkins.close_due_rounds(s, now + dt.timedelta(days=5))
+        assert checkin_rounds.close_due_rounds(s, now + dt.timedelta(days=4)) == []
+        closed = checkin_rounds.close_due_rounds(s, now + dt.timedelta(days=5))
         assert [r.id for r in closed] == [round_id]
         statuses = {p.user_id: p.status for p in closed[0].participations}
         assert statuses == {a.id: SUBMITTED, b.id: MISSED}
     with tx() as s, pytest.raises(NotAllowed):
         # A's answers stay hidden: B never answered.
-        checkins.partner_answers(s, b.id, round_id)
+        checkin_answers.partner_answers(s, b.id, round_id)
 
 
 def test_reminders_nudge_then_warn_before_closing_and_stop_after_answering(tx, couple, now) -> None:
     _c, a, _b, _ = couple
     with tx() as s:
-        round_id = checkins.start_round_now(s, a.id, now=now).id
+        round_id = checkin_rounds.start_round_now(s, a.id, now=now).id
     with tx() as s:
-        assert checkins.send_reminders(s, now + dt.timedelta(days=1)) == 0
-        assert checkins.send_reminders(s, now + dt.timedelta(days=2)) == 2  # both nudged
-        assert checkins.send_reminders(s, now + dt.timedelta(days=2, hours=1)) == 0
+        assert checkin_rounds.send_reminders(s, now + dt.timedelta(days=1)) == 0
+        assert checkin_rounds.send_reminders(s, now + dt.timedelta(days=2)) == 2  # both nudged
+        assert checkin_rounds.send_reminders(s, now + dt.timedelta(days=2, hours=1)) == 0
         save_and_submit(s, a, round_id, sheet(), now)
     with tx() as s:
-        assert checkins.send_reminders(s, now + dt.timedelta(days=4, hours=1)) == 1
+        assert checkin_rounds.send_reminders(s, now + dt.timedelta(days=4, hours=1)) == 1
         kinds = dict(
             s.execute(
                 select(OutboxMessage.kind, func.count())
@@ -220,11 +224,11 @@ def _what_examining_every_open_round_sends(s, now: dt.datetime) -> set[str]:  # 
         .where(
             Round.closed_at.is_(None),
             Participation.status.in_((PENDING, DRAFT)),
-            Round.opened_at <= now - checkins.NUDGE_AFTER,
+            Round.opened_at <= now - checkin_views.NUDGE_AFTER,
         )
     ).all()
     for round_, p in rows:
-        closing = now >= round_.due_at - checkins.CLOSING_NOTICE
+        closing = now >= round_.due_at - checkin_views.CLOSING_NOTICE
         kind = "round_closing" if closing else "nudge"
         key = f"checkin:{round_.id}:{kind}:{p.user_id}"
         if key not in used and kind_enabled(preferences_for(s, p.user_id), kind):
@@ -255,22 +259,22 @@ def test_reminder_notes_send_what_examining_every_open_round_sends(tx, couple, n
     _c, a, b, _ = couple
     with tx() as s:
         _c2, c, d = make_couple(s, "c@example.org", "d@example.org", name="C & D", now=now)
-        checkins.set_due_days(s, c.id, 3)  # the closing warning is due before a nudge
+        checkin_rounds.set_due_days(s, c.id, 3)  # the closing warning is due before a nudge
         for user in (a, b, c, d):
             _set_reminders(s, user)
         first = {
-            checkins.start_round_now(s, a.id, now=now).id,
-            checkins.start_round_now(s, c.id, now=now).id,
+            checkin_rounds.start_round_now(s, a.id, now=now).id,
+            checkin_rounds.start_round_now(s, c.id, now=now).id,
         }
     step = dt.timedelta(hours=5)
     events = {
-        4: lambda s, t: checkins.save_answers(s, b.id, _open(s, a), sheet(), now=t),
+        4: lambda s, t: checkin_answers.save_answers(s, b.id, _open(s, a), sheet(), now=t),
         6: lambda s, t: _set_reminders(s, d, paused=True),
         7: lambda s, t: _set_reminders(s, b, nudges=False),
         12: lambda s, t: save_and_submit(s, a, _open(s, a), sheet(), t),
         14: lambda s, t: _set_reminders(s, d),
-        40: lambda s, t: checkins.start_round_now(s, a.id, now=t),
-        41: lambda s, t: checkins.start_round_now(s, c.id, now=t),
+        40: lambda s, t: checkin_rounds.start_round_now(s, a.id, now=t),
+        41: lambda s, t: checkin_rounds.start_round_now(s, c.id, now=t),
     }
     sent: set[str] = set()
     for i in range(1, 101):
@@ -279,11 +283,11 @@ def test_reminder_notes_send_what_examining_every_open_round_sends(tx, couple, n
             if i in events:
                 events[i](s, t)
         with tx() as s:
-            checkins.close_due_rounds(s, t)
+            checkin_rounds.close_due_rounds(s, t)
         with tx() as s:
             expected = _what_examining_every_open_round_sends(s, t)
             before = _reminder_keys(s)
-            written = checkins.send_reminders(s, t)
+            written = checkin_rounds.send_reminders(s, t)
             new = _reminder_keys(s) - before
         assert new == expected, (i, t, new, expected)
         assert written == len(new)
@@ -302,7 +306,7 @@ def test_reminder_notes_send_what_examining_every_open_round_sends(tx, couple, n
 
 
 def _open(s, user) -> int:  # type: ignore[no-untyped-def]
-    round_ = checkins.current_round(s, user.id)
+    round_ = checkin_rounds.current_round(s, user.id)
     assert round_ is not None and round_.closed_at is None
     return round_.id
 
@@ -314,11 +318,11 @@ def test_a_pass_reads_only_the_reminders_that_are_due(tx, engine, couple, now) -
     with tx() as s:
         for i in range(6):
             _ci, x, _y = make_couple(s, f"x{i}@example.org", f"y{i}@example.org", now=now)
-            checkins.start_round_now(s, x.id, now=now)
-        round_id = checkins.start_round_now(s, a.id, now=now).id
+            checkin_rounds.start_round_now(s, x.id, now=now)
+        round_id = checkin_rounds.start_round_now(s, a.id, now=now).id
     later = now + dt.timedelta(hours=20)
     with tx() as s:
-        assert _count_statements(engine, lambda: checkins.send_reminders(s, later)) == 1
+        assert _count_statements(engine, lambda: checkin_rounds.send_reminders(s, later)) == 1
     with tx() as s:
         s.execute(
             update(Participation)
@@ -326,11 +330,11 @@ def test_a_pass_reads_only_the_reminders_that_are_due(tx, engine, couple, now) -
             .values(remind_at=dt.datetime(1970, 1, 1, tzinfo=dt.UTC))
         )
     with tx() as s:
-        assert checkins.send_reminders(s, later) == 0
+        assert checkin_rounds.send_reminders(s, later) == 0
         notes = set(
             s.scalars(select(Participation.remind_at).where(Participation.round_id == round_id))
         )
-    assert notes == {now + checkins.NUDGE_AFTER}
+    assert notes == {now + checkin_views.NUDGE_AFTER}
 
 
 # --- answering -----------------------------------------------------------------------------
@@ -339,7 +343,7 @@ def test_a_pass_reads_only_the_reminders_that_are_due(tx, engine, couple, now) -
 def test_drafts_are_kept_between_visits_and_not_shown_as_submitted(tx, couple, now) -> None:
     _c, a, _b, cooldown = couple
     with tx() as s:
-        round_id = checkins.start_round_now(s, a.id, now=now).id
+        round_id = checkin_rounds.start_round_now(s, a.id, now=now).id
     partial = Sheet(
         values={"sat_happy": 3},
         texts={"went_well": "Dinner on Friday"},
@@ -347,59 +351,61 @@ def test_drafts_are_kept_between_visits_and_not_shown_as_submitted(tx, couple, n
         concerns=[ConcernInput("Late replies", "A quick text", new_topic="Phones")],
     )
     with tx() as s:
-        checkins.save_answers(s, a.id, round_id, partial, now=now)
+        checkin_answers.save_answers(s, a.id, round_id, partial, now=now)
     with tx() as s:  # a "refresh": a new transaction reads everything back
-        back = checkins.my_answers(s, a.id, round_id)
-        status = checkins.round_status(s, a.id, round_id)
+        back = checkin_answers.my_answers(s, a.id, round_id)
+        status = checkin_rounds.round_status(s, a.id, round_id)
     assert back.values == {"sat_happy": 3}
     assert back.texts == {"went_well": "Dinner on Friday"}
     assert back.adherence[cooldown] == AdherenceInput(4, None, "I took the five minutes")
     assert back.concerns == [ConcernInput("Late replies", "A quick text", None, "Phones")]
     assert (status.phase, status.my_status) == ("answer", "draft")
     with tx() as s, pytest.raises(InvalidInput) as missing:
-        checkins.submit(s, a.id, round_id, now=now)
+        checkin_answers.submit(s, a.id, round_id, now=now)
     assert "sat_needs" in missing.value.fields and f"agreement:{cooldown}" in missing.value.fields
     with tx() as s, pytest.raises(InvalidInput):
-        checkins.save_answers(s, a.id, round_id, Sheet(values={"sat_happy": 9}), now=now)
+        checkin_answers.save_answers(s, a.id, round_id, Sheet(values={"sat_happy": 9}), now=now)
     with tx() as s:  # the bad input changed nothing
-        assert checkins.my_answers(s, a.id, round_id).values == {"sat_happy": 3}
+        assert checkin_answers.my_answers(s, a.id, round_id).values == {"sat_happy": 3}
 
 
 def test_answers_are_editable_until_both_submitted_then_locked(tx, couple, now) -> None:
     _c, a, b, cooldown = couple
     with tx() as s:
-        round_id = checkins.start_round_now(s, a.id, now=now).id
+        round_id = checkin_rounds.start_round_now(s, a.id, now=now).id
     first = sheet(adherence={cooldown: AdherenceInput(4, 4)})
     with tx() as s:
-        checkins.save_answers(s, a.id, round_id, first, now=now)
-        assert checkins.submit(s, a.id, round_id, now=now).phase == "waiting"
+        checkin_answers.save_answers(s, a.id, round_id, first, now=now)
+        assert checkin_answers.submit(s, a.id, round_id, now=now).phase == "waiting"
     edited = sheet(total=12, adherence={cooldown: AdherenceInput(3, 4)})
     with tx() as s:  # still editable while B has not submitted
-        checkins.save_answers(s, a.id, round_id, edited, now=now)
-        assert checkins.my_answers(s, a.id, round_id).satisfaction == 12
+        checkin_answers.save_answers(s, a.id, round_id, edited, now=now)
+        assert checkin_answers.my_answers(s, a.id, round_id).satisfaction == 12
     with tx() as s, pytest.raises(InvalidInput):  # but not back to incomplete
-        checkins.save_answers(s, a.id, round_id, Sheet(values={"sat_happy": 1}), now=now)
+        checkin_answers.save_answers(s, a.id, round_id, Sheet(values={"sat_happy": 1}), now=now)
     with tx() as s:
-        checkins.save_answers(s, b.id, round_id, sheet(adherence={cooldown: AdherenceInput(4, 3)}))
-        assert checkins.submit(s, b.id, round_id, now=now).phase == "review"
+        checkin_answers.save_answers(
+            s, b.id, round_id, sheet(adherence={cooldown: AdherenceInput(4, 3)})
+        )
+        assert checkin_answers.submit(s, b.id, round_id, now=now).phase == "review"
     for user in (a, b):
         with tx() as s, pytest.raises(NotAllowed, match="locked"):
-            checkins.save_answers(s, user.id, round_id, sheet(total=20), now=now)
+            checkin_answers.save_answers(s, user.id, round_id, sheet(total=20), now=now)
     with tx() as s:
-        assert checkins.my_answers(s, a.id, round_id).satisfaction == 12
+        assert checkin_answers.my_answers(s, a.id, round_id).satisfaction == 12
 
 
 def test_another_couples_round_is_not_found(tx, couple, now) -> None:
     _c, a, _b, _ = couple
     with tx() as s:
-        round_id = checkins.start_round_now(s, a.id, now=now).id
+        round_id = checkin_rounds.start_round_now(s, a.id, now=now).id
         _, x, _y = make_couple(s, "x@example.org", "y@example.org", now=now)
     for call in (
-        lambda s: checkins.my_answers(s, x.id, round_id),
-        lambda s: checkins.partner_answers(s, x.id, round_id),
-        lambda s: checkins.review(s, x.id, round_id),
-        lambda s: checkins.save_answers(s, x.id, round_id, sheet()),
-        lambda s: checkins.round_status(s, x.id, round_id),
+        lambda s: checkin_answers.my_answers(s, x.id, round_id),
+        lambda s: checkin_answers.partner_answers(s, x.id, round_id),
+        lambda s: checkin_review.review(s, x.id, round_id),
+        lambda s: checkin_answers.save_answers(s, x.id, round_id, sheet()),
+        lambda s: checkin_rounds.round_status(s, x.id, round_id),
     ):
         with tx() as s, pytest.raises(NotFound):
             call(s)
@@ -414,17 +420,17 @@ EARLY = ("WELL-FROM-A", "CONCERN-FROM-A", "TOPIC-FROM-A", "COMMENT-FROM-A")
 def _everything_b_can_read(tx, b, round_id) -> str:  # type: ignore[no-untyped-def]
     """The repr of every read function's result for B (refusals included)."""
     calls = {
-        "round_status": lambda s: checkins.round_status(s, b.id, round_id),
-        "current_round": lambda s: checkins.current_round(s, b.id),
-        "my_answers": lambda s: checkins.my_answers(s, b.id, round_id),
-        "partner_answers": lambda s: checkins.partner_answers(s, b.id, round_id),
-        "review": lambda s: checkins.review(s, b.id, round_id),
-        "round_questions": lambda s: checkins.round_questions(s, b.id, round_id),
-        "history": lambda s: checkins.history(s, b.id),
-        "topics": lambda s: checkins.topics(s, b.id),
-        "trends": lambda s: checkins.trends(s, b.id),
-        "early_warnings": lambda s: checkins.early_warnings(s, b.id),
-        "open_action_items": lambda s: checkins.open_action_items(s, b.id),
+        "round_status": lambda s: checkin_rounds.round_status(s, b.id, round_id),
+        "current_round": lambda s: checkin_rounds.current_round(s, b.id),
+        "my_answers": lambda s: checkin_answers.my_answers(s, b.id, round_id),
+        "partner_answers": lambda s: checkin_answers.partner_answers(s, b.id, round_id),
+        "review": lambda s: checkin_review.review(s, b.id, round_id),
+        "round_questions": lambda s: checkin_rounds.round_questions(s, b.id, round_id),
+        "history": lambda s: checkin_history.history(s, b.id),
+        "topics": lambda s: checkin_history.topics(s, b.id),
+        "trends": lambda s: trends.trends(s, b.id),
+        "early_warnings": lambda s: warnings.early_warnings(s, b.id),
+        "open_action_items": lambda s: checkin_review.open_action_items(s, b.id),
     }
     out = []
     for name, call in calls.items():
@@ -452,18 +458,18 @@ def test_the_partner_sees_nothing_early_and_private_or_safety_answers_never(
 ) -> None:
     _c, a, b, cooldown = couple
     with tx() as s:
-        private_q = checkins.add_question(
+        private_q = questions.add_question(
             s, a.id, "Something just for me", kind="text", visibility="private", now=now
         )
-        shared_q = checkins.add_question(s, a.id, "Laughed together?", kind="scale", now=now)
-        round_id = checkins.start_round_now(s, a.id, now=now + dt.timedelta(minutes=1)).id
+        shared_q = questions.add_question(s, a.id, "Laughed together?", kind="scale", now=now)
+        round_id = checkin_rounds.start_round_now(s, a.id, now=now + dt.timedelta(minutes=1)).id
     a_sheet = sheet(adherence={cooldown: AdherenceInput(5, 2, "COMMENT-FROM-A")})
     a_sheet.values |= {"safety": 2, survey.custom_key(shared_q.id): 5}
     a_sheet.texts |= {"went_well": "WELL-FROM-A", survey.custom_key(private_q.id): SECRETS[0]}
     a_sheet.concerns = [ConcernInput("CONCERN-FROM-A", "more time", new_topic="TOPIC-FROM-A")]
     with tx() as s:
-        checkins.save_answers(s, a.id, round_id, a_sheet, now=now)
-        checkins.submit(s, a.id, round_id, now=now)
+        checkin_answers.save_answers(s, a.id, round_id, a_sheet, now=now)
+        checkin_answers.submit(s, a.id, round_id, now=now)
     before = _everything_b_can_read(tx, b, round_id)
     for text in (*EARLY, *SECRETS):
         assert text not in before
@@ -472,15 +478,15 @@ def test_the_partner_sees_nothing_early_and_private_or_safety_answers_never(
     b_sheet = sheet(adherence={cooldown: AdherenceInput(4, 4)})
     b_sheet.values[survey.custom_key(shared_q.id)] = 2
     with tx() as s:
-        checkins.save_answers(s, b.id, round_id, b_sheet, now=now)
-        checkins.submit(s, b.id, round_id, now=now)
+        checkin_answers.save_answers(s, b.id, round_id, b_sheet, now=now)
+        checkin_answers.submit(s, b.id, round_id, now=now)
     after = _everything_b_can_read(tx, b, round_id)
     for text in EARLY:
         assert text in after, text
     assert SECRETS[0] not in after
     with tx() as s:
-        theirs = checkins.partner_answers(s, b.id, round_id)
-        mine = checkins.my_answers(s, a.id, round_id)
+        theirs = checkin_answers.partner_answers(s, b.id, round_id)
+        mine = checkin_answers.my_answers(s, a.id, round_id)
     assert "safety" not in theirs.values and survey.custom_key(private_q.id) not in theirs.texts
     assert mine.values["safety"] == 2 and mine.texts[survey.custom_key(private_q.id)] == SECRETS[0]
     # No mail carries anything anyone wrote.
@@ -499,16 +505,16 @@ def test_the_review_highlights_differences_and_change_since_last_round(tx, coupl
     sb.values["sat_happy"] = 1
     round_id = full_round(tx, a, b, later, sa, sb)
     with tx() as s:
-        review = checkins.review(s, a.id, round_id)
-        checkins.add_action_item(s, a.id, round_id, "Phones away at dinner", b.id, now=later)
-        checkins.mark_reviewed(s, b.id, round_id, now=later)
+        review = checkin_review.review(s, a.id, round_id)
+        checkin_review.add_action_item(s, a.id, round_id, "Phones away at dinner", b.id, now=later)
+        checkin_review.mark_reviewed(s, b.id, round_id, now=later)
     happy = next(x for x in review.scales if x.label == survey.SATISFACTION[0].prompt)
     assert happy.highlight and (happy.mine, happy.theirs) == (5, 1)
     about_me = next(x for x in review.adherence if x.about == "you")
     assert (about_me.by_me, about_me.by_partner, about_me.highlight) == (5, 1, True)
     assert review.previous_totals == {"me": 16, "partner": 16}
     with tx() as s:
-        items = checkins.open_action_items(s, b.id)
+        items = checkin_review.open_action_items(s, b.id)
         assert [(i.text, i.owner_user_id) for i in items] == [("Phones away at dinner", b.id)]
         assert s.get(Round, round_id).reviewed_by_id == b.id
 
@@ -521,16 +527,16 @@ def test_a_topic_raised_in_two_of_three_rounds_keeps_coming_back(tx, couple, now
     money = sheet(concerns=[ConcernInput("Spending", "A budget", new_topic="Money")])
     full_round(tx, a, b, now, money)
     with tx() as s:
-        [topic] = checkins.topics(s, a.id)
+        [topic] = checkin_history.topics(s, a.id)
         assert (topic.title, topic.keeps_coming_back) == ("Money", False)
     full_round(tx, a, b, now + dt.timedelta(days=7))
     again = sheet(concerns=[ConcernInput("Spending again", "", topic_id=topic.id)])
     full_round(tx, a, b, now + dt.timedelta(days=14), sheet(), again)
     with tx() as s:
-        [topic] = checkins.topics(s, b.id)
+        [topic] = checkin_history.topics(s, b.id)
         assert topic.keeps_coming_back and topic.times_raised == 2
-        assert [w.code for w in checkins.early_warnings(s, a.id)] == ["topic_recurring"]
-        _view, entries = checkins.topic_history(s, a.id, topic.id)
+        assert [w.code for w in warnings.early_warnings(s, a.id)] == ["topic_recurring"]
+        _view, entries = checkin_history.topic_history(s, a.id, topic.id)
         assert [e.event for e in entries] == ["created", "raised", "raised"]
 
 
@@ -538,16 +544,18 @@ def test_a_resolved_topic_raised_again_reopens_and_keeps_coming_back(tx, couple,
     _c, a, b, _ = couple
     full_round(tx, a, b, now, sheet(concerns=[ConcernInput("Chores", "", new_topic="Chores")]))
     with tx() as s:
-        [topic] = checkins.topics(s, a.id)
-        checkins.set_topic_status(s, b.id, topic.id, "resolved", now=now + dt.timedelta(days=1))
+        [topic] = checkin_history.topics(s, a.id)
+        checkin_history.set_topic_status(
+            s, b.id, topic.id, "resolved", now=now + dt.timedelta(days=1)
+        )
     for week in (1, 2, 3):  # quiet rounds push the first mention out of the window
         full_round(tx, a, b, now + dt.timedelta(days=7 * week))
     with tx() as s:
-        assert checkins.topics(s, a.id)[0].keeps_coming_back is False
+        assert checkin_history.topics(s, a.id)[0].keeps_coming_back is False
     back = sheet(concerns=[ConcernInput("Chores again", "", topic_id=topic.id)])
     full_round(tx, a, b, now + dt.timedelta(days=28), back)
     with tx() as s:
-        [view] = checkins.topics(s, a.id)
+        [view] = checkin_history.topics(s, a.id)
     assert view.status == "open" and view.keeps_coming_back
 
 
@@ -559,16 +567,16 @@ def test_a_steady_history_raises_no_warning_and_a_drop_raises_one(tx, couple, no
     for week in range(4):
         full_round(tx, a, b, now + dt.timedelta(days=7 * week), agreement_id=cooldown)
     with tx() as s:
-        assert checkins.early_warnings(s, a.id) == []
+        assert warnings.early_warnings(s, a.id) == []
     # A private low answer (the safety question) never feeds a warning.
     low_safety = sheet()
     low_safety.values["safety"] = 1
     full_round(tx, a, b, now + dt.timedelta(days=28), low_safety, agreement_id=cooldown)
     with tx() as s:
-        assert checkins.early_warnings(s, a.id) == []
+        assert warnings.early_warnings(s, a.id) == []
     full_round(tx, a, b, now + dt.timedelta(days=35), sheet(8), agreement_id=cooldown)
     with tx() as s:
-        codes = sorted(w.code for w in checkins.early_warnings(s, b.id))
+        codes = sorted(w.code for w in warnings.early_warnings(s, b.id))
     assert codes == ["distressed", "diverging", "score_drop"]
 
 
@@ -577,18 +585,20 @@ def test_custom_questions_can_be_added_reordered_and_retired_keeping_history(
 ) -> None:
     _c, a, b, _ = couple
     with tx() as s:
-        q1 = checkins.add_question(s, a.id, "Did we laugh?", now=now)
-        q2 = checkins.add_question(s, b.id, "Date night?", kind="text", now=now)
-        checkins.move_question(s, a.id, q2.id, -1)
-        assert [q.id for q in checkins.questions(s, a.id)] == [q2.id, q1.id]
+        q1 = questions.add_question(s, a.id, "Did we laugh?", now=now)
+        q2 = questions.add_question(s, b.id, "Date night?", kind="text", now=now)
+        questions.move_question(s, a.id, q2.id, -1)
+        assert [q.id for q in questions.questions(s, a.id)] == [q2.id, q1.id]
     round_id = full_round(tx, a, b, now + dt.timedelta(minutes=1))
     with tx() as s:
-        checkins.retire_question(s, a.id, q1.id, now=now + dt.timedelta(days=1))
-        assert [q.id for q in checkins.questions(s, a.id)] == [q2.id]
+        questions.retire_question(s, a.id, q1.id, now=now + dt.timedelta(days=1))
+        assert [q.id for q in questions.questions(s, a.id)] == [q2.id]
         # The old round still asks it (history keeps its wording).
-        assert q1.id in [q.id for q in checkins.round_questions(s, a.id, round_id).custom]
-        new_round = checkins.start_round_now(s, a.id, now=now + dt.timedelta(days=2))
-        assert q1.id not in [q.id for q in checkins.round_questions(s, a.id, new_round.id).custom]
+        assert q1.id in [q.id for q in checkin_rounds.round_questions(s, a.id, round_id).custom]
+        new_round = checkin_rounds.start_round_now(s, a.id, now=now + dt.timedelta(days=2))
+        assert q1.id not in [
+            q.id for q in checkin_rounds.round_questions(s, a.id, new_round.id).custom
+        ]
 
 
 def _count_statements(engine, fn) -> int:  # type: ignore[no-untyped-def]
@@ -617,15 +627,15 @@ def test_history_trends_and_warnings_do_not_query_per_round(tx, engine, couple, 
 
         def read() -> None:
             with tx() as s:
-                checkins.history(s, a.id)
-                checkins.trends(s, a.id, now=now)
-                checkins.topics(s, a.id)
-                checkins.early_warnings(s, a.id)
+                checkin_history.history(s, a.id)
+                trends.trends(s, a.id, now=now)
+                checkin_history.topics(s, a.id)
+                warnings.early_warnings(s, a.id)
 
         counts.append(_count_statements(engine, read))
     assert counts[0] == counts[1], counts
     with tx() as s:
-        data = checkins.trends(s, a.id, now=now)
+        data = trends.trends(s, a.id, now=now)
     assert len(data.satisfaction) == 16 and len(data.gaps) == 8 and len(data.adherence) == 8
 
 
@@ -639,15 +649,15 @@ def test_trends_rows_per_chart(tx, couple, now) -> None:
     first = full_round(tx, a, b, now, sheet(12, adherence=kept_a), sheet(17, adherence=kept_b))
     second = full_round(tx, a, b, now + week, sheet(15), sheet(14), agreement_id=cooldown)
     with tx() as s:  # a third round: only a answers, and it closes at its due date
-        third = checkins.start_round_now(s, a.id, now=now + 2 * week)
+        third = checkin_rounds.start_round_now(s, a.id, now=now + 2 * week)
         save_and_submit(s, a, third.id, sheet(10), now + 2 * week)
         due = third.due_at
     with tx() as s:
-        checkins.close_due_rounds(s, due)
-        checkins.start_round_now(s, a.id, now=due + dt.timedelta(hours=1))  # still open
+        checkin_rounds.close_due_rounds(s, due)
+        checkin_rounds.start_round_now(s, a.id, now=due + dt.timedelta(hours=1))  # still open
     with tx() as s:
         opened = {r.id: r.opened_at for r in s.scalars(select(Round))}
-        data = checkins.trends(s, a.id, now=due + dt.timedelta(hours=2))
+        data = trends.trends(s, a.id, now=due + dt.timedelta(hours=2))
     names = data.names
     assert [(r["opened_at"], r["user"], r["total"]) for r in data.satisfaction] == [
         (opened[first], names[a.id], 12),
@@ -677,7 +687,7 @@ def test_the_conversation_ics_is_a_valid_event_with_no_answer_content(tx, couple
 
     _c, a, _b, _ = couple
     with tx() as s:
-        round_ = checkins.start_round_now(s, a.id, now=now)
+        round_ = checkin_rounds.start_round_now(s, a.id, now=now)
         context = s.scalars(
             select(OutboxMessage.context).where(OutboxMessage.kind == "round_opened")
         ).first()
@@ -721,10 +731,10 @@ def test_two_planners_at_the_same_moment_open_one_round(tx, engine, couple, now)
             if serialised:
                 barrier.wait(timeout=10)
             with tx() as s:
-                checkins.close_due_rounds(s, due)  # read first, as a real pass does
+                checkin_rounds.close_due_rounds(s, due)  # read first, as a real pass does
                 if not serialised:
                     barrier.wait(timeout=10)
-                outcomes.append(len(checkins.open_due_rounds(s, due)))
+                outcomes.append(len(checkin_rounds.open_due_rounds(s, due)))
         except Exception as exc:  # SQLite may refuse the second writer outright
             outcomes.append(exc)
 
@@ -816,15 +826,17 @@ def test_stored_round_scores_equal_every_answer_summed_or_averaged(tx, couple, n
             sheet(17 - i, adherence={cooldown: theirs}),
         )
     with tx() as s:  # answered by one only: not revealed, no means
-        waiting = checkins.start_round_now(s, a.id, now=now + 5 * week).id
+        waiting = checkin_rounds.start_round_now(s, a.id, now=now + 5 * week).id
         save_and_submit(s, a, waiting, sheet(adherence={cooldown: AdherenceInput(1, 1)}), now)
 
     def stored(s) -> list[tuple[int, int, float]]:  # type: ignore[no-untyped-def]
-        rows = s.execute(checkins._adherence_query(), {"couple_id": c.id}).all()
+        rows = s.execute(checkin_history._adherence_query(), {"couple_id": c.id}).all()
         return sorted((rid, aid, round(mean, 9)) for rid, aid, _title, mean in rows)
 
     def stored_totals(s) -> list[tuple[int, int, int]]:  # type: ignore[no-untyped-def]
-        return sorted(tuple(r) for r in s.execute(checkins._totals_query(), {"couple_id": c.id}))
+        return sorted(
+            tuple(r) for r in s.execute(checkin_history._totals_query(), {"couple_id": c.id})
+        )
 
     with tx() as s:
         assert stored_totals(s) == _totals_from_every_answer(s, c.id)
@@ -833,7 +845,7 @@ def test_stored_round_scores_equal_every_answer_summed_or_averaged(tx, couple, n
         assert len(reference) == 4  # the cooldown, rated in 4 revealed rounds
         assert stored(s) == reference
         assert waiting not in {rid for rid, _aid, _mean in stored(s)}
-        trend = checkins.trends(s, a.id, now=now + 6 * week).adherence
+        trend = trends.trends(s, a.id, now=now + 6 * week).adherence
         assert [round(r["mean"], 9) for r in trend] == [m for *_, m in reference]
     with tx() as s:
         erase_account(s, b.id, now=now + 6 * week)
@@ -859,14 +871,14 @@ def test_an_edit_waiting_on_the_partner_s_revealing_submit_is_refused(tx, couple
 
     _c, a, b, cooldown = couple
     with tx() as s:
-        round_id = checkins.start_round_now(s, a.id, now=now).id
+        round_id = checkin_rounds.start_round_now(s, a.id, now=now).id
         save_and_submit(s, a, round_id, sheet(19, adherence={cooldown: AdherenceInput(1, 1)}), now)
     outcome: list[BaseException | None] = []
 
     def edit() -> None:
         try:
             with tx() as s:
-                checkins.save_answers(s, a.id, round_id, sheet(4), now=now)
+                checkin_answers.save_answers(s, a.id, round_id, sheet(4), now=now)
             outcome.append(None)
         except BaseException as error:
             outcome.append(error)
@@ -881,10 +893,10 @@ def test_an_edit_waiting_on_the_partner_s_revealing_submit_is_refused(tx, couple
     editing.join(30)
     assert len(outcome) == 1 and isinstance(outcome[0], NotAllowed), outcome
     with tx() as s:
-        assert checkins.my_answers(s, a.id, round_id).satisfaction == 19
+        assert checkin_answers.my_answers(s, a.id, round_id).satisfaction == 19
         totals = {
             uid: total
-            for rid, uid, total in s.execute(checkins._totals_query(), {"couple_id": _c.id})
+            for rid, uid, total in s.execute(checkin_history._totals_query(), {"couple_id": _c.id})
             if rid == round_id
         }
         assert totals == {a.id: 19, b.id: 10}

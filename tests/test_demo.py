@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from agreements import service as agreements
-from checkins import rules
-from checkins import service as checkins
+from checkins import rules, trends, warnings
 from checkins.models import (
     PENDING,
     SUBMITTED,
@@ -76,7 +75,7 @@ def test_demo_twice_leaves_one_couple_with_its_history_and_sends_nothing(
         assert {"regular_checkin", "cooldown", "therapy"} <= set(views)
         assert views["cooldown"].in_force.number == 3  # 5 -> countered 10 -> 20 minutes
         assert views["cooldown"].in_force.params["minutes"] == 20
-        assert checkins.trends(s, alex, now=now).cooldowns
+        assert trends.trends(s, alex, now=now).cooldowns
 
 
 def _warnings_after_each_round(s, alex: int, sam: int) -> list[set[str]]:  # type: ignore[no-untyped-def]
@@ -85,7 +84,7 @@ def _warnings_after_each_round(s, alex: int, sam: int) -> list[set[str]]:  # typ
     couple_id = s.scalar(select(Couple.id))
     names = {alex: "Alex", sam: "Sam"}
     facts = sorted(
-        checkins.round_facts(s, couple_id), key=lambda f: f.opened_at
+        warnings.round_facts(s, couple_id), key=lambda f: f.opened_at
     )  # every round (the lookback is widened by the caller)
     revealed = [f for f in facts if f.revealed]
     events = list(
@@ -117,7 +116,7 @@ def _warnings_after_each_round(s, alex: int, sam: int) -> list[set[str]]:  # typ
 def test_the_rough_patch_raises_warnings_and_the_steady_months_none(
     demo_built, engine, monkeypatch
 ) -> None:
-    monkeypatch.setattr(checkins, "WARNING_LOOKBACK", 1000)
+    monkeypatch.setattr(warnings, "WARNING_LOOKBACK", 1000)
     with transaction(engine) as s:
         alex, sam = _ids(s)
         per_round = _warnings_after_each_round(s, alex, sam)
@@ -142,8 +141,8 @@ def test_the_rough_patch_raises_warnings_and_the_steady_months_none(
         } <= rough
         assert all(per_round[k] for k in range(7, 10))
         # Today, through the service the pages use: only the new, milder topic.
-        monkeypatch.setattr(checkins, "WARNING_LOOKBACK", 8)
-        today = checkins.early_warnings(s, alex)
+        monkeypatch.setattr(warnings, "WARNING_LOOKBACK", 8)
+        today = warnings.early_warnings(s, alex)
         assert [(w.code, w.title) for w in today] == [
             ("topic_recurring", f"“{demo.RECENT_TOPIC}” keeps coming back")
         ]
@@ -157,7 +156,7 @@ def test_longer_history_with_years(tend_env, engine, now) -> None:
     with transaction(engine) as s:
         assert s.scalar(select(func.count()).select_from(Round)) == 37
         alex, _ = _ids(s)
-        assert [w.code for w in checkins.early_warnings(s, alex)] == ["topic_recurring"]
+        assert [w.code for w in warnings.early_warnings(s, alex)] == ["topic_recurring"]
 
 
 def test_readme_documents_every_setting() -> None:

@@ -19,10 +19,10 @@ from streamlit.testing.v1 import AppTest
 from agreements import service as agreements
 from agreements.models import AgreementVersion, CooldownNote, TherapyAppointment
 from agreements.templates import TEMPLATES
-from checkins import service as checkins
-from checkins import survey
+from checkins import answers, questions, review, rounds, survey
+from checkins import history as checkin_history
 from checkins.models import ActionItem, Adherence, Concern, CustomQuestion, Topic
-from checkins.service import AdherenceInput, ConcernInput, Sheet
+from checkins.views import AdherenceInput, ConcernInput, Sheet
 from couples import accounts
 from infra.db import engine_for, transaction, utcnow
 from infra.errors import InvalidInput, TendError
@@ -138,8 +138,8 @@ def test_checkin_answers(tx, tend_env, went_well, private, safety, comment, both
             s, a, kind="custom", title="Walk", body="We walk."
         ).id
         agreements.accept(s, b, cooldown)
-        question = checkins.add_question(s, a, "Mine", kind="text", visibility="private").id
-        round_id = checkins.start_round_now(s, a).id
+        question = questions.add_question(s, a, "Mine", kind="text", visibility="private").id
+        round_id = rounds.start_round_now(s, a).id
     key = survey.custom_key(question)
     sheet = Sheet(
         values={k: 3 for k in survey.SATISFACTION_KEYS} | {"certainty": 3, "safety": 4},
@@ -149,15 +149,15 @@ def test_checkin_answers(tx, tend_env, went_well, private, safety, comment, both
     )
     try:
         with tx() as s:
-            checkins.save_answers(s, a, round_id, sheet)
+            answers.save_answers(s, a, round_id, sheet)
     except InvalidInput as exc:
         # Refused with a message per field, and nothing was half-saved.
         assert exc.fields and all(exc.fields.values())
         with tx() as s:
-            assert checkins.my_answers(s, a, round_id) == Sheet()
+            assert answers.my_answers(s, a, round_id) == Sheet()
         return
     with tx() as s:
-        mine = checkins.my_answers(s, a, round_id)
+        mine = answers.my_answers(s, a, round_id)
     for item, text in (("went_well", went_well), (key, private), ("safety_note", safety)):
         assert mine.texts.get(item, "") == text.strip(), item
     assert mine.adherence[cooldown].comment == comment.strip()
@@ -165,7 +165,7 @@ def test_checkin_answers(tx, tend_env, went_well, private, safety, comment, both
         [concern] = mine.concerns
         assert (concern.bothering, concern.new_topic) == (bother.strip(), topic.strip())
     with tx() as s:
-        checkins.submit(s, a, round_id)
+        answers.submit(s, a, round_id)
     with tx() as s:
         assert_mails_are_plain(s, went_well, private, safety, comment, bother, topic)
 
@@ -176,28 +176,28 @@ def test_topics_questions_and_action_items(tx, tend_env, title, prompt, action) 
     a, b = _couple(tx)
     try:
         with tx() as s:
-            topic = checkins.add_topic(s, a, title).id
+            topic = checkin_history.add_topic(s, a, title).id
         with tx() as s:
             assert s.get(Topic, topic).title == " ".join(title.split())
     except InvalidInput:
         pass
     try:
         with tx() as s:
-            question = checkins.add_question(s, a, prompt).id
+            question = questions.add_question(s, a, prompt).id
         with tx() as s:
             assert s.get(CustomQuestion, question).prompt == " ".join(prompt.split())
     except InvalidInput:
         pass
     with tx() as s:
-        round_id = checkins.start_round_now(s, a).id
+        round_id = rounds.start_round_now(s, a).id
     for who in (a, b):
         with tx() as s:
             values = {k: 3 for k in survey.SATISFACTION_KEYS} | {"certainty": 3, "safety": 4}
-            checkins.save_answers(s, who, round_id, Sheet(values=values))
-            checkins.submit(s, who, round_id)
+            answers.save_answers(s, who, round_id, Sheet(values=values))
+            answers.submit(s, who, round_id)
     try:
         with tx() as s:
-            item = checkins.add_action_item(s, a, round_id, action, None).id
+            item = review.add_action_item(s, a, round_id, action, None).id
         with tx() as s:
             assert s.get(ActionItem, item).text == action.strip()
     except InvalidInput:
@@ -232,12 +232,12 @@ def test_the_partner_sees_it_exactly_and_escaped(tend_env, went_well, title, com
             s, a.id, kind="custom", title=title, body="We do it."
         ).id
         agreements.accept(s, b.id, agreement)
-        round_id = checkins.start_round_now(s, a.id).id
+        round_id = rounds.start_round_now(s, a.id).id
         a_id, b_id, a_name = a.id, b.id, a.display_name
     values = {k: 3 for k in survey.SATISFACTION_KEYS} | {"certainty": 3, "safety": 4}
     for who, text in ((a_id, went_well), (b_id, "fine")):
         with transaction() as s:
-            checkins.save_answers(
+            answers.save_answers(
                 s,
                 who,
                 round_id,
@@ -247,7 +247,7 @@ def test_the_partner_sees_it_exactly_and_escaped(tend_env, went_well, title, com
                     adherence={agreement: AdherenceInput(4, 4, comment if who == a_id else "")},
                 ),
             )
-            checkins.submit(s, who, round_id)
+            answers.submit(s, who, round_id)
     with transaction() as s:
         token = accounts.start_session(s, b_id)
     at = AppTest.from_file(APP, default_timeout=30)
@@ -277,7 +277,7 @@ def test_too_long_comments_and_concerns_are_refused_not_cut(tx) -> None:
     with tx() as s:
         agreement = agreements.propose_agreement(s, a, kind="custom", title="W", body="W").id
         agreements.accept(s, b, agreement)
-        round_id = checkins.start_round_now(s, a).id
+        round_id = rounds.start_round_now(s, a).id
     long = "x" * (survey.MAX_TEXT + 1)
     for sheet in (
         Sheet(adherence={agreement: AdherenceInput(4, 4, long)}),
@@ -286,7 +286,7 @@ def test_too_long_comments_and_concerns_are_refused_not_cut(tx) -> None:
     ):
         try:
             with tx() as s:
-                checkins.save_answers(s, a, round_id, sheet)
+                answers.save_answers(s, a, round_id, sheet)
         except TendError as exc:
             assert isinstance(exc, InvalidInput)
         else:

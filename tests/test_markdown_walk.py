@@ -17,9 +17,9 @@ from streamlit.testing.v1 import AppTest
 
 from agreements import service as agreements
 from agreements.templates import TEMPLATES
-from checkins import service as checkins
-from checkins import survey
-from checkins.service import AdherenceInput, ConcernInput, Sheet
+from checkins import answers, questions, review, rounds, survey
+from checkins import history as checkin_history
+from checkins.views import AdherenceInput, ConcernInput, Sheet
 from couples import accounts
 from couples import service as couples
 from couples.models import Invitation
@@ -128,30 +128,30 @@ def _build(tx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         agreements.log_therapy_session(
             s, a_id, therapy, held_on=(now - 20 * day).date(), attendance="together"
         )
-        scale = checkins.add_question(s, a_id, typed_long("scale"), kind="scale", now=later)
-        text = checkins.add_question(s, a_id, typed_long("prompt"), kind="text", now=later)
-        checkins.add_topic(s, b_id, typed("topic"), now=later)
+        scale = questions.add_question(s, a_id, typed_long("scale"), kind="scale", now=later)
+        text = questions.add_question(s, a_id, typed_long("prompt"), kind="text", now=later)
+        checkin_history.add_topic(s, b_id, typed("topic"), now=later)
 
     def sheet(s, user_id: int, round_id: int, who: str) -> Sheet:  # type: ignore[no-untyped-def]
         values = {k: 3 for k in survey.SATISFACTION_KEYS} | {"certainty": 4, "safety": 4}
         values[survey.custom_key(scale.id)] = 2
         texts = {"went_well": typed(f"well-{who}"), survey.custom_key(text.id): typed(who)}
         result = Sheet(values=values, texts=texts)
-        for agreement in checkins.round_questions(s, user_id, round_id).agreements:
+        for agreement in rounds.round_questions(s, user_id, round_id).agreements:
             result.adherence[agreement.agreement_id] = AdherenceInput(4, 2, typed(f"c-{who}"))
         result.concerns = [ConcernInput(typed(f"bother-{who}"), "", new_topic=typed(who))]
         return result
 
     with tx() as s:
-        past = checkins.start_round_now(s, a_id, now=now - 10 * day).id
+        past = rounds.start_round_now(s, a_id, now=now - 10 * day).id
         for user_id, who in ((a_id, "a"), (b_id, "b")):
-            checkins.save_answers(s, user_id, past, sheet(s, user_id, past, who), now=now - 9 * day)
-            checkins.submit(s, user_id, past, now=now - 9 * day)
-        checkins.add_action_item(s, a_id, past, typed("action"), b_id, now=now - 9 * day)
+            answers.save_answers(s, user_id, past, sheet(s, user_id, past, who), now=now - 9 * day)
+            answers.submit(s, user_id, past, now=now - 9 * day)
+        review.add_action_item(s, a_id, past, typed("action"), b_id, now=now - 9 * day)
     with tx() as s:
-        current = checkins.start_round_now(s, a_id, now=now - day).id
-        checkins.save_answers(s, a_id, current, sheet(s, a_id, current, "a2"), now=now - day)
-        checkins.submit(s, a_id, current, now=now - day)
+        current = rounds.start_round_now(s, a_id, now=now - day).id
+        answers.save_answers(s, a_id, current, sheet(s, a_id, current, "a2"), now=now - day)
+        answers.submit(s, a_id, current, now=now - day)
     # Someone else's invitation (its mail subject names the inviter), still valid.
     with tx() as s:
         casey = make_user(s, "casey@example.org", typed("Casey"))

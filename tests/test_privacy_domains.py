@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 
 from agreements import service as agreements
 from agreements.models import AgreementPreferences, CooldownNote, TherapyRating
-from checkins import service as checkins
-from checkins import survey
+from checkins import history as checkin_history
+from checkins import review as checkin_review
+from checkins import rounds, survey, trends
 from checkins.models import Adherence, Answer, Concern, Participation
 from couples import service as couples
 from notifications.models import MailOptOut, NotificationPreference
@@ -135,8 +136,8 @@ def test_deleting_removes_my_answers_and_notes_and_the_partner_keeps_the_history
             v.proposed_by for a in history for v in agreements.versions(s, sc.b_id, a.agreement_id)
         }
         log = agreements.cooldown_log(s, sc.b_id)
-        review = checkins.review(s, sc.b_id, sc.revealed_round)
-        status = checkins.round_status(s, sc.b_id, sc.open_round)
+        review = checkin_review.review(s, sc.b_id, sc.revealed_round)
+        status = rounds.round_status(s, sc.b_id, sc.open_round)
     text = json.dumps(after)
     # B keeps every shared agreement, version and history line, with A as Former partner.
     assert len(after["agreements"]["agreements"]) == len(b_before["agreements"]["agreements"])
@@ -180,10 +181,10 @@ def test_a_partner_who_left_and_renamed_is_former_partner_on_every_shared_record
                 ],
                 agreements.cooldown_log(s, sc.b_id),
                 agreements.therapy_plans(s, sc.b_id),
-                checkins.review(s, sc.b_id, sc.revealed_round),
-                checkins.round_status(s, sc.b_id, sc.open_round),
-                checkins.trends(s, sc.b_id),
-                checkins.shown_names(s, sc.b_id),
+                checkin_review.review(s, sc.b_id, sc.revealed_round),
+                rounds.round_status(s, sc.b_id, sc.open_round),
+                trends.trends(s, sc.b_id),
+                checkin_history.shown_names(s, sc.b_id),
                 tables(s, sc.b_id),
             ]
         )

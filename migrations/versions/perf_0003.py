@@ -1,7 +1,7 @@
 """reminder notes on check-in sheets
 
 ``checkin_participations.remind_at``: when the reminder sweep next needs to look at a
-sheet (see checkins.service.send_reminders), with a partial index. Sheets still to be
+sheet (see checkins.rounds.send_reminders), with a partial index. Sheets still to be
 answered in open rounds start with a note in the past, so the first pass after the
 upgrade looks at each once and writes its real next moment.
 

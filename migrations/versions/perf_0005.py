@@ -2,7 +2,7 @@
 
 ``checkin_participations.satisfaction_total``: the sheet's revealed satisfaction answers
 summed; ``checkin_round_agreements.kept_mean``: both partners' ratings of how well the
-agreement was kept in that round, averaged (see checkins.service._store_round_scores).
+agreement was kept in that round, averaged (see checkins.answers._store_round_scores).
 Revealed rounds get theirs here; later ones at their reveal. The two covering indexes
 perf_0002 added for summing and averaging on every trends view go: nothing reads them.
 
@@ -23,7 +23,7 @@ down_revision: str | Sequence[str] | None = "perf_0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# As checkins.service._store_round_scores computed them when this was written (the
+# As checkins.answers._store_round_scores computed them when this was written (the
 # satisfaction keys of checkins.survey then).
 _FILL_TOTALS = """
 UPDATE checkin_participations SET satisfaction_total = (

@@ -1,0 +1,155 @@
+"""Trends: what revealed rounds add up to over time (scores, adherence, open topics), shown
+with the early warnings of :mod:`checkins.warnings`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from checkins import agreements_port, rules
+from checkins.history import (
+    COUPLE,
+    _adherence_query,
+    _couple_param,
+    _shown_names,
+    _topic_log_query,
+    _totals_query,
+)
+from checkins.models import (
+    MISSED,
+    OPEN,
+    RESOLVED,
+    SUBMITTED,
+    Participation,
+    Round,
+)
+from checkins.warnings import _early_warnings, _KnownFacts
+from couples import service as couples
+
+
+@dataclass
+class Trends:
+    warnings: list[rules.EarlyWarning]
+    names: dict[int, str]
+    satisfaction: list[dict]  # {round_id, opened_at, user, total}
+    gaps: list[dict]  # {opened_at, gap}
+    adherence: list[dict]  # {opened_at, agreement, mean}
+    cooldowns: list[dict]  # {month, count}
+    open_topics: list[dict]  # {opened_at, open}
+    participation: list[dict]  # {opened_at, answered, missed}
+
+
+def trends(session: Session, user_id: int, *, now: dt.datetime | None = None) -> Trends:
+    """Everything the trends page shows (the early warnings too), in a fixed number of
+    queries at any history length."""
+    membership = couples.require_membership(session, user_id)
+    couple = membership.couple
+    names = _shown_names(couple, user_id)
+    at_couple = _couple_param(couple.id)
+    rounds = session.execute(_rounds_with_counts_query(), at_couple).all()
+    opened_at = {r.id: r.opened_at for r in rounds}
+    totals = session.execute(_totals_query(), at_couple).all()
+    satisfaction = [
+        {
+            "round_id": rid,
+            "opened_at": opened_at[rid],
+            "user": names.get(uid, "?"),
+            "total": int(total),
+        }
+        for rid, uid, total in totals
+    ]
+    by_round: dict[int, list[dict]] = defaultdict(list)
+    for row in satisfaction:
+        by_round[row["round_id"]].append(row)
+    gaps = [
+        {"opened_at": rows[0]["opened_at"], "gap": abs(rows[0]["total"] - rows[1]["total"])}
+        for rows in by_round.values()
+        if len(rows) == 2
+    ]
+    kept = session.execute(_adherence_query(), at_couple).all()
+    adherence = [
+        {"opened_at": opened_at[rid], "agreement": title, "mean": float(mean)}
+        for rid, _aid, title, mean in kept
+    ]
+    participation = [
+        {"opened_at": r.opened_at, "answered": int(r.answered), "missed": int(r.missed)}
+        for r in reversed(rounds)
+        if r.closed_at is not None and r.partners
+    ]
+    known = _KnownFacts(
+        totals=[tuple(row) for row in totals],
+        adherence=[tuple(row) for row in kept],
+        newest_first=rounds,
+        topic_log=session.execute(_topic_log_query(), at_couple).all(),
+    )
+    open_topics = _open_topics_over_time(known)
+    cooldowns = [
+        {"month": month, "count": count}
+        for month, count in agreements_port.cooldowns_per_month_of(
+            session, couple.id, membership.user.timezone, now=now
+        )
+    ]
+    # The warnings read what is loaded above (rounds, totals, adherence, topic log).
+    return Trends(
+        _early_warnings(session, couple.id, names, known),
+        names,
+        satisfaction,
+        gaps,
+        adherence,
+        cooldowns,
+        open_topics,
+        participation,
+    )
+
+
+@functools.cache
+def _rounds_with_counts_query():  # type: ignore[no-untyped-def]
+    """Every round newest first, with how many partners took part, answered, missed."""
+    return (
+        select(
+            Round.id,
+            Round.opened_at,
+            Round.revealed_at,
+            Round.closed_at,
+            func.count(Participation.id).label("partners"),
+            func.coalesce(func.sum(case((Participation.status == SUBMITTED, 1), else_=0)), 0).label(
+                "answered"
+            ),
+            func.coalesce(func.sum(case((Participation.status == MISSED, 1), else_=0)), 0).label(
+                "missed"
+            ),
+        )
+        .outerjoin(Participation, Participation.round_id == Round.id)
+        .where(Round.couple_id == COUPLE)
+        .group_by(Round.id, Round.opened_at, Round.revealed_at, Round.closed_at)
+        .order_by(Round.opened_at.desc())
+    )
+
+
+def _open_topics_over_time(known: _KnownFacts) -> list[dict]:
+    """Open (not resolved) topics at each revealed round, replayed from the event log."""
+    rounds = sorted(r.revealed_at for r in known.newest_first if r.revealed_at is not None)
+    events = sorted(
+        (
+            (topic_id, at, event, event_status, event_id)
+            for topic_id, _t, _s, _c, event, at, event_status, _r, event_id in known.topic_log
+            if event in ("created", "status")
+        ),
+        key=lambda e: (e[1], e[4]),
+    )
+    state: dict[int, str] = {}
+    out = []
+    index = 0
+    for at in rounds:
+        while index < len(events) and events[index][1] <= at:
+            topic_id, _at, _event, status, _id = events[index]
+            state[topic_id] = status or OPEN
+            index += 1
+        out.append({"opened_at": at, "open": sum(1 for s in state.values() if s != RESOLVED)})
+    return out

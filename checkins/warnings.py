@@ -1,0 +1,161 @@
+"""Early warnings: the facts of recent revealed rounds, handed to the pure thresholds of
+:mod:`checkins.rules`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Row, select
+from sqlalchemy.orm import Session
+
+from checkins import rules, survey
+from checkins.history import (
+    COUPLE,
+    IDS,
+    _adherence_query,
+    _couple,
+    _couple_param,
+    _shown_names,
+    _topic_views,
+    _totals_query,
+)
+from checkins.models import (
+    MISSED,
+    RESOLVED,
+    Answer,
+    Participation,
+    Round,
+)
+
+# --- early warnings -------------------------------------------------------------------------
+WARNING_LOOKBACK = 8  # rounds; every rule looks at the last few only
+
+
+@dataclass(frozen=True)
+class _KnownFacts:
+    """What the trends page has already loaded, for the warnings: per revealed round
+    (round, user, total) and (round, agreement, title, mean adherence) rows, the rounds
+    newest first, and the topic log."""
+
+    totals: list[tuple[int, int, int]]
+    adherence: list[tuple[int, int, str, float]]
+    newest_first: Sequence[Row]  # every round: id, opened_at, revealed_at, closed_at, ...
+    topic_log: Sequence[Row]  # _topic_log_query's rows
+
+
+@functools.cache
+def _rounds_newest_first_query():  # type: ignore[no-untyped-def]
+    return (
+        select(Round.id, Round.opened_at, Round.revealed_at, Round.closed_at)
+        .where(Round.couple_id == COUPLE)
+        .order_by(Round.opened_at.desc())
+    )
+
+
+@functools.cache
+def _recent_closed_query():  # type: ignore[no-untyped-def]
+    return _rounds_newest_first_query().where(Round.closed_at.is_not(None))
+
+
+@functools.cache
+def _missed_query():  # type: ignore[no-untyped-def]
+    return select(Participation.round_id, Participation.user_id).where(
+        Participation.round_id.in_(IDS), Participation.status == MISSED
+    )
+
+
+@functools.cache
+def _certainty_query():  # type: ignore[no-untyped-def]
+    """Each partner's revealed certainty answer in the given rounds."""
+    return (
+        select(Round.id, Participation.user_id, Answer.value_int)
+        .join(Participation, Participation.round_id == Round.id)
+        .join(Answer, Answer.participation_id == Participation.id)
+        .where(
+            Round.id.in_(IDS),
+            Round.revealed_at.is_not(None),
+            Answer.visibility == survey.REVEALED,
+            Answer.item == survey.CERTAINTY.key,
+        )
+    )
+
+
+def round_facts(
+    session: Session, couple_id: int, known: _KnownFacts | None = None
+) -> list[rules.RoundFacts]:
+    """The facts warnings may use: the latest rounds, revealed answers only."""
+    if known is None:
+        recent = session.execute(
+            _recent_closed_query().limit(WARNING_LOOKBACK), _couple_param(couple_id)
+        ).all()
+    else:
+        recent = [r for r in known.newest_first if r.closed_at is not None][:WARNING_LOOKBACK]
+    ids = [r.id for r in recent]
+    missed: dict[int, set[int]] = defaultdict(set)
+    for rid, uid in session.execute(_missed_query(), {"ids": ids}):
+        missed[rid].add(uid)
+    if known is None:
+        known = _KnownFacts(
+            newest_first=recent,
+            topic_log=[],
+            totals=[
+                (rid, uid, total)
+                for rid, uid, total in session.execute(
+                    _totals_query().where(Round.id.in_(ids)), _couple_param(couple_id)
+                )
+            ],
+            adherence=[
+                (rid, aid, title, mean)
+                for rid, aid, title, mean in session.execute(
+                    _adherence_query().where(Round.id.in_(ids)), _couple_param(couple_id)
+                )
+            ],
+        )
+    wanted = set(ids)
+    totals: dict[int, dict[int, int]] = defaultdict(dict)
+    for rid, uid, total in known.totals:
+        if rid in wanted:
+            totals[rid][uid] = int(total)
+    adherence: dict[int, dict[int, float]] = defaultdict(dict)
+    titles: dict[int, dict[int, str]] = defaultdict(dict)
+    for rid, agreement_id, title, mean in known.adherence:
+        if rid in wanted:
+            adherence[rid][agreement_id] = float(mean)
+            titles[rid][agreement_id] = title
+    certainty: dict[int, dict[int, int]] = defaultdict(dict)
+    for rid, uid, value in session.execute(_certainty_query(), {"ids": ids}):
+        certainty[rid][uid] = value
+    return [
+        rules.RoundFacts(
+            round_id=r.id,
+            opened_at=r.opened_at,
+            revealed=r.revealed_at is not None,
+            closed=r.closed_at is not None,
+            missed_user_ids=frozenset(missed.get(r.id, ())),
+            totals=totals.get(r.id, {}),
+            certainty=certainty.get(r.id, {}),
+            adherence=adherence.get(r.id, {}),
+            agreement_titles=titles.get(r.id, {}),
+        )
+        for r in recent
+    ]
+
+
+def early_warnings(session: Session, user_id: int) -> list[rules.EarlyWarning]:
+    couple = _couple(session, user_id)
+    return _early_warnings(session, couple.id, _shown_names(couple, user_id))
+
+
+def _early_warnings(
+    session: Session, couple_id: int, names: dict[int, str], known: _KnownFacts | None = None
+) -> list[rules.EarlyWarning]:
+    recurring = [
+        (t.id, t.title)
+        for t in _topic_views(session, couple_id, known)
+        if t.keeps_coming_back and t.status != RESOLVED
+    ]
+    return rules.early_warnings(round_facts(session, couple_id, known), names, recurring)
