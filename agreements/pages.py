@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import streamlit as st
 
-from agreements import service as agreements
-from agreements import templates
+from agreements import cooldowns, proposals, reading, templates, therapy
+from agreements import views as agreement_views
 from agreements.templates import CADENCES, TEMPLATES, THERAPY_FREQUENCIES, WEEKDAYS
 from couples import service as couples
 from infra.errors import TendError
@@ -78,7 +78,7 @@ def agreements_page() -> None:
     if not _has_couple(user.id):
         return
     with web.action() as session:
-        views = agreements.list_agreements(session, user.id)
+        views = reading.list_agreements(session, user.id)
     waiting = [v for v in views if v.awaiting_me]
     if waiting:
         st.subheader(f"Awaiting your answer ({len(waiting)})")
@@ -123,7 +123,7 @@ def agreements_page() -> None:
                 _list_item(view, user.timezone)
 
 
-def _list_item(view: agreements.AgreementView, timezone: str) -> None:
+def _list_item(view: agreement_views.AgreementView, timezone: str) -> None:
     with st.container(border=True):
         title = web.md(view.title)
         flag = " · :orange-badge[flagged for review]" if view.flagged_for_review else ""
@@ -173,7 +173,7 @@ def propose_page() -> None:
     if submitted:
         try:
             with web.action() as session:
-                agreement = agreements.propose_agreement(session, user.id, kind=kind, **words)
+                agreement = proposals.propose_agreement(session, user.id, kind=kind, **words)
                 agreement_id = agreement.id
         except TendError as exc:
             web.show_error(exc, FORM_LABELS)
@@ -187,12 +187,12 @@ def _words_form(
     """Title, body and the template's parameters; returns (submitted, words)."""
     with st.form(form_key):
         new_title = st.text_input(
-            "Title", value=title, max_chars=agreements.MAX_TITLE, key=f"{form_key}_title"
+            "Title", value=title, max_chars=agreement_views.MAX_TITLE, key=f"{form_key}_title"
         )
         new_body = st.text_area(
             "What we each commit to",
             value=body,
-            max_chars=agreements.MAX_BODY,
+            max_chars=agreement_views.MAX_BODY,
             key=f"{form_key}_body",
             height=140,
         )
@@ -292,9 +292,9 @@ def agreement_page() -> None:
     agreement_id = web.query_id("id") or 0
     try:
         with web.action() as session:
-            view = agreements.get_agreement(session, user.id, agreement_id)
-            all_versions = agreements.versions(session, user.id, agreement_id)
-            events = agreements.history(session, user.id, agreement_id)
+            view = reading.get_agreement(session, user.id, agreement_id)
+            all_versions = reading.versions(session, user.id, agreement_id)
+            events = reading.history(session, user.id, agreement_id)
     except TendError:
         st.title("Agreement")
         st.warning("This agreement does not exist, or it is not in your couple space.")
@@ -315,7 +315,7 @@ def agreement_page() -> None:
             "check-in."
         )
         if st.button("Clear the flag", key="unflag"):
-            _act(lambda s: agreements.clear_review_flag(s, user.id, agreement_id), "Flag cleared.")
+            _act(lambda s: proposals.clear_review_flag(s, user.id, agreement_id), "Flag cleared.")
 
     if view.pending:
         _pending_section(view, user.id, user.timezone)
@@ -335,7 +335,7 @@ def agreement_page() -> None:
             if previous is not None:
                 st.caption(f"Changes from version {previous}:")
                 with web.action() as session:
-                    diff = agreements.diff_versions(
+                    diff = reading.diff_versions(
                         session, user.id, agreement_id, previous, version.number
                     )
                 st.code("\n".join(diff) or "(no changes)", language="diff")
@@ -349,7 +349,7 @@ def agreement_page() -> None:
         st.markdown(line)
 
 
-def _words(kind: str, version: agreements.VersionView, timezone: str) -> None:
+def _words(kind: str, version: agreement_views.VersionView, timezone: str) -> None:
     with st.container(border=True):
         st.markdown(f"**{web.md(version.title)}**")
         st.markdown(web.md(version.body))
@@ -378,7 +378,7 @@ def _act(call, message: str) -> None:  # type: ignore[no-untyped-def]
         st.rerun()
 
 
-def _pending_section(view: agreements.AgreementView, user_id: int, timezone: str) -> None:
+def _pending_section(view: agreement_views.AgreementView, user_id: int, timezone: str) -> None:
     pending = view.pending
     assert pending is not None
     agreement_id = view.agreement_id
@@ -392,7 +392,7 @@ def _pending_section(view: agreements.AgreementView, user_id: int, timezone: str
     _words(view.kind, pending, timezone)
     if view.in_force:
         with web.action() as session:
-            diff = agreements.diff_versions(
+            diff = reading.diff_versions(
                 session, user_id, agreement_id, view.in_force.number, pending.number
             )
         st.caption("What would change:")
@@ -400,26 +400,26 @@ def _pending_section(view: agreements.AgreementView, user_id: int, timezone: str
     if view.awaiting_me:
         cols = st.columns(2)
         if cols[0].button("Accept", type="primary", key="accept"):
-            _act(lambda s: agreements.accept(s, user_id, agreement_id), "Accepted: it is in force.")
+            _act(lambda s: proposals.accept(s, user_id, agreement_id), "Accepted: it is in force.")
         with cols[1].popover("Decline"):
             reason = st.text_area("Reason (optional)", key="decline_reason", max_chars=2000)
             if st.button("Decline", key="decline_confirm"):
                 _act(
-                    lambda s: agreements.decline(s, user_id, agreement_id, reason=reason),
+                    lambda s: proposals.decline(s, user_id, agreement_id, reason=reason),
                     "Declined.",
                 )
         with st.expander("Suggest changes"):
             _change_form(view, pending, user_id, "counter", "Send counter-proposal")
     else:
         if st.button("Withdraw my proposal", key="withdraw"):
-            _act(lambda s: agreements.withdraw(s, user_id, agreement_id), "Withdrawn.")
+            _act(lambda s: proposals.withdraw(s, user_id, agreement_id), "Withdrawn.")
         with st.expander("Change my proposal"):
             _change_form(view, pending, user_id, "revise", "Send the new version")
 
 
 def _change_form(
-    view: agreements.AgreementView,
-    basis: agreements.VersionView,
+    view: agreement_views.AgreementView,
+    basis: agreement_views.VersionView,
     user_id: int,
     form_key: str,
     submit: str,
@@ -434,34 +434,34 @@ def _change_form(
     )
     if submitted:
         _act(
-            lambda s: agreements.propose_change(s, user_id, view.agreement_id, **words),
+            lambda s: proposals.propose_change(s, user_id, view.agreement_id, **words),
             "Sent. It waits for your partner's answer; what is in force stays until then.",
         )
 
 
-def _retire_section(view: agreements.AgreementView, user_id: int) -> None:
+def _retire_section(view: agreement_views.AgreementView, user_id: int) -> None:
     agreement_id = view.agreement_id
     if view.retire_requested_by_me:
         st.info("You asked to retire this agreement. It stays in force until your partner agrees.")
         if st.button("Withdraw the request", key="retire_withdraw"):
-            _act(lambda s: agreements.withdraw_retirement(s, user_id, agreement_id), "Withdrawn.")
+            _act(lambda s: proposals.withdraw_retirement(s, user_id, agreement_id), "Withdrawn.")
         return
     st.subheader("Awaiting your answer")
     st.write(f"{web.md(view.retire_requested_by or '')} would like to retire this agreement.")
     cols = st.columns(2)
     if cols[0].button("Retire it", key="retire_yes"):
         _act(
-            lambda s: agreements.answer_retirement(s, user_id, agreement_id, agree=True),
+            lambda s: proposals.answer_retirement(s, user_id, agreement_id, agree=True),
             "Retired. Its history stays here.",
         )
     if cols[1].button("Keep it", key="retire_no"):
         _act(
-            lambda s: agreements.answer_retirement(s, user_id, agreement_id, agree=False),
+            lambda s: proposals.answer_retirement(s, user_id, agreement_id, agree=False),
             "It stays in force.",
         )
 
 
-def _active_actions(view: agreements.AgreementView, user_id: int) -> None:
+def _active_actions(view: agreement_views.AgreementView, user_id: int) -> None:
     agreement_id = view.agreement_id
     assert view.in_force is not None
     with st.expander("Propose a change"):
@@ -472,14 +472,14 @@ def _active_actions(view: agreements.AgreementView, user_id: int) -> None:
             note = st.text_input("Note (optional, your partner sees it)", key="flag_note")
             if st.button("Flag it for the next check-in", key="flag"):
                 _act(
-                    lambda s: agreements.flag_for_review(s, user_id, agreement_id, note=note),
+                    lambda s: proposals.flag_for_review(s, user_id, agreement_id, note=note),
                     "Flagged: it comes up at your next check-in.",
                 )
     with st.expander("Retire this agreement"):
         reason = st.text_input("Reason (optional, your partner sees it)", key="retire_reason")
         if st.button("Ask to retire it", key="retire"):
             _act(
-                lambda s: agreements.request_retirement(s, user_id, agreement_id, reason=reason),
+                lambda s: proposals.request_retirement(s, user_id, agreement_id, reason=reason),
                 "Asked. It stays in force until your partner agrees.",
             )
 
@@ -500,12 +500,12 @@ def cooldown_control() -> None:
     if user is None:
         return
     with web.reading() as session:
-        in_couple, running = agreements.cooldown_status(session, user.id)
+        in_couple, running = cooldowns.cooldown_status(session, user.id)
     if not in_couple:
         return
     if running is None:
         if st.button("I need a cooldown", key="cooldown_start", icon=":material/pause_circle:"):
-            _cooldown_call(lambda s: agreements.start_cooldown(s, user.id))
+            _cooldown_call(lambda s: cooldowns.start_cooldown(s, user.id))
         return
     who = "You" if running.started_by_me else web.md(running.started_by)
     back = running.planned_end_at.astimezone(ZoneInfo(user.timezone))
@@ -517,9 +517,9 @@ def cooldown_control() -> None:
             st.caption(f"Meanwhile: {web.md(running.during)}")
         cols = st.columns(2)
         if cols[0].button("End now", key="cooldown_end"):
-            _cooldown_call(lambda s: agreements.end_cooldown(s, user.id))
+            _cooldown_call(lambda s: cooldowns.end_cooldown(s, user.id))
         if running.can_extend and cols[1].button("Extend", key="cooldown_extend"):
-            _cooldown_call(lambda s: agreements.extend_cooldown(s, user.id))
+            _cooldown_call(lambda s: cooldowns.extend_cooldown(s, user.id))
 
 
 def _cooldown_call(call) -> None:  # type: ignore[no-untyped-def]
@@ -542,8 +542,8 @@ def cooldown_page() -> None:
         "any page. You both see the countdown and what you agreed to do meanwhile."
     )
     with web.action() as session:
-        log = agreements.cooldown_log(session, user.id)
-        mail_on = agreements.cooldown_mail_enabled(session, user.id)
+        log = cooldowns.cooldown_log(session, user.id)
+        mail_on = cooldowns.cooldown_mail_enabled(session, user.id)
     wants_mail = st.toggle(
         "Email me when my partner starts or ends a cooldown",
         value=mail_on,
@@ -551,7 +551,7 @@ def cooldown_page() -> None:
     )
     if wants_mail != mail_on:
         with web.action() as session:
-            agreements.set_cooldown_mail(session, user.id, wants_mail)
+            cooldowns.set_cooldown_mail(session, user.id, wants_mail)
         st.rerun()
     st.subheader("Log")
     if not log:
@@ -574,12 +574,12 @@ def cooldown_page() -> None:
                 "Private note (only you ever see this)",
                 value=entry.my_note or "",
                 key=f"cooldown_note_{entry.cooldown_id}",
-                max_chars=agreements.MAX_NOTE,
+                max_chars=agreement_views.MAX_NOTE,
             )
             if st.button("Save note", key=f"cooldown_note_save_{entry.cooldown_id}"):
                 try:
                     with web.action() as session:
-                        agreements.save_cooldown_note(session, user.id, entry.cooldown_id, note)
+                        cooldowns.save_cooldown_note(session, user.id, entry.cooldown_id, note)
                 except TendError as exc:
                     web.show_error(exc, FORM_LABELS)
                 else:
@@ -595,7 +595,7 @@ def therapy_page() -> None:
     if not _has_couple(user.id):
         return
     with web.action() as session:
-        plans = agreements.therapy_plans(session, user.id)
+        plans = therapy.therapy_plans(session, user.id)
     if not plans:
         st.info("Once you both accept a couples therapy agreement, you can keep its log here.")
         st.page_link(
@@ -609,7 +609,7 @@ def therapy_page() -> None:
         _therapy_plan(plan, user)
 
 
-def _therapy_plan(plan: agreements.TherapyPlan, user: Any) -> None:
+def _therapy_plan(plan: therapy.TherapyPlan, user: Any) -> None:
     key = plan.agreement_id
     for line in templates.describe_params("therapy", plan.version.params):
         st.markdown(f"- {web.md(line)}")
@@ -622,7 +622,7 @@ def _therapy_plan(plan: agreements.TherapyPlan, user: Any) -> None:
             f"{appt.duration_minutes} min{where}"
         )
         with web.action() as session:
-            ics = agreements.appointment_ics(session, user.id, appt.appointment_id)
+            ics = therapy.appointment_ics(session, user.id, appt.appointment_id)
         cols = st.columns(2)
         cols[0].download_button(
             "Add to calendar (.ics)",
@@ -633,7 +633,7 @@ def _therapy_plan(plan: agreements.TherapyPlan, user: Any) -> None:
         )
         if cols[1].button("Cancel appointment", key=f"cancel_{appt.appointment_id}"):
             with web.action() as session:
-                agreements.cancel_appointment(session, user.id, appt.appointment_id)
+                therapy.cancel_appointment(session, user.id, appt.appointment_id)
             st.rerun()
         st.caption("You both get a reminder by mail the day before.")
     with st.expander("Set the next appointment" if not appt else "Change the appointment"):
@@ -655,7 +655,7 @@ def _therapy_plan(plan: agreements.TherapyPlan, user: Any) -> None:
         if saved:
             try:
                 with web.action() as session:
-                    agreements.set_next_appointment(
+                    therapy.set_next_appointment(
                         session,
                         user.id,
                         plan.agreement_id,
@@ -678,8 +678,8 @@ def _therapy_plan(plan: agreements.TherapyPlan, user: Any) -> None:
             )
             attendance = st.radio(
                 "Who went",
-                list(agreements.ATTENDANCE),
-                format_func=agreements.ATTENDANCE.get,
+                list(therapy.ATTENDANCE),
+                format_func=therapy.ATTENDANCE.get,
                 key=f"attendance_{key}",
                 horizontal=True,
             )
@@ -687,7 +687,7 @@ def _therapy_plan(plan: agreements.TherapyPlan, user: Any) -> None:
         if logged:
             try:
                 with web.action() as session:
-                    agreements.log_therapy_session(
+                    therapy.log_therapy_session(
                         session, user.id, plan.agreement_id, held_on=held_on, attendance=attendance
                     )
             except TendError as exc:
@@ -703,10 +703,10 @@ def _therapy_plan(plan: agreements.TherapyPlan, user: Any) -> None:
         _session_row(entry, user.id)
 
 
-def _session_row(entry: agreements.TherapySessionView, user_id: int) -> None:
+def _session_row(entry: therapy.TherapySessionView, user_id: int) -> None:
     with st.container(border=True):
         st.markdown(
-            f"**{entry.held_on:%d %B %Y}** · {agreements.ATTENDANCE[entry.attendance]}"
+            f"**{entry.held_on:%d %B %Y}** · {therapy.ATTENDANCE[entry.attendance]}"
             f" · logged by {web.md(entry.logged_by)}"
         )
         if entry.attendance == "missed":
@@ -714,23 +714,23 @@ def _session_row(entry: agreements.TherapySessionView, user_id: int) -> None:
         if entry.both_rated:
             assert entry.my_rating is not None and entry.partner_rating is not None
             st.caption(
-                f"Was it useful? You: {agreements.RATINGS[entry.my_rating]} · "
-                f"your partner: {agreements.RATINGS[entry.partner_rating]}"
+                f"Was it useful? You: {therapy.RATINGS[entry.my_rating]} · "
+                f"your partner: {therapy.RATINGS[entry.partner_rating]}"
             )
             return
-        choices = list(agreements.RATINGS)
+        choices = list(therapy.RATINGS)
         rating = st.radio(
             "Was this session useful? (private until you have both answered)",
             choices,
             index=choices.index(entry.my_rating) if entry.my_rating else None,
-            format_func=agreements.RATINGS.get,
+            format_func=therapy.RATINGS.get,
             horizontal=True,
             key=f"rating_{entry.session_id}",
         )
         if rating is not None and rating != entry.my_rating:
             try:
                 with web.action() as session:
-                    agreements.rate_therapy_session(session, user_id, entry.session_id, rating)
+                    therapy.rate_therapy_session(session, user_id, entry.session_id, rating)
             except TendError as exc:
                 web.show_error(exc)
             else:

@@ -3,7 +3,7 @@ planner for the day-before therapy reminder. Imported through PLANNER_MODULES.""
 
 from __future__ import annotations
 
-from agreements.service import plan_therapy_reminders
+from agreements.therapy import plan_therapy_reminders
 from notifications.preferences import register_prompt_kind
 from notifications.scheduler import register_planner
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from agreements.service import CheckinSchedule
+from agreements.views import CheckinSchedule
 from benchmarks.common import Result, interleaved_medians
 from checkins.recurrence import latest_and_next
 

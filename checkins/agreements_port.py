@@ -8,42 +8,43 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from agreements import service as agreements
-from agreements.service import AgreementInForce, CheckinSchedule
+from agreements import cooldowns
+from agreements import in_force as agreement_in_force
+from agreements.views import AgreementInForce, CheckinSchedule
 
 
 def in_force(session: Session, couple_id: int, at: dt.datetime) -> list[AgreementInForce]:
-    return agreements.agreements_in_force(session, couple_id, at)
+    return agreement_in_force.agreements_in_force(session, couple_id, at)
 
 
 def schedule(session: Session, couple_id: int, at: dt.datetime) -> CheckinSchedule | None:
-    return agreements.checkin_schedule(session, couple_id, at)
+    return agreement_in_force.checkin_schedule(session, couple_id, at)
 
 
 def next_schedule_start(session: Session, couple_id: int, after: dt.datetime) -> dt.datetime | None:
     """When a check-in schedule agreed for later than ``after`` comes into force."""
-    return agreements.next_checkin_schedule_from(session, couple_id, after)
+    return agreement_in_force.next_checkin_schedule_from(session, couple_id, after)
 
 
 def cooldowns_per_month(
     session: Session, user_id: int, now: dt.datetime | None = None
 ) -> list[tuple[dt.date, int]]:
-    return agreements.cooldowns_per_month(session, user_id, now=now)
+    return cooldowns.cooldowns_per_month(session, user_id, now=now)
 
 
 def cooldowns_per_month_of(
     session: Session, couple_id: int, timezone: str, now: dt.datetime | None = None
 ) -> list[tuple[dt.date, int]]:
-    return agreements.cooldowns_per_month_of(session, couple_id, timezone, now=now)
+    return cooldowns.cooldowns_per_month_of(session, couple_id, timezone, now=now)
 
 
 def in_force_by_couple(
     session: Session, couple_ids: list[int], at: dt.datetime
 ) -> dict[int, list[tuple[AgreementInForce, dt.datetime]]]:
     """The agreements in force for a batch of couples, in one query."""
-    return agreements.agreements_in_force_by_couple(session, couple_ids, at)
+    return agreement_in_force.agreements_in_force_by_couple(session, couple_ids, at)
 
 
 def schedule_among(in_force: list[tuple[AgreementInForce, dt.datetime]]) -> CheckinSchedule | None:
     """The check-in schedule among a couple's agreements in force (no query)."""
-    return agreements.checkin_schedule_among(in_force)
+    return agreement_in_force.checkin_schedule_among(in_force)

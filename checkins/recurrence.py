@@ -2,7 +2,7 @@
 schedule's own time zone so that "Sunday 19:00" stays Sunday 19:00 on the wall clock
 across daylight-saving changes.
 
-The schedule is anything with the attributes of ``agreements.service.CheckinSchedule``:
+The schedule is anything with the attributes of ``agreements.views.CheckinSchedule``:
 cadence ("weekly" | "biweekly" | "monthly"), weekday (0 = Monday), day_of_month (1..28),
 local_time, timezone, active_since (aware).
 

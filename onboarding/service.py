@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from agreements import service as agreements
-from agreements import templates
+from agreements import in_force, proposals, reading, templates
+from agreements import views as agreement_views
 from agreements.models import Agreement
 from checkins import recurrence
 from couples import service as couples
@@ -161,12 +161,14 @@ def _clean(item: PlanItem) -> tuple[PlanItem, dict[str, str]]:
         return item, problems
     if not title:
         problems[f"{item.kind}.title"] = "Give the agreement a short title."
-    elif len(title) > agreements.MAX_TITLE:
-        problems[f"{item.kind}.title"] = f"Keep the title to {agreements.MAX_TITLE} characters."
+    elif len(title) > agreement_views.MAX_TITLE:
+        problems[f"{item.kind}.title"] = (
+            f"Keep the title to {agreement_views.MAX_TITLE} characters."
+        )
     if not body:
         problems[f"{item.kind}.body"] = "Say what you each commit to."
-    elif len(body) > agreements.MAX_BODY:
-        problems[f"{item.kind}.body"] = f"Keep it to {agreements.MAX_BODY} characters."
+    elif len(body) > agreement_views.MAX_BODY:
+        problems[f"{item.kind}.body"] = f"Keep it to {agreement_views.MAX_BODY} characters."
     params, param_problems = templates.param_problems(item.kind, item.params)
     problems.update({f"{item.kind}.{name}": msg for name, msg in param_problems.items()})
     return PlanItem(item.kind, title, body, params), problems
@@ -217,7 +219,7 @@ def propose_plan(session: Session, couple: Couple, *, now: dt.datetime | None = 
             continue
         row.plan_proposed_at = now
         for item in row.plan:
-            agreements.propose_agreement(
+            proposals.propose_agreement(
                 session,
                 member.user_id,
                 kind=item["kind"],
@@ -274,7 +276,7 @@ def first_checkin(
     couple = couples.couple_of(session, user_id)
     if couple is None:
         return None
-    schedule = agreements.checkin_schedule(session, couple.id, now)
+    schedule = in_force.checkin_schedule(session, couple.id, now)
     if schedule is not None:
         return recurrence.next_start(schedule, now), True
     for item in state(session, user_id, now=now).plan:
@@ -346,8 +348,8 @@ def dashboard(session: Session, user_id: int, *, now: dt.datetime | None = None)
     topics = checkin_history.topics(session, user_id)
     return Dashboard(
         onboarding=state(session, user_id, now=now),
-        awaiting_my_answer=agreements.awaiting_my_answer_count(session, user_id),
-        agreements_in_force=len(agreements.agreements_in_force(session, couple.id, now)),
+        awaiting_my_answer=reading.awaiting_my_answer_count(session, user_id),
+        agreements_in_force=len(in_force.agreements_in_force(session, couple.id, now)),
         round_phase=status.phase if status else None,
         round_reviewed=bool(status and status.round.reviewed_at is not None),
         round_due_at=status.round.due_at if status else None,

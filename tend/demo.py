@@ -215,12 +215,12 @@ class _History:
 
     # --- agreements ------------------------------------------------------------------------
     def _agree(self, proposer: int, kind: str, at: dt.datetime, params: dict | None = None) -> int:
-        from agreements import service as agreements
+        from agreements import proposals
         from agreements.templates import TEMPLATES
 
         template = TEMPLATES[kind]
         other = self.sam if proposer == self.alex else self.alex
-        agreement = agreements.propose_agreement(
+        agreement = proposals.propose_agreement(
             self.s,
             proposer,
             kind=kind,
@@ -229,17 +229,17 @@ class _History:
             params={**template.params, **(params or {})},
             now=at,
         )
-        agreements.accept(self.s, other, agreement.id, now=at + dt.timedelta(hours=5))
+        proposals.accept(self.s, other, agreement.id, now=at + dt.timedelta(hours=5))
         self.agreements[kind] = agreement.id
         return agreement.id
 
     def _change(self, proposer: int, kind: str, at: dt.datetime, params: dict) -> None:
-        from agreements import service as agreements
+        from agreements import proposals, reading
 
-        view = agreements.get_agreement(self.s, proposer, self.agreements[kind])
+        view = reading.get_agreement(self.s, proposer, self.agreements[kind])
         current = view.in_force
         assert current is not None
-        agreements.propose_change(
+        proposals.propose_change(
             self.s,
             proposer,
             view.agreement_id,
@@ -249,10 +249,10 @@ class _History:
             now=at,
         )
         other = self.sam if proposer == self.alex else self.alex
-        agreements.accept(self.s, other, view.agreement_id, now=at + dt.timedelta(hours=20))
+        proposals.accept(self.s, other, view.agreement_id, now=at + dt.timedelta(hours=20))
 
     def agreements_before(self) -> None:
-        from agreements import service as agreements
+        from agreements import proposals
         from agreements.templates import TEMPLATES
 
         t0 = self.at(0, days=-25)
@@ -269,7 +269,7 @@ class _History:
         )
         # The cooldown: Sam proposes five minutes, Alex answers with ten, Sam says yes.
         cooldown = TEMPLATES["cooldown"]
-        proposal = agreements.propose_agreement(
+        proposal = proposals.propose_agreement(
             self.s,
             self.sam,
             kind="cooldown",
@@ -278,7 +278,7 @@ class _History:
             params=dict(cooldown.params),
             now=t0 + dt.timedelta(days=1),
         )
-        agreements.propose_change(
+        proposals.propose_change(
             self.s,
             self.alex,
             proposal.id,
@@ -287,7 +287,7 @@ class _History:
             params={**cooldown.params, "minutes": 10},
             now=t0 + dt.timedelta(days=1, hours=6),
         )
-        agreements.accept(self.s, self.sam, proposal.id, now=t0 + dt.timedelta(days=2))
+        proposals.accept(self.s, self.sam, proposal.id, now=t0 + dt.timedelta(days=2))
         self.agreements["cooldown"] = proposal.id
         self._agree(self.alex, "speak_up", t0 + dt.timedelta(days=3))
         self._agree(self.sam, "time_together", t0 + dt.timedelta(days=3, hours=2))
@@ -295,7 +295,8 @@ class _History:
 
     def events_of_month(self, k: int) -> None:
         """Agreement changes, therapy and cooldowns during month ``k`` (before its round)."""
-        from agreements import service as agreements
+        from agreements import cooldowns as agreement_cooldowns
+        from agreements import therapy
 
         if k == 3:
             self._change(self.alex, "time_together", self.at(k, -12), {"how_often": "Fridays"})
@@ -315,7 +316,7 @@ class _History:
             days = (-18, -4) if k <= THERAPY_START + 8 else (-10,)
             for offset in days:
                 held = self.at(k, offset)
-                row = agreements.log_therapy_session(
+                row = therapy.log_therapy_session(
                     self.s,
                     self.sam,
                     self.agreements["therapy"],
@@ -324,22 +325,26 @@ class _History:
                     now=held + dt.timedelta(hours=3),
                 )
                 rough = k in ROUGH_PATCH
-                agreements.rate_therapy_session(
+                therapy.rate_therapy_session(
                     self.s, self.sam, row.id, 3 if rough else 4, now=held + dt.timedelta(hours=4)
                 )
-                agreements.rate_therapy_session(
+                therapy.rate_therapy_session(
                     self.s, self.alex, row.id, 2 if rough else 3, now=held + dt.timedelta(hours=5)
                 )
         month = _month(k)
         for n in range(month.cooldowns):
             started = self.at(k, -22 + n * 5, hours=3)
             who = self.alex if n % 2 == 0 else self.sam
-            agreements.start_cooldown(self.s, who, now=started)
+            agreement_cooldowns.start_cooldown(self.s, who, now=started)
             if k in ROUGH_PATCH and n == 0:
-                agreements.extend_cooldown(self.s, who, now=started + dt.timedelta(minutes=4))
+                agreement_cooldowns.extend_cooldown(
+                    self.s, who, now=started + dt.timedelta(minutes=4)
+                )
             elif n % 3 == 1:
                 other = self.sam if who == self.alex else self.alex
-                agreements.end_cooldown(self.s, other, now=started + dt.timedelta(minutes=3))
+                agreement_cooldowns.end_cooldown(
+                    self.s, other, now=started + dt.timedelta(minutes=3)
+                )
 
     # --- rounds ------------------------------------------------------------------------------
     def _concerns(self, k: int, user_id: int) -> list:

@@ -28,8 +28,8 @@ What is registered, and where:
 
 from __future__ import annotations
 
+import agreements.privacy_hooks
 import agreements.reminders
-import agreements.service
 import checkins.planners
 import checkins.privacy_hooks
 import couples.accounts
@@ -43,7 +43,7 @@ REGISTERING_MODULES = (
     agreements.reminders,
     privacy.export,
     privacy.mail_hooks,
-    agreements.service,
+    agreements.privacy_hooks,
     checkins.privacy_hooks,
     onboarding.service,
 )

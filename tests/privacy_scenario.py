@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from agreements import service as agreements
+from agreements import cooldowns, proposals, therapy
 from agreements.templates import TEMPLATES
 from checkins import answers, questions, rounds, survey
 from checkins.views import AdherenceInput, ConcernInput, Sheet
@@ -82,13 +82,13 @@ def build(
     with tx() as s:
         for kind in ("cooldown", "therapy"):
             t = TEMPLATES[kind]
-            agreement = agreements.propose_agreement(
+            agreement = proposals.propose_agreement(
                 s, a_id, kind=kind, title=t.title, body=t.body, params=t.params, now=now - 30 * day
             )
-            agreements.accept(s, b_id, agreement.id, now=now - 30 * day)
+            proposals.accept(s, b_id, agreement.id, now=now - 30 * day)
             if kind == "therapy":
                 therapy_id = agreement.id
-        declined = agreements.propose_agreement(
+        declined = proposals.propose_agreement(
             s,
             b_id,
             kind="custom",
@@ -96,16 +96,16 @@ def build(
             body="No phones at the table.",
             now=now - 29 * day,
         )
-        agreements.decline(s, a_id, declined.id, reason=A_DECLINE_REASON, now=now - 29 * day)
+        proposals.decline(s, a_id, declined.id, reason=A_DECLINE_REASON, now=now - 29 * day)
     with tx() as s:
-        cooldown = agreements.start_cooldown(s, a_id, now=now - 20 * day).cooldown_id
-        agreements.save_cooldown_note(s, a_id, cooldown, SECRET_COOLDOWN, now=now - 20 * day)
-        agreements.save_cooldown_note(s, b_id, cooldown, B_OWN_NOTE, now=now - 20 * day)
-        session_row = agreements.log_therapy_session(
+        cooldown = cooldowns.start_cooldown(s, a_id, now=now - 20 * day).cooldown_id
+        cooldowns.save_cooldown_note(s, a_id, cooldown, SECRET_COOLDOWN, now=now - 20 * day)
+        cooldowns.save_cooldown_note(s, b_id, cooldown, B_OWN_NOTE, now=now - 20 * day)
+        session_row = therapy.log_therapy_session(
             s, a_id, therapy_id, held_on=(now - 15 * day).date(), attendance="together"
         )
         # A rated, B has not: A's rating stays hidden from B.
-        agreements.rate_therapy_session(s, a_id, session_row.id, 4, now=now - 15 * day)
+        therapy.rate_therapy_session(s, a_id, session_row.id, 4, now=now - 15 * day)
         therapy_session = session_row.id
         private_q = questions.add_question(
             s, a_id, "Just for me", kind="text", visibility="private", now=now - 14 * day

@@ -8,7 +8,7 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
-from agreements import service as agreements
+from agreements import cooldowns, proposals, therapy
 from agreements.templates import TEMPLATES
 from infra.errors import InvalidInput, NotAllowed, NotFound
 from infra.settings import Settings
@@ -29,10 +29,10 @@ def couple(tx, now):  # type: ignore[no-untyped-def]
 def _agree(tx, a, b, now, kind, **params):  # type: ignore[no-untyped-def]
     t = TEMPLATES[kind]
     with tx() as s:
-        agreement_id = agreements.propose_agreement(
+        agreement_id = proposals.propose_agreement(
             s, a, kind=kind, title=t.title, body=t.body, params={**t.params, **params}, now=now
         ).id
-        agreements.accept(s, b, agreement_id, now=now)
+        proposals.accept(s, b, agreement_id, now=now)
         return agreement_id
 
 
@@ -48,48 +48,48 @@ def test_cooldown_uses_the_agreed_minutes_and_both_partners_see_it(tx, now, coup
     _, a, b = couple
     _agree(tx, a, b, now, "cooldown", minutes=20, during="Walk round the block")
     with tx() as s:
-        started = agreements.start_cooldown(s, a, now=now)
+        started = cooldowns.start_cooldown(s, a, now=now)
         assert started.planned_end_at == now + 20 * M
     with tx() as s:
-        seen = agreements.current_cooldown(s, b, now=now + 5 * M)
+        seen = cooldowns.current_cooldown(s, b, now=now + 5 * M)
         assert seen is not None
         assert seen.started_by == "A" and not seen.started_by_me
         assert seen.seconds_left == 15 * 60
         assert seen.during == "Walk round the block"
         # Pressing again (either partner) is the same cooldown, not a second one.
-        again = agreements.start_cooldown(s, b, now=now + 6 * M)
+        again = cooldowns.start_cooldown(s, b, now=now + 6 * M)
         assert again.cooldown_id == started.cooldown_id
     with tx() as s:
-        assert agreements.current_cooldown(s, b, now=now + 21 * M) is None
+        assert cooldowns.current_cooldown(s, b, now=now + 21 * M) is None
 
 
 def test_without_an_agreement_a_cooldown_lasts_five_minutes(tx, now, couple) -> None:
     _, a, _ = couple
     with tx() as s:
-        assert agreements.start_cooldown(s, a, now=now).planned_end_at == now + 5 * M
+        assert cooldowns.start_cooldown(s, a, now=now).planned_end_at == now + 5 * M
 
 
 def test_end_early_extend_once_and_the_log(tx, now, couple) -> None:
     _, a, b = couple
     _agree(tx, a, b, now, "cooldown", minutes=10)
     with tx() as s:
-        first = agreements.start_cooldown(s, a, now=now).cooldown_id
+        first = cooldowns.start_cooldown(s, a, now=now).cooldown_id
     with tx() as s:
-        extended = agreements.extend_cooldown(s, b, now=now + 2 * M)
+        extended = cooldowns.extend_cooldown(s, b, now=now + 2 * M)
         assert extended.planned_end_at == now + 20 * M and not extended.can_extend
     with tx() as s, pytest.raises(NotAllowed, match="extended once"):
-        agreements.extend_cooldown(s, a, now=now + 3 * M)
+        cooldowns.extend_cooldown(s, a, now=now + 3 * M)
     with tx() as s:
-        agreements.end_cooldown(s, a, now=now + 12 * M)
+        cooldowns.end_cooldown(s, a, now=now + 12 * M)
     with tx() as s, pytest.raises(NotAllowed, match="no cooldown running"):
-        agreements.end_cooldown(s, a, now=now + 13 * M)
+        cooldowns.end_cooldown(s, a, now=now + 13 * M)
     # A second one that simply runs out, then a third starts after it.
     with tx() as s:
-        second = agreements.start_cooldown(s, b, now=now + 60 * M).cooldown_id
+        second = cooldowns.start_cooldown(s, b, now=now + 60 * M).cooldown_id
     with tx() as s:
-        third = agreements.start_cooldown(s, a, now=now + 80 * M).cooldown_id
+        third = cooldowns.start_cooldown(s, a, now=now + 80 * M).cooldown_id
     with tx() as s:
-        log = agreements.cooldown_log(s, a, now=now + 85 * M)
+        log = cooldowns.cooldown_log(s, a, now=now + 85 * M)
     assert [e.cooldown_id for e in log] == [third, second, first]
     assert log[0].ended_at is None
     assert log[1].ended_at == now + 70 * M and not log[1].ended_early
@@ -100,33 +100,33 @@ def test_end_early_extend_once_and_the_log(tx, now, couple) -> None:
 def test_private_note_is_seen_only_by_its_author(tx, now, couple) -> None:
     _, a, b = couple
     with tx() as s:
-        cooldown_id = agreements.start_cooldown(s, a, now=now).cooldown_id
+        cooldown_id = cooldowns.start_cooldown(s, a, now=now).cooldown_id
         _, c, _ = make_couple(s, "c@example.org", "d@example.org", now=now)
         other = c.id
     with tx() as s:
-        agreements.save_cooldown_note(s, a, cooldown_id, "I felt cornered", now=now)
+        cooldowns.save_cooldown_note(s, a, cooldown_id, "I felt cornered", now=now)
     with tx() as s:
-        assert agreements.cooldown_log(s, a, now=now)[0].my_note == "I felt cornered"
-        assert agreements.cooldown_log(s, b, now=now)[0].my_note is None
+        assert cooldowns.cooldown_log(s, a, now=now)[0].my_note == "I felt cornered"
+        assert cooldowns.cooldown_log(s, b, now=now)[0].my_note is None
         with pytest.raises(NotFound):
-            agreements.save_cooldown_note(s, other, cooldown_id, "x", now=now)
+            cooldowns.save_cooldown_note(s, other, cooldown_id, "x", now=now)
     with tx() as s:
-        agreements.save_cooldown_note(s, a, cooldown_id, "  ", now=now)
+        cooldowns.save_cooldown_note(s, a, cooldown_id, "  ", now=now)
     with tx() as s:
-        assert agreements.cooldown_log(s, a, now=now)[0].my_note is None
+        assert cooldowns.cooldown_log(s, a, now=now)[0].my_note is None
 
 
 def test_cooldown_mail_only_to_a_partner_who_opted_in(tx, now, couple) -> None:
     _, a, b = couple
     with tx() as s:
-        agreements.start_cooldown(s, a, now=now)
-        agreements.end_cooldown(s, a, now=now + M)
+        cooldowns.start_cooldown(s, a, now=now)
+        cooldowns.end_cooldown(s, a, now=now + M)
         assert _mails(s, "cooldown_started") == []
-        agreements.set_cooldown_mail(s, b, True)
+        cooldowns.set_cooldown_mail(s, b, True)
     with tx() as s:
-        agreements.start_cooldown(s, a, now=now + 10 * M)
-        agreements.extend_cooldown(s, a, now=now + 11 * M)
-        agreements.end_cooldown(s, a, now=now + 12 * M)
+        cooldowns.start_cooldown(s, a, now=now + 10 * M)
+        cooldowns.extend_cooldown(s, a, now=now + 11 * M)
+        cooldowns.end_cooldown(s, a, now=now + 12 * M)
     with tx() as s:
         [started] = _mails(s, "cooldown_started")
         assert started.to_address == "b@example.org"
@@ -142,11 +142,11 @@ def test_cooldowns_per_month_in_the_readers_time_zone(tx, now, couple) -> None:
     edge = dt.datetime(2026, 2, 28, 23, 30, tzinfo=dt.UTC)
     for moment in (edge, dt.datetime(2026, 1, 10, 12, tzinfo=dt.UTC), now - 3 * M * 60):
         with tx() as s:
-            agreements.start_cooldown(s, a, now=moment)
-            agreements.end_cooldown(s, a, now=moment + M)
+            cooldowns.start_cooldown(s, a, now=moment)
+            cooldowns.end_cooldown(s, a, now=moment + M)
     with tx() as s:
-        berlin = dict(agreements.cooldowns_per_month(s, a, now=now, months=4))
-        new_york = dict(agreements.cooldowns_per_month(s, b, now=now, months=4))
+        berlin = dict(cooldowns.cooldowns_per_month(s, a, now=now, months=4))
+        new_york = dict(cooldowns.cooldowns_per_month(s, b, now=now, months=4))
     assert berlin == {
         dt.date(2025, 12, 1): 0,
         dt.date(2026, 1, 1): 1,
@@ -160,7 +160,7 @@ def test_therapy_needs_an_active_therapy_agreement(tx, now, couple) -> None:
     _, a, b = couple
     cooldown_id = _agree(tx, a, b, now, "cooldown")
     with tx() as s, pytest.raises(NotAllowed, match="therapy agreement"):
-        agreements.log_therapy_session(
+        therapy.log_therapy_session(
             s, a, cooldown_id, held_on=now.date(), attendance="together", now=now
         )
 
@@ -169,36 +169,36 @@ def test_therapy_rating_is_shared_only_after_both_rate(tx, now, couple) -> None:
     _, a, b = couple
     therapy_id = _agree(tx, a, b, now, "therapy", therapist="Dr. Rivera")
     with tx() as s:
-        session_id = agreements.log_therapy_session(
+        session_id = therapy.log_therapy_session(
             s, a, therapy_id, held_on=now.date(), attendance="together", now=now
         ).id
     with tx() as s:
-        agreements.rate_therapy_session(s, a, session_id, 4, now=now)
+        therapy.rate_therapy_session(s, a, session_id, 4, now=now)
     with tx() as s:
-        [mine] = agreements.therapy_plans(s, a, now=now)[0].sessions
-        [theirs] = agreements.therapy_plans(s, b, now=now)[0].sessions
+        [mine] = therapy.therapy_plans(s, a, now=now)[0].sessions
+        [theirs] = therapy.therapy_plans(s, b, now=now)[0].sessions
         assert mine.my_rating == 4 and mine.partner_rating is None and not mine.partner_has_rated
         # B sees that A answered, never what: not before B answers.
         assert theirs.my_rating is None and theirs.partner_has_rated
         assert theirs.partner_rating is None
-        agreements.rate_therapy_session(s, a, session_id, 3, now=now)  # still changeable
+        therapy.rate_therapy_session(s, a, session_id, 3, now=now)  # still changeable
     with tx() as s:
-        agreements.rate_therapy_session(s, b, session_id, 2, now=now)
+        therapy.rate_therapy_session(s, b, session_id, 2, now=now)
     with tx() as s:
-        [mine] = agreements.therapy_plans(s, a, now=now)[0].sessions
-        [theirs] = agreements.therapy_plans(s, b, now=now)[0].sessions
+        [mine] = therapy.therapy_plans(s, a, now=now)[0].sessions
+        [theirs] = therapy.therapy_plans(s, b, now=now)[0].sessions
         assert (mine.my_rating, mine.partner_rating) == (3, 2)
         assert (theirs.my_rating, theirs.partner_rating) == (2, 3)
         with pytest.raises(NotAllowed, match="both rated"):
-            agreements.rate_therapy_session(s, a, session_id, 1, now=now)
+            therapy.rate_therapy_session(s, a, session_id, 1, now=now)
     with tx() as s:
-        missed = agreements.log_therapy_session(
+        missed = therapy.log_therapy_session(
             s, b, therapy_id, held_on=now.date(), attendance="missed", now=now
         ).id
     with tx() as s, pytest.raises(NotAllowed, match="missed"):
-        agreements.rate_therapy_session(s, a, missed, 3, now=now)
+        therapy.rate_therapy_session(s, a, missed, 3, now=now)
     with tx() as s, pytest.raises(InvalidInput):
-        agreements.log_therapy_session(
+        therapy.log_therapy_session(
             s, a, therapy_id, held_on=now.date() + dt.timedelta(days=3), attendance="x", now=now
         )
 
@@ -210,7 +210,7 @@ def test_next_appointment_ics_and_the_day_before_reminder(tx, now, couple) -> No
     local = dt.datetime(2026, 3, 30, 18, 0)
     with tx() as s:
         with pytest.raises(InvalidInput):
-            agreements.set_next_appointment(
+            therapy.set_next_appointment(
                 s,
                 a,
                 therapy_id,
@@ -218,7 +218,7 @@ def test_next_appointment_ics_and_the_day_before_reminder(tx, now, couple) -> No
                 timezone="Europe/Berlin",
                 now=now,
             )
-        first = agreements.set_next_appointment(
+        first = therapy.set_next_appointment(
             s,
             a,
             therapy_id,
@@ -226,7 +226,7 @@ def test_next_appointment_ics_and_the_day_before_reminder(tx, now, couple) -> No
             timezone="Europe/Berlin",
             now=now,
         ).id
-        appt = agreements.set_next_appointment(
+        appt = therapy.set_next_appointment(
             s,
             a,
             therapy_id,
@@ -238,11 +238,11 @@ def test_next_appointment_ics_and_the_day_before_reminder(tx, now, couple) -> No
         assert appt.starts_at == dt.datetime(2026, 3, 30, 16, 0, tzinfo=dt.UTC)
         appt_id = appt.id
     with tx() as s:
-        plan = agreements.therapy_plans(s, b, now=now)[0]
+        plan = therapy.therapy_plans(s, b, now=now)[0]
         assert plan.next_appointment is not None
         assert plan.next_appointment.appointment_id == appt_id  # the earlier one was replaced
         assert first != appt_id
-        ics = Calendar.from_ical(agreements.appointment_ics(s, b, appt_id))
+        ics = Calendar.from_ical(therapy.appointment_ics(s, b, appt_id))
         [event] = ics.walk("VEVENT")
         start = event.decoded("dtstart")
         assert start.astimezone(dt.UTC) == dt.datetime(2026, 3, 30, 16, 0, tzinfo=dt.UTC)
@@ -250,12 +250,11 @@ def test_next_appointment_ics_and_the_day_before_reminder(tx, now, couple) -> No
         assert "Dr. Rivera" in str(event["summary"])
         # Not due yet two days before; due within the last day; written once per person.
         assert (
-            agreements.plan_therapy_reminders(s, now=dt.datetime(2026, 3, 28, 16, tzinfo=dt.UTC))
-            == 0
+            therapy.plan_therapy_reminders(s, now=dt.datetime(2026, 3, 28, 16, tzinfo=dt.UTC)) == 0
         )
         day_before = dt.datetime(2026, 3, 29, 17, tzinfo=dt.UTC)
-        assert agreements.plan_therapy_reminders(s, now=day_before) == 2
-        assert agreements.plan_therapy_reminders(s, now=day_before) == 0
+        assert therapy.plan_therapy_reminders(s, now=day_before) == 2
+        assert therapy.plan_therapy_reminders(s, now=day_before) == 0
         reminders = _mails(s, "therapy_appointment")
         by_address = {m.to_address: m.context["starts_at"] for m in reminders}
         assert by_address == {
@@ -265,7 +264,7 @@ def test_next_appointment_ics_and_the_day_before_reminder(tx, now, couple) -> No
     with tx() as s:
         _, c, _ = make_couple(s, "c@example.org", "d@example.org", now=now)
         with pytest.raises(NotFound):
-            agreements.appointment_ics(s, c.id, appt_id)
+            therapy.appointment_ics(s, c.id, appt_id)
 
 
 SECRET_WORDS = "We whisper our secret pact"
@@ -285,9 +284,9 @@ SECRET_WORDS = "We whisper our secret pact"
 def test_agreement_mails_render_and_never_carry_the_agreement_text(tx, now, couple, kind) -> None:
     _, a, b = couple
     with tx() as s:
-        agreements.set_cooldown_mail(s, a, True)
-        agreements.set_cooldown_mail(s, b, True)
-        agreement_id = agreements.propose_agreement(
+        cooldowns.set_cooldown_mail(s, a, True)
+        cooldowns.set_cooldown_mail(s, b, True)
+        agreement_id = proposals.propose_agreement(
             s,
             a,
             kind="therapy",
@@ -296,13 +295,13 @@ def test_agreement_mails_render_and_never_carry_the_agreement_text(tx, now, coup
             params={"therapist": "Dr. Secretname", "frequency": "weekly"},
             now=now,
         ).id
-        agreements.accept(s, b, agreement_id, now=now)
-        agreements.flag_for_review(s, b, agreement_id, note=SECRET_WORDS, now=now)
-        agreements.request_retirement(s, b, agreement_id, reason=SECRET_WORDS, now=now)
-        agreements.start_cooldown(s, a, now=now)
-        agreements.extend_cooldown(s, a, now=now)
-        agreements.end_cooldown(s, a, now=now + M)
-        agreements.set_next_appointment(
+        proposals.accept(s, b, agreement_id, now=now)
+        proposals.flag_for_review(s, b, agreement_id, note=SECRET_WORDS, now=now)
+        proposals.request_retirement(s, b, agreement_id, reason=SECRET_WORDS, now=now)
+        cooldowns.start_cooldown(s, a, now=now)
+        cooldowns.extend_cooldown(s, a, now=now)
+        cooldowns.end_cooldown(s, a, now=now + M)
+        therapy.set_next_appointment(
             s,
             a,
             agreement_id,
@@ -311,7 +310,7 @@ def test_agreement_mails_render_and_never_carry_the_agreement_text(tx, now, coup
             location="Secret street 1",
             now=now,
         )
-        agreements.plan_therapy_reminders(s, now=dt.datetime(2026, 3, 19, 12, tzinfo=dt.UTC))
+        therapy.plan_therapy_reminders(s, now=dt.datetime(2026, 3, 19, 12, tzinfo=dt.UTC))
         messages = _mails(s, kind)
     assert messages, f"no {kind} mail was written"
     settings = Settings(base_url="http://tend.test", mail_from="Tend <tend@tend.test>")

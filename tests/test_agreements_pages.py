@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from agreements import service as agreements
+from agreements import cooldowns, proposals
 from agreements.templates import TEMPLATES
 from couples import accounts
 from infra.db import transaction
@@ -36,12 +36,12 @@ def partners(tend_env, engine):  # type: ignore[no-untyped-def]
     with transaction(engine) as s:
         _, a, b = make_couple(s)
         t = TEMPLATES["therapy"]
-        agreement_id = agreements.propose_agreement(
+        agreement_id = proposals.propose_agreement(
             s, a.id, kind="therapy", title=t.title, body=t.body, params=t.params
         ).id
-        agreements.accept(s, b.id, agreement_id)
+        proposals.accept(s, b.id, agreement_id)
         cooldown = TEMPLATES["cooldown"]
-        pending_id = agreements.propose_agreement(
+        pending_id = proposals.propose_agreement(
             s,
             a.id,
             kind="cooldown",
@@ -49,7 +49,7 @@ def partners(tend_env, engine):  # type: ignore[no-untyped-def]
             body=cooldown.body,
             params=cooldown.params,
         ).id
-        agreements.start_cooldown(s, a.id)
+        cooldowns.start_cooldown(s, a.id)
         return accounts.start_session(s, a.id), accounts.start_session(s, b.id), pending_id
 
 

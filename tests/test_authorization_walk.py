@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from agreements import service as agreements
+from agreements import cooldowns, proposals, reading, therapy
 from checkins import answers, questions, review, rounds
 from checkins import history as checkin_history
 from checkins.views import AdherenceInput, ConcernInput, Sheet
@@ -28,7 +28,11 @@ from infra.errors import InvalidInput, NotFound
 from tests import privacy_scenario as scenario
 
 MODULES = (
-    "agreements.service",
+    "agreements.proposals",
+    "agreements.reading",
+    "agreements.in_force",
+    "agreements.cooldowns",
+    "agreements.therapy",
     "checkins.rounds",
     "checkins.answers",
     "checkins.review",
@@ -48,11 +52,11 @@ MODULES = (
 # Functions for callers that already resolved the couple (the scheduler, the check-ins
 # service asking the agreements service), never called with an id from a request.
 INTERNAL = {
-    "agreements.service.agreement_version",
-    "agreements.service.agreements_in_force",
-    "agreements.service.checkin_schedule",
-    "agreements.service.cooldowns_per_month_of",  # the trends of a couple already resolved
-    "agreements.service.next_checkin_schedule_from",
+    "agreements.in_force.agreement_version",
+    "agreements.in_force.agreements_in_force",
+    "agreements.in_force.checkin_schedule",
+    "agreements.cooldowns.cooldowns_per_month_of",  # the trends of a couple already resolved
+    "agreements.in_force.next_checkin_schedule_from",
     "checkins.rounds.due_days_for",
     "checkins.rounds.open_round_of",
     "checkins.warnings.round_facts",
@@ -84,57 +88,57 @@ LATER = dt.datetime(2100, 1, 1)
 
 CASES: dict[str, Call] = {
     # agreements: reads
-    "agreements.service.get_agreement": lambda s, me, v: agreements.get_agreement(
+    "agreements.reading.get_agreement": lambda s, me, v: reading.get_agreement(
         s, me, v["agreement"]
     ),
-    "agreements.service.versions": lambda s, me, v: agreements.versions(s, me, v["agreement"]),
-    "agreements.service.history": lambda s, me, v: agreements.history(s, me, v["agreement"]),
-    "agreements.service.diff_versions": lambda s, me, v: agreements.diff_versions(
+    "agreements.reading.versions": lambda s, me, v: reading.versions(s, me, v["agreement"]),
+    "agreements.reading.history": lambda s, me, v: reading.history(s, me, v["agreement"]),
+    "agreements.reading.diff_versions": lambda s, me, v: reading.diff_versions(
         s, me, v["agreement"], 1, 1
     ),
-    "agreements.service.appointment_ics": lambda s, me, v: agreements.appointment_ics(
+    "agreements.therapy.appointment_ics": lambda s, me, v: therapy.appointment_ics(
         s, me, v["appointment"]
     ),
     # agreements: writes
-    "agreements.service.accept": lambda s, me, v: agreements.accept(s, me, v["pending"]),
-    "agreements.service.decline": lambda s, me, v: agreements.decline(
+    "agreements.proposals.accept": lambda s, me, v: proposals.accept(s, me, v["pending"]),
+    "agreements.proposals.decline": lambda s, me, v: proposals.decline(
         s, me, v["pending"], reason="no"
     ),
-    "agreements.service.counter_propose": lambda s, me, v: agreements.counter_propose(
+    "agreements.proposals.counter_propose": lambda s, me, v: proposals.counter_propose(
         s, me, v["pending"], title="Mine now", body="Changed."
     ),
-    "agreements.service.withdraw": lambda s, me, v: agreements.withdraw(s, me, v["pending"]),
-    "agreements.service.propose_change": lambda s, me, v: agreements.propose_change(
+    "agreements.proposals.withdraw": lambda s, me, v: proposals.withdraw(s, me, v["pending"]),
+    "agreements.proposals.propose_change": lambda s, me, v: proposals.propose_change(
         s, me, v["agreement"], title="Changed", body="Changed.", params={}
     ),
-    "agreements.service.request_retirement": lambda s, me, v: agreements.request_retirement(
+    "agreements.proposals.request_retirement": lambda s, me, v: proposals.request_retirement(
         s, me, v["agreement"], reason="done"
     ),
-    "agreements.service.answer_retirement": lambda s, me, v: agreements.answer_retirement(
+    "agreements.proposals.answer_retirement": lambda s, me, v: proposals.answer_retirement(
         s, me, v["agreement"], agree=True
     ),
-    "agreements.service.withdraw_retirement": lambda s, me, v: agreements.withdraw_retirement(
+    "agreements.proposals.withdraw_retirement": lambda s, me, v: proposals.withdraw_retirement(
         s, me, v["agreement"]
     ),
-    "agreements.service.flag_for_review": lambda s, me, v: agreements.flag_for_review(
+    "agreements.proposals.flag_for_review": lambda s, me, v: proposals.flag_for_review(
         s, me, v["agreement"], note="look"
     ),
-    "agreements.service.clear_review_flag": lambda s, me, v: agreements.clear_review_flag(
+    "agreements.proposals.clear_review_flag": lambda s, me, v: proposals.clear_review_flag(
         s, me, v["agreement"]
     ),
-    "agreements.service.log_therapy_session": lambda s, me, v: agreements.log_therapy_session(
+    "agreements.therapy.log_therapy_session": lambda s, me, v: therapy.log_therapy_session(
         s, me, v["agreement"], held_on=dt.date(2020, 1, 1), attendance="together"
     ),
-    "agreements.service.rate_therapy_session": lambda s, me, v: agreements.rate_therapy_session(
+    "agreements.therapy.rate_therapy_session": lambda s, me, v: therapy.rate_therapy_session(
         s, me, v["therapy_session"], 1
     ),
-    "agreements.service.set_next_appointment": lambda s, me, v: agreements.set_next_appointment(
+    "agreements.therapy.set_next_appointment": lambda s, me, v: therapy.set_next_appointment(
         s, me, v["agreement"], local_start=LATER, timezone="UTC"
     ),
-    "agreements.service.cancel_appointment": lambda s, me, v: agreements.cancel_appointment(
+    "agreements.therapy.cancel_appointment": lambda s, me, v: therapy.cancel_appointment(
         s, me, v["appointment"]
     ),
-    "agreements.service.save_cooldown_note": lambda s, me, v: agreements.save_cooldown_note(
+    "agreements.cooldowns.save_cooldown_note": lambda s, me, v: cooldowns.save_cooldown_note(
         s, me, v["cooldown"], "mine"
     ),
     # check-ins: reads
@@ -217,14 +221,14 @@ def two_couples(tx):  # type: ignore[no-untyped-def]
     me = scenario.build(tx, now, ("a@example.org", "b@example.org"))
     them = scenario.build(tx, now, ("x@example.org", "y@example.org"))
     with tx() as s:
-        appointment = agreements.set_next_appointment(
+        appointment = therapy.set_next_appointment(
             s,
             them.a_id,
             them.therapy_agreement,
             local_start=(now + dt.timedelta(days=3)).replace(tzinfo=None),
             timezone="UTC",
         ).id
-        pending = agreements.propose_agreement(
+        pending = proposals.propose_agreement(
             s, them.a_id, kind="custom", title="Theirs", body="Their words."
         ).id
         topic = checkin_history.add_topic(s, them.a_id, "Their topic").id

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from agreements import service as agreements
+from agreements import proposals, reading
 from infra.db import engine_for, transaction
 from tests.browser import click, fill, open_page, sign_in
 from tests.factories import PASSWORD, make_couple
@@ -48,7 +48,7 @@ def test_agree_counter_accept_and_a_live_cooldown(served, new_context, tend_env)
     expect(a.get_by_text("Your proposal waits for your partner's answer")).to_be_visible()
 
     with transaction(engine) as s:
-        ids = {v.kind: v.agreement_id for v in agreements.list_agreements(s, alex_id)}
+        ids = {v.kind: v.agreement_id for v in reading.list_agreements(s, alex_id)}
 
     # Blair sees both waiting, and gets the neutral mail.
     open_page(b, served.url + "/agreements")
@@ -101,7 +101,7 @@ def test_a_press_survives_the_page_moving_under_a_still_pointer(
     engine = engine_for(tend_env["TEND_DATABASE_URL"])
     with transaction(engine) as s:
         _, alex, blair = make_couple(s, "alex@example.org", "blair@example.org")
-        proposed = agreements.propose_agreement(
+        proposed = proposals.propose_agreement(
             s,
             alex.id,
             kind="cooldown",
@@ -142,5 +142,5 @@ def test_a_press_survives_the_page_moving_under_a_still_pointer(
 
     expect(_alert(b, "Sent")).to_be_visible()
     with transaction(engine) as s:
-        latest = agreements.versions(s, blair_id, agreement_id)[-1]
+        latest = reading.versions(s, blair_id, agreement_id)[-1]
     assert latest.number == 2 and latest.params["minutes"] == 25

@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from agreements import service as agreements
+from agreements import proposals
 from checkins import answers, questions, rounds, survey
 from checkins.views import AdherenceInput, Sheet
 from couples import service as couples
@@ -104,10 +104,10 @@ def test_what_a_partner_typed_is_shown_literally_and_loads_nothing(
         alex.display_name = name("Alex")
         alex_id, blair_id = alex.id, blair.id
     with transaction(engine) as s:
-        agreement = agreements.propose_agreement(
+        agreement = proposals.propose_agreement(
             s, alex_id, kind="custom", title=text("title"), body=text("body"), now=now - 8 * day
         )
-        agreements.accept(s, blair_id, agreement.id, now=now - 8 * day)
+        proposals.accept(s, blair_id, agreement.id, now=now - 8 * day)
         agreement_id = agreement.id
         then = now - 8 * day
         questions.add_question(

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from sqlalchemy import event, select, update
 from streamlit.testing.v1 import AppTest
 
-from agreements import service as agreements
+from agreements import cooldowns, reading, therapy
 from checkins import answers, questions, review, rounds, survey, trends, warnings
 from checkins import history as checkin_history
 from checkins.models import Answer, Participation
@@ -69,7 +69,7 @@ def _service_reads_as(user_id: int, sc: scenario.Scenario) -> str:
     """Every read function of agreements and check-ins, called as ``user_id`` on every
     record of the couple (refusals included)."""
     with transaction() as s:
-        agreement_ids = [v.agreement_id for v in agreements.list_agreements(s, user_id)]
+        agreement_ids = [v.agreement_id for v in reading.list_agreements(s, user_id)]
     calls = [
         lambda s: rounds.current_round(s, user_id),
         lambda s: checkin_history.history(s, user_id),
@@ -83,11 +83,11 @@ def _service_reads_as(user_id: int, sc: scenario.Scenario) -> str:
         lambda s: review.open_action_items(s, user_id),
         lambda s: questions.questions(s, user_id, include_retired=True),
         lambda s: checkin_history.shown_names(s, user_id),
-        lambda s: agreements.list_agreements(s, user_id),
-        lambda s: agreements.cooldown_log(s, user_id),
-        lambda s: agreements.current_cooldown(s, user_id),
-        lambda s: agreements.therapy_plans(s, user_id),
-        lambda s: agreements.cooldowns_per_month(s, user_id),
+        lambda s: reading.list_agreements(s, user_id),
+        lambda s: cooldowns.cooldown_log(s, user_id),
+        lambda s: cooldowns.current_cooldown(s, user_id),
+        lambda s: therapy.therapy_plans(s, user_id),
+        lambda s: cooldowns.cooldowns_per_month(s, user_id),
     ]
     for round_id in (sc.revealed_round, sc.open_round):
         calls += [
@@ -99,9 +99,9 @@ def _service_reads_as(user_id: int, sc: scenario.Scenario) -> str:
         ]
     for agreement_id in agreement_ids:
         calls += [
-            lambda s, a=agreement_id: agreements.get_agreement(s, user_id, a),
-            lambda s, a=agreement_id: agreements.versions(s, user_id, a),
-            lambda s, a=agreement_id: agreements.history(s, user_id, a),
+            lambda s, a=agreement_id: reading.get_agreement(s, user_id, a),
+            lambda s, a=agreement_id: reading.versions(s, user_id, a),
+            lambda s, a=agreement_id: reading.history(s, user_id, a),
         ]
     out = []
     for call in calls:
@@ -158,7 +158,7 @@ def test_nothing_a_keeps_to_themselves_reaches_b(tend_env, caplog, smtp_sink, sm
     assert SUPPORT_HEADING in a_pages["This check-in"]
     assert scenario.SECRET_SAFETY_OPEN in a_pages["This check-in"]  # A's own, shown to A
     with transaction() as s:
-        agreement_ids = [v.agreement_id for v in agreements.list_agreements(s, sc.b_id)]
+        agreement_ids = [v.agreement_id for v in reading.list_agreements(s, sc.b_id)]
     _agreement_pages_as(a_token, agreement_ids)
 
     # Every mail goes out through a real SMTP server.

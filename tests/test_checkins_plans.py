@@ -11,7 +11,8 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from agreements import service as agreements
+from agreements import in_force, proposals
+from agreements.models import AgreementVersion
 from checkins import agreements_port, recurrence, rounds
 from checkins import views as checkin_views
 from checkins.models import STALE, CheckinPlan, CheckinSettings, Round
@@ -90,10 +91,10 @@ def test_the_planner_opens_exactly_what_examining_every_couple_would(tx, now) ->
 
     def change_schedule() -> None:  # Sunday -> Wednesday, sooner than the note says
         with tx() as s:
-            agreements.propose_change(
+            proposals.propose_change(
                 s, a2.id, schedule2, title="Wednesdays", body="Midweek.", params=weekly(2)
             )
-            agreements.accept(s, b2.id, schedule2, now=at_day(3))
+            proposals.accept(s, b2.id, schedule2, now=at_day(3))
 
     def shorter_period() -> None:
         with tx() as s:
@@ -115,8 +116,8 @@ def test_the_planner_opens_exactly_what_examining_every_couple_would(tx, now) ->
 
     def retire() -> None:
         with tx() as s:
-            agreements.request_retirement(s, a6.id, schedule6, now=at_day(13))
-            agreements.answer_retirement(s, b6.id, schedule6, agree=True, now=at_day(13))
+            proposals.request_retirement(s, a6.id, schedule6, now=at_day(13))
+            proposals.answer_retirement(s, b6.id, schedule6, agree=True, now=at_day(13))
 
     def new_schedule() -> None:
         with tx() as s:
@@ -191,8 +192,8 @@ def test_the_sweeps_batch_reads_equal_the_one_by_one_reads(tx, now) -> None:
         agree(s, a3, b3, "regular_checkin", "Fridays", weekly(4, "18:00", "Asia/Tokyo"), now)
     later = now + dt.timedelta(days=2)
     with tx() as s:
-        agreements.request_retirement(s, a2.id, old, now=later)
-        agreements.answer_retirement(s, b2.id, old, agree=True, now=later)
+        proposals.request_retirement(s, a2.id, old, now=later)
+        proposals.answer_retirement(s, b2.id, old, agree=True, now=later)
         agree(s, a2, b2, "regular_checkin", "Saturdays", weekly(5, "09:00"), later)
         couples.leave_couple(s, b3.id, now=later)
     at = later + dt.timedelta(hours=1)
@@ -209,12 +210,12 @@ def test_the_sweeps_batch_reads_equal_the_one_by_one_reads(tx, now) -> None:
                 (u.id, u.display_name, u.email, u.timezone) for u in users
             ]
         assert len(facts[c3.id].partners) == 1
-        by_couple = agreements.agreements_in_force_by_couple(s, ids, at)
+        by_couple = in_force.agreements_in_force_by_couple(s, ids, at)
         for cid in ids:
-            one_by_one = agreements.agreements_in_force(s, cid, at)
+            one_by_one = in_force.agreements_in_force(s, cid, at)
             assert [a for a, _since in by_couple[cid]] == one_by_one
             for a, since in by_couple[cid]:
-                version = s.get(agreements.AgreementVersion, a.version_id)
+                version = s.get(AgreementVersion, a.version_id)
                 assert version is not None and since == version.in_force_from
             assert agreements_port.schedule_among(by_couple[cid]) == agreements_port.schedule(
                 s, cid, at

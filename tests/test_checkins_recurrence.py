@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agreements.service import CheckinSchedule
+from agreements.views import CheckinSchedule
 from checkins.recurrence import latest_start, next_start, to_utc
 
 ZONES = [

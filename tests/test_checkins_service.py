@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import event, func, select, update
 
-from agreements import service as agreements
+from agreements import proposals
 from checkins import answers as checkin_answers
 from checkins import history as checkin_history
 from checkins import questions, survey, trends, warnings
@@ -32,10 +32,10 @@ SUNDAY_BERLIN = {
 
 
 def agree(s, a, b, kind: str, title: str, params: dict, now: dt.datetime) -> int:  # type: ignore[no-untyped-def]
-    agreement = agreements.propose_agreement(
+    agreement = proposals.propose_agreement(
         s, a.id, kind=kind, title=title, body="We both commit to this.", params=params, now=now
     )
-    agreements.accept(s, b.id, agreement.id, now=now)
+    proposals.accept(s, b.id, agreement.id, now=now)
     return agreement.id
 
 

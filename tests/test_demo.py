@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from agreements import service as agreements
+from agreements import reading
 from checkins import rules, trends, warnings
 from checkins.models import (
     PENDING,
@@ -71,7 +71,7 @@ def test_demo_twice_leaves_one_couple_with_its_history_and_sends_nothing(
         )
         assert unsent == 0
         # Agreements with versions, the therapy agreement, cooldowns.
-        views = {v.kind: v for v in agreements.list_agreements(s, alex)}
+        views = {v.kind: v for v in reading.list_agreements(s, alex)}
         assert {"regular_checkin", "cooldown", "therapy"} <= set(views)
         assert views["cooldown"].in_force.number == 3  # 5 -> countered 10 -> 20 minutes
         assert views["cooldown"].in_force.params["minutes"] == 20

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from agreements import service as agreements
+from agreements import cooldowns, proposals, reading
+from agreements import therapy as agreement_therapy
 from agreements.models import AgreementVersion, CooldownNote, TherapyAppointment
 from agreements.templates import TEMPLATES
 from checkins import answers, questions, review, rounds, survey
@@ -76,43 +77,43 @@ def test_agreement_forms(tx, tend_env, title, body, reason, note, location) -> N
     a, b = _couple(tx)
     try:
         with tx() as s:
-            agreement = agreements.propose_agreement(s, a, kind="custom", title=title, body=body).id
+            agreement = proposals.propose_agreement(s, a, kind="custom", title=title, body=body).id
     except InvalidInput:
         agreement = None
     else:
         with tx() as s:
-            version = s.get(AgreementVersion, agreements.versions(s, b, agreement)[0].version_id)
+            version = s.get(AgreementVersion, reading.versions(s, b, agreement)[0].version_id)
             assert (version.title, version.body) == (title.strip(), body.strip())
-            view = agreements.get_agreement(s, b, agreement)
+            view = reading.get_agreement(s, b, agreement)
             assert view.latest.title == title.strip() and view.latest.body == body.strip()
         try:
             with tx() as s:
-                agreements.decline(s, b, agreement, reason=reason)
+                proposals.decline(s, b, agreement, reason=reason)
             with tx() as s:
-                [entry] = [e for e in agreements.history(s, a, agreement) if e.action == "declined"]
+                [entry] = [e for e in reading.history(s, a, agreement) if e.action == "declined"]
                 assert entry.note == (reason.strip() or None)
         except InvalidInput:
             pass
     with tx() as s:
-        cooldown = agreements.start_cooldown(s, a).cooldown_id
+        cooldown = cooldowns.start_cooldown(s, a).cooldown_id
     try:
         with tx() as s:
-            agreements.save_cooldown_note(s, a, cooldown, note)
+            cooldowns.save_cooldown_note(s, a, cooldown, note)
         with tx() as s:
             stored = s.query(CooldownNote).filter_by(author_id=a).one_or_none()
             assert (stored.note if stored else "") == note.strip()
-            assert agreements.cooldown_log(s, a)[0].my_note == (note.strip() or None)
+            assert cooldowns.cooldown_log(s, a)[0].my_note == (note.strip() or None)
     except InvalidInput:
         pass
     t = TEMPLATES["therapy"]
     with tx() as s:
-        therapy = agreements.propose_agreement(
+        therapy = proposals.propose_agreement(
             s, a, kind="therapy", title=t.title, body=t.body, params=t.params
         ).id
-        agreements.accept(s, b, therapy)
+        proposals.accept(s, b, therapy)
     try:
         with tx() as s:
-            appt = agreements.set_next_appointment(
+            appt = agreement_therapy.set_next_appointment(
                 s,
                 a,
                 therapy,
@@ -122,7 +123,7 @@ def test_agreement_forms(tx, tend_env, title, body, reason, note, location) -> N
             ).id
         with tx() as s:
             assert s.get(TherapyAppointment, appt).location == location.strip()
-            agreements.appointment_ics(s, b, appt)
+            agreement_therapy.appointment_ics(s, b, appt)
     except InvalidInput:
         pass
     with tx() as s:
@@ -134,10 +135,10 @@ def test_agreement_forms(tx, tend_env, title, body, reason, note, location) -> N
 def test_checkin_answers(tx, tend_env, went_well, private, safety, comment, bother, topic) -> None:
     a, b = _couple(tx)
     with tx() as s:
-        cooldown = agreements.propose_agreement(
+        cooldown = proposals.propose_agreement(
             s, a, kind="custom", title="Walk", body="We walk."
         ).id
-        agreements.accept(s, b, cooldown)
+        proposals.accept(s, b, cooldown)
         question = questions.add_question(s, a, "Mine", kind="text", visibility="private").id
         round_id = rounds.start_round_now(s, a).id
     key = survey.custom_key(question)
@@ -228,10 +229,10 @@ def test_the_partner_sees_it_exactly_and_escaped(tend_env, went_well, title, com
     i = next(_n)
     with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
         _c, a, b = make_couple(s, f"pa{i}@example.org", f"pb{i}@example.org")
-        agreement = agreements.propose_agreement(
+        agreement = proposals.propose_agreement(
             s, a.id, kind="custom", title=title, body="We do it."
         ).id
-        agreements.accept(s, b.id, agreement)
+        proposals.accept(s, b.id, agreement)
         round_id = rounds.start_round_now(s, a.id).id
         a_id, b_id, a_name = a.id, b.id, a.display_name
     values = {k: 3 for k in survey.SATISFACTION_KEYS} | {"certainty": 3, "safety": 4}
@@ -275,8 +276,8 @@ def test_the_partner_sees_it_exactly_and_escaped(tend_env, went_well, title, com
 def test_too_long_comments_and_concerns_are_refused_not_cut(tx) -> None:
     a, b = _couple(tx)
     with tx() as s:
-        agreement = agreements.propose_agreement(s, a, kind="custom", title="W", body="W").id
-        agreements.accept(s, b, agreement)
+        agreement = proposals.propose_agreement(s, a, kind="custom", title="W", body="W").id
+        proposals.accept(s, b, agreement)
         round_id = rounds.start_round_now(s, a).id
     long = "x" * (survey.MAX_TEXT + 1)
     for sheet in (

@@ -15,7 +15,8 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 from streamlit.testing.v1 import AppTest
 
-from agreements import service as agreements
+from agreements import cooldowns, proposals
+from agreements import therapy as agreement_therapy
 from agreements.templates import TEMPLATES
 from checkins import answers, questions, review, rounds, survey
 from checkins import history as checkin_history
@@ -86,7 +87,7 @@ def _build(tx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
         def agreed(kind: str, proposer: int, answerer: int, **params: Any) -> int:
             t = TEMPLATES.get(kind)
-            agreement = agreements.propose_agreement(
+            agreement = proposals.propose_agreement(
                 s,
                 proposer,
                 kind=kind,
@@ -95,7 +96,7 @@ def _build(tx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
                 params=({**t.params, **params} if t else None),
                 now=then,
             )
-            agreements.accept(s, answerer, agreement.id, now=then)
+            proposals.accept(s, answerer, agreement.id, now=then)
             return agreement.id
 
         flagged = agreed("custom", a_id, b_id)
@@ -103,21 +104,21 @@ def _build(tx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         retiring = agreed("custom", a_id, b_id)
         cooldown = agreed("cooldown", a_id, b_id, during=typed("during"))
         therapy = agreed("therapy", b_id, a_id, therapist=typed("therapist"))
-        declined = agreements.propose_agreement(
+        declined = proposals.propose_agreement(
             s, b_id, kind="custom", title=typed("declined"), body=typed("no"), now=then
         ).id
-        agreements.decline(s, a_id, declined, reason=typed_long("reason"), now=then)
+        proposals.decline(s, a_id, declined, reason=typed_long("reason"), now=then)
         ids += [flagged, changed, retiring, cooldown, therapy, declined]
     with tx() as s:
         later = now - 25 * day
-        agreements.flag_for_review(s, b_id, flagged, note=typed("flag"), now=later)
-        agreements.propose_change(
+        proposals.flag_for_review(s, b_id, flagged, note=typed("flag"), now=later)
+        proposals.propose_change(
             s, a_id, changed, title=typed("changed"), body=typed_long("newbody"), now=later
         )
-        agreements.request_retirement(s, a_id, retiring, reason=typed("retire"), now=later)
-        started = agreements.start_cooldown(s, a_id, now=later).cooldown_id
-        agreements.save_cooldown_note(s, b_id, started, typed("note"), now=later)
-        agreements.set_next_appointment(
+        proposals.request_retirement(s, a_id, retiring, reason=typed("retire"), now=later)
+        started = cooldowns.start_cooldown(s, a_id, now=later).cooldown_id
+        cooldowns.save_cooldown_note(s, b_id, started, typed("note"), now=later)
+        agreement_therapy.set_next_appointment(
             s,
             a_id,
             therapy,
@@ -125,7 +126,7 @@ def _build(tx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
             timezone="UTC",
             location=typed("where"),
         )
-        agreements.log_therapy_session(
+        agreement_therapy.log_therapy_session(
             s, a_id, therapy, held_on=(now - 20 * day).date(), attendance="together"
         )
         scale = questions.add_question(s, a_id, typed_long("scale"), kind="scale", now=later)

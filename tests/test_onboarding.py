@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from agreements import service as agreements
+from agreements import proposals, reading
 from couples import service as couples
 from infra.errors import InvalidInput, NotAllowed
 from notifications.models import OutboxMessage
@@ -51,7 +51,7 @@ def test_the_steps_follow_what_exists_and_the_plan_waits_for_the_partner(tx, now
             onboarding.SUGGESTED
         )
         # Nothing is proposed yet: an agreement needs the partner.
-        assert agreements.list_agreements(s, a.id) == []
+        assert reading.list_agreements(s, a.id) == []
         when, agreed = onboarding.first_checkin(s, a.id, now=now)
         assert not agreed and when > now
         # Monthly on day 1 at 19:00 Berlin time: the first is 1 April 2026, 17:00 UTC.
@@ -64,19 +64,19 @@ def test_the_steps_follow_what_exists_and_the_plan_waits_for_the_partner(tx, now
     with tx() as s:
         couples.accept_invitation(s, token, b.id, now=later)
     with tx() as s:
-        views = {v.kind: v for v in agreements.list_agreements(s, b.id)}
+        views = {v.kind: v for v in reading.list_agreements(s, b.id)}
         assert set(views) == set(onboarding.SUGGESTED)
         assert all(v.awaiting_me for v in views.values())
         assert views["cooldown"].latest.title == "Twenty minutes apart"
         assert views["cooldown"].latest.params["minutes"] == 20
-        assert agreements.awaiting_my_answer_count(s, b.id) == 3
+        assert reading.awaiting_my_answer_count(s, b.id) == 3
         assert onboarding.state(s, a.id, now=later).plan_proposed
         # The partner who joined is not walked through a start that is already made.
         assert not onboarding.state(s, b.id, now=later).applies
         with pytest.raises(NotAllowed):
             onboarding.save_plan(s, a.id, [], now=later)
     with tx() as s:
-        agreements.accept(s, b.id, views["regular_checkin"].agreement_id, now=later)
+        proposals.accept(s, b.id, views["regular_checkin"].agreement_id, now=later)
         when, agreed = onboarding.first_checkin(s, a.id, now=later)
         assert agreed and when == dt.datetime(2026, 4, 1, 17, 0, tzinfo=dt.UTC)
     with tx() as s:
@@ -91,7 +91,7 @@ def test_a_plan_saved_after_the_partner_joined_is_proposed_at_once(tx, now) -> N
     with tx() as s:
         _, a, b = make_couple(s, now=now)
         onboarding.save_plan(s, a.id, [onboarding.template_item("speak_up")], now=now)
-        assert agreements.awaiting_my_answer_count(s, b.id) == 1
+        assert reading.awaiting_my_answer_count(s, b.id) == 1
         # Choosing nothing is a choice too: the step is done.
     with tx() as s:
         c = make_user(s, "c@example.org", now=now)

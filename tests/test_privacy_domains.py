@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import func, select
 
-from agreements import service as agreements
+from agreements import cooldowns, reading, therapy
 from agreements.models import AgreementPreferences, CooldownNote, TherapyRating
 from checkins import history as checkin_history
 from checkins import review as checkin_review
@@ -28,7 +28,7 @@ def tables(s, user_id: int) -> dict:  # type: ignore[no-untyped-def]
 def test_my_export_holds_what_i_wrote_including_private_and_safety(tx) -> None:
     sc = scenario.build(tx)
     with tx() as s:
-        agreements.set_cooldown_mail(s, sc.a_id, True)
+        cooldowns.set_cooldown_mail(s, sc.a_id, True)
         update_preferences(
             s, sc.a_id, paused=False, enabled={}, preferred_hour=8, quiet_start=None, quiet_end=None
         )
@@ -111,7 +111,7 @@ def _a_traces(s, sc) -> dict[str, int]:  # type: ignore[no-untyped-def]
 def test_deleting_removes_my_answers_and_notes_and_the_partner_keeps_the_history(tx) -> None:
     sc = scenario.build(tx)
     with tx() as s:
-        agreements.set_cooldown_mail(s, sc.a_id, True)
+        cooldowns.set_cooldown_mail(s, sc.a_id, True)
         update_preferences(
             s, sc.a_id, paused=True, enabled={}, preferred_hour=8, quiet_start=None, quiet_end=None
         )
@@ -130,12 +130,12 @@ def test_deleting_removes_my_answers_and_notes_and_the_partner_keeps_the_history
             fn(s, sc.a_id, erase.utcnow())
         assert s.scalar(select(func.count()).select_from(MailOptOut)) == 1
         after = tables(s, sc.b_id)
-        history = agreements.list_agreements(s, sc.b_id)
-        entries = [e for v in history for e in agreements.history(s, sc.b_id, v.agreement_id)]
+        history = reading.list_agreements(s, sc.b_id)
+        entries = [e for v in history for e in reading.history(s, sc.b_id, v.agreement_id)]
         proposers = {
-            v.proposed_by for a in history for v in agreements.versions(s, sc.b_id, a.agreement_id)
+            v.proposed_by for a in history for v in reading.versions(s, sc.b_id, a.agreement_id)
         }
-        log = agreements.cooldown_log(s, sc.b_id)
+        log = cooldowns.cooldown_log(s, sc.b_id)
         review = checkin_review.review(s, sc.b_id, sc.revealed_round)
         status = rounds.round_status(s, sc.b_id, sc.open_round)
     text = json.dumps(after)
@@ -174,13 +174,13 @@ def test_a_partner_who_left_and_renamed_is_former_partner_on_every_shared_record
     with tx() as s:
         seen = repr(
             [
-                agreements.list_agreements(s, sc.b_id),
+                reading.list_agreements(s, sc.b_id),
                 [
-                    agreements.history(s, sc.b_id, v.agreement_id)
-                    for v in agreements.list_agreements(s, sc.b_id)
+                    reading.history(s, sc.b_id, v.agreement_id)
+                    for v in reading.list_agreements(s, sc.b_id)
                 ],
-                agreements.cooldown_log(s, sc.b_id),
-                agreements.therapy_plans(s, sc.b_id),
+                cooldowns.cooldown_log(s, sc.b_id),
+                therapy.therapy_plans(s, sc.b_id),
                 checkin_review.review(s, sc.b_id, sc.revealed_round),
                 rounds.round_status(s, sc.b_id, sc.open_round),
                 trends.trends(s, sc.b_id),

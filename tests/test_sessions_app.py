@@ -109,7 +109,7 @@ def _acts_after_its_session_ended() -> None:
     everywhere (as a fragment does: its user was resolved long before it acts)."""
     import streamlit as st
 
-    from agreements import service as agreements
+    from agreements import cooldowns
     from couples import accounts
     from infra.db import transaction
     from tend import web
@@ -124,7 +124,7 @@ def _acts_after_its_session_ended() -> None:
         with transaction() as s:
             accounts.end_all_sessions(s, user.id)
         with web.action() if how == "action" else web.reading() as s:
-            agreements.start_cooldown(s, user.id)
+            cooldowns.start_cooldown(s, user.id)
         st.title("Cooldown started")
 
 
