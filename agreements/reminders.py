@@ -1,5 +1,5 @@
 """What agreements ask of the scheduler: the prompts people can switch off, and the
-planner for the day-before therapy reminder. Imported through PLANNER_MODULES."""
+planner for the day-before therapy reminder. Listed in tend/registry.py."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Check-ins' planning step for the scheduler, registered when this module is imported
-(the scheduler imports the modules listed in ``notifications.scheduler.PLANNER_MODULES``).
+(listed in tend/registry.py, which the scheduler imports).
 
 One planner, :func:`checkins.rounds.plan_checkins`, in this order: close rounds past
 their due date, open rounds that are due, write nudges and "closes tomorrow" reminders.
