@@ -4,6 +4,7 @@ charts as images, tables that repeat their headings across pages."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from pathlib import Path
 
@@ -58,6 +59,8 @@ def report_pdf(report: Report) -> bytes:
         pdf.add_font(FONT, style, str(_FONT_DIR / name))
     pdf.set_title(title_of(report))
     pdf.set_author("Tend")
+    # Dated by the report's day, not the moment it was drawn: the same report is the same file.
+    pdf.set_creation_date(dt.datetime.combine(report.generated_on, dt.time(), dt.UTC))
     pdf.set_auto_page_break(auto=True, margin=16)
     pdf.add_page()
     pdf.set_text_color(*ACCENT)
