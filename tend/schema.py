@@ -9,6 +9,7 @@ import checkins.models
 import couples.models
 import notifications.models
 import onboarding.models
+import reports.models
 from infra.db import Base
 
 MODEL_MODULES = (
@@ -17,6 +18,7 @@ MODEL_MODULES = (
     agreements.models,
     checkins.models,
     onboarding.models,
+    reports.models,
 )
 
 
