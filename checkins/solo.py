@@ -18,8 +18,8 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session, aliased
 
 from checkins import rules, survey
 from checkins.models import MISSED, SUBMITTED, Answer, Participation, Round
@@ -130,6 +130,23 @@ def _mail_once(session: Session, notice: SoloNotice, now: dt.datetime) -> int:
     return 1
 
 
+def _still_away():  # type: ignore[no-untyped-def]
+    """SQL: the notice's person has not submitted any round opened after its streak began
+    (answering again ends it at once, before the planner records ``back_at``)."""
+    since = aliased(Round)
+    later = aliased(Round)
+    return ~exists(
+        select(Participation.id)
+        .join(later, later.id == Participation.round_id)
+        .join(since, since.id == SoloNotice.since_round_id)
+        .where(
+            Participation.user_id == SoloNotice.user_id,
+            Participation.status == SUBMITTED,
+            later.opened_at > since.opened_at,
+        )
+    )
+
+
 def quiet_user_ids(session: Session, user_ids: Iterable[int]) -> set[int]:
     """The people among ``user_ids`` Tend leaves alone: they stopped answering, got the
     one mail (or would have), and have neither answered since nor changed their reminders."""
@@ -139,7 +156,7 @@ def quiet_user_ids(session: Session, user_ids: Iterable[int]) -> set[int]:
     rows = session.execute(
         select(SoloNotice.user_id, SoloNotice.noticed_at, NotificationPreference.updated_at)
         .outerjoin(NotificationPreference, NotificationPreference.user_id == SoloNotice.user_id)
-        .where(SoloNotice.user_id.in_(ids), SoloNotice.back_at.is_(None))
+        .where(SoloNotice.user_id.in_(ids), SoloNotice.back_at.is_(None), _still_away())
     ).all()
     return {uid for uid, noticed, changed in rows if changed is None or changed <= noticed}
 
@@ -156,6 +173,7 @@ def _active_notice(session: Session, user_id: int) -> SoloNotice | None:
             SoloNotice.couple_id == couple.id,
             SoloNotice.user_id == partner.id,
             SoloNotice.back_at.is_(None),
+            _still_away(),
         )
         .order_by(SoloNotice.id.desc())
         .limit(1)
