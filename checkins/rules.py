@@ -42,7 +42,6 @@ NOT_KEPT_MAX = 2
 for the same person is highlighted."""
 
 
-
 def scale_gap(a: int | None, b: int | None) -> bool:
     """Two answers on a scale GAP_HIGHLIGHT or more points apart (the review highlights
     them; the talk puts them on its agenda)."""
@@ -54,6 +53,7 @@ def kept_mismatch(a: int | None, b: int | None) -> bool:
     if a is None or b is None:
         return False
     return (a >= KEPT_MIN and b <= NOT_KEPT_MAX) or (b >= KEPT_MIN and a <= NOT_KEPT_MAX)
+
 
 # --- facts ------------------------------------------------------------------------------
 @dataclass(frozen=True)
