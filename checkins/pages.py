@@ -768,7 +768,7 @@ WHO_BOTH = 0
 
 
 def _call(  # type: ignore[no-untyped-def]
-    fn, labels: dict[str, str] | None = None, *, scope: str = "app", clear: tuple[str, ...] = ()
+    fn, labels: dict[str, str] | None = None, *, clear: tuple[str, ...] = ()
 ) -> None:
     """One action; on bad input the message, and the form keeps what was typed (the
     widgets in ``clear`` are emptied only once it worked)."""
@@ -780,7 +780,8 @@ def _call(  # type: ignore[no-untyped-def]
         return
     for key in clear:
         st.session_state.pop(key, None)
-    st.rerun(scope=scope)  # type: ignore[arg-type]
+    # The whole page: a press inside the talk's fragment may come in a full run.
+    st.rerun()
 
 
 # --- a partner who stopped answering ----------------------------------------------------------
@@ -907,7 +908,6 @@ def _talk(user_id: int, timezone: str, round_id: int) -> None:
             _call(
                 lambda s: talk.save_note(s, user_id, round_id, item.key, note),
                 {"note": "Your note on this item"},
-                scope="fragment",
             )
     if view.paused_by_cooldown:
         st.warning(talk.PAUSED, icon=":material/pause_circle:")
@@ -918,19 +918,18 @@ def _talk(user_id: int, timezone: str, round_id: int) -> None:
         if not view.at_end and cols[1].button("Next", key="talk_next", type="primary"):
             _move(user_id, round_id, view.position, 1)
         if cols[2].button("I need a cooldown", key="talk_cooldown", icon=":material/pause_circle:"):
-            _call(lambda s: talk.agreements_port.start_cooldown(s, user_id), scope="app")
+            _call(lambda s: talk.agreements_port.start_cooldown(s, user_id))
     _actions(view, user_id, editable=True)
     if view.at_end and not view.paused_by_cooldown:
         st.divider()
         st.write("That was the last item. Finishing marks this check-in as reviewed together.")
         if st.button("Finish the talk", key="talk_finish", type="primary"):
-            _call(lambda s: talk.finish(s, user_id, round_id), scope="fragment")
+            _call(lambda s: talk.finish(s, user_id, round_id))
 
 
 def _move(user_id: int, round_id: int, seen: int, step: int) -> None:
     _call(
         lambda s: talk.move(s, user_id, round_id, seen_position=seen, step=step),
-        scope="fragment",
     )
 
 
@@ -960,6 +959,5 @@ def _actions(view: TalkView, user_id: int, *, editable: bool) -> None:
         _call(
             lambda s: talk.add_action(s, user_id, view.round_id, text, owner or None, due),
             {"text": "We will…", "owner": "Who", "due_on": "By when"},
-            scope="fragment",
             clear=keys,
         )
