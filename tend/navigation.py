@@ -68,6 +68,12 @@ PAGES: dict[str, StreamlitPage] = {
         url_path="checkin",
         icon=":material/forum:",
     ),
+    "talk": st.Page(
+        checkin_pages.talk_page,
+        title="Our talk",
+        url_path="talk",
+        icon=":material/record_voice_over:",
+    ),
     "checkin_history": st.Page(
         checkin_pages.history_page,
         title="Check-in history",
@@ -161,6 +167,7 @@ def navigation_for(user: User | None) -> dict[str, list[StreamlitPage]]:
         "": [PAGES["home"], PAGES["welcome"], PAGES["couple"]],
         "Check-ins": [
             PAGES["checkin"],
+            PAGES["talk"],
             PAGES["checkin_history"],
             PAGES["topics"],
             PAGES["trends"],

@@ -6,6 +6,7 @@ from sqlalchemy import MetaData
 
 import agreements.models
 import checkins.models
+import checkins.talk_models
 import couples.models
 import notifications.models
 import onboarding.models
@@ -17,6 +18,7 @@ MODEL_MODULES = (
     notifications.models,
     agreements.models,
     checkins.models,
+    checkins.talk_models,
     onboarding.models,
     reports.models,
 )
