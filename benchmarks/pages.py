@@ -152,7 +152,7 @@ def run(repeat: int = 15) -> Result:
     return Result(
         "pages",
         max(ratios.values()),
-        1.5,
+        1.2,
         {
             "ratio_per_page": {k: round(v, 2) for k, v in ratios.items()},
             "median_s": {k: round(v, 4) for k, v in times.items()},

@@ -34,6 +34,7 @@ def test_plan_benchmarks_at_tiny_scale() -> None:
         assert floor.detail["write_floor_s"] > 0
         assert floor.detail["sweep_vs_write_floor"] > 0
         assert floor.detail["write_floor_vs_select"] > 0
+        assert floor.detail["sweep_vs_select"] > 0 and floor.goal == 2.5
     finally:
         for n in (40, 80):
             population.drop(f"tend_bench_plan_{n}")
