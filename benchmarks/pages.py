@@ -96,7 +96,7 @@ def _runner(at: AppTest) -> Any:
     return run
 
 
-def demo_couple(years: int) -> int:
+def demo_couple(years: int | None) -> int:
     """``tend demo --years N`` in the app's database, then Sam answers the open round as
     Alex did, which reveals it; returns Alex's id (the check-in page shows the review)."""
     create_demo(years=years)
