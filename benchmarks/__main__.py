@@ -1,4 +1,6 @@
-"""`python -m benchmarks [NAME ...]`: run the benchmarks, print a table, write results.json."""
+"""`python -m benchmarks [NAME ...]`: run the benchmarks, print a table, write results.json
+and add the run to history.jsonl. `python -m benchmarks --trend`: each benchmark's ratio
+over the recorded runs."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import sys
 from collections.abc import Callable
 
 from benchmarks import dispatch, memory, pages, planning, recurrence, web_sessions
-from benchmarks.common import Result, print_table, write_results
+from benchmarks.common import Result, append_history, print_table, print_trend, write_results
 
 # A benchmark gives one result, or several (web_sessions: memory and p95).
 BENCHMARKS: dict[str, Callable[[], Result | list[Result]]] = {
@@ -21,6 +23,9 @@ BENCHMARKS: dict[str, Callable[[], Result | list[Result]]] = {
 
 
 def main(argv: list[str]) -> int:
+    if argv == ["--trend"]:
+        print_trend()
+        return 0
     names = argv or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
@@ -33,6 +38,7 @@ def main(argv: list[str]) -> int:
         results.extend(got if isinstance(got, list) else [got])
     print_table(results)
     write_results(results)
+    append_history(results)
     return 0
 
 

@@ -184,3 +184,22 @@ def test_browser_pages_at_tiny_scale() -> None:
     assert result.detail["charts_per_page"]["trends"] == 6
     assert result.detail["charts_per_page"]["bare"] == 1
     assert all(set(b) == {"1y", "2y"} for b in result.detail["websocket_bytes_per_page"].values())
+
+
+def test_each_run_is_added_to_the_history_and_the_trend_shows_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import datetime as dt
+
+    from benchmarks import common
+    from benchmarks.__main__ import main
+
+    monkeypatch.setattr(common, "HISTORY", tmp_path / "history.jsonl")
+    for day, ratio in ((1, 1.4), (2, 1.1)):
+        common.append_history(
+            [common.Result("pages", ratio, 1.2)], now=dt.datetime(2026, 12, day, tzinfo=dt.UTC)
+        )
+    assert [e["results"]["pages"]["ratio"] for e in common.read_history()] == [1.4, 1.1]
+    assert main(["--trend"]) == 0
+    assert "pages" in (out := capsys.readouterr().out)
+    assert "2026-12-01: 1.40, 2026-12-02: 1.10" in out
