@@ -7,7 +7,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from benchmarks import dispatch, memory, pages, planning, recurrence, web_sessions
+from benchmarks import (
+    browser_pages,
+    dispatch,
+    memory,
+    pages,
+    planning,
+    recurrence,
+    web_sessions,
+)
 from benchmarks.common import Result, append_history, print_table, print_trend, write_results
 
 # A benchmark gives one result, or several (web_sessions: memory and p95).
@@ -19,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[], Result | list[Result]]] = {
     "scheduler_memory": memory.run,
     "schedule_age": recurrence.run,
     "web_sessions": web_sessions.run,
+    "browser_pages": browser_pages.run,
 }
 
 
