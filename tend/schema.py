@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 import agreements.models
+import charter.models
 import checkins.models
 import couples.models
 import notifications.models
@@ -16,6 +17,7 @@ MODEL_MODULES = (
     notifications.models,
     agreements.models,
     checkins.models,
+    charter.models,
     onboarding.models,
 )
 
