@@ -12,9 +12,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from charter import consent
-from checkins import rules
+from checkins import rules, warning_sources
 from checkins.models import Adherence, Participation, Round, TopicEvent
-from checkins.warning_sources import register_warning_source
+from couples import service as couples
 
 RAISED = "raised"  # a topic linked to the root cause was raised in the round
 NOT_KEPT = "not_kept"  # the charter's changes were rated as not kept in the round
@@ -98,4 +98,11 @@ def charter_warnings(session: Session, couple_id: int, round_id: int) -> list[ru
     ]
 
 
-register_warning_source("charter", charter_warnings)
+def latest_charter_warnings(session: Session, user_id: int) -> list[rules.EarlyWarning]:
+    """The warning about my couple's latest revealed round, for the charter page."""
+    couple = couples.require_membership(session, user_id).couple
+    round_id = warning_sources.latest_revealed_round(session, couple.id)
+    return charter_warnings(session, couple.id, round_id) if round_id else []
+
+
+warning_sources.register_warning_source("charter", charter_warnings)

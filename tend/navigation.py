@@ -12,6 +12,7 @@ import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
 from agreements import pages as agreement_pages
+from charter import pages as charter_pages
 from checkins import pages as checkin_pages
 from couples import pages as couple_pages
 from couples.models import User
@@ -81,6 +82,12 @@ PAGES: dict[str, StreamlitPage] = {
         title="Trends",
         url_path="trends",
         icon=":material/monitoring:",
+    ),
+    "charter": st.Page(
+        charter_pages.charter_page,
+        title="Our charter",
+        url_path="charter",
+        icon=":material/history_edu:",
     ),
     "agreements": st.Page(
         agreement_pages.agreements_page,
@@ -158,7 +165,7 @@ def navigation_for(user: User | None) -> dict[str, list[StreamlitPage]]:
             PAGES["topics"],
             PAGES["trends"],
         ],
-        "Together": [PAGES["agreements"], PAGES["cooldown"], PAGES["therapy"]],
+        "Together": [PAGES["charter"], PAGES["agreements"], PAGES["cooldown"], PAGES["therapy"]],
         "You": [PAGES["account"], PAGES["notifications"], *local_mail],
         "Help": help_pages,
     }
