@@ -2,7 +2,8 @@
 ``ast``: every import statement counts, at module level or inside a function.
 
 Below the pages, from the bottom: infra, notifications (the mail machinery), couples
-(accounts and the couple space), privacy, agreements, checkins, onboarding, reports. Pages
+(accounts and the couple space), privacy, agreements, checkins, charter, onboarding, reports.
+Pages
 (``*/pages.py``) and ``tend/`` (the composition root, the CLI, the web face, the demo)
 stand above them all and are not checked here.
 """
@@ -23,6 +24,7 @@ LAYERS = (
     "privacy",
     "agreements",
     "checkins",
+    "charter",
     "onboarding",
     "reports",
 )
