@@ -10,6 +10,7 @@ import checkins.talk_models
 import couples.models
 import notifications.models
 import onboarding.models
+import reports.models
 from infra.db import Base
 
 MODEL_MODULES = (
@@ -19,6 +20,7 @@ MODEL_MODULES = (
     checkins.models,
     checkins.talk_models,
     onboarding.models,
+    reports.models,
 )
 
 

@@ -1,7 +1,7 @@
 """the talk after a check-in, action items' due days, solo notices
 
 Revision ID: talk_0001
-Revises: auth_0001
+Revises: report_0001
 Create Date: 2026-12-04 14:00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import infra.db
 
 revision: str = "talk_0001"
-down_revision: str | Sequence[str] | None = "auth_0001"
+down_revision: str | Sequence[str] | None = "report_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
