@@ -178,10 +178,13 @@ def test_two_sessions_share_the_talk_and_a_cooldown_pauses_it_on_the_same_item(
         assert talk.move(s, b.id, round_id, seen_position=1, step=1, now=now) == 2
     with tx() as s:
         assert talk.move(s, a.id, round_id, seen_position=1, step=1, now=now) == 2
-        talk.save_note(s, a.id, round_id, "kept:x", "ALEX-NOTE", now=now)
+        item = talk.talk_view(s, a.id, round_id, now=now).current.key
+        talk.save_note(s, a.id, round_id, item, "ALEX-NOTE", now=now)
+        with pytest.raises(InvalidInput, match="not on this talk"):
+            talk.save_note(s, a.id, round_id, "kept:x", "elsewhere", now=now)
     with tx() as s:
         view = talk.talk_view(s, b.id, round_id, now=now)
-        assert view.partner_notes == {"kept:x": "ALEX-NOTE"} and view.my_notes == {}
+        assert view.partner_notes == {item: "ALEX-NOTE"} and view.my_notes == {}
     # A cooldown: the talk pauses for both, on this item.
     with tx() as s:
         cooldowns.start_cooldown(s, b.id, now=now)
@@ -193,7 +196,7 @@ def test_two_sessions_share_the_talk_and_a_cooldown_pauses_it_on_the_same_item(
         with pytest.raises(NotAllowed, match="paused"):
             talk.finish(s, a.id, round_id, now=now)
         # Writing a note down is what the pause is for.
-        talk.save_note(s, b.id, round_id, "kept:x", "BLAIR-NOTE", now=now)
+        talk.save_note(s, b.id, round_id, item, "BLAIR-NOTE", now=now)
     after = now + dt.timedelta(minutes=6)  # the five minutes are over
     with tx() as s:
         for user in (a, b):
