@@ -9,6 +9,7 @@ from the row's context only (ids, couple name, time), so a retry attaches the sa
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from email.utils import parseaddr
 
 from icalendar import Calendar, Event
@@ -35,63 +36,70 @@ def _event_ics(*, uid: str, summary: str, description: str, starts_at: dt.dateti
     return calendar.to_ical()
 
 
-def conversation_ics(
-    *, round_id: int, couple_name: str, starts_at: dt.datetime, base_url: str, domain: str
+# kind -> (uid prefix, summary, what to do, page): the events Tend puts in calendars.
+EVENTS = {
+    "checkin": (
+        "checkin",
+        "Check-in conversation",
+        "Go through your check-in answers together",
+        "/checkin",
+    ),
+    "talk": (
+        "talk",
+        "Our talk after the check-in",
+        "Go through the agenda together, one item at a time",
+        "/talk",
+    ),
+}
+
+
+def event_ics(
+    kind: str, ident: int, *, couple_name: str, starts_at: dt.datetime, base_url: str, domain: str
 ) -> bytes:
+    """One of :data:`EVENTS` for one round (checkin) or talk (talk)."""
+    prefix, summary, what, page = EVENTS[kind]
+    return _event_ics(
+        uid=f"{prefix}-{ident}@{domain}",
+        summary=f"{summary} ({couple_name})",
+        description=f"{what}: {base_url}{page}",
+        starts_at=starts_at,
+    )
+
+
+def conversation_ics(*, round_id: int, **kw) -> bytes:  # type: ignore[no-untyped-def]
     """Talking the check-in through together, when answers are due."""
-    return _event_ics(
-        uid=f"checkin-{round_id}@{domain}",
-        summary=f"Check-in conversation ({couple_name})",
-        description=f"Go through your check-in answers together: {base_url}/checkin",
-        starts_at=starts_at,
-    )
+    return event_ics("checkin", round_id, **kw)
 
 
-def talk_ics(
-    *, talk_id: int, couple_name: str, starts_at: dt.datetime, base_url: str, domain: str
-) -> bytes:
-    """The talk after a check-in, at the time both agreed."""
-    return _event_ics(
-        uid=f"talk-{talk_id}@{domain}",
-        summary=f"Our talk after the check-in ({couple_name})",
-        description=f"Go through the agenda together, one item at a time: {base_url}/talk",
-        starts_at=starts_at,
-    )
-
-
-def _domain(settings) -> str:  # type: ignore[no-untyped-def]
-    return parseaddr(settings.mail_from)[1].rpartition("@")[2] or "tend.local"
-
-
-def attachments_for(context: dict, settings) -> list:  # type: ignore[no-untyped-def, type-arg]
-    """The rendering hook: the round_opened mail's .ics."""
+def _attachment(  # type: ignore[no-untyped-def, type-arg]
+    context: dict, settings, *, id_key: str, at_key: str, kind: str, filename: str
+) -> list:
+    """An .ics attachment from the row's context, or none when the context lacks the id
+    or the time (a sample, an older row): rendering it must not fail."""
     from notifications import rendering
 
-    if "round_id" not in context or "conversation_at" not in context:
-        # A mail without a round to invite to (a sample, an older row) carries no .ics;
-        # rendering it must not fail, whichever modules happen to be loaded.
+    if id_key not in context or at_key not in context:
         return []
-    data = conversation_ics(
-        round_id=int(context["round_id"]),
+    data = event_ics(
+        kind,
+        int(context[id_key]),
         couple_name=str(context.get("couple", "")),
-        starts_at=dt.datetime.fromisoformat(context["conversation_at"]),
+        starts_at=dt.datetime.fromisoformat(context[at_key]),
         base_url=settings.base_url,
-        domain=_domain(settings),
+        domain=parseaddr(settings.mail_from)[1].rpartition("@")[2] or "tend.local",
     )
-    return [rendering.Attachment("check-in.ics", data, "text/calendar")]  # type: ignore[attr-defined]
+    return [rendering.Attachment(filename, data, "text/calendar")]  # type: ignore[attr-defined]
 
 
-def talk_attachments_for(context: dict, settings) -> list:  # type: ignore[no-untyped-def, type-arg]
-    """The rendering hook: the talk_scheduled mail's .ics."""
-    from notifications import rendering
-
-    if "talk_id" not in context or "talk_at" not in context:
-        return []
-    data = talk_ics(
-        talk_id=int(context["talk_id"]),
-        couple_name=str(context.get("couple", "")),
-        starts_at=dt.datetime.fromisoformat(context["talk_at"]),
-        base_url=settings.base_url,
-        domain=_domain(settings),
-    )
-    return [rendering.Attachment("talk.ics", data, "text/calendar")]  # type: ignore[attr-defined]
+# The rendering hooks: the round_opened mail's .ics (when answers are due) and the
+# talk_scheduled mail's (the time both agreed).
+attachments_for = functools.partial(
+    _attachment,
+    id_key="round_id",
+    at_key="conversation_at",
+    kind="checkin",
+    filename="check-in.ics",
+)
+talk_attachments_for = functools.partial(
+    _attachment, id_key="talk_id", at_key="talk_at", kind="talk", filename="talk.ics"
+)

@@ -287,6 +287,10 @@ def _open_talk(session: Session, user_id: int, round_id: int, now: dt.datetime) 
     return talk
 
 
+def _agenda(session: Session, user_id: int, talk: Talk) -> list[agenda.AgendaItem]:
+    return agenda.build(_facts(session, user_id, _revealed(session, user_id, talk.round_id), talk))
+
+
 def _not_paused(session: Session, user_id: int, now: dt.datetime) -> None:
     if agreements_port.current_cooldown(session, user_id, now) is not None:
         raise NotAllowed(PAUSED)
@@ -310,7 +314,7 @@ def move(
     if talk.finished_at is not None:
         raise NotAllowed("This talk is finished.")
     _not_paused(session, user_id, now)
-    count = len(agenda.build(_facts(session, user_id, _revealed(session, user_id, round_id), talk)))
+    count = len(_agenda(session, user_id, talk))
     if talk.position != seen_position:
         return talk.position
     talk.position = max(0, min(count - 1, talk.position + step))
@@ -334,11 +338,11 @@ def save_note(
     problem = _text_problem(text, MAX_NOTE)
     if problem:
         raise InvalidInput({"note": problem})
-    if not item_key or len(item_key) > 80:
-        raise InvalidInput({"note": "That item is not on this talk's agenda."})
     talk = _open_talk(session, user_id, round_id, now)
     if talk.finished_at is not None:
         raise NotAllowed("This talk is finished; its notes are kept as they were.")
+    if item_key not in {i.key for i in _agenda(session, user_id, talk)}:
+        raise InvalidInput({"note": "That item is not on this talk's agenda."})
     note = session.scalar(
         select(TalkNote).where(
             TalkNote.talk_id == talk.id,

@@ -37,6 +37,7 @@ PAGES = {
     "agreements": ("/agreements", "In force"),
     "checkin": ("/checkin", "Check-in"),
     "review": ("/checkin_history", "Look at a past review"),
+    "talk": ("/talk", "Item 2 of"),
     "trends": ("/trends", "Satisfaction (0-20)"),
     "topics": ("/topics", "Contact with Jordan"),
     "cooldown": ("/cooldown", "Log"),

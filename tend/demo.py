@@ -433,8 +433,34 @@ class _History:
         if k == THERAPY_START + 3 and self.therapy_item is not None:
             # Done: they went.
             review.set_action_done(self.s, self.sam, self.therapy_item.id, True, now=talked)
+        if k == self.months - 1:
+            self._talk(round_.id, talked)
         review.mark_reviewed(self.s, self.alex, round_.id, now=talked)
         self._topic_statuses(k, talked)
+
+    def _talk(self, round_id: int, at: dt.datetime) -> None:
+        """Last month's talk: a time agreed, under way on its second item, with notes."""
+        from checkins import talk
+
+        talk.propose_time(self.s, self.sam, round_id, at, now=at - dt.timedelta(days=1))
+        talk.accept_time(self.s, self.alex, round_id, now=at - dt.timedelta(hours=20))
+        talk.save_note(
+            self.s, self.alex, round_id, "appreciation", "Thank you for the Sunday walks.", now=at
+        )
+        talk.move(self.s, self.sam, round_id, seen_position=0, step=1, now=at)
+        position = talk.talk_view(self.s, self.sam, round_id, now=at).current.key
+        talk.save_note(
+            self.s, self.sam, round_id, position, "I was tired, not unhappy with us.", now=at
+        )
+        talk.add_action(
+            self.s,
+            self.sam,
+            round_id,
+            "Phone-free dinner on Thursdays",
+            None,
+            (at + dt.timedelta(days=10)).date(),
+            now=at,
+        )
 
     def _topic_statuses(self, k: int, at: dt.datetime) -> None:
         from checkins import history as checkin_history

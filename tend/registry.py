@@ -13,14 +13,15 @@ What is registered, and where:
 - planners (notifications.scheduler.register_planner):
   "checkins" in checkins.planners; "therapy_reminders" in agreements.reminders
 - prompt kinds (notifications.preferences.register_prompt_kind):
-  round_opened, partner_answered, ready_to_review, round_closing, nudge in checkins.planners;
+  round_opened, partner_answered, ready_to_review, round_closing, nudge, talk_scheduled,
+  action_item_due, answering_paused in checkins.planners;
   agreement_proposed, agreement_flagged, cooldown_started, cooldown_extended,
   cooldown_ended, therapy_appointment in agreements.reminders
 - mail attachments (notifications.rendering.register_attachments):
-  "round_opened" (the calendar invitation) in checkins.planners
+  "round_opened" and "talk_scheduled" (the calendar invitations) in checkins.planners
 - exporters and erasers (privacy.export.register_exporter, privacy.erase.register_eraser):
   "account" in privacy.export; "notifications" in privacy.mail_hooks;
-  "agreements" in agreements.privacy_hooks; "checkins" in checkins.privacy_hooks;
+  "agreements" in agreements.privacy_hooks; "checkins" and "talks" in checkins.privacy_hooks;
   "onboarding" in onboarding.service; "charter" in charter.privacy_hooks
 - agreement kinds (agreements.templates.register_kind):
   "charter" in charter.consent

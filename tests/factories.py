@@ -55,18 +55,27 @@ def make_couple(
     return couple, a, b
 
 
-def mail_any_time(session: Session, *users: User) -> None:
+def mail_any_time(session: Session, *users: User, now: dt.datetime | None = None) -> None:
     """Turn off the default quiet hours (22:00-07:00), so a test that waits for a prompt
-    does not depend on the hour it runs at."""
+    does not depend on the hour it runs at. ``now``: when the settings changed (a test
+    on its own clock)."""
+    for user in users:
+        set_reminders(session, user, now=now)
+
+
+def set_reminders(
+    session: Session, user: User, *, paused: bool = False, now: dt.datetime | None = None
+) -> None:
+    """Reminders at any hour, all kinds on; ``paused``: the quiet pause."""
     from notifications.preferences import update_preferences
 
-    for user in users:
-        update_preferences(
-            session,
-            user.id,
-            paused=False,
-            enabled={},
-            preferred_hour=None,
-            quiet_start=None,
-            quiet_end=None,
-        )
+    update_preferences(
+        session,
+        user.id,
+        paused=paused,
+        enabled={},
+        preferred_hour=None,
+        quiet_start=None,
+        quiet_end=None,
+        now=now,
+    )

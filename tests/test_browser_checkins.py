@@ -44,6 +44,17 @@ def answer_all(page: Page, *, happy: str, safety: str, went_well: str) -> None:
     choose(page, SAFETY_WORDS, safety)
 
 
+def alex_and_blair_with_a_round(database_url: str):  # type: ignore[no-untyped-def]
+    """Alex and Blair, a round open, and a sign-in link to it for each (by address)."""
+    engine = engine_for(database_url)
+    with transaction(engine) as s:
+        _c, a, b = make_couple(s, "alex@example.org", "blair@example.org", name="Alex & Blair")
+        mail_any_time(s, a, b)
+        round_id = rounds.start_round_now(s, a.id).id  # a round opens
+        links = {u.email: accounts.issue_sign_in_link(s, u.id, "/checkin") for u in (a, b)}
+    return engine, a, b, round_id, links
+
+
 def page_text(page: Page) -> str:
     return page.locator('[data-testid="stMain"]').inner_text()
 
@@ -51,12 +62,7 @@ def page_text(page: Page) -> str:
 def test_two_partners_answer_privately_then_review_side_by_side(
     served, new_context, database_url
 ) -> None:
-    engine = engine_for(database_url)
-    with transaction(engine) as s:
-        _c, a, b = make_couple(s, "alex@example.org", "blair@example.org", name="Alex & Blair")
-        mail_any_time(s, a, b)
-        rounds.start_round_now(s, a.id)  # a round opens
-        links = {u.email: accounts.issue_sign_in_link(s, u.id, "/checkin") for u in (a, b)}
+    _engine, _a, _b, _round_id, links = alex_and_blair_with_a_round(database_url)
 
     mail = served.wait_for_mail("alex@example.org", "check-in")
     assert "Alex & Blair" in mail.text

@@ -12,14 +12,16 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from checkins import rounds
 from checkins.models import ActionItem, Round
-from couples import accounts
-from infra.db import engine_for, transaction
+from infra.db import transaction
 from notifications.models import OutboxMessage
 from tests.browser import act, click, fill, open_page, wait_until
-from tests.factories import mail_any_time, make_couple
-from tests.test_browser_checkins import answer_all, page_text, sign_in
+from tests.test_browser_checkins import (
+    alex_and_blair_with_a_round,
+    answer_all,
+    page_text,
+    sign_in,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -38,12 +40,7 @@ def shows(page: Page, text: str) -> None:
 def test_two_partners_hold_the_talk_to_the_end_with_a_cooldown_in_the_middle(
     served, new_context, database_url
 ) -> None:
-    engine = engine_for(database_url)
-    with transaction(engine) as s:
-        _c, a, b = make_couple(s, "alex@example.org", "blair@example.org", name="Alex & Blair")
-        mail_any_time(s, a, b)
-        round_id = rounds.start_round_now(s, a.id).id
-        links = {u.email: accounts.issue_sign_in_link(s, u.id, "/checkin") for u in (a, b)}
+    engine, _a, b, round_id, links = alex_and_blair_with_a_round(database_url)
 
     alex = new_context().new_page()
     blair = new_context().new_page()

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from agreements import cooldowns, proposals
 from agreements import therapy as agreement_therapy
 from agreements.templates import TEMPLATES
-from checkins import answers, questions, review, rounds, survey
+from checkins import answers, questions, review, rounds, survey, talk
 from checkins import history as checkin_history
 from checkins.views import AdherenceInput, ConcernInput, Sheet
 from couples import accounts
@@ -149,6 +149,7 @@ def _build(tx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
             answers.save_answers(s, user_id, past, sheet(s, user_id, past, who), now=now - 9 * day)
             answers.submit(s, user_id, past, now=now - 9 * day)
         review.add_action_item(s, a_id, past, typed("action"), b_id, now=now - 9 * day)
+        talk.save_note(s, b_id, past, "appreciation", typed("talk-note"), now=now - 9 * day)
     with tx() as s:
         current = rounds.start_round_now(s, a_id, now=now - day).id
         answers.save_answers(s, a_id, current, sheet(s, a_id, current, "a2"), now=now - day)
@@ -231,6 +232,7 @@ def test_no_page_draws_typed_text_as_markdown(tend_env, tx) -> None:
     assert {title: live for title, live in found.items() if live} == {}
     # The search looked where typed text is shown (escaped, it reads as typed).
     assert {"Home", "Couple space", "This check-in", "Check-in history", "Topics"} <= shown
+    assert "Our talk" in shown
     assert {"Agreements", "Cooldown", "Therapy plan", "Mailbox (local)"} <= shown
     assert {f"agreement {i}" for i in built["agreements"]} <= shown
     assert ESCAPED in "".join(a.value for a in at.success)

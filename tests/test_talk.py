@@ -24,9 +24,8 @@ from infra.errors import InvalidInput, NotAllowed, NotFound
 from infra.settings import Settings
 from notifications import rendering
 from notifications.models import OutboxMessage
-from notifications.preferences import update_preferences
 from privacy import erase, export
-from tests.factories import make_couple
+from tests.factories import mail_any_time, make_couple, set_reminders
 from tests.test_checkins_service import agree, full_round, save_and_submit, sheet
 
 DAY = dt.timedelta(days=1)
@@ -38,17 +37,7 @@ def couple(tx, now):  # type: ignore[no-untyped-def]
         c, a, b = make_couple(
             s, now=now - 30 * DAY, timezones=("Europe/Berlin", "America/New_York")
         )
-        for user in (a, b):  # mail at any hour, set on the test's clock
-            update_preferences(
-                s,
-                user.id,
-                paused=False,
-                enabled={},
-                preferred_hour=None,
-                quiet_start=None,
-                quiet_end=None,
-                now=now - 30 * DAY,
-            )
+        mail_any_time(s, a, b, now=now - 30 * DAY)  # set on the test's clock
         cooldown = agree(
             s, a, b, "cooldown", "Five-minute cooldown", {"minutes": 5}, now - 20 * DAY
         )
@@ -189,10 +178,13 @@ def test_two_sessions_share_the_talk_and_a_cooldown_pauses_it_on_the_same_item(
         assert talk.move(s, b.id, round_id, seen_position=1, step=1, now=now) == 2
     with tx() as s:
         assert talk.move(s, a.id, round_id, seen_position=1, step=1, now=now) == 2
-        talk.save_note(s, a.id, round_id, "kept:x", "ALEX-NOTE", now=now)
+        item = talk.talk_view(s, a.id, round_id, now=now).current.key
+        talk.save_note(s, a.id, round_id, item, "ALEX-NOTE", now=now)
+        with pytest.raises(InvalidInput, match="not on this talk"):
+            talk.save_note(s, a.id, round_id, "kept:x", "elsewhere", now=now)
     with tx() as s:
         view = talk.talk_view(s, b.id, round_id, now=now)
-        assert view.partner_notes == {"kept:x": "ALEX-NOTE"} and view.my_notes == {}
+        assert view.partner_notes == {item: "ALEX-NOTE"} and view.my_notes == {}
     # A cooldown: the talk pauses for both, on this item.
     with tx() as s:
         cooldowns.start_cooldown(s, b.id, now=now)
@@ -204,7 +196,7 @@ def test_two_sessions_share_the_talk_and_a_cooldown_pauses_it_on_the_same_item(
         with pytest.raises(NotAllowed, match="paused"):
             talk.finish(s, a.id, round_id, now=now)
         # Writing a note down is what the pause is for.
-        talk.save_note(s, b.id, round_id, "kept:x", "BLAIR-NOTE", now=now)
+        talk.save_note(s, b.id, round_id, item, "BLAIR-NOTE", now=now)
     after = now + dt.timedelta(minutes=6)  # the five minutes are over
     with tx() as s:
         for user in (a, b):
@@ -357,16 +349,7 @@ def test_after_two_missed_rounds_one_gentle_mail_then_quiet_until_back(tx, coupl
         assert {r.recipient_user_id for r in third_mails} == {a.id}
     # B changes their reminders: prompts come back.
     with tx() as s:
-        update_preferences(
-            s,
-            b.id,
-            paused=False,
-            enabled={},
-            preferred_hour=None,
-            quiet_start=None,
-            quiet_end=None,
-            now=third_at + 7 * DAY,
-        )
+        set_reminders(s, b, now=third_at + 7 * DAY)
         assert solo.quiet_user_ids(s, [b.id]) == set()
     # B answers again: the notice ends, A's note goes away.
     back_at = start + 28 * DAY
@@ -381,16 +364,7 @@ def test_after_two_missed_rounds_one_gentle_mail_then_quiet_until_back(tx, coupl
 def test_the_quiet_pause_silences_the_one_mail_too(tx, couple, now) -> None:
     _c, a, b, _ = couple
     with tx() as s:
-        update_preferences(
-            s,
-            b.id,
-            paused=True,
-            enabled={},
-            preferred_hour=None,
-            quiet_start=None,
-            quiet_end=None,
-            now=now - 30 * DAY,
-        )
+        set_reminders(s, b, paused=True, now=now - 30 * DAY)
     start = now - 20 * DAY
     _a_answers_alone(tx, a, start, "SOLO-1")
     _a_answers_alone(tx, a, start + 7 * DAY, "SOLO-2")
