@@ -179,8 +179,8 @@ def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
             else []
         )
     step = where.current
-    st.progress(where.number / where.total, text=f"Step {where.number} of {where.total}")
     with st.container(key=f"ck_step_{step.key}"):
+        st.progress(where.number / where.total, text=f"Step {where.number} of {where.total}")
         st.subheader(step.title)
     _focus_step_on_arrival(step.key)
     part = _STEP_FIELDS[step.key](round_id, questions, stored, topics, partner_name or "my partner")
@@ -263,21 +263,23 @@ ARRIVED = "cknav_arrived"
 FOCUS_JS = """
 <script>
 (function () {
-  var target = window.parent.document.querySelector(".st-key-ck_step_%s h3")
-    || document.querySelector(".st-key-ck_step_%s h3");
-  if (!target) return;
-  target.setAttribute("tabindex", "-1");
-  target.scrollIntoView({block: "start"});
-  target.focus({preventScroll: true});
+  var step = document.querySelector(".st-key-ck_step_%s");
+  var heading = step && step.querySelector("h3");
+  if (!heading) return;
+  step.style.scrollMarginTop = "4.5rem";  // clear of the page's fixed header
+  step.scrollIntoView({block: "start"});
+  heading.setAttribute("tabindex", "-1");
+  heading.focus({preventScroll: true});
 })();
 </script>"""
 
 
 def _focus_step_on_arrival(step: str) -> None:
-    """After Back or Next, bring the new step's heading into view and focus it: on a
-    phone the buttons are at the bottom of a step, and the next step starts at its top."""
+    """After Back or Next, bring the new step (its progress and heading) to the top and
+    focus its heading: on a phone the buttons are at the bottom of a step, and the next
+    step starts at its top."""
     if st.session_state.pop(ARRIVED, None) == step:
-        st.html(FOCUS_JS % (step, step), unsafe_allow_javascript=True)
+        st.html(FOCUS_JS % step, unsafe_allow_javascript=True)
 
 
 def _feel_fields(round_id, questions, stored, topics, partner_name) -> Sheet:  # type: ignore[no-untyped-def]

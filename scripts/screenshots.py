@@ -41,11 +41,11 @@ PAGES = {
     "topics": ("/topics", "Contact with Jordan"),
     "cooldown": ("/cooldown", "Log"),
 }
-# The check-in at a phone's width (375 px): file name -> (Next presses from the first
-# step, the step's heading).
+# The check-in at a phone's width (375 px): file name -> the headings of the steps that
+# Next leads through from the one before, ending at the step photographed.
 PHONE = {
-    "checkin_phone": (0, "How are we doing?"),
-    "checkin_phone_agreements": (2, "Our agreements"),
+    "checkin_phone": ("How are we doing?",),
+    "checkin_phone_agreements": ("Our future", "Our agreements"),
 }
 BROKEN = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 
@@ -109,13 +109,24 @@ def _phone(browser, url: str, out: Path) -> list[Path]:  # type: ignore[no-untyp
     page.goto(url + "/checkin")
     page.locator('[data-testid="stApp"]').wait_for()
     _idle(page)
-    pressed = 0
-    for name, (presses, heading) in PHONE.items():
-        for _ in range(presses - pressed):
-            page.get_by_role("button", name="Next", exact=True).click()
+    landed = False  # on the first step, where the page opens
+    for name, headings in PHONE.items():
+        for heading in headings:
+            if landed:
+                # One press per step, each after the step before has arrived: a press on a
+                # step's Next that is already gone does nothing (it never skips a step).
+                page.get_by_role("button", name="Next", exact=True).click()
+            expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=30_000)
+            if landed:
+                # Arrived: the step brought to the top, its heading focused.
+                expect(page.get_by_role("heading", name=heading)).to_be_focused(timeout=30_000)
+            landed = True
             _idle(page)
-        pressed = presses
-        expect(page.get_by_role("heading", name=heading)).to_be_visible()
+            expect(page.get_by_role("radio").first).to_be_visible(timeout=30_000)
+        # The step from its top (its progress and heading), as Next leaves it.
+        page.locator('[class*="st-key-ck_step_"]').first.evaluate(
+            "e => { e.style.scrollMarginTop = '4.5rem'; e.scrollIntoView({block: 'start'}); }"
+        )
         page.wait_for_timeout(500)
         broken = page.locator(BROKEN)
         if broken.count():

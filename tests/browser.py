@@ -290,9 +290,19 @@ def expect_alert(page: Page, text: str) -> None:
 
 def step_title(page: Page) -> str:
     """The heading of the check-in step on screen."""
-    heading = page.locator('[class*="st-key-ck_step_"] h3').first
+    heading = page.locator(STEP_HEADING).first
     expect(heading).to_be_visible()
     return heading.inner_text().strip()
+
+
+STEP_HEADING = '[class*="st-key-ck_step_"] h3'
+
+
+def step(page: Page, button: str) -> None:
+    """Press Back or Next and wait until the new step has arrived: its heading scrolled
+    to the top and focused (until then the page may still move under the pointer)."""
+    click(page, button)
+    expect(page.locator(STEP_HEADING).first).to_be_focused()
 
 
 def go_to_step(page: Page, title: str) -> None:
@@ -301,11 +311,11 @@ def go_to_step(page: Page, title: str) -> None:
         back = page.get_by_role("button", name="Back", exact=True)
         if back.count() == 0:
             break
-        act(page, back.click)
+        step(page, "Back")
     for _ in range(10):
         if step_title(page) == title:
             return
-        click(page, "Next")
+        step(page, "Next")
     raise AssertionError(f"the check-in has no step {title!r}")
 
 
@@ -324,10 +334,10 @@ def answer_checkin(page: Page, *, happy: str, safety: str, went_well: str) -> No
     choose(page, survey.SATISFACTION[0].prompt, happy)
     for q in survey.SATISFACTION[1:]:
         choose(page, q.prompt, "Mostly")
-    click(page, "Next")
+    step(page, "Next")
     choose(page, survey.CERTAINTY.prompt, "Fairly certain")
-    click(page, "Next")
+    step(page, "Next")
     fill(page, survey.WENT_WELL.prompt, went_well)
-    click(page, "Next")
+    step(page, "Next")
     assert step_title(page) == "Just for you"
     choose(page, "in body and mind", safety)

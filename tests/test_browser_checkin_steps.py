@@ -12,12 +12,14 @@ from checkins import rounds, survey
 from couples import accounts
 from infra.db import engine_for, transaction
 from tests.browser import (
+    STEP_HEADING,
     choose,
     click,
     field,
     fill,
     go_to_step,
     open_page,
+    step,
     step_title,
     wait_idle,
 )
@@ -84,24 +86,25 @@ def test_a_whole_check_in_on_a_phone_resumed_on_another_device(served, phone, da
         survey.SATISFACTION, ("Very", "Mostly", "Mostly", "Completely"), strict=True
     ):
         choose(alex, q.prompt, option)
-    click(alex, "Next")
+    step(alex, "Next")  # waits for the heading to be focused
     # The next step starts at its top, its heading focused (the button was at the bottom).
     assert step_title(alex) == "Our future"
-    expect(alex.locator('[class*="st-key-ck_step_"] h3').first).to_be_focused()
+    box = alex.locator(STEP_HEADING).first.bounding_box()
+    assert box is not None and 0 <= box["y"] < 740
     assert "Step 2 of 4" in progress(alex)
     choose(alex, survey.CERTAINTY.prompt, "Fairly certain")
-    click(alex, "Next")
+    step(alex, "Next")
     assert step_title(alex) == "In my own words"
     fill(alex, survey.WENT_WELL.prompt, WELL)
     fill(alex, "What is bothering me", BOTHER)
     no_sideways_scroll(alex)
 
     # Back: what was chosen is still chosen; forward again: what was written is there.
-    click(alex, "Back")
+    step(alex, "Back")
     assert step_title(alex) == "Our future"
     certainty = alex.locator('[data-testid="stRadio"]').filter(has_text=survey.CERTAINTY.prompt)
     expect(certainty.get_by_role("radio", name="Fairly certain")).to_be_checked()
-    click(alex, "Next")
+    step(alex, "Next")
     expect(field(alex, survey.WENT_WELL.prompt)).to_have_value(WELL)
     expect(field(alex, "What is bothering me")).to_have_value(BOTHER)
 
@@ -112,7 +115,7 @@ def test_a_whole_check_in_on_a_phone_resumed_on_another_device(served, phone, da
     assert step_title(blair) == "How are we doing?"
     seen = [main_text(blair)]
     for title in ("Our future", "In my own words", "Just for you"):
-        click(blair, "Next")
+        step(blair, "Next")
         assert step_title(blair) == title
         seen.append(main_text(blair))
     for path in ("/checkin_history", "/topics", "/trends", "/home"):
@@ -129,7 +132,7 @@ def test_a_whole_check_in_on_a_phone_resumed_on_another_device(served, phone, da
     assert step_title(other) == "In my own words"
     assert "Step 3 of 4" in progress(other)
     expect(field(other, survey.WENT_WELL.prompt)).to_have_value(WELL)
-    click(other, "Next")
+    step(other, "Next")
     assert step_title(other) == "Just for you"
     assert "Step 4 of 4" in progress(other)
     expect(other.get_by_role("button", name="Next", exact=True)).to_have_count(0)
