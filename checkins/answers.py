@@ -229,12 +229,17 @@ def _missing(sheet: Sheet, questions: RoundQuestions) -> dict[str, str]:
     return missing
 
 
-def _check_complete(session: Session, user_id: int, round_id: int) -> None:
-    missing = _missing(
+def missing(session: Session, user_id: int, round_id: int) -> dict[str, str]:
+    """What my sheet still lacks before it can be submitted (field -> message)."""
+    return _missing(
         my_answers(session, user_id, round_id), round_questions(session, user_id, round_id)
     )
-    if missing:
-        raise InvalidInput(missing)
+
+
+def _check_complete(session: Session, user_id: int, round_id: int) -> None:
+    problems = missing(session, user_id, round_id)
+    if problems:
+        raise InvalidInput(problems)
 
 
 def submit(

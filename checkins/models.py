@@ -152,6 +152,21 @@ class Participation(Base):
     round: Mapped[Round] = relationship(back_populates="participations")
 
 
+class Draft(Base):
+    """Where a person is in their sheet of one round: the step they are on, so another
+    device (or a reload) resumes there. The answers themselves are saved as they are
+    given (``Answer``, ``Adherence``, ``Concern``); this row holds only the position.
+    Read only by its own author (``checkins.steps``), never by the partner."""
+
+    __tablename__ = "checkin_drafts"
+
+    participation_id: Mapped[int] = mapped_column(
+        ForeignKey("checkin_participations.id", ondelete="CASCADE"), primary_key=True
+    )
+    step: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class Answer(Base):
     """One answer to a built-in or own question. ``visibility`` is copied from the
     question when answered, so the reveal filter is a plain column test in SQL."""

@@ -18,7 +18,7 @@ import pyarrow as pa
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from checkins import agenda, answers, rules, solo, survey, talk, trends
+from checkins import agenda, answers, rules, solo, steps, survey, talk, trends
 from checkins import history as checkin_history
 from checkins import questions as checkin_questions
 from checkins import review as checkin_review
@@ -163,22 +163,147 @@ def _scale(round_id: int, item: str, prompt: str, options, value, help_text: str
 
 
 def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
+    """One step of my sheet: its questions, saved as they are answered, then Back and
+    Next (Submit on the last step, the questions just for me, which everyone reaches)."""
     with web.action() as session:
         questions = checkin_rounds.round_questions(session, user_id, round_id)
         stored = answers.my_answers(session, user_id, round_id)
-        topics = checkin_history.topics(session, user_id)
+        where = steps.position(session, user_id, round_id)
+        topics = (
+            checkin_history.topics(session, user_id) if where.current.key == steps.WORDS else []
+        )
         partner = couples.partner_of(session, user_id)
         partner_name = couples.shown_name(session, user_id, partner.id) if partner else ""
-    partner_name = partner_name or "my partner"
+        to_answer = (
+            [
+                step
+                for step in steps.steps_with_problems(
+                    answers.missing(session, user_id, round_id), where.steps
+                )
+                if step != where.current
+            ]
+            if where.next is None and not submitted
+            else []
+        )
+    step = where.current
+    with st.container(key=f"ck_step_{step.key}"):
+        st.progress(where.number / where.total, text=f"Step {where.number} of {where.total}")
+        st.subheader(step.title)
+    _focus_step_on_arrival(step.key)
+    part = _STEP_FIELDS[step.key](round_id, questions, stored, topics, partner_name or "my partner")
+    # Filled after saving: the support panel, for this person only, when it is needed.
+    support_slot = st.container()
+    try:
+        with web.action() as session:
+            changed = steps.save_step(session, user_id, round_id, step.key, part)
+    except TendError as exc:
+        web.show_error(exc, _labels(questions))
+        saved = False
+    else:
+        saved = True
+        if changed:
+            st.caption(f"Saved as a draft at {dt.datetime.now(dt.UTC):%H:%M} UTC.")
+        elif not submitted:
+            st.caption("Your answers are saved as you go.")
+    if step.key == steps.SAFETY and survey.safety_is_concerning(part.values):
+        with support_slot:
+            show_support_panel(key=f"support_{round_id}")
+    if to_answer:
+        st.write("Still to answer before you submit:")
+        with st.container(horizontal=True):
+            for missing in to_answer:
+                if st.button(f"Go to {missing.title}", key=f"cknav_to_{round_id}_{missing.key}"):
+                    _go(user_id, round_id, missing.key, saved=saved)
+    _step_buttons(user_id, round_id, where, saved=saved, submitted=submitted, questions=questions)
 
-    st.subheader("How are we doing?")
+
+def _step_buttons(  # type: ignore[no-untyped-def]
+    user_id: int, round_id: int, where: steps.Position, *, saved: bool, submitted: bool, questions
+) -> None:
+    # Keyed by the step they were drawn on: a second press of Next that reaches the
+    # server after the first moved on presses a button that is gone, not Next again.
+    key = f"{round_id}_{where.current.key}"
+    with st.container(horizontal=True):
+        back = where.previous is not None and st.button("Back", key=f"cknav_back_{key}")
+        forward = where.next is not None and st.button(
+            "Next", type="primary", key=f"cknav_next_{key}"
+        )
+        submit = (
+            where.next is None
+            and not submitted
+            and st.button("Submit my answers", type="primary", key=f"cknav_submit_{key}")
+        )
+    target = where.previous if back else where.next if forward else None
+    if target is not None:
+        _go(user_id, round_id, target.key, saved=saved)
+    if submit and saved:
+        try:
+            with web.action() as session:
+                answers.submit(session, user_id, round_id)
+        except TendError as exc:
+            web.show_error(exc, _labels(questions))
+        else:
+            st.rerun()
+
+
+def _go(user_id: int, round_id: int, step: str, *, saved: bool) -> None:
+    """Move to ``step``, unless this step could not be saved: then stay, with what was
+    typed still in its fields and the message beside them."""
+    if not saved:
+        st.error("Fix what is marked above to move on. What you typed is still here.")
+        return
+    try:
+        with web.action() as session:
+            steps.move(session, user_id, round_id, step)
+    except TendError as exc:
+        web.show_error(exc)
+        return
+    # The next step's fields start from what is saved (on this device or another).
+    prefix = _key(round_id, "")
+    for name in [k for k in st.session_state if str(k).startswith(prefix)]:
+        del st.session_state[name]
+    st.session_state[ARRIVED] = step
+    st.rerun()
+
+
+ARRIVED = "cknav_arrived"
+FOCUS_JS = """
+<script>
+(function () {
+  var step = document.querySelector(".st-key-ck_step_%s");
+  var heading = step && step.querySelector("h3");
+  if (!heading) return;
+  step.style.scrollMarginTop = "4.5rem";  // clear of the page's fixed header
+  step.scrollIntoView({block: "start"});
+  heading.setAttribute("tabindex", "-1");
+  heading.focus({preventScroll: true});
+})();
+</script>"""
+
+
+def _focus_step_on_arrival(step: str) -> None:
+    """After Back or Next, bring the new step (its progress and heading) to the top and
+    focus its heading: on a phone the buttons are at the bottom of a step, and the next
+    step starts at its top."""
+    if st.session_state.pop(ARRIVED, None) == step:
+        st.html(FOCUS_JS % step, unsafe_allow_javascript=True)
+
+
+def _feel_fields(round_id, questions, stored, topics, partner_name) -> Sheet:  # type: ignore[no-untyped-def]
     for q in survey.SATISFACTION:
         _scale(round_id, q.key, q.prompt, q.options, stored.values.get(q.key))
+    return Sheet(
+        values={q.key: st.session_state[_key(round_id, q.key)] for q in survey.SATISFACTION}
+    )
+
+
+def _certainty_fields(round_id, questions, stored, topics, partner_name) -> Sheet:  # type: ignore[no-untyped-def]
     q = survey.CERTAINTY
     _scale(round_id, q.key, q.prompt, q.options, stored.values.get(q.key))
+    return Sheet(values={q.key: st.session_state[_key(round_id, q.key)]})
 
-    if questions.agreements:
-        st.subheader("Our agreements")
+
+def _agreement_fields(round_id, questions, stored, topics, partner_name) -> Sheet:  # type: ignore[no-untyped-def]
     adherence: dict[int, AdherenceInput] = {}
     for agreement in questions.agreements:
         rating = stored.adherence.get(agreement.agreement_id, AdherenceInput())
@@ -206,22 +331,20 @@ def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
             st.session_state[_key(round_id, f"a{aid}_partner")],
             st.session_state[ckey],
         )
+    return Sheet(adherence=adherence)
 
-    st.subheader("What went well")
+
+def _word_fields(round_id, questions, stored, topics, partner_name) -> Sheet:  # type: ignore[no-untyped-def]
     wkey = _key(round_id, "went_well")
     _default(wkey, stored.texts.get("went_well", ""))
     st.text_area(survey.WENT_WELL.prompt, key=wkey, max_chars=survey.MAX_TEXT)
-
-    st.subheader("What is on my mind")
+    st.markdown("**What is on my mind**")
     concerns = _concerns(round_id, stored, topics)
+    return Sheet(texts={"went_well": st.session_state[wkey]}, concerns=concerns)
 
-    texts = {"went_well": st.session_state[wkey]}
-    values = {
-        key: st.session_state[_key(round_id, key)]
-        for key in (*survey.SATISFACTION_KEYS, survey.CERTAINTY.key)
-    }
-    if questions.custom:
-        st.subheader("Our own questions")
+
+def _own_fields(round_id, questions, stored, topics, partner_name) -> Sheet:  # type: ignore[no-untyped-def]
+    part = Sheet()
     for cq in questions.custom:
         item = survey.custom_key(cq.id)
         label = web.md(cq.prompt) + (
@@ -229,55 +352,41 @@ def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
         )
         if cq.kind == survey.SCALE:
             _scale(round_id, item, label, survey.CUSTOM_SCALE_OPTIONS, stored.values.get(item))
-            values[item] = st.session_state[_key(round_id, item)]
+            part.values[item] = st.session_state[_key(round_id, item)]
         else:
             key = _key(round_id, item)
             _default(key, stored.texts.get(item, ""))
             st.text_area(label, key=key, max_chars=survey.MAX_TEXT)
-            texts[item] = st.session_state[key]
+            part.texts[item] = st.session_state[key]
+    return part
 
-    st.subheader("Just for you")
+
+def _safety_fields(round_id, questions, stored, topics, partner_name) -> Sheet:  # type: ignore[no-untyped-def]
     st.caption(
         "Only you will ever see these answers: not your partner, not a shared chart, not a "
         "mail. Answering them does not show your partner that you have started."
     )
+    part = Sheet()
     for q in survey.SAFETY_LANE:
         key = _key(round_id, q.key)
         if q.kind == survey.TEXT:
             _default(key, stored.texts.get(q.key, ""))
             st.text_area(q.prompt, key=key, max_chars=survey.MAX_TEXT, help=q.help or None)
-            texts[q.key] = st.session_state[key]
+            part.texts[q.key] = st.session_state[key]
         else:
             _scale(round_id, q.key, q.prompt, q.options, stored.values.get(q.key), q.help)
-            values[q.key] = st.session_state[key]
-    # Filled after saving: the support panel, for this person only, when it is needed.
-    support_slot = st.container()
+            part.values[q.key] = st.session_state[key]
+    return part
 
-    sheet = Sheet(values=values, texts=texts, adherence=adherence, concerns=concerns)
-    if _differs(sheet, stored):
-        try:
-            with web.action() as session:
-                answers.save_answers(session, user_id, round_id, sheet)
-        except TendError as exc:
-            web.show_error(exc, _labels(questions))
-            if survey.safety_is_concerning(values):
-                with support_slot:
-                    show_support_panel(key=f"support_{round_id}")
-            return
-        st.caption(f"Saved as a draft at {dt.datetime.now(dt.UTC):%H:%M} UTC.")
-    elif not submitted:
-        st.caption("Your answers are saved as you go.")
-    if survey.safety_is_concerning(values):
-        with support_slot:
-            show_support_panel(key=f"support_{round_id}")
-    if not submitted and st.button("Submit my answers", type="primary"):
-        try:
-            with web.action() as session:
-                answers.submit(session, user_id, round_id)
-        except TendError as exc:
-            web.show_error(exc, _labels(questions))
-        else:
-            st.rerun()
+
+_STEP_FIELDS = {
+    steps.FEEL: _feel_fields,
+    steps.CERTAINTY: _certainty_fields,
+    steps.AGREEMENTS: _agreement_fields,
+    steps.WORDS: _word_fields,
+    steps.OWN: _own_fields,
+    steps.SAFETY: _safety_fields,
+}
 
 
 def _labels(questions: checkin_views.RoundQuestions) -> dict[str, str]:
@@ -285,31 +394,6 @@ def _labels(questions: checkin_views.RoundQuestions) -> dict[str, str]:
     labels |= {survey.custom_key(q.id): q.prompt for q in questions.custom}
     labels |= {f"agreement:{a.agreement_id}": a.title for a in questions.agreements}
     return labels
-
-
-def _normalized(sheet: Sheet) -> tuple:  # type: ignore[type-arg]
-    return (
-        {k: v for k, v in sheet.values.items() if v is not None},
-        {k: v.strip() for k, v in sheet.texts.items() if v and v.strip()},
-        {
-            k: (v.kept_self, v.kept_partner, (v.comment or "").strip())
-            for k, v in sheet.adherence.items()
-        },
-        [
-            (
-                c.bothering.strip(),
-                c.need.strip(),
-                c.topic_id,
-                c.new_topic.strip() if c.topic_id is None else "",
-            )
-            for c in sheet.concerns
-            if c.bothering.strip() or c.need.strip()
-        ],
-    )
-
-
-def _differs(sheet: Sheet, stored: Sheet) -> bool:
-    return _normalized(sheet) != _normalized(stored)
 
 
 def _concerns(

@@ -19,6 +19,7 @@ from checkins.models import (
     Answer,
     Concern,
     CustomQuestion,
+    Draft,
     Participation,
     Round,
     RoundAgreement,
@@ -27,6 +28,7 @@ from checkins.models import (
 )
 from checkins.questions import questions
 from checkins.rounds import due_days_for
+from checkins.steps import drafts_of
 from checkins.talk_models import SoloNotice, Talk, TalkNote
 from couples import service as couples
 from privacy.erase import register_eraser
@@ -159,6 +161,7 @@ def _export_checkins(session: Session, user_id: int) -> dict[str, list[dict]]:
         "my_answers": my_answers,
         "my_agreement_ratings": adherence_rows(my_participations, None),
         "my_concerns": concern_rows(my_participations, None),
+        "my_drafts": drafts_of(session, user_id),
     }
 
     couple = couples.couple_of(session, user_id)
@@ -267,7 +270,8 @@ def _export_checkins(session: Session, user_id: int) -> dict[str, list[dict]]:
 
 def _erase_checkins(session: Session, user_id: int, now: dt.datetime) -> None:
     """Remove everything the person answered, in every round of every couple space:
-    answers (private and safety included), agreement ratings and comments, concerns.
+    answers (private and safety included), agreement ratings and comments, concerns,
+    and the step each sheet was left on.
     Their seat in each round (answered or missed, when) stays so the partner's history
     keeps its shape; shared records (topics, action items, the couple's own questions)
     stay with the couple, naming the person "Former partner"."""
@@ -283,7 +287,7 @@ def _erase_checkins(session: Session, user_id: int, now: dt.datetime) -> None:
         .with_for_update(of=Round)
     ).all()
     participations = select(Participation.id).where(Participation.user_id == user_id)
-    for model in (Answer, Adherence, Concern):
+    for model in (Answer, Adherence, Concern, Draft):
         session.execute(
             delete(model)
             .where(model.participation_id.in_(participations))

@@ -42,6 +42,12 @@ PAGES = {
     "topics": ("/topics", "Contact with Jordan"),
     "cooldown": ("/cooldown", "Log"),
 }
+# The check-in at a phone's width (375 px): file name -> the headings of the steps that
+# Next leads through from the one before, ending at the step photographed.
+PHONE = {
+    "checkin_phone": ("How are we doing?",),
+    "checkin_phone_agreements": ("Our future", "Our agreements"),
+}
 BROKEN = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 
 
@@ -74,6 +80,63 @@ def _idle(page) -> None:  # type: ignore[no-untyped-def]
 
     page.wait_for_timeout(400)
     expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=30_000)
+
+
+def _signed_in(browser, url: str, **options):  # type: ignore[no-untyped-def]
+    """A page of a new browser context, signed in as Sam."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(timezone_id="America/New_York", **options)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(url + "/")
+    page.locator('[data-testid="stApp"]').wait_for()
+    _idle(page)
+    page.get_by_label("Email", exact=True).fill("sam@demo.tend.example")
+    page.get_by_label("Password", exact=True).fill("tend-demo-password")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", name="Hi Sam")).to_be_visible()
+    return page
+
+
+def _phone(browser, url: str, out: Path) -> list[Path]:  # type: ignore[no-untyped-def]
+    """The check-in step by step at a phone's width."""
+    from playwright.sync_api import expect
+
+    page = _signed_in(
+        browser, url, viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True
+    )
+    written = []
+    page.goto(url + "/checkin")
+    page.locator('[data-testid="stApp"]').wait_for()
+    _idle(page)
+    landed = False  # on the first step, where the page opens
+    for name, headings in PHONE.items():
+        for heading in headings:
+            if landed:
+                # One press per step, each after the step before has arrived: a press on a
+                # step's Next that is already gone does nothing (it never skips a step).
+                page.get_by_role("button", name="Next", exact=True).click()
+            expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=30_000)
+            if landed:
+                # Arrived: the step brought to the top, its heading focused.
+                expect(page.get_by_role("heading", name=heading)).to_be_focused(timeout=30_000)
+            landed = True
+            _idle(page)
+            expect(page.get_by_role("radio").first).to_be_visible(timeout=30_000)
+        # The step from its top (its progress and heading), as Next leaves it.
+        page.locator('[class*="st-key-ck_step_"]').first.evaluate(
+            "e => { e.style.scrollMarginTop = '4.5rem'; e.scrollIntoView({block: 'start'}); }"
+        )
+        page.wait_for_timeout(500)
+        broken = page.locator(BROKEN)
+        if broken.count():
+            raise SystemExit(f"{name} shows an error: {' | '.join(broken.all_inner_texts())}")
+        target = out / f"{name}.png"
+        page.screenshot(path=str(target))
+        written.append(target)
+    page.context.close()
+    return written
 
 
 def take(out: Path) -> list[Path]:
@@ -114,18 +177,7 @@ def take(out: Path) -> list[Path]:
             _wait_healthy(url, server, log)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                context = browser.new_context(
-                    viewport={"width": 1280, "height": 900}, timezone_id="America/New_York"
-                )
-                context.set_default_timeout(30_000)
-                page = context.new_page()
-                page.goto(url + "/")
-                page.locator('[data-testid="stApp"]').wait_for()
-                _idle(page)
-                page.get_by_label("Email", exact=True).fill("sam@demo.tend.example")
-                page.get_by_label("Password", exact=True).fill("tend-demo-password")
-                page.get_by_role("button", name="Sign in", exact=True).click()
-                expect(page.get_by_role("heading", name="Hi Sam")).to_be_visible()
+                page = _signed_in(browser, url, viewport={"width": 1280, "height": 900})
                 for name, (path, marker) in PAGES.items():
                     page.goto(url + path)
                     page.locator('[data-testid="stApp"]').wait_for()
@@ -156,6 +208,7 @@ def take(out: Path) -> list[Path]:
                         # Streamlit scrolls inside its own container: the viewport is the page.
                         page.screenshot(path=str(target))
                     written.append(target)
+                written += _phone(browser, url, out)
                 browser.close()
         finally:
             if server.poll() is None:

@@ -283,3 +283,61 @@ def expect_alert(page: Page, text: str) -> None:
     """Wait for a success/error box containing ``text`` (it can appear a moment after
     the run that draws it seems to have finished)."""
     expect(page.locator('[data-testid="stAlert"]').filter(has_text=text).first).to_be_visible()
+
+
+# --- the check-in, one step at a time -------------------------------------------------
+
+
+def step_title(page: Page) -> str:
+    """The heading of the check-in step on screen."""
+    heading = page.locator(STEP_HEADING).first
+    expect(heading).to_be_visible()
+    return heading.inner_text().strip()
+
+
+STEP_HEADING = '[class*="st-key-ck_step_"] h3'
+
+
+def step(page: Page, button: str) -> None:
+    """Press Back or Next and wait until the new step has arrived: its heading scrolled
+    to the top and focused (until then the page may still move under the pointer)."""
+    click(page, button)
+    expect(page.locator(STEP_HEADING).first).to_be_focused()
+
+
+def go_to_step(page: Page, title: str) -> None:
+    """Back to the check-in's first step, then Next until the step ``title``."""
+    for _ in range(10):
+        back = page.get_by_role("button", name="Back", exact=True)
+        if back.count() == 0:
+            break
+        step(page, "Back")
+    for _ in range(10):
+        if step_title(page) == title:
+            return
+        step(page, "Next")
+    raise AssertionError(f"the check-in has no step {title!r}")
+
+
+def choose(page: Page, prompt: str, option: str) -> None:
+    """Pick ``option`` of the radio group whose question contains ``prompt``."""
+    group = page.locator('[data-testid="stRadio"]').filter(has_text=prompt)
+    act(page, group.get_by_text(option, exact=True).click)
+
+
+def answer_checkin(page: Page, *, happy: str, safety: str, went_well: str) -> None:
+    """Answer a check-in without agreements step by step, ending on its last step (just
+    for you), where Submit is."""
+    from checkins import survey
+
+    go_to_step(page, "How are we doing?")
+    choose(page, survey.SATISFACTION[0].prompt, happy)
+    for q in survey.SATISFACTION[1:]:
+        choose(page, q.prompt, "Mostly")
+    step(page, "Next")
+    choose(page, survey.CERTAINTY.prompt, "Fairly certain")
+    step(page, "Next")
+    fill(page, survey.WENT_WELL.prompt, went_well)
+    step(page, "Next")
+    assert step_title(page) == "Just for you"
+    choose(page, "in body and mind", safety)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from agreements import cooldowns, proposals, therapy
 from agreements.templates import TEMPLATES
-from checkins import answers, questions, rounds, survey
+from checkins import answers, questions, rounds, steps, survey
 from checkins.views import AdherenceInput, ConcernInput, Sheet
 from infra.db import utcnow
 from tests.factories import make_couple
@@ -141,6 +141,8 @@ def build(
         sheet_a.concerns = [ConcernInput(SECRET_CONCERN_BEFORE_REVEAL, "time", new_topic="")]
         answers.save_answers(s, a_id, open_round, sheet_a, now=now - day)
         answers.submit(s, a_id, open_round, now=now - day)
+        # A went back to the questions just for them (the draft keeps that step).
+        steps.move(s, a_id, open_round, steps.SAFETY, now=now - day)
     return Scenario(
         a_id,
         b_id,

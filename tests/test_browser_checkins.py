@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from checkins import rounds, survey
 from couples import accounts
 from infra.db import engine_for, transaction
-from tests.browser import act, click, fill, open_page, wait_idle
+from tests.browser import answer_checkin, click, field, fill, go_to_step, open_page, wait_idle
 from tests.factories import mail_any_time, make_couple
 
 pytestmark = pytest.mark.browser
@@ -26,22 +26,8 @@ def sign_in(page: Page, url: str, token: str) -> None:
     wait_idle(page)
 
 
-def choose(page: Page, prompt: str, option: str) -> None:
-    group = page.locator('[data-testid="stRadio"]').filter(has_text=prompt)
-    act(page, group.get_by_text(option, exact=True).click)
-
-
-def write(page: Page, label: str, text: str) -> None:
-    fill(page, label, text)  # leaving the text area sends its value
-
-
-def answer_all(page: Page, *, happy: str, safety: str, went_well: str) -> None:
-    choose(page, survey.SATISFACTION[0].prompt, happy)
-    for q in survey.SATISFACTION[1:]:
-        choose(page, q.prompt, "Mostly")
-    choose(page, survey.CERTAINTY.prompt, "Fairly certain")
-    write(page, survey.WENT_WELL.prompt, went_well)
-    choose(page, SAFETY_WORDS, safety)
+def page_text(page: Page) -> str:
+    return page.locator('[data-testid="stMain"]').inner_text()
 
 
 def alex_and_blair_with_a_round(database_url: str):  # type: ignore[no-untyped-def]
@@ -53,10 +39,6 @@ def alex_and_blair_with_a_round(database_url: str):  # type: ignore[no-untyped-d
         round_id = rounds.start_round_now(s, a.id).id  # a round opens
         links = {u.email: accounts.issue_sign_in_link(s, u.id, "/checkin") for u in (a, b)}
     return engine, a, b, round_id, links
-
-
-def page_text(page: Page) -> str:
-    return page.locator('[data-testid="stMain"]').inner_text()
 
 
 def test_two_partners_answer_privately_then_review_side_by_side(
@@ -74,10 +56,11 @@ def test_two_partners_answer_privately_then_review_side_by_side(
 
     # Blair starts a draft but does not submit.
     open_page(blair, served.url + "/checkin")
-    write(blair, survey.WENT_WELL.prompt, "BLAIR-DRAFT-WELL")
+    go_to_step(blair, "In my own words")
+    fill(blair, survey.WENT_WELL.prompt, "BLAIR-DRAFT-WELL")
 
     open_page(alex, served.url + "/checkin")
-    answer_all(alex, happy="Very", safety="Not always", went_well="ALEX-WELL")
+    answer_checkin(alex, happy="Very", safety="Not always", went_well="ALEX-WELL")
     click(alex, "Submit my answers")
     expect(alex.get_by_text("waiting for your partner", exact=False)).to_be_visible()
     assert "BLAIR-DRAFT-WELL" not in page_text(alex)
@@ -85,12 +68,15 @@ def test_two_partners_answer_privately_then_review_side_by_side(
         open_page(alex, served.url + path)
         assert "BLAIR-DRAFT-WELL" not in page_text(alex)
 
-    # Blair's draft survived; Blair does not see Alex's answers before submitting.
+    # Blair's draft survived, on the step Blair left it; Blair does not see Alex's
+    # answers before submitting.
     blair.reload()
     wait_idle(blair)
+    expect(blair.get_by_role("heading", name="In my own words")).to_be_visible()
+    expect(field(blair, survey.WENT_WELL.prompt)).to_have_value("BLAIR-DRAFT-WELL")
     expect(blair.get_by_text("Alex has already answered")).to_be_visible()
     assert "ALEX-WELL" not in page_text(blair)
-    answer_all(blair, happy="Somewhat", safety="Yes", went_well="BLAIR-DRAFT-WELL and more")
+    answer_checkin(blair, happy="Somewhat", safety="Yes", went_well="BLAIR-DRAFT-WELL and more")
     click(blair, "Submit my answers")
     expect(blair.get_by_text("Side by side")).to_be_visible()
     blair_review = page_text(blair)

@@ -28,7 +28,7 @@ from couples.models import Invitation
 from infra.db import engine_for, transaction, utcnow
 from notifications.scheduler import record_pass
 from tend.headers import SECURITY_HEADERS
-from tests.browser import click, open_page, sign_in, wait_idle
+from tests.browser import click, go_to_step, open_page, sign_in, wait_idle
 from tests.factories import PASSWORD, make_couple, make_user
 
 pytestmark = pytest.mark.browser
@@ -150,7 +150,9 @@ def test_what_a_partner_typed_is_shown_literally_and_loads_nothing(
     _literal(blair_page, text("body"))
 
     open_page(blair_page, served.url + "/checkin")
+    go_to_step(blair_page, "Our agreements")
     _literal(blair_page, f"How well did {name('Alex')} keep it?")
+    go_to_step(blair_page, "Our own questions")
     _literal(blair_page, text("scale"))
     _literal(blair_page, text("prompt"))
 

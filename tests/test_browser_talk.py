@@ -15,13 +15,8 @@ from sqlalchemy import select
 from checkins.models import ActionItem, Round
 from infra.db import transaction
 from notifications.models import OutboxMessage
-from tests.browser import act, click, fill, open_page, wait_until
-from tests.test_browser_checkins import (
-    alex_and_blair_with_a_round,
-    answer_all,
-    page_text,
-    sign_in,
-)
+from tests.browser import act, answer_checkin, click, fill, open_page, wait_until
+from tests.test_browser_checkins import alex_and_blair_with_a_round, page_text, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -48,9 +43,9 @@ def test_two_partners_hold_the_talk_to_the_end_with_a_cooldown_in_the_middle(
     sign_in(blair, served.url, links["blair@example.org"])
 
     # The check-in: each answers on their own.
-    answer_all(alex, happy="Very", safety="Yes", went_well="ALEX-THANKS for the walks")
+    answer_checkin(alex, happy="Very", safety="Yes", went_well="ALEX-THANKS for the walks")
     click(alex, "Submit my answers")
-    answer_all(blair, happy="Somewhat", safety="Yes", went_well="BLAIR-THANKS for dinner")
+    answer_checkin(blair, happy="Somewhat", safety="Yes", went_well="BLAIR-THANKS for dinner")
     click(blair, "Submit my answers")
     shows(blair, "Hold your talk")
 

@@ -87,6 +87,16 @@ def test_a_reviewed_round_shows_once_under_your_last_check_in(signed_in, tx) -> 
     assert any("Reviewed together on" in c.value for c in at.caption)
 
 
+def _step(at: AppTest) -> str:
+    headings = [h.value for h in at.subheader]
+    return headings[0] if headings else ""
+
+
+def _press(at: AppTest, label: str) -> None:
+    next(b for b in at.button if b.label == label).click().run()
+    assert not at.exception, at.exception
+
+
 def test_the_answer_page_saves_a_draft_on_every_change(signed_in, tx) -> None:  # type: ignore[no-untyped-def]
     a, _b, token, now = signed_in
     with tx() as s:
@@ -95,13 +105,77 @@ def test_the_answer_page_saves_a_draft_on_every_change(signed_in, tx) -> None:  
     at.run()
     assert not at.exception, at.exception
     at.radio(key=f"ck_{round_id}_sat_happy").set_value(4).run()
+    with tx() as s:
+        assert answers.my_answers(s, a.id, round_id).values == {"sat_happy": 4}
+    _press(at, "Next")
+    _press(at, "Next")
     at.text_area(key=f"ck_{round_id}_went_well").input("Pancakes on Sunday").run()
     with tx() as s:
         stored = answers.my_answers(s, a.id, round_id)
     assert stored.values == {"sat_happy": 4} and stored.texts == {"went_well": "Pancakes on Sunday"}
-    # Submitting incomplete answers says what is missing and keeps the draft.
-    next(b for b in at.button if b.label == "Submit my answers").click().run()
+
+
+def test_the_check_in_goes_step_by_step_back_and_forward(signed_in, tx) -> None:  # type: ignore[no-untyped-def]
+    """Four steps (no agreements, no own questions); Back shows what was saved; a step
+    that cannot be saved keeps what was typed and does not move on; submitting too
+    early says what is missing and offers the way back to it; another device (a new
+    session) opens where the sheet was left."""
+    a, _b, token, now = signed_in
+    with tx() as s:
+        round_id = rounds.start_round_now(s, a.id, now=now).id
+    at = _app(token, "checkin")
+    at.run()
+    assert not at.exception, at.exception
+    assert _step(at) == "How are we doing?"
+    assert at.get("progress")[0].proto.text == "Step 1 of 4"
+    assert not [b for b in at.button if b.label == "Back"]
+    at.radio(key=f"ck_{round_id}_sat_happy").set_value(4).run()
+    _press(at, "Next")
+    assert _step(at) == "Our future"
+    assert at.get("progress")[0].proto.text == "Step 2 of 4"
+    at.radio(key=f"ck_{round_id}_certainty").set_value(5).run()
+    _press(at, "Back")
+    assert _step(at) == "How are we doing?"
+    assert at.radio(key=f"ck_{round_id}_sat_happy").value == 4
+    _press(at, "Next")
+    assert at.radio(key=f"ck_{round_id}_certainty").value == 5
+    _press(at, "Next")
+    assert _step(at) == "In my own words"
+
+    # A NUL character cannot be saved: the message, the text kept, the step kept.
+    typed = "Pancakes\x00 on Sunday"
+    at.text_area(key=f"ck_{round_id}_went_well").input(typed).run()
+    assert any("NUL" in e.value for e in at.error)
+    _press(at, "Next")
+    assert _step(at) == "In my own words"
+    assert at.text_area(key=f"ck_{round_id}_went_well").value == typed
+    assert any("Fix what is marked above" in e.value for e in at.error)
+    at.text_area(key=f"ck_{round_id}_went_well").input("Pancakes on Sunday").run()
+    _press(at, "Next")
+    assert _step(at) == "Just for you"
+    assert at.get("progress")[0].proto.text == "Step 4 of 4"
+    assert not [b for b in at.button if b.label == "Next"]
+
+    # Three of four feelings are unanswered: submitting says so and offers the way back.
+    _press(at, "Submit my answers")
     assert any("Please answer" in e.value for e in at.error)
+    assert [b.label for b in at.button if b.label.startswith("Go to")] == [
+        "Go to How are we doing?"
+    ]
+    _press(at, "Go to How are we doing?")
+    assert _step(at) == "How are we doing?"
+
+    # Another device: a new session, nothing in it but the sign-in.
+    with tx() as s:
+        other_device = accounts.start_session(s, a.id)
+    again = _app(other_device, "checkin")
+    again.run()
+    assert not again.exception, again.exception
+    assert _step(again) == "How are we doing?"
+    assert again.radio(key=f"ck_{round_id}_sat_happy").value == 4
+    _press(again, "Next")
+    _press(again, "Next")
+    assert again.text_area(key=f"ck_{round_id}_went_well").value == "Pancakes on Sunday"
 
 
 def test_trends_charts_carry_their_spec_and_rows(signed_in, tx) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from agreements.models import AgreementPreferences, CooldownNote, TherapyRating
 from checkins import history as checkin_history
 from checkins import review as checkin_review
 from checkins import rounds, survey, trends
-from checkins.models import Adherence, Answer, Concern, Participation
+from checkins.models import Adherence, Answer, Concern, Draft, Participation
 from couples import service as couples
 from notifications.models import MailOptOut, NotificationPreference
 from notifications.preferences import update_preferences
@@ -44,6 +44,9 @@ def test_my_export_holds_what_i_wrote_including_private_and_safety(tx) -> None:
     assert safety[(sc.revealed_round, "safety")]["value_label"] == "No"
     assert safety[(sc.revealed_round, "safety_note")]["text"] == scenario.SECRET_SAFETY
     assert safety[(sc.open_round, "safety_happened")]["value"] == 2
+    assert [(d["round_id"], d["step"]) for d in mine["checkins"]["my_drafts"]] == [
+        (sc.open_round, "Just for you")
+    ]
     private = [r for r in answers if r["visibility"] == "private"]
     assert [(r["question"], r["text"]) for r in private] == [
         ("Just for me", scenario.SECRET_PRIVATE)
@@ -75,6 +78,9 @@ def test_the_partners_export_never_holds_my_private_safety_or_unrevealed_answers
     assert scenario.A_REVEALED in text and scenario.A_DECLINE_REASON in text
     assert scenario.B_OWN_NOTE in text
     partner_items = {r["item"] for r in theirs["checkins"]["partner_answers"]}
+    # A's draft (the step A was on) is A's alone.
+    assert theirs["checkins"]["my_drafts"] == []
+    assert "Just for you" not in text
     assert partner_items and not partner_items & {"safety", "safety_happened", "safety_note"}
     # A rated the therapy session, B has not: B's export does not say how A rated it.
     [session_row] = theirs["agreements"]["therapy_sessions"]
@@ -98,6 +104,7 @@ def _a_traces(s, sc) -> dict[str, int]:  # type: ignore[no-untyped-def]
         "answers": n(Answer, Answer.participation_id.in_(mine)),
         "adherence": n(Adherence, Adherence.participation_id.in_(mine)),
         "concerns": n(Concern, Concern.participation_id.in_(mine)),
+        "drafts": n(Draft, Draft.participation_id.in_(mine)),
         "cooldown notes": n(CooldownNote, CooldownNote.author_id == sc.a_id),
         "therapy ratings": n(TherapyRating, TherapyRating.user_id == sc.a_id),
         "agreement settings": n(AgreementPreferences, AgreementPreferences.user_id == sc.a_id),

@@ -32,7 +32,7 @@ def test_screenshot_script_photographs_every_main_page_without_errors(tmp_path) 
         timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for name in screenshots.PAGES:
+    for name in [*screenshots.PAGES, *screenshots.PHONE]:
         png = out / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         assert png.stat().st_size > 20_000, name  # a drawn page, not a blank one
