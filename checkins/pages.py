@@ -434,12 +434,32 @@ def _review(user_id: int, review: checkin_review.Review) -> None:
             web.show_error(exc, {"text": "We will…", "owner": "Who"})
         else:
             st.rerun()
-    if review.round.reviewed_at:
-        st.caption(f"Reviewed together on {review.round.reviewed_at:%d %b %Y}.")
-    elif st.button("Mark as reviewed together", key=f"reviewed_{round_id}"):
-        with web.action() as session:
-            checkin_review.mark_reviewed(session, user_id, round_id)
-        st.rerun()
+    _reviewed_together(user_id, review)
+
+
+def _reviewed_together(user_id: int, review: checkin_review.Review) -> None:
+    """Reviewed together takes both: each confirms, and it is done when both have."""
+    together = checkin_review.reviewed_together(review, user_id)
+    partner = web.md(review.partner)
+    if together.at is not None:
+        st.markdown(f"Reviewed together on {together.at:%d %b %Y}.")
+        return
+    if together.by_me:
+        st.info(
+            f"You confirmed that you went through this together. It counts as reviewed "
+            f"together once {partner} confirms too."
+        )
+        return
+    if together.by_partner:
+        st.info(f"{partner} confirmed that you went through this together.")
+    if st.button("We went through it together", key=f"reviewed_{review.round.id}"):
+        try:
+            with web.action() as session:
+                checkin_review.mark_reviewed(session, user_id, review.round.id)
+        except TendError as exc:
+            web.show_error(exc)
+        else:
+            st.rerun()
 
 
 def _v(value: int | None) -> str:

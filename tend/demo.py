@@ -434,6 +434,7 @@ class _History:
             # Done: they went.
             review.set_action_done(self.s, self.sam, self.therapy_item.id, True, now=talked)
         review.mark_reviewed(self.s, self.alex, round_.id, now=talked)
+        review.mark_reviewed(self.s, self.sam, round_.id, now=talked)
         self._topic_statuses(k, talked)
 
     def _topic_statuses(self, k: int, at: dt.datetime) -> None:
