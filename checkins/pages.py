@@ -349,28 +349,40 @@ def _review(user_id: int, review: checkin_review.Review) -> None:
     cols = st.columns(2)
     _total(cols[0], "You", mine_total, review.previous_totals["me"])
     _total(cols[1], partner, theirs_total, review.previous_totals["partner"])
-    st.caption("Satisfaction, out of 20. Answers 2 or more points apart are marked ⚠️.")
+    st.markdown(
+        "Satisfaction, out of 20. Answers two or more steps apart on their scale are marked ⚠️."
+    )
 
     # Each block is one markdown element (a paragraph per row): a review is drawn on
     # every run of the check-in and history pages, and elements cost more than text.
+    # Answers are shown in the words each of you chose, with the scale they were chosen
+    # from beside them.
     st.subheader("Side by side")
     st.markdown(
         "\n\n".join(
-            f"{'⚠️ ' if row.highlight else ''}**{web.md(row.label)}**  \nYou: "
-            f"**{_v(row.mine)}** · {web.md(partner)}: **{_v(row.theirs)}**"
+            f"{'⚠️ ' if row.highlight else ''}**{web.md(row.label)}**  \n"
+            f"You: **{_word(row.options, row.mine)}** · "
+            f"{web.md(partner)}: **{_word(row.options, row.theirs)}**  \n"
+            f"Scale: {_scale_line(row.options, [('you', row.mine), (partner, row.theirs)])}"
             for row in review.scales
         )
     )
     if review.adherence:
         st.subheader("Agreements")
-        st.caption("⚠️ marks where one of you thinks it was kept and the other does not.")
+        st.markdown(
+            f"How well each agreement was kept, on the scale "
+            f"{_scale_line(survey.ADHERENCE_OPTIONS, [])}. ⚠️ marks where one of you "
+            "thinks it was kept and the other does not."
+        )
         lines = []
+        options = survey.ADHERENCE_OPTIONS
         for row in review.adherence:
             mark = "⚠️ " if row.highlight else ""
             whose = "you" if row.about == "you" else web.md(row.about)
             lines.append(
-                f"{mark}**{web.md(row.title)}** — kept by {whose}: you say **{_v(row.by_me)}**, "
-                f"{web.md(partner)} says **{_v(row.by_partner)}**"
+                f"{mark}**{web.md(row.title)}** — kept by {whose}: you say "
+                f"**{_word(options, row.by_me)}**, "
+                f"{web.md(partner)} says **{_word(options, row.by_partner)}**"
             )
         for aid, title in review.agreement_titles.items():
             for who, sheet in (("You", review.mine), (partner, review.theirs)):
@@ -462,8 +474,21 @@ def _reviewed_together(user_id: int, review: checkin_review.Review) -> None:
             st.rerun()
 
 
-def _v(value: int | None) -> str:
-    return "—" if value is None else str(value)
+def _word(options: tuple[tuple[int, str], ...], value: int | None) -> str:
+    """The words a person chose on a scale ("Very"), or "—" for no answer."""
+    if value is None:
+        return "—"
+    return dict(options).get(value, str(value))
+
+
+def _scale_line(options: tuple[tuple[int, str], ...], marks: list[tuple[str, int | None]]) -> str:
+    """The scale, lowest first, with who chose each step after it: "Not at all ·
+    Somewhat (Kestrel) · Very (you) · …". Names are escaped (typed by people)."""
+    steps = []
+    for value, words in options:
+        who = [web.md(name) for name, chosen in marks if chosen == value]
+        steps.append(f"{words} (*{' and '.join(who)}*)" if who else words)
+    return " · ".join(steps)
 
 
 def _total(col, who: str, total: int | None, previous: int | None) -> None:  # type: ignore[no-untyped-def]

@@ -39,6 +39,8 @@ class Comparison:
     mine: int | None
     theirs: int | None
     highlight: bool
+    # The scale as asked, (value, words) lowest first: the review shows the words.
+    options: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -184,17 +186,19 @@ def review(session: Session, user_id: int, round_id: int) -> Review:
     mine, theirs = sheets[mine_p.id], sheets[theirs_p.id]
     custom = list(session.scalars(questions_q, at_round))
     questions = RoundQuestions(survey.BUILT_IN, custom, list(round_.agreements))
-    scales = [
-        Comparison(q.prompt, mine.values.get(q.key), theirs.values.get(q.key), False)
-        for q in (*survey.SATISFACTION, survey.CERTAINTY)
+    scale_questions = [
+        (q.prompt, q.key, q.options) for q in (*survey.SATISFACTION, survey.CERTAINTY)
     ]
-    scales = [Comparison(c.label, c.mine, c.theirs, _scale_gap(c.mine, c.theirs)) for c in scales]
     shared_custom = [q for q in questions.custom if q.visibility == survey.REVEALED]
-    for q in shared_custom:
-        if q.kind == survey.SCALE:
-            key = survey.custom_key(q.id)
-            a, b = mine.values.get(key), theirs.values.get(key)
-            scales.append(Comparison(q.prompt, a, b, _scale_gap(a, b)))
+    scale_questions += [
+        (q.prompt, survey.custom_key(q.id), survey.CUSTOM_SCALE_OPTIONS)
+        for q in shared_custom
+        if q.kind == survey.SCALE
+    ]
+    scales = []
+    for prompt, key, options in scale_questions:
+        a, b = mine.values.get(key), theirs.values.get(key)
+        scales.append(Comparison(prompt, a, b, _scale_gap(a, b), options))
     adherence = []
     for agreement in questions.agreements:
         m = mine.adherence.get(agreement.agreement_id, AdherenceInput())
