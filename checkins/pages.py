@@ -61,6 +61,13 @@ def checkin_page() -> None:
         st.info("Check-ins start once your partner has joined your couple space.")
         st.page_link(web.page("couple"), label="Open your couple space", icon="➡️")
         return
+    if couple.ended_at is not None:
+        # Read-only: what was revealed, nothing to start, answer or confirm.
+        web.read_only_note()
+        if review is not None:
+            st.subheader("Your last check-in")
+            _review(user.id, review, read_only=True)
+        return
     if status is None or (review is not None and review.round.reviewed_at is not None):
         # Nothing open: a way to start one, and the last review (once, below).
         _no_open_round(user.id, review)
@@ -342,7 +349,7 @@ def _concerns(
 
 
 # --- review -----------------------------------------------------------------------------
-def _review(user_id: int, review: checkin_review.Review) -> None:
+def _review(user_id: int, review: checkin_review.Review, *, read_only: bool = False) -> None:
     round_id = review.round.id
     partner = review.partner
     mine_total, theirs_total = review.mine.satisfaction, review.theirs.satisfaction
@@ -429,6 +436,10 @@ def _review(user_id: int, review: checkin_review.Review) -> None:
                 for item in review.action_items
             )
         )
+    if read_only:
+        if review.round.reviewed_at:
+            st.markdown(f"Reviewed together on {review.round.reviewed_at:%d %b %Y}.")
+        return
     with st.form(f"action_{round_id}", clear_on_submit=True):
         text = st.text_input("We will…", key=f"action_text_{round_id}", max_chars=500)
         owner = st.selectbox(
@@ -581,7 +592,13 @@ def history_page() -> None:
 def _history(session: Session, user: User) -> None:
     rounds = checkin_history.history(session, user.id)
     names = checkin_history.shown_names(session, user.id)
+    read_only = couples.partner_has_left(session, user.id)
     st.title("Check-in history")
+    if read_only:
+        web.read_only_note()
+    if not rounds and read_only:
+        st.write("You had no check-ins together.")
+        return
     if not rounds:
         st.write(
             "No check-ins yet. The first opens on the day your regular check-in agreement "
@@ -621,7 +638,11 @@ def _history(session: Session, user: User) -> None:
             list(labels),
             format_func=labels.__getitem__,
         )
-        _review(user.id, checkin_review.review(session, user.id, choice))
+        _review(
+            user.id,
+            checkin_review.review(session, user.id, choice),
+            read_only=read_only,
+        )
 
 
 # --- topics ----------------------------------------------------------------------------------
@@ -632,7 +653,10 @@ def topics_page() -> None:
     user = web.current_user()
     with web.action() as session:
         topics = checkin_history.topics(session, user.id)
+        read_only = couples.partner_has_left(session, user.id)
     st.title("Topics")
+    if read_only:
+        web.read_only_note()
     st.caption(
         "Concerns from your check-ins become topics once you have both answered. A topic "
         "raised in two of the last three check-ins, or again after it was resolved, is "
@@ -640,19 +664,27 @@ def topics_page() -> None:
     )
     if not topics:
         st.write(
-            "No topics yet. A concern either of you raises in a check-in becomes a topic "
-            "once you have both answered. You can also add one here."
+            "No topics were raised."
+            if read_only
+            else "No topics yet. A concern either of you raises in a check-in becomes a "
+            "topic once you have both answered. You can also add one here."
         )
     for topic in topics:
         with st.container(border=True):
             flag = " 🔁 keeps coming back" if topic.keeps_coming_back else ""
             st.markdown(f"**{web.md(topic.title)}**{flag}")
-            status = st.selectbox(
-                "Status",
-                list(TOPIC_WORDS),
-                index=list(TOPIC_WORDS).index(topic.status),
-                format_func=TOPIC_WORDS.get,
-                key=f"topic_status_{topic.id}",
+            if read_only:
+                st.markdown(f"Status: {TOPIC_WORDS.get(topic.status, topic.status)}")
+            status = (
+                topic.status
+                if read_only
+                else st.selectbox(
+                    "Status",
+                    list(TOPIC_WORDS),
+                    index=list(TOPIC_WORDS).index(topic.status),
+                    format_func=TOPIC_WORDS.get,
+                    key=f"topic_status_{topic.id}",
+                )
             )
             if status != topic.status:
                 _do(
@@ -669,6 +701,8 @@ def topics_page() -> None:
                     )
                     by = f" by {e.by}" if e.by else ""
                     st.markdown(f"- {_local(e.at, user.timezone)}: {web.md(what + by)}")
+    if read_only:
+        return
     with st.form("new_topic", clear_on_submit=True):
         title = st.text_input("A topic to keep an eye on", max_chars=80)
         if st.form_submit_button("Add topic"):

@@ -45,6 +45,18 @@ def resolve_current_user() -> User | None:
     return user
 
 
+READ_ONLY_NOTE = (
+    "Your partner left this couple space. It stays here for you to read, but nothing in it "
+    "can change now."
+)
+
+
+def read_only_note() -> None:
+    """Said once at the top of a page of a frozen couple space (the partner left), whose
+    actions the page leaves out: only what can be done is offered."""
+    st.info(READ_ONLY_NOTE)
+
+
 def current_user() -> User:
     """The signed-in user; anyone else is asked to sign in and comes back here after."""
     user = st.session_state.get(USER_KEY)
