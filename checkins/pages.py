@@ -105,6 +105,11 @@ def checkin_page() -> None:
 
 def _no_open_round(user_id: int, last: checkin_review.Review | None) -> None:
     st.write("No check-in is open right now.")
+    with web.reading() as session:
+        held = checkin_rounds.opening_mail_notes(session, user_id)
+    if held:
+        # Quiet hours: nothing is delayed silently.
+        st.markdown("If you start one now: " + " ".join(web.md(note) for note in held))
     if st.button("Start a check-in now", type="primary"):
         try:
             with web.action() as session:
