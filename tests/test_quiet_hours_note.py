@@ -14,10 +14,10 @@ from sqlalchemy import select
 from checkins import rounds
 from couples import accounts
 from couples import service as couples
+from infra.composition import load_registrations
 from notifications.models import OutboxMessage
 from notifications.preferences import held_until, update_preferences
 from notifications.timing import held_note, part_of_day
-from infra.composition import load_registrations
 from tests.factories import mail_any_time, make_couple
 
 load_registrations()  # the check-ins' prompt kinds
