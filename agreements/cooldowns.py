@@ -120,8 +120,9 @@ def current_cooldown(
 def cooldown_status(
     session: Session, user_id: int, *, now: dt.datetime | None = None
 ) -> tuple[bool, CooldownView | None]:
-    """(whether I have a couple space, the cooldown running in it if any): what the
-    sidebar control on every page needs, in one light statement when nothing runs."""
+    """(whether I have a couple space I can act in, the cooldown running in it if any):
+    what the sidebar control on every page needs, in one light statement when nothing
+    runs. A space the partner left is read-only: no cooldown can start or run there."""
     now = now or utcnow()
     row = session.execute(_cooldown_status_query(), {"user_id": user_id, "now": now}).first()
     if row is None:
@@ -147,7 +148,12 @@ def _cooldown_status_query():  # type: ignore[no-untyped-def]
                 Cooldown.planned_end_at > bindparam("now"),
             ),
         )
-        .where(Membership.user_id == bindparam("user_id"), Membership.left_at.is_(None))
+        .join(Couple, Couple.id == Membership.couple_id)
+        .where(
+            Membership.user_id == bindparam("user_id"),
+            Membership.left_at.is_(None),
+            Couple.ended_at.is_(None),
+        )
         .order_by(Cooldown.id)
     )
 

@@ -79,7 +79,10 @@ def agreements_page() -> None:
         return
     with web.action() as session:
         views = reading.list_agreements(session, user.id)
-    waiting = [v for v in views if v.awaiting_me]
+        read_only = couples.partner_has_left(session, user.id)
+    if read_only:
+        web.read_only_note()
+    waiting = [v for v in views if v.awaiting_me and not read_only]
     if waiting:
         st.subheader(f"Awaiting your answer ({len(waiting)})")
         for view in waiting:
@@ -87,17 +90,29 @@ def agreements_page() -> None:
     active = [v for v in views if v.status == "active" and not v.awaiting_me]
     st.subheader("In force")
     if not active:
-        st.caption(
-            "Nothing in force yet. Propose one below (a regular check-in is a good first "
-            "one); it counts once you both said yes to the same words."
+        st.markdown(
+            "Nothing was in force."
+            if read_only
+            else "Nothing in force yet. Propose one below (a regular check-in is a good "
+            "first one); it counts once you both said yes to the same words."
         )
     for view in active:
         _list_item(view, user.timezone)
-    theirs = [v for v in views if v.awaiting_partner and not v.awaiting_me]
+    theirs = [v for v in views if (v.awaiting_partner or v.awaiting_me) and v not in waiting]
     if theirs:
-        st.subheader("Awaiting your partner")
+        st.subheader("Proposed, never answered" if read_only else "Awaiting your partner")
         for view in theirs:
             _list_item(view, user.timezone)
+    if not read_only:
+        _propose_section()
+    closed = [v for v in views if v.status in ("retired", "declined", "withdrawn")]
+    if closed:
+        with st.expander(f"Retired and closed ({len(closed)})"):
+            for view in closed:
+                _list_item(view, user.timezone)
+
+
+def _propose_section() -> None:
     st.subheader("Propose an agreement")
     cols = st.columns(2)
     for i, template in enumerate([*TEMPLATES.values(), None]):
@@ -116,11 +131,6 @@ def agreements_page() -> None:
                 query_params={"template": key},
                 icon=":material/edit_note:",
             )
-    closed = [v for v in views if v.status in ("retired", "declined", "withdrawn")]
-    if closed:
-        with st.expander(f"Retired and closed ({len(closed)})"):
-            for view in closed:
-                _list_item(view, user.timezone)
 
 
 def _list_item(view: agreement_views.AgreementView, timezone: str) -> None:
@@ -156,6 +166,12 @@ def propose_page() -> None:
     kind = template.key if template else templates.CUSTOM
     st.title(f"Propose: {template.title}" if template else "Propose your own agreement")
     if not _has_couple(user.id):
+        return
+    with web.reading() as session:
+        read_only = couples.partner_has_left(session, user.id)
+    if read_only:
+        web.read_only_note()
+        st.page_link(web.page("agreements"), label="Your agreements", icon="⬅️")
         return
     if template and template.note:
         st.info(template.note)
@@ -295,6 +311,7 @@ def agreement_page() -> None:
             view = reading.get_agreement(session, user.id, agreement_id)
             all_versions = reading.versions(session, user.id, agreement_id)
             events = reading.history(session, user.id, agreement_id)
+            read_only = couples.partner_has_left(session, user.id)
     except TendError:
         st.title("Agreement")
         st.warning("This agreement does not exist, or it is not in your couple space.")
@@ -305,6 +322,8 @@ def agreement_page() -> None:
     st.caption(STATUS.get(view.status, view.status))
     for message in st.session_state.pop("_agreement_flash", []):
         st.success(message)
+    if read_only:
+        web.read_only_note()
 
     if view.in_force:
         st.subheader("In force" if view.status == "active" else "Last words in force")
@@ -314,7 +333,7 @@ def agreement_page() -> None:
             f"Flagged for review by {web.md(view.flagged_by or '')}: it comes up at your next "
             "check-in."
         )
-        if st.button("Clear the flag", key="unflag"):
+        if not read_only and st.button("Clear the flag", key="unflag"):
             _act(lambda s: proposals.clear_review_flag(s, user.id, agreement_id), "Flag cleared.")
 
     managed = templates.registered_kind(view.kind)
@@ -323,17 +342,19 @@ def agreement_page() -> None:
         # are shown here like any agreement's.
         if view.pending:
             _words(view.kind, view.pending, user.timezone)
-        st.page_link(
-            web.page(managed.page),
-            label=f"Answer or change it on the {managed.title} page",
-            icon=":material/arrow_forward:",
-        )
+        if not read_only:
+            st.page_link(
+                web.page(managed.page),
+                label=f"Answer or change it on the {managed.title} page",
+                icon=":material/arrow_forward:",
+            )
     else:
         if view.pending:
-            _pending_section(view, user.id, user.timezone)
-        if view.retire_requested_by:
+            _pending_section(view, user.id, user.timezone, read_only=read_only)
+        if view.retire_requested_by and not read_only:
             _retire_section(view, user.id)
-        if view.status == "active" and not view.pending and not view.retire_requested_by:
+        active = view.status == "active" and not view.pending and not view.retire_requested_by
+        if active and not read_only:
             _active_actions(view, user.id)
     if view.status in ("declined", "withdrawn", "retired") and not view.in_force:
         _words(view.kind, view.latest, user.timezone)
@@ -390,11 +411,16 @@ def _act(call, message: str) -> None:  # type: ignore[no-untyped-def]
         st.rerun()
 
 
-def _pending_section(view: agreement_views.AgreementView, user_id: int, timezone: str) -> None:
+def _pending_section(
+    view: agreement_views.AgreementView, user_id: int, timezone: str, *, read_only: bool
+) -> None:
     pending = view.pending
     assert pending is not None
     agreement_id = view.agreement_id
-    if view.awaiting_me:
+    if read_only:
+        st.subheader("Proposed, never answered")
+        st.write(f"{web.md(pending.proposed_by)} proposed:")
+    elif view.awaiting_me:
         st.subheader("Awaiting your answer")
         what = "proposes a change" if view.in_force else "proposed"
         st.write(f"{web.md(pending.proposed_by)} {what}:")
@@ -409,6 +435,8 @@ def _pending_section(view: agreement_views.AgreementView, user_id: int, timezone
             )
         st.caption("What would change:")
         st.code("\n".join(diff), language="diff")
+    if read_only:
+        return
     if view.awaiting_me:
         cols = st.columns(2)
         if cols[0].button("Accept", type="primary", key="accept"):
@@ -549,13 +577,22 @@ def cooldown_page() -> None:
     st.title("Cooldown")
     if not _has_couple(user.id):
         return
+    with web.action() as session:
+        log = cooldowns.cooldown_log(session, user.id)
+        mail_on = cooldowns.cooldown_mail_enabled(session, user.id)
+        read_only = couples.partner_has_left(session, user.id)
+    if read_only:
+        web.read_only_note()
+    else:
+        _cooldown_mail_toggle(user.id, mail_on)
+    _cooldown_log(user, log, read_only=read_only)
+
+
+def _cooldown_mail_toggle(user_id: int, mail_on: bool) -> None:
     st.write(
         "When an argument heats up, either of you can ask for a pause from the side menu on "
         "any page. You both see the countdown and what you agreed to do meanwhile."
     )
-    with web.action() as session:
-        log = cooldowns.cooldown_log(session, user.id)
-        mail_on = cooldowns.cooldown_mail_enabled(session, user.id)
     wants_mail = st.toggle(
         "Email me when my partner starts or ends a cooldown",
         value=mail_on,
@@ -563,10 +600,15 @@ def cooldown_page() -> None:
     )
     if wants_mail != mail_on:
         with web.action() as session:
-            cooldowns.set_cooldown_mail(session, user.id, wants_mail)
+            cooldowns.set_cooldown_mail(session, user_id, wants_mail)
         st.rerun()
+
+
+def _cooldown_log(user: Any, log: list[cooldowns.CooldownLogEntry], *, read_only: bool) -> None:
     st.subheader("Log")
-    if not log:
+    if not log and read_only:
+        st.markdown("No cooldowns were taken.")
+    elif not log:
         st.caption(
             "No cooldowns yet. When an argument heats up, either of you presses "
             "**I need a cooldown** in the side menu; each pause is logged here."
@@ -608,7 +650,10 @@ def therapy_page() -> None:
         return
     with web.action() as session:
         plans = therapy.therapy_plans(session, user.id)
-    if not plans:
+        read_only = couples.partner_has_left(session, user.id)
+    if read_only:
+        web.read_only_note()
+    elif not plans:
         st.info("Once you both accept a couples therapy agreement, you can keep its log here.")
         st.page_link(
             web.page("propose_agreement"),
@@ -618,16 +663,16 @@ def therapy_page() -> None:
         )
         return
     for plan in plans:
-        _therapy_plan(plan, user)
+        _therapy_plan(plan, user, read_only=read_only)
 
 
-def _therapy_plan(plan: therapy.TherapyPlan, user: Any) -> None:
-    key = plan.agreement_id
+def _therapy_plan(plan: therapy.TherapyPlan, user: Any, *, read_only: bool) -> None:
     for line in templates.describe_params("therapy", plan.version.params):
         st.markdown(f"- {web.md(line)}")
-    st.subheader("Next appointment")
     appt = plan.next_appointment
-    if appt:
+    if not read_only:
+        st.subheader("Next appointment")
+    if appt and not read_only:
         where = f" · {web.md(appt.location)}" if appt.location else ""
         st.markdown(
             f"**{appt.local_start:%A %d %B %Y, %H:%M}** ({appt.timezone}), "
@@ -648,7 +693,26 @@ def _therapy_plan(plan: therapy.TherapyPlan, user: Any) -> None:
                 therapy.cancel_appointment(session, user.id, appt.appointment_id)
             st.rerun()
         st.caption("You both get a reminder by mail the day before.")
-    with st.expander("Set the next appointment" if not appt else "Change the appointment"):
+    if not read_only:
+        _appointment_form(plan, user, has_appointment=appt is not None)
+    st.subheader("Sessions")
+    if not read_only:
+        _log_session_form(plan)
+    if not plan.sessions:
+        st.markdown(
+            "No sessions were logged."
+            if read_only
+            else "No sessions logged yet. After a session, log it above; you can then each "
+            "say privately how useful it was."
+        )
+    for entry in plan.sessions:
+        _session_row(entry, user.id, read_only=read_only)
+
+
+def _appointment_form(plan: therapy.TherapyPlan, user: Any, *, has_appointment: bool) -> None:
+    key = plan.agreement_id
+    label = "Change the appointment" if has_appointment else "Set the next appointment"
+    with st.expander(label):
         with st.form(f"appointment_{key}"):
             cols = st.columns(2)
             day = cols[0].date_input("Date", key=f"appt_day_{key}", format="YYYY-MM-DD")
@@ -682,7 +746,11 @@ def _therapy_plan(plan: therapy.TherapyPlan, user: Any) -> None:
                 )
             else:
                 st.rerun()
-    st.subheader("Sessions")
+
+
+def _log_session_form(plan: therapy.TherapyPlan) -> None:
+    user = web.current_user()
+    key = plan.agreement_id
     with st.expander("Log a session"):
         with st.form(f"log_session_{key}"):
             held_on = st.date_input(
@@ -706,16 +774,11 @@ def _therapy_plan(plan: therapy.TherapyPlan, user: Any) -> None:
                 web.show_error(exc, {"held_on": "Date", "attendance": "Who went"})
             else:
                 st.rerun()
-    if not plan.sessions:
-        st.caption(
-            "No sessions logged yet. After a session, log it above; you can then each say "
-            "privately how useful it was."
-        )
-    for entry in plan.sessions:
-        _session_row(entry, user.id)
 
 
-def _session_row(entry: therapy.TherapySessionView, user_id: int) -> None:
+def _session_row(
+    entry: therapy.TherapySessionView, user_id: int, *, read_only: bool = False
+) -> None:
     with st.container(border=True):
         st.markdown(
             f"**{entry.held_on:%d %B %Y}** · {therapy.ATTENDANCE[entry.attendance]}"
@@ -725,10 +788,12 @@ def _session_row(entry: therapy.TherapySessionView, user_id: int) -> None:
             return
         if entry.both_rated:
             assert entry.my_rating is not None and entry.partner_rating is not None
-            st.caption(
+            st.markdown(
                 f"Was it useful? You: {therapy.RATINGS[entry.my_rating]} · "
                 f"your partner: {therapy.RATINGS[entry.partner_rating]}"
             )
+            return
+        if read_only:
             return
         choices = list(therapy.RATINGS)
         rating = st.radio(

@@ -86,6 +86,8 @@ class Round(Base):
     # revealed ones are visible to both.
     revealed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Reviewed together: set when the second partner confirms (each confirms on their own
+    # participation, ``Participation.reviewed_at``); reviewed_by_id is that second one.
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
@@ -148,6 +150,9 @@ class Participation(Base):
     # The revealed satisfaction answers summed (0-20), written at the reveal and again
     # when the person's answers are erased; NULL before the reveal or if incomplete.
     satisfaction_total: Mapped[int | None]
+    # When this partner confirmed that the two of them went through the review together.
+    # The round is reviewed (``Round.reviewed_at``) once both have.
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     round: Mapped[Round] = relationship(back_populates="participations")
 

@@ -62,6 +62,13 @@ def checkin_page() -> None:
         st.info("Check-ins start once your partner has joined your couple space.")
         st.page_link(web.page("couple"), label="Open your couple space", icon="➡️")
         return
+    if couple.ended_at is not None:
+        # Read-only: what was revealed, nothing to start, answer or confirm.
+        web.read_only_note()
+        if review is not None:
+            st.subheader("Your last check-in")
+            _review(user.id, review, read_only=True)
+        return
     solo_note(user)
     if status is None or (review is not None and review.round.reviewed_at is not None):
         # Nothing open: a way to start one, and the last review (once, below).
@@ -105,6 +112,11 @@ def checkin_page() -> None:
 
 def _no_open_round(user_id: int, last: checkin_review.Review | None) -> None:
     st.write("No check-in is open right now.")
+    with web.reading() as session:
+        held = checkin_rounds.opening_mail_notes(session, user_id)
+    if held:
+        # Quiet hours: nothing is delayed silently.
+        st.markdown("If you start one now: " + " ".join(web.md(note) for note in held))
     if st.button("Start a check-in now", type="primary"):
         try:
             with web.action() as session:
@@ -433,7 +445,7 @@ def _concerns(
 
 
 # --- review -----------------------------------------------------------------------------
-def _review(user_id: int, review: checkin_review.Review) -> None:
+def _review(user_id: int, review: checkin_review.Review, *, read_only: bool = False) -> None:
     round_id = review.round.id
     partner = review.partner
     for w in review.warnings:  # first: what ended it last time is back
@@ -442,28 +454,40 @@ def _review(user_id: int, review: checkin_review.Review) -> None:
     cols = st.columns(2)
     _total(cols[0], "You", mine_total, review.previous_totals["me"])
     _total(cols[1], partner, theirs_total, review.previous_totals["partner"])
-    st.caption("Satisfaction, out of 20. Answers 2 or more points apart are marked ⚠️.")
+    st.markdown(
+        "Satisfaction, out of 20. Answers two or more steps apart on their scale are marked ⚠️."
+    )
 
     # Each block is one markdown element (a paragraph per row): a review is drawn on
     # every run of the check-in and history pages, and elements cost more than text.
+    # Answers are shown in the words each of you chose, with the scale they were chosen
+    # from beside them.
     st.subheader("Side by side")
     st.markdown(
         "\n\n".join(
-            f"{'⚠️ ' if row.highlight else ''}**{web.md(row.label)}**  \nYou: "
-            f"**{_v(row.mine)}** · {web.md(partner)}: **{_v(row.theirs)}**"
+            f"{'⚠️ ' if row.highlight else ''}**{web.md(row.label)}**  \n"
+            f"You: **{_word(row.options, row.mine)}** · "
+            f"{web.md(partner)}: **{_word(row.options, row.theirs)}**  \n"
+            f"Scale: {_scale_line(row.options, [('you', row.mine), (partner, row.theirs)])}"
             for row in review.scales
         )
     )
     if review.adherence:
         st.subheader("Agreements")
-        st.caption("⚠️ marks where one of you thinks it was kept and the other does not.")
+        st.markdown(
+            f"How well each agreement was kept, on the scale "
+            f"{_scale_line(survey.ADHERENCE_OPTIONS, [])}. ⚠️ marks where one of you "
+            "thinks it was kept and the other does not."
+        )
         lines = []
+        options = survey.ADHERENCE_OPTIONS
         for row in review.adherence:
             mark = "⚠️ " if row.highlight else ""
             whose = "you" if row.about == "you" else web.md(row.about)
             lines.append(
-                f"{mark}**{web.md(row.title)}** — kept by {whose}: you say **{_v(row.by_me)}**, "
-                f"{web.md(partner)} says **{_v(row.by_partner)}**"
+                f"{mark}**{web.md(row.title)}** — kept by {whose}: you say "
+                f"**{_word(options, row.by_me)}**, "
+                f"{web.md(partner)} says **{_word(options, row.by_partner)}**"
             )
         for aid, title in review.agreement_titles.items():
             for who, sheet in (("You", review.mine), (partner, review.theirs)):
@@ -510,6 +534,10 @@ def _review(user_id: int, review: checkin_review.Review) -> None:
                 for item in review.action_items
             )
         )
+    if read_only:
+        if review.round.reviewed_at:
+            st.markdown(f"Reviewed together on {review.round.reviewed_at:%d %b %Y}.")
+        return
     with st.form(f"action_{round_id}", clear_on_submit=True):
         text = st.text_input("We will…", key=f"action_text_{round_id}", max_chars=500)
         owner = st.selectbox(
@@ -527,12 +555,7 @@ def _review(user_id: int, review: checkin_review.Review) -> None:
             web.show_error(exc, {"text": "We will…", "owner": "Who"})
         else:
             st.rerun()
-    if review.round.reviewed_at:
-        st.caption(f"Reviewed together on {review.round.reviewed_at:%d %b %Y}.")
-    elif st.button("Mark as reviewed together", key=f"reviewed_{round_id}"):
-        with web.action() as session:
-            checkin_review.mark_reviewed(session, user_id, round_id)
-        st.rerun()
+    _reviewed_together(user_id, review)
 
 
 def _warning(w: rules.EarlyWarning) -> None:
@@ -541,8 +564,46 @@ def _warning(w: rules.EarlyWarning) -> None:
     )
 
 
-def _v(value: int | None) -> str:
-    return "—" if value is None else str(value)
+def _reviewed_together(user_id: int, review: checkin_review.Review) -> None:
+    """Reviewed together takes both: each confirms, and it is done when both have."""
+    together = checkin_review.reviewed_together(review, user_id)
+    partner = web.md(review.partner)
+    if together.at is not None:
+        st.markdown(f"Reviewed together on {together.at:%d %b %Y}.")
+        return
+    if together.by_me:
+        st.info(
+            f"You confirmed that you went through this together. It counts as reviewed "
+            f"together once {partner} confirms too."
+        )
+        return
+    if together.by_partner:
+        st.info(f"{partner} confirmed that you went through this together.")
+    if st.button("We went through it together", key=f"reviewed_{review.round.id}"):
+        try:
+            with web.action() as session:
+                checkin_review.mark_reviewed(session, user_id, review.round.id)
+        except TendError as exc:
+            web.show_error(exc)
+        else:
+            st.rerun()
+
+
+def _word(options: tuple[tuple[int, str], ...], value: int | None) -> str:
+    """The words a person chose on a scale ("Very"), or "—" for no answer."""
+    if value is None:
+        return "—"
+    return dict(options).get(value, str(value))
+
+
+def _scale_line(options: tuple[tuple[int, str], ...], marks: list[tuple[str, int | None]]) -> str:
+    """The scale, lowest first, with who chose each step after it: "Not at all ·
+    Somewhat (Kestrel) · Very (you) · …". Names are escaped (typed by people)."""
+    steps = []
+    for value, words in options:
+        who = [web.md(name) for name, chosen in marks if chosen == value]
+        steps.append(f"{words} (*{' and '.join(who)}*)" if who else words)
+    return " · ".join(steps)
 
 
 def _total(col, who: str, total: int | None, previous: int | None) -> None:  # type: ignore[no-untyped-def]
@@ -635,7 +696,13 @@ def history_page() -> None:
 def _history(session: Session, user: User) -> None:
     rounds = checkin_history.history(session, user.id)
     names = checkin_history.shown_names(session, user.id)
+    read_only = couples.partner_has_left(session, user.id)
     st.title("Check-in history")
+    if read_only:
+        web.read_only_note()
+    if not rounds and read_only:
+        st.write("You had no check-ins together.")
+        return
     if not rounds:
         st.write(
             "No check-ins yet. The first opens on the day your regular check-in agreement "
@@ -675,7 +742,11 @@ def _history(session: Session, user: User) -> None:
             list(labels),
             format_func=labels.__getitem__,
         )
-        _review(user.id, checkin_review.review(session, user.id, choice))
+        _review(
+            user.id,
+            checkin_review.review(session, user.id, choice),
+            read_only=read_only,
+        )
 
 
 # --- topics ----------------------------------------------------------------------------------
@@ -686,7 +757,10 @@ def topics_page() -> None:
     user = web.current_user()
     with web.action() as session:
         topics = checkin_history.topics(session, user.id)
+        read_only = couples.partner_has_left(session, user.id)
     st.title("Topics")
+    if read_only:
+        web.read_only_note()
     st.caption(
         "Concerns from your check-ins become topics once you have both answered. A topic "
         "raised in two of the last three check-ins, or again after it was resolved, is "
@@ -694,19 +768,27 @@ def topics_page() -> None:
     )
     if not topics:
         st.write(
-            "No topics yet. A concern either of you raises in a check-in becomes a topic "
-            "once you have both answered. You can also add one here."
+            "No topics were raised."
+            if read_only
+            else "No topics yet. A concern either of you raises in a check-in becomes a "
+            "topic once you have both answered. You can also add one here."
         )
     for topic in topics:
         with st.container(border=True):
             flag = " 🔁 keeps coming back" if topic.keeps_coming_back else ""
             st.markdown(f"**{web.md(topic.title)}**{flag}")
-            status = st.selectbox(
-                "Status",
-                list(TOPIC_WORDS),
-                index=list(TOPIC_WORDS).index(topic.status),
-                format_func=TOPIC_WORDS.get,
-                key=f"topic_status_{topic.id}",
+            if read_only:
+                st.markdown(f"Status: {TOPIC_WORDS.get(topic.status, topic.status)}")
+            status = (
+                topic.status
+                if read_only
+                else st.selectbox(
+                    "Status",
+                    list(TOPIC_WORDS),
+                    index=list(TOPIC_WORDS).index(topic.status),
+                    format_func=TOPIC_WORDS.get,
+                    key=f"topic_status_{topic.id}",
+                )
             )
             if status != topic.status:
                 _do(
@@ -723,6 +805,8 @@ def topics_page() -> None:
                     )
                     by = f" by {e.by}" if e.by else ""
                     st.markdown(f"- {_local(e.at, user.timezone)}: {web.md(what + by)}")
+    if read_only:
+        return
     with st.form("new_topic", clear_on_submit=True):
         title = st.text_input("A topic to keep an eye on", max_chars=80)
         if st.form_submit_button("Add topic"):

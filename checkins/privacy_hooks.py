@@ -94,6 +94,7 @@ def _export_checkins(session: Session, user_id: int) -> dict[str, list[dict]]:
             "reviewed_at": r.reviewed_at,
             "my_status": p.status,
             "my_submitted_at": p.submitted_at,
+            "my_reviewed_together_at": p.reviewed_at,
         }
         for p, r in my_rounds
     ]

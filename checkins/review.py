@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from checkins import rules, survey, warning_sources
-from checkins.answers import _sheet_from_rows
+from checkins.answers import _lock_round, _sheet_from_rows
 from checkins.history import COUPLE, _couple_param, _shown_names
 from checkins.models import (
     ActionItem,
@@ -39,6 +39,8 @@ class Comparison:
     mine: int | None
     theirs: int | None
     highlight: bool
+    # The scale as asked, (value, words) lowest first: the review shows the words.
+    options: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -179,17 +181,19 @@ def review(session: Session, user_id: int, round_id: int) -> Review:
     mine, theirs = sheets[mine_p.id], sheets[theirs_p.id]
     custom = list(session.scalars(questions_q, at_round))
     questions = RoundQuestions(survey.BUILT_IN, custom, list(round_.agreements))
-    scales = [
-        Comparison(q.prompt, mine.values.get(q.key), theirs.values.get(q.key), False)
-        for q in (*survey.SATISFACTION, survey.CERTAINTY)
+    scale_questions = [
+        (q.prompt, q.key, q.options) for q in (*survey.SATISFACTION, survey.CERTAINTY)
     ]
-    scales = [Comparison(c.label, c.mine, c.theirs, _scale_gap(c.mine, c.theirs)) for c in scales]
     shared_custom = [q for q in questions.custom if q.visibility == survey.REVEALED]
-    for q in shared_custom:
-        if q.kind == survey.SCALE:
-            key = survey.custom_key(q.id)
-            a, b = mine.values.get(key), theirs.values.get(key)
-            scales.append(Comparison(q.prompt, a, b, _scale_gap(a, b)))
+    scale_questions += [
+        (q.prompt, survey.custom_key(q.id), survey.CUSTOM_SCALE_OPTIONS)
+        for q in shared_custom
+        if q.kind == survey.SCALE
+    ]
+    scales = []
+    for prompt, key, options in scale_questions:
+        a, b = mine.values.get(key), theirs.values.get(key)
+        scales.append(Comparison(prompt, a, b, _scale_gap(a, b), options))
     adherence = []
     for agreement in questions.agreements:
         m = mine.adherence.get(agreement.agreement_id, AdherenceInput())
@@ -327,9 +331,37 @@ def open_action_items(session: Session, user_id: int) -> list[ActionItem]:
 def mark_reviewed(
     session: Session, user_id: int, round_id: int, *, now: dt.datetime | None = None
 ) -> Round:
+    """I confirm that we went through this round's review together. The round is reviewed
+    together once both partners have confirmed: one partner alone cannot say it for two.
+
+    Under the round's row lock (as saving and submitting), so two confirmations at the
+    same moment queue and the second one sees the first: the round is never left
+    unreviewed with both confirmations written."""
     couples.require_active_couple(session, user_id)
     round_ = _revealed_round(session, user_id, round_id)
-    if round_.reviewed_at is None:
-        round_.reviewed_at = now or utcnow()
+    _lock_round(session, round_)
+    now = now or utcnow()
+    mine = _participation(round_, user_id)
+    if mine.reviewed_at is None:
+        mine.reviewed_at = now
+    if round_.reviewed_at is None and all(p.reviewed_at for p in round_.participations):
+        round_.reviewed_at = now
         round_.reviewed_by_id = user_id
     return round_
+
+
+@dataclass(frozen=True)
+class ReviewedTogether:
+    """Who has confirmed the review together: me, my partner, and when both had."""
+
+    by_me: bool
+    by_partner: bool
+    at: dt.datetime | None
+
+
+def reviewed_together(review_: Review, user_id: int) -> ReviewedTogether:
+    """The confirmations of a loaded review's round (no query)."""
+    round_ = review_.round
+    mine = any(p.reviewed_at for p in round_.participations if p.user_id == user_id)
+    theirs = any(p.reviewed_at for p in round_.participations if p.user_id != user_id)
+    return ReviewedTogether(mine, theirs, round_.reviewed_at)

@@ -45,7 +45,8 @@ from couples.models import Couple, Membership, User
 from infra.db import utcnow
 from infra.errors import InvalidInput, NotAllowed, NotFound
 from notifications.models import OutboxMessage
-from notifications.preferences import Reminder, plan_reminder, plan_reminders
+from notifications.preferences import Reminder, held_until, plan_reminder, plan_reminders
+from notifications.timing import held_note
 
 
 # --- settings ---------------------------------------------------------------------------
@@ -149,6 +150,48 @@ def start_round_now(session: Session, user_id: int, *, now: dt.datetime | None =
     if round_ is None:
         raise NotAllowed("A check-in was just started. Reload the page to see it.")
     return round_
+
+
+def opening_mail_notes(
+    session: Session,
+    user_id: int,
+    *,
+    opens_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+    include_mine: bool = False,
+) -> list[str]:
+    """If a round opened at ``opens_at`` (default: now, "Start a check-in now"), whose
+    "your check-in is open" mail would wait for quiet hours (or a preferred hour): what
+    to tell the one about to act, the partner first ("Kestrel will get its mail at 07:00
+    tomorrow, their morning."), then, with ``include_mine``, their own. Nothing for a
+    mail that goes at once, a partner not there yet, or a mail that would not go at all
+    (switched off, reminders paused: never shown to the partner)."""
+    now = now or utcnow()
+    membership = couples.require_membership(session, user_id)
+    me = membership.user
+    other = next((m for m in membership.couple.members if m.user_id != user_id), None)
+    at = opens_at or now
+    notes = []
+    if other is not None and other.left_at is None:
+        moment = held_until(session, other.user, "round_opened", at, now=now)
+        if moment is not None:
+            notes.append(
+                held_note(
+                    couples.member_name(other, user_id),
+                    moment,
+                    other.user.timezone or "UTC",
+                    now=now,
+                    viewer_tz=me.timezone,
+                    what="its mail",
+                )
+            )
+    if include_mine:
+        moment = held_until(session, me, "round_opened", at, now=now)
+        if moment is not None:
+            notes.append(
+                held_note("You", moment, me.timezone or "UTC", now=now, what="yours", whose="your")
+            )
+    return notes
 
 
 def open_round_of(session: Session, couple_id: int) -> Round | None:

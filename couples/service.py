@@ -21,9 +21,13 @@ from couples.models import Couple, Invitation, Membership, User
 from infra.db import utcnow
 from infra.errors import InvalidInput, NotAllowed, NotFound
 from infra.tokens import new_token, token_hash
+from notifications.models import OutboxMessage
 from notifications.outbox import enqueue
+from notifications.timing import held_note
 
 INVITATION_LIFETIME = dt.timedelta(days=7)
+# A mail planned more than this after the action that wrote it "waits" (quiet hours).
+HELD_AFTER = dt.timedelta(minutes=1)
 MAX_COUPLE_NAME = 100
 
 # Called inside the joining transaction, after the partner took their seat:
@@ -454,3 +458,42 @@ def leave_couple(session: Session, user_id: int, *, now: dt.datetime | None = No
     couple.ended_at = couple.ended_at or now
     for invitation in _open_invitations(session, couple.id, now):
         invitation.revoked_at = now
+
+
+def held_mail_notes(
+    session: Session,
+    user_id: int,
+    messages: list[OutboxMessage],
+    *,
+    now: dt.datetime,
+    viewer_tz: str | None = None,
+) -> list[str]:
+    """For mails an action of ``user_id`` just wrote to someone else that wait (their
+    quiet hours, their preferred hour), what to tell the one who acted: "Kestrel will
+    get this at 07:00 tomorrow, their morning." One line per person, at the first held
+    mail's moment. Mails that go at once say nothing; so do mails not written at all
+    (reminders switched off or paused: never shown to the partner)."""
+    first: dict[int, dt.datetime] = {}
+    for message in messages:
+        recipient = message.recipient_user_id
+        if recipient is None or recipient == user_id:
+            continue
+        if message.send_after <= now + HELD_AFTER:
+            continue
+        first[recipient] = min(first.get(recipient, message.send_after), message.send_after)
+    notes = []
+    for recipient, moment in first.items():
+        person = session.get(User, recipient)
+        if person is None:
+            continue
+        notes.append(
+            held_note(
+                shown_name(session, user_id, recipient),
+                moment,
+                person.timezone or "UTC",
+                now=now,
+                viewer_tz=viewer_tz,
+                what="the mail",
+            )
+        )
+    return notes

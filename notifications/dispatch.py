@@ -41,17 +41,18 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, case, or_, select, update
+from sqlalchemy import Connection, Engine, Row, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from infra.db import get_engine, transaction, utcnow
 from infra.settings import Settings, get_settings
-from notifications import accounts_port
+from notifications import accounts_port, grouping
 from notifications.models import (
     DEAD,
     PENDING,
@@ -170,7 +171,7 @@ class LeaseKeeper(threading.Thread):
         self.length = lease(settings)
         self.interval = self.length.total_seconds() / 3
         self.db = threading.Lock()
-        self.in_flight: int | None = None
+        self.in_flight: tuple[int, ...] | None = None  # the rows of the mail being sent
         self.aborted: str | None = None  # why the send in flight was broken off
         self._start_at = start
         self._start_clock = time.monotonic()
@@ -197,9 +198,11 @@ class LeaseKeeper(threading.Thread):
             with self.db, transaction(self.engine, immediate=True) as session:
                 until = self.clock() + self.length
                 _fenced_update(session, self.owner, (), claimed_until=until)
-                still_held = in_flight is None or bool(
-                    session.scalar(select(OutboxMessage.id).where(_held(self.owner, in_flight)))
-                )
+                still_held = in_flight is None or len(
+                    session.scalars(
+                        select(OutboxMessage.id).where(_held(self.owner, *in_flight))
+                    ).all()
+                ) == len(in_flight)
         except Exception:
             log.exception("outbox: could not renew the lease of pass %s", self.owner[:8])
             # No renewal before the next try would leave too little of the lease.
@@ -210,9 +213,9 @@ class LeaseKeeper(threading.Thread):
         if not still_held:
             self._abort(in_flight, "another pass holds the row now")
 
-    def _abort(self, row_id: int | None, why: str) -> None:
-        if row_id is not None and self.in_flight == row_id:
-            log.warning("outbox %s: breaking off the send: %s", row_id, why)
+    def _abort(self, row_ids: tuple[int, ...] | None, why: str) -> None:
+        if row_ids is not None and self.in_flight == row_ids:
+            log.warning("outbox %s: breaking off the send: %s", list(row_ids), why)
             self.aborted = why
             self.transport.abort()
 
@@ -223,9 +226,9 @@ class LeaseKeeper(threading.Thread):
 
 
 @contextmanager
-def _in_flight(keeper: LeaseKeeper | None, row_id: int) -> Iterator[None]:
+def _in_flight(keeper: LeaseKeeper | None, row_ids: tuple[int, ...]) -> Iterator[None]:
     if keeper is not None:
-        keeper.in_flight = row_id
+        keeper.in_flight = row_ids
         keeper.aborted = None
     try:
         yield
@@ -246,7 +249,9 @@ def claim_batch(
     owner: str,
     settings: Settings | None = None,
 ) -> list[int]:
-    """Claim up to ``limit`` due rows for ``owner`` and return their ids.
+    """Claim up to ``limit`` due rows for ``owner`` and return their ids, and with them
+    the other due prompts of the people those rows are for (one person's mails go out
+    as one, ``notifications.grouping``).
 
     PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED, so concurrent passes take disjoint
     rows without waiting. SQLite (one writer at a time): a compare-and-set UPDATE per row;
@@ -260,30 +265,111 @@ def claim_batch(
             .order_by(OutboxMessage.send_after, OutboxMessage.id)
             .limit(limit)
         )
-        if engine.dialect.name == "postgresql":
+        postgres = engine.dialect.name == "postgresql"
+        if postgres:
             query = query.with_for_update(skip_locked=True)
-        candidates = session.execute(query).all()
-        claimed: list[int] = []
-        for row_id, status, claimed_until in candidates:
-            result = session.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == row_id,
-                    OutboxMessage.status == status,
-                    (OutboxMessage.claimed_until == claimed_until)
-                    if claimed_until is not None
-                    else OutboxMessage.claimed_until.is_(None),
-                )
-                .values(
-                    status=SENDING,
-                    claimed_until=now + lease(settings),
-                    claimed_by=owner,
-                    attempts=OutboxMessage.attempts + 1,
-                )
-            )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                claimed.append(row_id)
+        claimed = _take(session, session.execute(query).all(), now, owner, settings)
+        claimed += _take_companions(session, claimed, now, owner, settings, postgres=postgres)
     return claimed
+
+
+def _take(
+    session: Session,
+    candidates: Sequence[Row[tuple[int, str, dt.datetime | None]]],
+    now: dt.datetime,
+    owner: str,
+    settings: Settings,
+) -> list[int]:
+    """Claim each candidate (id, status, claimed_until) unless it changed meanwhile."""
+    claimed: list[int] = []
+    for row_id, status, claimed_until in candidates:
+        result = session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == row_id,
+                OutboxMessage.status == status,
+                (OutboxMessage.claimed_until == claimed_until)
+                if claimed_until is not None
+                else OutboxMessage.claimed_until.is_(None),
+            )
+            .values(
+                status=SENDING,
+                claimed_until=now + lease(settings),
+                claimed_by=owner,
+                attempts=OutboxMessage.attempts + 1,
+            )
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            claimed.append(row_id)
+    return claimed
+
+
+def _take_companions(
+    session: Session,
+    claimed: list[int],
+    now: dt.datetime,
+    owner: str,
+    settings: Settings,
+    *,
+    postgres: bool,
+) -> list[int]:
+    """The other due prompts of the people whose prompts were just claimed, claimed too
+    (in the same transaction), so that what is due for one person goes out as one mail
+    even when a batch's limit would have split it (``notifications.grouping``)."""
+    kinds = grouping.groupable_kinds()
+    if not claimed or not kinds:
+        return []
+    recipients = set(
+        session.scalars(
+            select(OutboxMessage.recipient_user_id).where(
+                OutboxMessage.id.in_(claimed),
+                OutboxMessage.kind.in_(kinds),
+                OutboxMessage.recipient_user_id.is_not(None),
+            )
+        )
+    )
+    if not recipients:
+        return []
+    query = (
+        select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.claimed_until)
+        .where(
+            _due(now),
+            OutboxMessage.kind.in_(kinds),
+            OutboxMessage.recipient_user_id.in_(recipients),
+            OutboxMessage.id.not_in(claimed),
+        )
+        .order_by(OutboxMessage.send_after, OutboxMessage.id)
+    )
+    if postgres:
+        query = query.with_for_update(skip_locked=True)
+    return _take(session, session.execute(query).all(), now, owner, settings)
+
+
+def claim_groups(
+    engine: Engine,
+    *,
+    now: dt.datetime,
+    limit: int = 50,
+    owner: str,
+    settings: Settings | None = None,
+) -> list[tuple[int, ...]]:
+    """:func:`claim_batch`, the claimed rows then grouped: each tuple is one mail."""
+    ids = claim_batch(engine, now=now, limit=limit, owner=owner, settings=settings)
+    if not ids:
+        return []
+    with transaction(engine) as session:
+        found = {
+            row.id: grouping.Row(row.id, row.kind, row.recipient_user_id, row.to_address)
+            for row in session.execute(
+                select(
+                    OutboxMessage.id,
+                    OutboxMessage.kind,
+                    OutboxMessage.recipient_user_id,
+                    OutboxMessage.to_address,
+                ).where(OutboxMessage.id.in_(ids))
+            )
+        }
+    return grouping.groups(found[i] for i in ids if i in found)
 
 
 def release(engine: Engine, ids: list[int], owner: str, *, error: str | None = None) -> None:
@@ -340,60 +426,111 @@ def _record_failure(
 
 @dataclass
 class _Prepared:
-    email: object  # EmailMessage, or None when rendering failed
-    attempts: int
+    email: EmailMessage | None  # None when rendering failed
+    attempts: dict[int, int]  # the rows the email carries -> their attempts so far
     error: TransportError | None
+    # Rows settled before sending: LOST (another pass holds them), SKIPPED (held back
+    # now), or rows whose line in a grouped mail failed to render (-> error, charged).
+    done: dict[int, str] = field(default_factory=dict)
+    failed: dict[int, tuple[int, TransportError]] = field(default_factory=dict)
+
+
+def _render_failure(exc: Exception) -> TransportError:
+    # A template bug: retrying would fail the same way.
+    return TransportError(f"render failed: {exc!r}", permanent=True)
 
 
 def _prepare(
     engine: Engine,
-    row_id: int,
+    row_ids: tuple[int, ...],
     settings: Settings,
     *,
     owner: str,
     at: dt.datetime,
     lease_until: dt.datetime,
-) -> _Prepared | str:
-    """The fenced step before sending: renew the lease if (and only if) this pass still
-    holds the row, then render. Returns LOST or SKIPPED instead when there is nothing
-    to send."""
-    secret: str | None = None
+) -> _Prepared:
+    """The fenced step before sending one mail (one row, or a group of one person's
+    rows): renew the lease of the rows this pass still holds, settle those that must not
+    go (lost to another pass, held back now), then render what is left."""
+    done: dict[int, str] = {}
     with transaction(engine, immediate=True) as session:
-        if not _fenced_update(session, owner, (row_id,), claimed_until=lease_until):
-            return LOST
-        message = session.get(OutboxMessage, row_id)
-        assert message is not None
-        reason = held_back_reason(session, message, at)
-        if reason is not None:
-            message.status = SKIPPED
-            message.last_error = reason
-            message.claimed_until = None
-            message.claimed_by = None
-            message.secret = None
-            return SKIPPED
+        renewed = _fenced_update(session, owner, row_ids, claimed_until=lease_until)
+        if not renewed:
+            return _Prepared(None, {}, None, dict.fromkeys(row_ids, LOST))
+        held = (
+            set(row_ids)
+            if renewed == len(row_ids)
+            else set(session.scalars(select(OutboxMessage.id).where(_held(owner, *row_ids))))
+        )
+        messages = []
+        for row_id in row_ids:
+            if row_id not in held:
+                done[row_id] = LOST
+                continue
+            message = session.get(OutboxMessage, row_id)
+            assert message is not None
+            reason = held_back_reason(session, message, at)
+            if reason is not None:
+                message.status = SKIPPED
+                message.last_error = reason
+                message.claimed_until = None
+                message.claimed_by = None
+                message.secret = None
+                done[row_id] = SKIPPED
+                continue
+            messages.append(message)
+        if not messages:
+            return _Prepared(None, {}, None, done)
+        attempts = {m.id: m.attempts for m in messages}
         try:
-            target = message.context.get("sign_in_target")
-            if target and message.recipient_user_id is not None:
-                # Issued now, so its short lifetime starts when the mail leaves.
-                secret = accounts_port.issue_sign_in_link(
-                    session, message.recipient_user_id, str(target), now=at
-                )
-            return _Prepared(render(message, settings, secret=secret), message.attempts, None)
-        except Exception as exc:  # a template bug: retrying would fail the same way
-            error = TransportError(f"render failed: {exc!r}", permanent=True)
-            return _Prepared(None, message.attempts, error)
+            secrets = _sign_in_secrets(session, messages, at)
+            if len(messages) == 1:
+                [message] = messages
+                email = render(message, settings, secret=secrets.get(message.id))
+                return _Prepared(email, attempts, None, done)
+            grouped = grouping.render_group(messages, settings, secrets)
+        except Exception as exc:
+            return _Prepared(None, attempts, _render_failure(exc), done)
+        failed = {
+            row_id: (attempts.pop(row_id), _render_failure(exc))
+            for row_id, exc in grouped.failed.items()
+        }
+        return _Prepared(grouped.email, attempts, None, done, failed)
+
+
+def _sign_in_secrets(
+    session: Session, messages: list[OutboxMessage], at: dt.datetime
+) -> dict[int, str | None]:
+    """A single-use sign-in link for each row planned with a sign-in target, issued now
+    so its short lifetime starts when the mail leaves; one per page in a grouped mail."""
+    issued: dict[tuple[int, str], str | None] = {}
+    secrets: dict[int, str | None] = {}
+    for message in messages:
+        target = message.context.get("sign_in_target")
+        if not target or message.recipient_user_id is None:
+            continue
+        key = (message.recipient_user_id, str(target))
+        if key not in issued:
+            issued[key] = accounts_port.issue_sign_in_link(
+                session, message.recipient_user_id, str(target), now=at
+            )
+        secrets[message.id] = issued[key]
+    return secrets
 
 
 class SendTimedOut(Exception):
-    """The server did not answer in time; the row is still claimed by this pass, which
+    """The server did not answer in time; the rows are still claimed by this pass, which
     decides whether the timeout is charged (see dispatch_pending)."""
 
-    def __init__(self, row_id: int, attempts: int, error: TransportTimeout, at: dt.datetime):
+    def __init__(self, attempts: dict[int, int], error: TransportTimeout, at: dt.datetime) -> None:
         super().__init__(str(error))
-        self.row_id = row_id
-        self.attempts = attempts
+        self.attempts = attempts  # the mail's rows -> their attempts
         self.error = error
         self.at = at  # when the attempt began: the backoff counts from there
+
+    @property
+    def row_ids(self) -> list[int]:
+        return list(self.attempts)
 
 
 def send_one(
@@ -409,45 +546,81 @@ def send_one(
     """Send one row this pass has claimed and record the outcome; returns the new
     status (or LOST). Raises TransportUnavailable or SendTimedOut, leaving the claim to
     the caller."""
+    return send_group(engine, (row_id,), transport, settings, owner=owner, now=now, keeper=keeper)[
+        row_id
+    ]
+
+
+def send_group(
+    engine: Engine,
+    row_ids: tuple[int, ...],
+    transport: Transport,
+    settings: Settings,
+    *,
+    owner: str,
+    now: dt.datetime | None = None,
+    keeper: LeaseKeeper | None = None,
+) -> dict[int, str]:
+    """Send the rows this pass has claimed for one mail (one row, or one person's group,
+    ``notifications.grouping``) and record the outcome of each; returns row -> status
+    (or LOST). The group is sent once and its rows recorded sent in one fenced
+    statement: all of them or, if the claim was lost meanwhile, none. Raises
+    TransportUnavailable or SendTimedOut, leaving the claims to the caller."""
     at = now or utcnow()
     lease_until = (keeper.clock() if keeper else at) + lease(settings)
     prepared = _locked(
-        keeper, _prepare, engine, row_id, settings, owner=owner, at=at, lease_until=lease_until
+        keeper, _prepare, engine, row_ids, settings, owner=owner, at=at, lease_until=lease_until
     )
-    if isinstance(prepared, str):
-        return prepared
+    statuses = dict(prepared.done)
+    for row_id, (attempts, failure) in prepared.failed.items():
+        statuses[row_id] = _locked(
+            keeper,
+            _record_failure,
+            engine,
+            row_id,
+            owner,
+            attempts=attempts,
+            error=failure,
+            at=at,
+        )
+    sending = tuple(prepared.attempts)
+    if not sending:
+        return statuses
     error = prepared.error
     email = prepared.email
     if email is not None:
-        message_id = str(email["Message-ID"])  # type: ignore[index]
+        message_id = str(email["Message-ID"])
         with _recorder(engine) as recorder:
             try:
-                with _in_flight(keeper, row_id):
-                    transport.send(email)  # type: ignore[arg-type]
+                with _in_flight(keeper, sending):
+                    transport.send(email)
             except TransportUnavailable:
                 raise
             except TransportTimeout as exc:
-                raise SendTimedOut(row_id, prepared.attempts, exc, at) from exc
+                raise SendTimedOut(prepared.attempts, exc, at) from exc
             except TransportError as exc:
                 error = exc
             else:
                 # The server has the message: record it at once, in one fenced statement
                 # on a connection opened before the send, so that a crash can resend it
                 # only in the moments between the 250 and this commit.
-                return _locked(keeper, _record_sent, recorder, row_id, owner, message_id)
+                recorded = _locked(keeper, _record_sent, recorder, sending, owner, message_id)
+                return statuses | recorded
         if keeper is not None and keeper.aborted:
             error = TransportError(f"send broken off: {keeper.aborted}", permanent=False)
     assert error is not None
-    return _locked(
-        keeper,
-        _record_failure,
-        engine,
-        row_id,
-        owner,
-        attempts=prepared.attempts,
-        error=error,
-        at=at,
-    )
+    for row_id, attempts in prepared.attempts.items():
+        statuses[row_id] = _locked(
+            keeper,
+            _record_failure,
+            engine,
+            row_id,
+            owner,
+            attempts=attempts,
+            error=error,
+            at=at,
+        )
+    return statuses
 
 
 @contextmanager
@@ -465,10 +638,12 @@ def _recorder(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
-def _record_sent(recorder: Connection, row_id: int, owner: str, message_id: str) -> str:
+def _record_sent(
+    recorder: Connection, row_ids: tuple[int, ...], owner: str, message_id: str
+) -> dict[int, str]:
     statement = (
         update(OutboxMessage)
-        .where(_held(owner, row_id))
+        .where(_held(owner, *row_ids))
         .values(
             status=SENT,
             sent_at=utcnow(),
@@ -484,12 +659,12 @@ def _record_sent(recorder: Connection, row_id: int, owner: str, message_id: str)
     else:
         with recorder.begin():
             matched = recorder.execute(statement).rowcount
-    if not matched:
+    if matched != len(row_ids):
         # Only when the lease lapsed during the send (the database was unreachable
-        # for a whole lease): another pass may send this row again.
-        log.warning("outbox %s: sent, but the claim was lost meanwhile", row_id)
-        return LOST
-    return SENT
+        # for a whole lease): another pass may send these rows again.
+        log.warning("outbox %s: sent, but the claim was lost meanwhile", list(row_ids))
+        return dict.fromkeys(row_ids, LOST)
+    return dict.fromkeys(row_ids, SENT)
 
 
 def dispatch_pending(
@@ -502,7 +677,8 @@ def dispatch_pending(
     stop: threading.Event | None = None,
 ) -> DispatchReport:
     """One dispatch pass: claim and send batches until nothing due is left. The whole
-    pass shares one transport, so SMTP uses one connection (and one login) for all."""
+    pass shares one transport, so SMTP uses one connection (and one login) for all.
+    What is due for one person at one moment goes out as one mail (``grouping``)."""
     engine = engine or get_engine()
     settings = settings or get_settings()
     stop = stop or STOP
@@ -511,33 +687,33 @@ def dispatch_pending(
     own_transport = transport is None
     transport = transport or transport_for(settings)
     keeper = LeaseKeeper(engine, owner, settings, transport, start=now or utcnow())
-    # Rows whose send timed out, still claimed: charged once the server answers again,
+    # Mails whose send timed out, still claimed: charged once the server answers again,
     # handed back uncharged if the pass ends because the server stalled or is down.
     timed_out: list[SendTimedOut] = []
     try:
         while not (report.unreachable or report.stalled or report.stopped):
             current = now or utcnow()
-            ids = keeper.locked(
-                claim_batch, engine, now=current, limit=batch_size, owner=owner, settings=settings
+            groups = keeper.locked(
+                claim_groups, engine, now=current, limit=batch_size, owner=owner, settings=settings
             )
-            if not ids:
+            if not groups:
                 break
             if keeper.ident is None:
                 keeper.start()  # only passes that found work need one
-            for index, row_id in enumerate(ids):
+            for index, group in enumerate(groups):
                 if stop.is_set():
                     report.stopped = True
-                    keeper.locked(release, engine, ids[index:], owner)
+                    keeper.locked(release, engine, _flat(groups[index:]), owner)
                     break
                 try:
-                    status = send_one(
-                        engine, row_id, transport, settings, owner=owner, now=now, keeper=keeper
+                    statuses = send_group(
+                        engine, group, transport, settings, owner=owner, now=now, keeper=keeper
                     )
                 except TransportUnavailable as exc:
                     # The server is down or not answering: no message was handed over,
                     # so the rows wait (still pending) for the next pass.
                     report.unreachable = str(exc)
-                    keeper.locked(release, engine, ids[index:], owner, error=str(exc))
+                    keeper.locked(release, engine, _flat(groups[index:]), owner, error=str(exc))
                     log.warning("SMTP server unreachable, will try again: %s", exc)
                     break
                 except SendTimedOut as timeout:
@@ -546,7 +722,7 @@ def dispatch_pending(
                         report.stalled = (
                             f"{len(timed_out)} sends in a row timed out: {timeout.error}"
                         )
-                        keeper.locked(release, engine, ids[index + 1 :], owner)
+                        keeper.locked(release, engine, _flat(groups[index + 1 :]), owner)
                         log.warning(
                             "SMTP server stalled (%s sends in a row timed out); the pass "
                             "stops and the mails stay queued, no attempt charged: %s",
@@ -557,21 +733,22 @@ def dispatch_pending(
                     continue
                 # The server answered: the timeouts before were about those messages.
                 _charge(engine, owner, timed_out, keeper, report)
-                bucket = {
-                    SENT: report.sent,
-                    RETRYING: report.retrying,
-                    DEAD: report.dead,
-                    SKIPPED: report.skipped,
-                }.get(status)
-                if bucket is not None:
-                    bucket.append(row_id)
+                for row_id, status in statuses.items():
+                    bucket = {
+                        SENT: report.sent,
+                        RETRYING: report.retrying,
+                        DEAD: report.dead,
+                        SKIPPED: report.skipped,
+                    }.get(status)
+                    if bucket is not None:
+                        bucket.append(row_id)
     finally:
         if timed_out:
             if report.unreachable or report.stalled or report.stopped:
                 keeper.locked(
                     release,
                     engine,
-                    [t.row_id for t in timed_out],
+                    [row_id for t in timed_out for row_id in t.row_ids],
                     owner,
                     error=str(timed_out[-1].error),
                 )
@@ -583,6 +760,10 @@ def dispatch_pending(
     return report
 
 
+def _flat(groups: list[tuple[int, ...]]) -> list[int]:
+    return [row_id for group in groups for row_id in group]
+
+
 def _charge(
     engine: Engine,
     owner: str,
@@ -591,16 +772,17 @@ def _charge(
     report: DispatchReport,
 ) -> None:
     for timeout in timed_out:
-        status = keeper.locked(
-            _record_failure,
-            engine,
-            timeout.row_id,
-            owner,
-            attempts=timeout.attempts,
-            error=timeout.error,
-            at=timeout.at,
-        )
-        {RETRYING: report.retrying, DEAD: report.dead}.get(status, []).append(timeout.row_id)
+        for row_id, attempts in timeout.attempts.items():
+            status = keeper.locked(
+                _record_failure,
+                engine,
+                row_id,
+                owner,
+                attempts=attempts,
+                error=timeout.error,
+                at=timeout.at,
+            )
+            {RETRYING: report.retrying, DEAD: report.dead}.get(status, []).append(row_id)
     timed_out.clear()
 
 
@@ -634,7 +816,7 @@ def send_now(
             engine,
             row_id,
             owner,
-            attempts=timeout.attempts,
+            attempts=timeout.attempts[row_id],
             error=timeout.error,
             at=timeout.at,
         )

@@ -188,6 +188,20 @@ def plan_reminder(
     )
 
 
+def held_until(
+    session: Session, user: Recipient, kind: str, due_utc: dt.datetime, *, now: dt.datetime
+) -> dt.datetime | None:
+    """When a ``kind`` prompt due at ``due_utc`` would reach ``user``, if their quiet
+    hours or preferred hour make it wait; None when it would go when due. Also None when
+    it would not go at all (the kind switched off, reminders paused): the partner who
+    is told when a mail will arrive must not learn of someone's quiet pause."""
+    prefs = preferences_for(session, user.id)
+    if not kind_enabled(prefs, kind):
+        return None
+    moment = late_delivery_time(due_utc, delivery_prefs(prefs), user.timezone, now=now)
+    return moment if moment > max(due_utc, now) else None
+
+
 class Recipient(Protocol):
     """Whom a reminder goes to: a :class:`User`, or a planner's plain row of one."""
 

@@ -102,7 +102,12 @@ _env = Environment(
 )
 
 
-def _one_line(value: str) -> str:
+def env() -> Environment:
+    """The templates' environment (every kind's folder, the layout, the grouped mail)."""
+    return _env
+
+
+def one_line(value: str) -> str:
     # Anything that ends up in a header must not be able to start a new header.
     return " ".join(value.replace("\r", " ").replace("\n", " ").split())
 
@@ -119,7 +124,7 @@ def render_parts(kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
     subject, text, html = (
         _env.get_template(f"{kind}/{part}").render(**context) for part in TEMPLATE_PARTS
     )
-    return _one_line(subject), text, html
+    return one_line(subject), text, html
 
 
 def unsubscribe_url(message: OutboxMessage, settings: Settings) -> str:
@@ -159,23 +164,46 @@ def render(
     subject, text, html = render_parts(message.kind, context)
     # Every mail says how to stop this kind of mail, without signing in.
     text = text.rstrip("\n") + f"\n\n--\nStop mails like this one: {unsubscribe}\n"
+    email = envelope(
+        message, settings, subject=subject, text=text, html=html, unsubscribe=unsubscribe
+    )
+    attach(email, message, settings)
+    return email
+
+
+def envelope(
+    message: OutboxMessage,
+    settings: Settings,
+    *,
+    subject: str,
+    text: str,
+    html: str,
+    unsubscribe: str | None,
+) -> EmailMessage:
+    """The email for a row (or a group led by it): headers, text and HTML. With
+    ``unsubscribe``, the one-click List-Unsubscribe headers name it."""
     email = EmailMessage(policy=MAIL_POLICY)
-    email["Subject"] = subject
-    email["From"] = _one_line(settings.mail_from)
-    email["To"] = _one_line(message.to_address)
+    email["Subject"] = one_line(subject)
+    email["From"] = one_line(settings.mail_from)
+    email["To"] = one_line(message.to_address)
     email["Date"] = format_datetime(utcnow())
     email["Message-ID"] = message_id_for(message, settings)
     email["Auto-Submitted"] = "auto-generated"
-    # RFC 8058 one-click: mail clients POST "List-Unsubscribe=One-Click" to this URL.
-    # MAIL_POLICY writes it as it is: an encoded-word here is invisible to clients.
-    email["List-Unsubscribe"] = f"<{unsubscribe}>"
-    email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if unsubscribe is not None:
+        # RFC 8058 one-click: mail clients POST "List-Unsubscribe=One-Click" to this URL.
+        # MAIL_POLICY writes it as it is: an encoded-word here is invisible to clients.
+        email["List-Unsubscribe"] = f"<{unsubscribe}>"
+        email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email.set_content(text)
     email.add_alternative(html, subtype="html")
+    return email
+
+
+def attach(email: EmailMessage, message: OutboxMessage, settings: Settings) -> None:
+    """The row's attachments (an .ics), if its kind registered a builder."""
     builder = ATTACHMENTS.get(message.kind)
     for attachment in builder(dict(message.context), settings) if builder else []:
         maintype, _, subtype = attachment.mime_type.partition("/")
         email.add_attachment(
             attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
         )
-    return email

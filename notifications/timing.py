@@ -88,3 +88,53 @@ def late_delivery_time(
     if moment >= now:
         return moment
     return delivery_time(now, DeliveryPrefs(None, prefs.quiet_start, prefs.quiet_end), tz)
+
+
+def part_of_day(hour: int) -> str:
+    """The part of a day a local hour falls in, as people say it."""
+    if 5 <= hour < 12:
+        return "morning"
+    if 12 <= hour < 17:
+        return "afternoon"
+    if 17 <= hour < 22:
+        return "evening"
+    return "night"
+
+
+def _day_words(local: dt.datetime, today: dt.date) -> str:
+    days = (local.date() - today).days
+    if days == 0:
+        return ""
+    if days == 1:
+        return " tomorrow"
+    if 1 < days < 7:
+        return f" on {local:%A}"
+    return f" on {local:%A %d %B}"
+
+
+def held_note(
+    who: str,
+    moment: dt.datetime,
+    tz: str,
+    *,
+    now: dt.datetime,
+    viewer_tz: str | None = None,
+    what: str = "this",
+    whose: str = "their",
+) -> str:
+    """What to tell the person who acted when a mail to ``who`` waits (quiet hours, a
+    preferred hour) until ``moment``: "Kestrel will get this at 07:00 tomorrow, their
+    morning." In ``who``'s zone; with the viewer's own clock beside it when the two
+    zones differ at that moment (across DST too)."""
+    zone = ZoneInfo(tz)
+    local = moment.astimezone(zone)
+    note = (
+        f"{who} will get {what} at {local:%H:%M}{_day_words(local, now.astimezone(zone).date())}"
+        f", {whose} {part_of_day(local.hour)}"
+    )
+    if viewer_tz:
+        mine = ZoneInfo(viewer_tz)
+        own = moment.astimezone(mine)
+        if own.utcoffset() != local.utcoffset():
+            note += f" ({own:%H:%M}{_day_words(own, now.astimezone(mine).date())} for you)"
+    return note + "."

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from agreements import templates
+from checkins import rounds as checkin_rounds
 from couples import accounts
 from couples import pages as couple_pages
 from couples import service as couples
@@ -256,6 +257,14 @@ def _next_step(user: Any, state: onboarding.OnboardingState) -> None:
         partner = couples.partner_of(session, user.id)
         invites = couples.invitations(session, user.id)
         first = onboarding.first_checkin(session, user.id)
+        # Its mails wait for quiet hours: said here, not found out at 07:00.
+        held = (
+            checkin_rounds.opening_mail_notes(
+                session, user.id, opens_at=first[0], include_mine=True
+            )
+            if first is not None
+            else []
+        )
     lines = []
     if partner is None:
         waiting = next((i for i in invites if not i.accepted_at and not i.revoked_at), None)
@@ -281,6 +290,7 @@ def _next_step(user: Any, state: onboarding.OnboardingState) -> None:
                 else ", once you have both accepted the regular check-in and your partner "
                 "has joined."
             )
+            + "".join(f" {web.md(note)}" for note in held)
             + " You each answer on your own; you see each other's answers only when you have "
             "both answered. Then you sit down and talk it through."
         )

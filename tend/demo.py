@@ -436,6 +436,7 @@ class _History:
         if k == self.months - 1:
             self._talk(round_.id, talked)
         review.mark_reviewed(self.s, self.alex, round_.id, now=talked)
+        review.mark_reviewed(self.s, self.sam, round_.id, now=talked)
         self._topic_statuses(k, talked)
 
     def _talk(self, round_id: int, at: dt.datetime) -> None:

@@ -21,6 +21,7 @@ from notifications import pages as mail_pages
 from onboarding import pages as onboarding_pages
 from privacy import pages as safety_pages
 from reports import pages as report_pages
+from tend import web
 from tend.press_guard import press_guard
 
 
@@ -249,4 +250,5 @@ def run(user: User | None) -> None:
             agreement_pages.cooldown_control()
     safety_pages.quick_exit()
     press_guard()
+    web.show_held_mail()
     page.run()

@@ -10,12 +10,15 @@ from contextlib import contextmanager
 from urllib.parse import urlencode
 
 import streamlit as st
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from couples import accounts, clients
+from couples import service as couples
 from couples.models import User
-from infra.db import transaction
+from infra.db import transaction, utcnow
 from infra.errors import InvalidInput, TendError
+from notifications.models import OutboxMessage
 from tend.csrf import FORM_FIELD, form_token
 
 SESSION_COOKIE = "tend_session"
@@ -53,6 +56,18 @@ def resolve_current_user() -> User | None:
     return user
 
 
+READ_ONLY_NOTE = (
+    "Your partner left this couple space. It stays here for you to read, but nothing in it "
+    "can change now."
+)
+
+
+def read_only_note() -> None:
+    """Said once at the top of a page of a frozen couple space (the partner left), whose
+    actions the page leaves out: only what can be done is offered."""
+    st.info(READ_ONLY_NOTE)
+
+
 def current_user() -> User:
     """The signed-in user; anyone else is asked to sign in and comes back here after."""
     user = st.session_state.get(USER_KEY)
@@ -79,13 +94,42 @@ def _require_live_session(session: Session, *, touch: bool) -> None:
         st.rerun(scope="app")
 
 
+HELD_MAIL_KEY = "_tend_held_mail"
+
+
 @contextmanager
 def action() -> Iterator[Session]:
     """One transaction for one user action, by a signed-in person only while their
-    session is live (else nothing is done and the page asks to sign in)."""
+    session is live (else nothing is done and the page asks to sign in).
+
+    Mails the action writes to the partner that wait for their quiet hours are said
+    where the person acted (:func:`show_held_mail`): nothing is delayed silently."""
+    written: list[OutboxMessage] = []
+
+    def note_mail(_session: Session, instance: object) -> None:
+        if isinstance(instance, OutboxMessage):
+            written.append(instance)
+
     with transaction() as session:
         _require_live_session(session, touch=True)
+        event.listen(session, "pending_to_persistent", note_mail)
         yield session
+        user = st.session_state.get(USER_KEY)
+        notes = (
+            couples.held_mail_notes(
+                session, user.id, written, now=utcnow(), viewer_tz=user.timezone
+            )
+            if written and user is not None
+            else []
+        )
+    if notes:
+        st.session_state[HELD_MAIL_KEY] = notes
+
+
+def show_held_mail() -> None:
+    """Once, on the page drawn after the action: when the partner gets its mail."""
+    for note in st.session_state.pop(HELD_MAIL_KEY, []):
+        st.info(md(note), icon=":material/schedule:")
 
 
 @contextmanager

@@ -9,7 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
-from checkins import answers, rounds
+from checkins import answers, rounds, survey
+from checkins import review as checkin_review
 from couples import accounts
 from infra.db import utcnow
 from tests.factories import make_couple
@@ -80,11 +81,18 @@ def test_a_reviewed_round_shows_once_under_your_last_check_in(signed_in, tx) -> 
     ]
     at.button(key=f"reviewed_{round_id}").click().run()
     assert not at.exception, at.exception
+    # One partner's confirmation is not "together": the review stays, saying so.
+    assert any("once" in i.value and "confirms too" in i.value for i in at.info)
+    assert f"reviewed_{round_id}" not in [b.key for b in at.button]
+    with tx() as s:
+        checkin_review.mark_reviewed(s, b.id, round_id)
+    at.run()
+    assert not at.exception, at.exception
     assert not at.success
     assert "No check-in is open right now." in [m.value for m in at.markdown]
     assert [h.value for h in at.subheader].count("Your last check-in") == 1
     assert [h.value for h in at.subheader].count("Side by side") == 1
-    assert any("Reviewed together on" in c.value for c in at.caption)
+    assert any("Reviewed together on" in m.value for m in at.markdown)
 
 
 def _step(at: AppTest) -> str:
@@ -200,3 +208,29 @@ def test_trends_charts_carry_their_spec_and_rows(signed_in, tx) -> None:  # type
         assert spec["encoding"]["y"]["field"] == "total"
         rows = pa.ipc.open_stream(first.data.data).read_all().to_pylist()
         assert sorted(r["total"] for r in rows) == [10, 16]
+
+
+def test_the_review_shows_the_words_chosen_with_their_scale(signed_in, tx) -> None:  # type: ignore[no-untyped-def]
+    """"Very" and "Somewhat", as each partner chose them, not 4 and 2; the scale beside
+    them says where each word stands."""
+    a, b, token, now = signed_in
+    with tx() as s:
+        round_id = rounds.start_round_now(s, a.id, now=now - dt.timedelta(days=1)).id
+    answer_round(tx, a, b, round_id, now - dt.timedelta(hours=1), sheet(16), sheet(10))
+    at = _app(token, "checkin")
+    at.run()
+    assert not at.exception, at.exception
+    text = "\n".join(m.value for m in at.markdown)
+    partner = b.display_name
+    happy = survey.SATISFACTION[0].prompt
+    block = text[text.index(happy) :].split("\n\n")[0]
+    assert f"You: **Very** · {partner}: **Mostly**" in block
+    assert (
+        f"Scale: Not at all · A little · Somewhat · Mostly (*{partner}*) · Very (*you*) · "
+        "Completely"
+    ) in block
+    certainty = text[text.index(survey.CERTAINTY.prompt) :].split("\n\n")[0]
+    assert f"You: **Fairly certain** · {partner}: **Fairly certain**" in certainty
+    assert f"Fairly certain (*you and {partner}*)" in certainty
+    # No bare numbers stand for an answer.
+    assert "You: **4**" not in text

@@ -508,6 +508,8 @@ def test_the_review_highlights_differences_and_change_since_last_round(tx, coupl
         review = checkin_review.review(s, a.id, round_id)
         checkin_review.add_action_item(s, a.id, round_id, "Phones away at dinner", b.id, now=later)
         checkin_review.mark_reviewed(s, b.id, round_id, now=later)
+        assert s.get(Round, round_id).reviewed_at is None  # one partner is not "together"
+        checkin_review.mark_reviewed(s, a.id, round_id, now=later + dt.timedelta(minutes=1))
     happy = next(x for x in review.scales if x.label == survey.SATISFACTION[0].prompt)
     assert happy.highlight and (happy.mine, happy.theirs) == (5, 1)
     about_me = next(x for x in review.adherence if x.about == "you")
@@ -516,7 +518,8 @@ def test_the_review_highlights_differences_and_change_since_last_round(tx, coupl
     with tx() as s:
         items = checkin_review.open_action_items(s, b.id)
         assert [(i.text, i.owner_user_id) for i in items] == [("Phones away at dinner", b.id)]
-        assert s.get(Round, round_id).reviewed_by_id == b.id
+        assert s.get(Round, round_id).reviewed_by_id == a.id
+        assert s.get(Round, round_id).reviewed_at == later + dt.timedelta(minutes=1)
 
 
 # --- topics -----------------------------------------------------------------------------------
@@ -900,3 +903,59 @@ def test_an_edit_waiting_on_the_partner_s_revealing_submit_is_refused(tx, couple
             if rid == round_id
         }
         assert totals == {a.id: 19, b.id: 10}
+
+
+# --- reviewed together --------------------------------------------------------------------
+
+
+def test_reviewed_together_takes_both_partners(tx, couple, now) -> None:
+    _c, a, b, _cooldown = couple
+    round_id = full_round(tx, a, b, now, sheet(16), sheet(12))
+    with tx() as s:
+        checkin_review.mark_reviewed(s, a.id, round_id, now=now)
+        checkin_review.mark_reviewed(s, a.id, round_id, now=now + dt.timedelta(hours=1))
+    with tx() as s:
+        review = checkin_review.review(s, b.id, round_id)
+        assert checkin_review.reviewed_together(review, b.id) == (
+            checkin_review.ReviewedTogether(by_me=False, by_partner=True, at=None)
+        )
+        mine = next(p for p in s.get(Round, round_id).participations if p.user_id == a.id)
+        assert mine.reviewed_at == now  # confirming again changes nothing
+    later = now + dt.timedelta(days=1)
+    with tx() as s:
+        checkin_review.mark_reviewed(s, b.id, round_id, now=later)
+    with tx() as s:
+        round_ = s.get(Round, round_id)
+        assert (round_.reviewed_at, round_.reviewed_by_id) == (later, b.id)
+        together = checkin_review.reviewed_together(checkin_review.review(s, a.id, round_id), a.id)
+        assert together == checkin_review.ReviewedTogether(True, True, later)
+
+
+def test_two_confirmations_at_once_make_the_round_reviewed(tx, couple, now) -> None:
+    """B's confirmation is under way when A's starts: A's waits for the round's lock,
+    then sees B's, so the round is reviewed together, not left with both confirmations
+    and no one to finish it."""
+    import threading
+
+    _c, a, b, _cooldown = couple
+    round_id = full_round(tx, a, b, now, sheet(16), sheet(12))
+    outcome: list[BaseException | None] = []
+
+    def confirm_a() -> None:
+        try:
+            with tx() as s:
+                checkin_review.mark_reviewed(s, a.id, round_id, now=now)
+            outcome.append(None)
+        except BaseException as error:
+            outcome.append(error)
+
+    with tx() as s:
+        checkin_review.mark_reviewed(s, b.id, round_id, now=now)
+        s.flush()
+        confirming = threading.Thread(target=confirm_a)
+        confirming.start()
+        confirming.join(1.0)
+    confirming.join(30)
+    assert outcome == [None]
+    with tx() as s:
+        assert s.get(Round, round_id).reviewed_at == now
