@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 import agreements.models
+import charter.models
 import checkins.models
+import checkins.talk_models
 import couples.models
 import notifications.models
 import onboarding.models
@@ -17,6 +19,8 @@ MODEL_MODULES = (
     notifications.models,
     agreements.models,
     checkins.models,
+    charter.models,
+    checkins.talk_models,
     onboarding.models,
     reports.models,
 )
