@@ -320,8 +320,7 @@ def agreement_page() -> None:
     st.page_link(web.page("agreements"), label="All agreements", icon="⬅️")
     st.title(web.md(view.title))
     st.caption(STATUS.get(view.status, view.status))
-    for message in st.session_state.pop("_agreement_flash", []):
-        st.success(message)
+    web.show_flash()
     if read_only:
         web.read_only_note()
 
@@ -400,15 +399,7 @@ def _words(kind: str, version: agreement_views.VersionView, timezone: str) -> No
 
 
 def _act(call, message: str) -> None:  # type: ignore[no-untyped-def]
-    """Run one service call as one action; on success show ``message`` after the rerun."""
-    try:
-        with web.action() as session:
-            call(session)
-    except TendError as exc:
-        web.show_error(exc, FORM_LABELS)
-    else:
-        st.session_state["_agreement_flash"] = [message]
-        st.rerun()
+    web.act(call, message, FORM_LABELS)
 
 
 def _pending_section(

@@ -23,7 +23,7 @@ _env = Environment(
 
 def report_html(report: Report, *, expires_on: str) -> str:
     charts = {
-        f"{index}-{section.key}": base64.b64encode(chart_png(block)).decode("ascii")
+        f"{index}-{section.key}": base64.b64encode(chart_png(block, dpi=110)).decode("ascii")
         for section in report.sections
         for index, block in enumerate(section.blocks)
         if isinstance(block, Chart)

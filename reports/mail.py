@@ -1,17 +1,16 @@
-"""The report's mails (registered with the mail machinery at import; listed in
-tend/registry.py): the partner is asked for consent; the therapist gets the link once
-both consented. Names and a date only, never anything from the report."""
+"""The report's mails, registered with the mail machinery at import (listed in
+tend/registry.py; their templates sit with the others in notifications/templates/): the
+partner is asked for consent; the therapist gets the link once both consented. Names
+and a date only, never anything from the report."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlencode
 
 from infra.settings import Settings
 from notifications import rendering
 
 LINK_PATH = "/therapist/report"
-TEMPLATES = Path(__file__).with_name("templates") / "mail"
 
 
 def therapist_link(settings: Settings, secret: str | None) -> str:
@@ -19,6 +18,5 @@ def therapist_link(settings: Settings, secret: str | None) -> str:
     return settings.base_url + LINK_PATH + ("?" + urlencode({"t": secret}) if secret else "")
 
 
-rendering.add_template_dir(TEMPLATES)
 rendering.register_kind("report_proposed", lambda settings, _secret: settings.base_url + "/report")
 rendering.register_kind("report_shared", therapist_link)

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import streamlit as st
 from sqlalchemy.orm import Session
 
 from couples import service as couples
-from infra.errors import TendError
 from reports import content, service
 from reports.models import ACTIVE, DECLINED, PENDING, REPLACED, WITHDRAWN
 from reports.service import MAX_DAYS, ShareInput, ShareView
@@ -42,15 +40,8 @@ def _local(moment: dt.datetime, timezone: str) -> str:
     return f"{moment.astimezone(ZoneInfo(timezone)):%-d %b %Y, %H:%M}"
 
 
-def _act(call: Callable[[Session], Any], message: str) -> None:
-    try:
-        with web.action() as session:
-            call(session)
-    except TendError as exc:
-        web.show_error(exc, LABELS)
-    else:
-        web.flash(message)
-        st.rerun()
+def _act(call: Callable[[Session], object], message: str) -> None:
+    web.act(call, message, LABELS)
 
 
 def _choice_form(form_key: str, user_timezone: str, initial: ShareView | None) -> ShareInput | None:
@@ -58,25 +49,22 @@ def _choice_form(form_key: str, user_timezone: str, initial: ShareView | None) -
     today = dt.datetime.now(ZoneInfo(user_timezone)).date()
     chosen = set(initial.contents) if initial else set(content.DEFAULT_SECTIONS)
     with st.form(form_key):
-        st.markdown("**What the report holds**")
         keys = []
-        for choice in content.section_choices():
-            if st.checkbox(
-                choice.label,
-                value=choice.key in chosen,
-                help=choice.help,
-                key=f"{form_key}_{choice.key}",
-            ):
-                keys.append(choice.key)
-        st.markdown("**Words you wrote yourselves** (only what you both tick)")
-        for choice in content.free_text_choices():
-            if st.checkbox(
-                choice.label,
-                value=choice.key in chosen,
-                help=choice.help,
-                key=f"{form_key}_{choice.key}",
-            ):
-                keys.append(choice.key)
+        for heading, choices in (
+            ("**What the report holds**", content.section_choices()),
+            (
+                "**Words you wrote yourselves** (only what you both tick)",
+                content.free_text_choices(),
+            ),
+        ):
+            st.markdown(heading)
+            keys += [
+                c.key
+                for c in choices
+                if st.checkbox(
+                    web.md(c.label), value=c.key in chosen, help=c.help, key=f"{form_key}_{c.key}"
+                )
+            ]
         st.caption(
             "Never included: your private answers, the safety questions, your cooldown notes, "
             "answers before you both answered."

@@ -29,7 +29,7 @@ What is registered, and where:
   "charter" in charter.warnings
 - partner-joined hooks (couples.service.register_partner_joined_hook):
   "onboarding" in onboarding.service
-- mail kinds with their own templates (notifications.rendering.register_kind):
+- mail kinds (notifications.rendering.register_kind):
   report_proposed, report_shared in reports.mail
 - report sections (reports.sections.register_section): none yet; the charter adds its
   root causes here (from its own module if it sits above reports, else from this file)

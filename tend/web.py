@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlencode
 
@@ -193,6 +193,21 @@ FLASH_KEY = "_tend_flash"
 def flash(message: str) -> None:
     """A success message that survives the st.rerun() that follows an action."""
     st.session_state[FLASH_KEY] = message
+
+
+def act(
+    call: Callable[[Session], object], message: str, labels: dict[str, str] | None = None
+) -> None:
+    """Run one service call as one action; on success show ``message`` after the rerun,
+    else the error next to the form (its fields keep what was typed)."""
+    try:
+        with action() as session:
+            call(session)
+    except TendError as exc:
+        show_error(exc, labels)
+    else:
+        flash(message)
+        st.rerun()
 
 
 def show_flash() -> None:
