@@ -19,6 +19,7 @@ from infra.settings import get_settings
 from notifications import pages as mail_pages
 from onboarding import pages as onboarding_pages
 from privacy import pages as safety_pages
+from reports import pages as report_pages
 from tend.press_guard import press_guard
 
 
@@ -79,6 +80,12 @@ def build_pages() -> dict[str, StreamlitPage]:
             url_path="checkin",
             icon=":material/forum:",
         ),
+        "talk": st.Page(
+            checkin_pages.talk_page,
+            title="Our talk",
+            url_path="talk",
+            icon=":material/record_voice_over:",
+        ),
         "checkin_history": st.Page(
             checkin_pages.history_page,
             title="Check-in history",
@@ -125,6 +132,12 @@ def build_pages() -> dict[str, StreamlitPage]:
             title="Therapy plan",
             url_path="therapy",
             icon=":material/psychology:",
+        ),
+        "report": st.Page(
+            report_pages.report_page,
+            title="Therapist report",
+            url_path="report",
+            icon=":material/description:",
         ),
         "notifications": st.Page(
             mail_pages.notifications_page,
@@ -174,11 +187,12 @@ def navigation_for(
         "": [p["home"], p["welcome"], p["couple"]],
         "Check-ins": [
             p["checkin"],
+            p["talk"],
             p["checkin_history"],
             p["topics"],
             p["trends"],
         ],
-        "Together": [p["agreements"], p["cooldown"], p["therapy"]],
+        "Together": [p["agreements"], p["cooldown"], p["therapy"], p["report"]],
         "You": [p["account"], p["notifications"], *local_mail],
         "Help": help_pages,
     }
