@@ -28,11 +28,13 @@ from tend.press_guard import press_guard
 def build_pages() -> dict[str, StreamlitPage]:
     """Every page, as new st.Page objects.
 
-    Each run builds its own: st.navigation marks the page it returns as the one that
-    may run, on the object itself, and the page's run clears the mark. Objects shared
-    by all sessions let one session's run clear the mark another session's navigation
-    had just set ("This page cannot be called directly"): with a few people on the
-    server at once, pages failed at random (tests/test_concurrent_sessions.py).
+    Each session builds its own (session_menu): st.navigation marks the page it returns
+    as the one that may run, on the object itself, and the page's run clears the mark.
+    Objects shared by all sessions let one session's run clear the mark another
+    session's navigation had just set ("This page cannot be called directly"): with a
+    few people on the server at once, pages failed at random
+    (tests/test_concurrent_sessions.py). A session's runs follow one another, so its
+    own objects are safe to reuse.
     """
     return {
         # The default page, served at "/": home when signed in, else the sign-in form. Marked
@@ -240,9 +242,22 @@ def menu_for(user: User | None) -> dict[str, list[StreamlitPage]]:
     return {first: [*sections[first], *rest], **{k: v for k, v in sections.items() if k != first}}
 
 
+MENUS_KEY = "_tend_menus"
+
+
+def session_menu(user: User | None) -> dict[str, list[StreamlitPage]]:
+    """This session's menu for this kind of visitor, built on its first run (building
+    ~30 st.Page objects costs a few milliseconds, a tenth of a bare page's run)."""
+    menus = st.session_state.setdefault(MENUS_KEY, {})
+    kind = (user is None, get_settings().uses_file_drop)
+    if kind not in menus:
+        menus[kind] = menu_for(user)
+    return menus[kind]
+
+
 def run(user: User | None) -> None:
     """Route the request, draw the menu, run the page."""
-    page = st.navigation(menu_for(user), position="sidebar", expanded=True)
+    page = st.navigation(session_menu(user), position="sidebar", expanded=True)
     st.session_state["_tend_page_path"] = "/" + page.url_path
     if user is not None:
         with st.sidebar:

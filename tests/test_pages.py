@@ -144,10 +144,12 @@ def test_signed_in_pages_ask_a_signed_out_visitor_to_sign_in_first(tend_env) -> 
 def _menus() -> None:
     import streamlit as st
 
-    from tend.navigation import menu_for
+    from tend.navigation import menu_for, session_menu
 
     st.session_state["signed_out"] = menu_for(None)
     st.session_state["signed_in"] = menu_for(object())  # type: ignore[arg-type]
+    # A session builds its menu once per kind of visitor and reuses it on later runs.
+    st.session_state["reused"] = session_menu(None) is session_menu(None)
 
 
 def test_pages_outside_the_menu_keep_their_address(tend_env) -> None:
@@ -159,6 +161,7 @@ def test_pages_outside_the_menu_keep_their_address(tend_env) -> None:
 
     # st.Page objects are made inside a script run: the menus are made in one.
     menus = AppTest.from_function(_menus, default_timeout=30).run()
+    assert menus.session_state["reused"]
     for user, key in ((None, "signed_out"), (object(), "signed_in")):
         menu = menus.session_state[key]
         listed = [p for pages in navigation_for(user).values() for p in pages]  # type: ignore[arg-type]
