@@ -79,7 +79,9 @@ class Crowd:
             for _ in range(rounds):
                 for page in self.pages:
                     run = tab.run(page)
-                    assert run.ok, (page, run.exceptions)
+                    if not run.ok:
+                        log = self.served.log_path.read_text(errors="replace")[-4000:]
+                        raise AssertionError(f"{page}: {run.exceptions}\n{log}")
                     times.append(run.seconds)
             return times
 

@@ -42,7 +42,9 @@ def _local(at: dt.datetime, tz: str) -> str:
 # --- this round -----------------------------------------------------------------------------
 def checkin_page() -> None:
     user = web.current_user()
-    with web.action() as session:
+    # Drawing the page only reads: without SQLite's write lock, so sessions viewing
+    # their check-in at the same moment do not queue behind each other (web_sessions).
+    with web.reading() as session:
         membership = couples.membership_of(session, user.id)
         couple = membership.couple if membership else None
         # As couples.partner_of / shown_name, from the membership already loaded.
@@ -122,7 +124,7 @@ def _no_open_round(user_id: int, last: checkin_review.Review | None) -> None:
 
 
 def _action_items_banner(user_id: int) -> None:
-    with web.action() as session:
+    with web.reading() as session:
         items = checkin_review.open_action_items(session, user_id)
         names = checkin_history.shown_names(session, user_id)
     if not items:
@@ -163,7 +165,7 @@ def _scale(round_id: int, item: str, prompt: str, options, value, help_text: str
 
 
 def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
-    with web.action() as session:
+    with web.reading() as session:
         questions = checkin_rounds.round_questions(session, user_id, round_id)
         stored = answers.my_answers(session, user_id, round_id)
         topics = checkin_history.topics(session, user_id)
@@ -459,7 +461,7 @@ def _total(col, who: str, total: int | None, previous: int | None) -> None:  # t
 
 
 def _settings(user_id: int) -> None:
-    with web.action() as session:
+    with web.reading() as session:
         couple = couples.require_membership(session, user_id).couple
         days = checkin_rounds.due_days_for(session, couple.id)
         own = checkin_questions.questions(session, user_id)
