@@ -12,6 +12,7 @@ import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
 from agreements import pages as agreement_pages
+from charter import pages as charter_pages
 from checkins import pages as checkin_pages
 from couples import pages as couple_pages
 from couples.models import User
@@ -100,6 +101,12 @@ def build_pages() -> dict[str, StreamlitPage]:
             title="Trends",
             url_path="trends",
             icon=":material/monitoring:",
+        ),
+        "charter": st.Page(
+            charter_pages.charter_page,
+            title="Our charter",
+            url_path="charter",
+            icon=":material/history_edu:",
         ),
         "agreements": st.Page(
             agreement_pages.agreements_page,
@@ -192,7 +199,13 @@ def navigation_for(
             p["topics"],
             p["trends"],
         ],
-        "Together": [p["agreements"], p["cooldown"], p["therapy"], p["report"]],
+        "Together": [
+            p["charter"],
+            p["agreements"],
+            p["cooldown"],
+            p["therapy"],
+            p["report"],
+        ],
         "You": [p["account"], p["notifications"], *local_mail],
         "Help": help_pages,
     }
