@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import statistics
 import subprocess
 import time
@@ -106,7 +107,10 @@ def append_history(results: list[Result], *, now: dt.datetime | None = None) -> 
     entry = {
         "at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="minutes"),
         "commit": _commit(),
-        "results": {r.name: {"ratio": round(r.ratio, 3), "goal": r.goal} for r in results},
+        "results": {
+            r.name: {"ratio": None if math.isnan(r.ratio) else round(r.ratio, 3), "goal": r.goal}
+            for r in results
+        },
     }
     with HISTORY.open("a") as history:
         history.write(json.dumps(entry, sort_keys=True) + "\n")
@@ -127,5 +131,8 @@ def print_trend(runs: int = 8) -> None:
     for name in names:
         seen = [(e["at"][:10], e["results"][name]) for e in history if name in e["results"]]
         goal = seen[-1][1]["goal"]
-        trail = ", ".join(f"{day}: {r['ratio']:.2f}" for day, r in seen[-runs:])
+        trail = ", ".join(
+            f"{day}: {'-' if r['ratio'] is None else format(r['ratio'], '.2f')}"
+            for day, r in seen[-runs:]
+        )
         print(f"{name:<22}{goal:>7.2f}  {trail}")

@@ -42,7 +42,9 @@ def _local(at: dt.datetime, tz: str) -> str:
 # --- this round -----------------------------------------------------------------------------
 def checkin_page() -> None:
     user = web.current_user()
-    with web.action() as session:
+    # Drawing the page only reads: without SQLite's write lock, so sessions viewing
+    # their check-in at the same moment do not queue behind each other (web_sessions).
+    with web.reading() as session:
         membership = couples.membership_of(session, user.id)
         couple = membership.couple if membership else None
         # As couples.partner_of / shown_name, from the membership already loaded.
@@ -134,7 +136,7 @@ def _no_open_round(user_id: int, last: checkin_review.Review | None) -> None:
 
 
 def _action_items_banner(user_id: int) -> None:
-    with web.action() as session:
+    with web.reading() as session:
         items = checkin_review.open_action_items(session, user_id)
         names = checkin_history.shown_names(session, user_id)
     if not items:
@@ -177,7 +179,7 @@ def _scale(round_id: int, item: str, prompt: str, options, value, help_text: str
 def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
     """One step of my sheet: its questions, saved as they are answered, then Back and
     Next (Submit on the last step, the questions just for me, which everyone reaches)."""
-    with web.action() as session:
+    with web.reading() as session:
         questions = checkin_rounds.round_questions(session, user_id, round_id)
         stored = answers.my_answers(session, user_id, round_id)
         where = steps.position(session, user_id, round_id)
@@ -612,7 +614,7 @@ def _total(col, who: str, total: int | None, previous: int | None) -> None:  # t
 
 
 def _settings(user_id: int) -> None:
-    with web.action() as session:
+    with web.reading() as session:
         couple = couples.require_membership(session, user_id).couple
         days = checkin_rounds.due_days_for(session, couple.id)
         own = checkin_questions.questions(session, user_id)

@@ -44,11 +44,11 @@ def test_signed_out_visitors_land_on_sign_in(tend_env) -> None:
 
 @pytest.mark.parametrize("signed_in", [False, True])
 def test_every_page_in_the_navigation_renders(tend_env, signed_in: bool) -> None:
-    from tend.navigation import navigation_for
-
     token = _signed_in(tend_env) if signed_in else None
     at = _app(token).run()
     assert not at.exception
+    # Only now: st.Page objects must be made inside a script run (the first one).
+    from tend.navigation import navigation_for
     with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
         user = accounts.resolve_session(s, token) if token else None
     pages = [p for section in navigation_for(user).values() for p in section]

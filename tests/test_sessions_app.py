@@ -167,21 +167,23 @@ def _writes_during(url: str, run) -> list[str]:  # type: ignore[no-untyped-def]
     return seen
 
 
-def test_a_page_run_writes_nothing_until_the_session_is_due_a_touch(tend_env) -> None:
+@pytest.mark.parametrize("page", ["trends", "checkin", "checkin_history"])
+def test_a_page_run_writes_nothing_until_the_session_is_due_a_touch(tend_env, page) -> None:
     """Every page run resolves its session: read-only, so on SQLite it neither waits for
     nor holds the write lock (the scheduler's and every other session's). Once a minute
     the run moves the session's last-seen time on, and only that run writes."""
-    from tend.navigation import PAGES
-
     url = tend_env["TEND_DATABASE_URL"]
     a_id, _b_id, [token], _partner = _tokens(tend_env, 1)
     mine = select(AuthSession).where(AuthSession.user_id == a_id)
     at = AppTest.from_file(APP, default_timeout=30)
     at.session_state[web.TEST_TOKEN_KEY] = token
     at.run()
-    at._page_hash = PAGES["trends"]._script_hash
+    # Only now: st.Page objects must be made inside a script run (the first one).
+    from tend.navigation import PAGES
+
+    at._page_hash = PAGES[page]._script_hash
     assert _writes_during(url, at.run) == []
-    assert not at.exception and at.title[0].value == "Trends"
+    assert not at.exception and at.title[0].value == PAGES[page].title.replace("This c", "C")
     with transaction() as s:
         record = s.scalars(mine).one()
         record.last_seen_at = utcnow() - accounts.SESSION_TOUCH_EVERY
