@@ -30,8 +30,7 @@ What is registered, and where:
   "onboarding" in onboarding.service
 - mail kinds (notifications.rendering.register_kind):
   report_proposed, report_shared in reports.mail
-- report sections (reports.sections.register_section): none yet; the charter adds its
-  root causes here (from its own module if it sits above reports, else from this file)
+- report sections (reports.sections.register_section): "charter" in reports.charter_section
 - exporters and erasers also: "reports" in reports.privacy_hooks
 """
 
@@ -48,6 +47,7 @@ import couples.accounts
 import onboarding.service
 import privacy.export
 import privacy.mail_hooks
+import reports.charter_section
 import reports.mail
 import reports.privacy_hooks
 
@@ -63,6 +63,7 @@ REGISTERING_MODULES = (
     charter.consent,
     charter.privacy_hooks,
     charter.warnings,
+    reports.charter_section,
     reports.mail,
     reports.privacy_hooks,
 )
