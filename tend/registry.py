@@ -29,7 +29,7 @@ What is registered, and where:
 - partner-joined hooks (couples.service.register_partner_joined_hook):
   "onboarding" in onboarding.service
 - mail kinds (notifications.rendering.register_kind):
-  report_proposed, report_shared in reports.mail
+  report_proposed, report_shared in reports.mail (report_proposed a prompt kind too)
 - report sections (reports.sections.register_section): "charter" in reports.charter_section
 - exporters and erasers also: "reports" in reports.privacy_hooks
 """
