@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from agreements import cooldowns
 from agreements.models import Agreement, TherapySession
-from agreements.templates import TEMPLATES
+from agreements.templates import TEMPLATES, registered_kind
 from agreements.therapy import ATTENDANCE
 from checkins import history, review, rules, survey, warnings
 from checkins.models import RESOLVED
@@ -143,8 +143,11 @@ def _agreement_names(session: Session, context: ReportContext) -> dict[int, str]
     names: dict[int, str] = {}
     own = 0
     for agreement_id, kind in rows:
+        registered = registered_kind(kind)
         if kind in TEMPLATES:
             names[agreement_id] = TEMPLATES[kind].title
+        elif registered is not None:  # another package's kind (the charter): Tend's words
+            names[agreement_id] = registered.title
         else:
             own += 1
             names[agreement_id] = f"Own agreement {own}"

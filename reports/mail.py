@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from infra.settings import Settings
 from notifications import rendering
+from notifications.preferences import register_prompt_kind
 
 LINK_PATH = "/therapist/report"
 
@@ -20,3 +21,6 @@ def therapist_link(settings: Settings, secret: str | None) -> str:
 
 rendering.register_kind("report_proposed", lambda settings, _secret: settings.base_url + "/report")
 rendering.register_kind("report_shared", therapist_link)
+# The partner may switch the question off like any prompt (and a quiet pause holds it);
+# the therapist's mail is not a prompt: it goes once both said yes.
+register_prompt_kind("report_proposed", "A report for your therapist awaits your answer")

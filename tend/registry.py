@@ -30,9 +30,8 @@ What is registered, and where:
 - partner-joined hooks (couples.service.register_partner_joined_hook):
   "onboarding" in onboarding.service
 - mail kinds (notifications.rendering.register_kind):
-  report_proposed, report_shared in reports.mail
-- report sections (reports.sections.register_section): none yet; the charter adds its
-  root causes here (from its own module if it sits above reports, else from this file)
+  report_proposed, report_shared in reports.mail (report_proposed a prompt kind too)
+- report sections (reports.sections.register_section): "charter" in reports.charter_section
 - exporters and erasers also: "reports" in reports.privacy_hooks
 """
 
@@ -49,6 +48,7 @@ import couples.accounts
 import onboarding.service
 import privacy.export
 import privacy.mail_hooks
+import reports.charter_section
 import reports.mail
 import reports.privacy_hooks
 
@@ -64,6 +64,7 @@ REGISTERING_MODULES = (
     charter.consent,
     charter.privacy_hooks,
     charter.warnings,
+    reports.charter_section,
     reports.mail,
     reports.privacy_hooks,
 )

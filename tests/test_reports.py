@@ -322,3 +322,39 @@ def test_the_secret_is_cleared_from_the_outbox_once_sent_and_only_the_hash_is_ke
         share = s.get(ReportShare, share_id)
         assert share.link_hash == token_hash(token)
         assert token not in repr(s.execute(select(ReportShare.__table__)).all())
+
+
+OWN_CAUSE = "own-cause-typed-7b2e"
+COMMITMENT = "commitment-typed-3f9a"
+
+
+def test_the_charters_root_causes_through_the_section_hook(built, tx, now) -> None:
+    from charter import consent as charter
+    from charter import words
+    from charter.consent import CauseInput
+    from reports.charter_section import CHARTER, CHARTER_WORDS
+
+    review = now.date() + dt.timedelta(days=60)
+    with tx() as s:
+        for user_id, what in ((built.a_id, COMMITMENT), (built.b_id, "b will")):
+            causes = [
+                CauseInput("trust", what=what, notice="we notice"),
+                CauseInput(words.OWN, own_title=OWN_CAUSE, what="also", notice="seen"),
+            ]
+            charter.propose_charter(s, user_id, causes, review, now=now)
+        charter.agree(s, built.a_id, now=now)
+    assert CHARTER in {c.key for c in content.section_choices()}
+    assert CHARTER_WORDS in {c.key for c in content.free_text_choices()}
+    share_id, _token = _shared(tx, built, now, contents=[CHARTER])
+    with tx() as s:
+        text = pdf_text(report_pdf(service.report_for_partner(s, built.a_id, now=now)))
+    assert "The charter's root causes and how they have gone" in text
+    assert "Trust was broken" in text  # Tend's words
+    assert "Own root cause 1" in text
+    assert OWN_CAUSE not in text and COMMITMENT not in text
+    with tx() as s:
+        service.withdraw(s, built.a_id, share_id, now=now)
+    _shared(tx, built, now, contents=[CHARTER, CHARTER_WORDS])
+    with tx() as s:
+        text = pdf_text(report_pdf(service.report_for_partner(s, built.b_id, now=now)))
+    assert OWN_CAUSE in text and COMMITMENT in text
