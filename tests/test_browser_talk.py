@@ -15,7 +15,7 @@ from sqlalchemy import select
 from checkins.models import ActionItem, Round
 from infra.db import transaction
 from notifications.models import OutboxMessage
-from tests.browser import act, click, fill, open_page, wait_until
+from tests.browser import act, click, field, fill, open_page, wait_until
 from tests.test_browser_checkins import (
     alex_and_blair_with_a_round,
     answer_all,
@@ -68,7 +68,9 @@ def test_two_partners_hold_the_talk_to_the_end_with_a_cooldown_in_the_middle(
     shows(blair, "Item 2 of 2")
     assert "happy" in page_text(blair)  # the answers two points apart
 
-    # Blair writes a note; Alex sees it.
+    # Blair writes a note; Alex sees it. (The first item's note field goes once the run
+    # that drew the second item has finished.)
+    expect(field(blair, "Your note on this item")).to_have_count(1, timeout=FOLLOW)
     fill(blair, "Your note on this item", "BLAIR-NOTE: I had a rough week")
     act(blair, main_button(blair, "Save note").click)
     shows(alex, "BLAIR-NOTE: I had a rough week")
