@@ -1014,6 +1014,10 @@ def talk_page() -> None:
     if view.finished_at is None:
         _when(user, view)
     _talk(user.id, user.timezone, view.round_id)
+    if view.finished_at is None:
+        # Outside the fragment that re-reads every 2 s: an open list or a half-typed day
+        # is not redrawn under the person's hands.
+        _action_form(view, user.id)
 
 
 def _when(user: User, view: TalkView) -> None:
@@ -1048,7 +1052,7 @@ def _talk(user_id: int, timezone: str, round_id: int) -> None:
         view = talk.talk_view(session, user_id, round_id)
     if view.finished_at is not None:
         st.success(f"You finished this talk on {_local(view.finished_at, timezone)}.")
-        _actions(view, user_id, editable=False)
+        _actions(view)
         return
     item = view.current
     with st.container(border=True, key="talk_item"):
@@ -1094,12 +1098,11 @@ def _talk(user_id: int, timezone: str, round_id: int) -> None:
             _move(user_id, round_id, view.position, 1)
         if cols[2].button("I need a cooldown", key="talk_cooldown", icon=":material/pause_circle:"):
             _call(lambda s: talk.agreements_port.start_cooldown(s, user_id))
-    _actions(view, user_id, editable=True)
     if view.at_end and not view.paused_by_cooldown:
-        st.divider()
         st.write("That was the last item. Finishing marks this check-in as reviewed together.")
         if st.button("Finish the talk", key="talk_finish", type="primary"):
             _call(lambda s: talk.finish(s, user_id, round_id))
+    _actions(view)
 
 
 def _move(user_id: int, round_id: int, seen: int, step: int) -> None:
@@ -1108,7 +1111,7 @@ def _move(user_id: int, round_id: int, seen: int, step: int) -> None:
     )
 
 
-def _actions(view: TalkView, user_id: int, *, editable: bool) -> None:
+def _actions(view: TalkView) -> None:
     st.subheader("What we will do")
     if view.actions:
         st.markdown(
@@ -1118,10 +1121,11 @@ def _actions(view: TalkView, user_id: int, *, editable: bool) -> None:
                 for a in view.actions
             )
         )
-    elif not editable:
-        st.caption("No action items this time.")
-    if not editable:
-        return
+    else:
+        st.caption("No action items yet." if view.finished_at is None else "No action items.")
+
+
+def _action_form(view: TalkView, user_id: int) -> None:
     owners = {WHO_BOTH: "Both of us", user_id: "Me", view.partner_id: view.names[view.partner_id]}
     keys = tuple(f"talk_action_{part}_{view.round_id}" for part in ("text", "owner", "due"))
     with st.form(f"talk_action_{view.round_id}"):
