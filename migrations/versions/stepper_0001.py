@@ -1,7 +1,7 @@
 """check-in drafts: the step each person is on
 
 Revision ID: stepper_0001
-Revises: talk_0001
+Revises: charter_0001
 Create Date: 2026-12-04 13:50:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import infra.db
 
 revision: str = "stepper_0001"
-down_revision: str | Sequence[str] | None = "talk_0001"
+down_revision: str | Sequence[str] | None = "charter_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
