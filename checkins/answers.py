@@ -81,17 +81,24 @@ def _require_editable(round_: Round) -> None:
         raise NotAllowed("This check-in has closed; the answers are locked.")
 
 
+def editable_sheet(
+    session: Session, user_id: int, round_id: int
+) -> tuple[Round, Participation, RoundQuestions]:
+    """My sheet of this round, to change: the round locked (see :func:`_lock_round`),
+    refused in a read-only couple space and once the answers are locked."""
+    couples.require_active_couple(session, user_id)
+    round_ = _round_of_user(session, user_id, round_id)
+    _lock_round(session, round_)
+    _require_editable(round_)
+    return round_, _participation(round_, user_id), round_questions(session, user_id, round_id)
+
+
 def save_answers(
     session: Session, user_id: int, round_id: int, sheet: Sheet, *, now: dt.datetime | None = None
 ) -> Participation:
     """Save what the partner has so far (a draft); editable until both have submitted."""
     now = now or utcnow()
-    couples.require_active_couple(session, user_id)
-    round_ = _round_of_user(session, user_id, round_id)
-    _lock_round(session, round_)
-    _require_editable(round_)
-    participation = _participation(round_, user_id)
-    questions = round_questions(session, user_id, round_id)
+    round_, participation, questions = editable_sheet(session, user_id, round_id)
     items = _question_map(questions)
     problems: dict[str, str] = {}
     custom_ids = {survey.custom_key(q.id): q.id for q in questions.custom}

@@ -25,7 +25,7 @@ from checkins import review as checkin_review
 from checkins import rounds as checkin_rounds
 from checkins import views as checkin_views
 from checkins.talk import TalkView
-from checkins.views import AdherenceInput, ConcernInput, Sheet
+from checkins.views import AdherenceInput, ConcernInput, RoundQuestions, Sheet
 from couples import service as couples
 from couples.models import User
 from infra.errors import TendError
@@ -33,6 +33,7 @@ from privacy.pages import show_support_panel
 from tend import web
 
 NEW_TOPIC = -1
+Topics = list[checkin_history.TopicView]
 
 
 def _local(at: dt.datetime, tz: str) -> str:
@@ -231,8 +232,14 @@ def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
     _step_buttons(user_id, round_id, where, saved=saved, submitted=submitted, questions=questions)
 
 
-def _step_buttons(  # type: ignore[no-untyped-def]
-    user_id: int, round_id: int, where: steps.Position, *, saved: bool, submitted: bool, questions
+def _step_buttons(
+    user_id: int,
+    round_id: int,
+    where: steps.Position,
+    *,
+    saved: bool,
+    submitted: bool,
+    questions: RoundQuestions,
 ) -> None:
     # Keyed by the step they were drawn on: a second press of Next that reaches the
     # server after the first moved on presses a button that is gone, not Next again.
@@ -250,7 +257,9 @@ def _step_buttons(  # type: ignore[no-untyped-def]
     target = where.previous if back else where.next if forward else None
     if target is not None:
         _go(user_id, round_id, target.key, saved=saved)
-    if submit and saved:
+    if submit and not saved:
+        st.error(FIX_FIRST)
+    elif submit:
         try:
             with web.action() as session:
                 answers.submit(session, user_id, round_id)
@@ -264,7 +273,7 @@ def _go(user_id: int, round_id: int, step: str, *, saved: bool) -> None:
     """Move to ``step``, unless this step could not be saved: then stay, with what was
     typed still in its fields and the message beside them."""
     if not saved:
-        st.error("Fix what is marked above to move on. What you typed is still here.")
+        st.error(FIX_FIRST)
         return
     try:
         with web.action() as session:
@@ -281,6 +290,7 @@ def _go(user_id: int, round_id: int, step: str, *, saved: bool) -> None:
 
 
 ARRIVED = "cknav_arrived"
+FIX_FIRST = "Fix what is marked above to move on. What you typed is still here."
 FOCUS_JS = """
 <script>
 (function () {
@@ -303,7 +313,9 @@ def _focus_step_on_arrival(step: str) -> None:
         st.html(FOCUS_JS % step, unsafe_allow_javascript=True)
 
 
-def _feel_fields(round_id, questions, stored, topics, partner_name) -> Sheet:  # type: ignore[no-untyped-def]
+def _feel_fields(
+    round_id: int, questions: RoundQuestions, stored: Sheet, topics: Topics, partner_name: str
+) -> Sheet:
     for q in survey.SATISFACTION:
         _scale(round_id, q.key, q.prompt, q.options, stored.values.get(q.key))
     return Sheet(
@@ -311,13 +323,17 @@ def _feel_fields(round_id, questions, stored, topics, partner_name) -> Sheet:  #
     )
 
 
-def _certainty_fields(round_id, questions, stored, topics, partner_name) -> Sheet:  # type: ignore[no-untyped-def]
+def _certainty_fields(
+    round_id: int, questions: RoundQuestions, stored: Sheet, topics: Topics, partner_name: str
+) -> Sheet:
     q = survey.CERTAINTY
     _scale(round_id, q.key, q.prompt, q.options, stored.values.get(q.key))
     return Sheet(values={q.key: st.session_state[_key(round_id, q.key)]})
 
 
-def _agreement_fields(round_id, questions, stored, topics, partner_name) -> Sheet:  # type: ignore[no-untyped-def]
+def _agreement_fields(
+    round_id: int, questions: RoundQuestions, stored: Sheet, topics: Topics, partner_name: str
+) -> Sheet:
     adherence: dict[int, AdherenceInput] = {}
     for agreement in questions.agreements:
         rating = stored.adherence.get(agreement.agreement_id, AdherenceInput())
@@ -348,7 +364,9 @@ def _agreement_fields(round_id, questions, stored, topics, partner_name) -> Shee
     return Sheet(adherence=adherence)
 
 
-def _word_fields(round_id, questions, stored, topics, partner_name) -> Sheet:  # type: ignore[no-untyped-def]
+def _word_fields(
+    round_id: int, questions: RoundQuestions, stored: Sheet, topics: Topics, partner_name: str
+) -> Sheet:
     wkey = _key(round_id, "went_well")
     _default(wkey, stored.texts.get("went_well", ""))
     st.text_area(survey.WENT_WELL.prompt, key=wkey, max_chars=survey.MAX_TEXT)
@@ -357,7 +375,9 @@ def _word_fields(round_id, questions, stored, topics, partner_name) -> Sheet:  #
     return Sheet(texts={"went_well": st.session_state[wkey]}, concerns=concerns)
 
 
-def _own_fields(round_id, questions, stored, topics, partner_name) -> Sheet:  # type: ignore[no-untyped-def]
+def _own_fields(
+    round_id: int, questions: RoundQuestions, stored: Sheet, topics: Topics, partner_name: str
+) -> Sheet:
     part = Sheet()
     for cq in questions.custom:
         item = survey.custom_key(cq.id)
@@ -375,7 +395,9 @@ def _own_fields(round_id, questions, stored, topics, partner_name) -> Sheet:  # 
     return part
 
 
-def _safety_fields(round_id, questions, stored, topics, partner_name) -> Sheet:  # type: ignore[no-untyped-def]
+def _safety_fields(
+    round_id: int, questions: RoundQuestions, stored: Sheet, topics: Topics, partner_name: str
+) -> Sheet:
     st.caption(
         "Only you will ever see these answers: not your partner, not a shared chart, not a "
         "mail. Answering them does not show your partner that you have started."

@@ -23,11 +23,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from checkins import survey
-from checkins.answers import _lock_round, _require_editable, my_answers, save_answers
+from checkins.answers import editable_sheet, my_answers, save_answers
 from checkins.models import Draft, Participation
 from checkins.rounds import _participation, _round_of_user, round_questions
 from checkins.views import RoundQuestions, Sheet
-from couples import service as couples
 from infra.db import utcnow
 from infra.errors import InvalidInput
 
@@ -191,12 +190,7 @@ def move(
 ) -> Position:
     """Go to ``step`` of my sheet (back, forward, or to a step with something missing).
     Changes nothing the partner can see: not my status, not when I last answered."""
-    couples.require_active_couple(session, user_id)
-    round_ = _round_of_user(session, user_id, round_id)
-    _lock_round(session, round_)
-    _require_editable(round_)
-    participation = _participation(round_, user_id)
-    questions = round_questions(session, user_id, round_id)
+    _round, participation, questions = editable_sheet(session, user_id, round_id)
     if step not in {s.key for s in steps_for(questions)}:
         raise InvalidInput({"step": "This check-in has no such step."})
     draft = session.get(Draft, participation.id)

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from agreements import cooldowns, proposals, reading, therapy
-from checkins import answers, questions, review, rounds
+from checkins import answers, questions, review, rounds, steps
 from checkins import history as checkin_history
 from checkins.views import AdherenceInput, ConcernInput, Sheet
 from couples import service as couples
@@ -35,6 +35,7 @@ MODULES = (
     "agreements.therapy",
     "checkins.rounds",
     "checkins.answers",
+    "checkins.steps",
     "checkins.review",
     "checkins.questions",
     "checkins.history",
@@ -145,6 +146,8 @@ CASES: dict[str, Call] = {
     "checkins.rounds.round_status": lambda s, me, v: rounds.round_status(s, me, v["round"]),
     "checkins.rounds.round_questions": lambda s, me, v: rounds.round_questions(s, me, v["round"]),
     "checkins.answers.my_answers": lambda s, me, v: answers.my_answers(s, me, v["round"]),
+    "checkins.answers.missing": lambda s, me, v: answers.missing(s, me, v["open_round"]),
+    "checkins.steps.position": lambda s, me, v: steps.position(s, me, v["open_round"]),
     "checkins.answers.partner_answers": lambda s, me, v: answers.partner_answers(s, me, v["round"]),
     "checkins.review.review": lambda s, me, v: review.review(s, me, v["round"]),
     "checkins.history.topic_history": lambda s, me, v: checkin_history.topic_history(
@@ -155,6 +158,13 @@ CASES: dict[str, Call] = {
         s, me, v["open_round"], Sheet(values={"safety": 1}, texts={"went_well": "mine"})
     ),
     "checkins.answers.submit": lambda s, me, v: answers.submit(s, me, v["open_round"]),
+    "checkins.answers.editable_sheet": lambda s, me, v: answers.editable_sheet(
+        s, me, v["open_round"]
+    ),
+    "checkins.steps.move": lambda s, me, v: steps.move(s, me, v["open_round"], steps.WORDS),
+    "checkins.steps.save_step": lambda s, me, v: steps.save_step(
+        s, me, v["open_round"], steps.WORDS, Sheet(texts={"went_well": "mine"})
+    ),
     "checkins.review.add_action_item": lambda s, me, v: review.add_action_item(
         s, me, v["round"], "mine", None
     ),

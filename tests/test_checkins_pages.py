@@ -105,13 +105,19 @@ def _press(at: AppTest, label: str) -> None:
     assert not at.exception, at.exception
 
 
-def test_the_answer_page_saves_a_draft_on_every_change(signed_in, tx) -> None:  # type: ignore[no-untyped-def]
+def _open_round_page(signed_in, tx):  # type: ignore[no-untyped-def]
+    """A round opened now, and A's check-in page drawn once."""
     a, _b, token, now = signed_in
     with tx() as s:
         round_id = rounds.start_round_now(s, a.id, now=now).id
     at = _app(token, "checkin")
     at.run()
     assert not at.exception, at.exception
+    return a, round_id, at
+
+
+def test_the_answer_page_saves_a_draft_on_every_change(signed_in, tx) -> None:  # type: ignore[no-untyped-def]
+    a, round_id, at = _open_round_page(signed_in, tx)
     at.radio(key=f"ck_{round_id}_sat_happy").set_value(4).run()
     with tx() as s:
         assert answers.my_answers(s, a.id, round_id).values == {"sat_happy": 4}
@@ -128,12 +134,7 @@ def test_the_check_in_goes_step_by_step_back_and_forward(signed_in, tx) -> None:
     that cannot be saved keeps what was typed and does not move on; submitting too
     early says what is missing and offers the way back to it; another device (a new
     session) opens where the sheet was left."""
-    a, _b, token, now = signed_in
-    with tx() as s:
-        round_id = rounds.start_round_now(s, a.id, now=now).id
-    at = _app(token, "checkin")
-    at.run()
-    assert not at.exception, at.exception
+    a, round_id, at = _open_round_page(signed_in, tx)
     assert _step(at) == "How are we doing?"
     assert at.get("progress")[0].proto.text == "Step 1 of 4"
     assert not [b for b in at.button if b.label == "Back"]
