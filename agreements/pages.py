@@ -549,6 +549,40 @@ def cooldown_control() -> None:
             _cooldown_call(lambda s: cooldowns.extend_cooldown(s, user.id))
 
 
+def cooldown_shortcut() -> None:
+    """"I need a cooldown" at the top of every page on a phone, one tap away as the Quick
+    exit is: there the sidebar (and its control) is folded away behind the menu button.
+    Drawn in a container that Tend's style shows only at phone width (tend.a11y)."""
+    from tend.a11y import PHONE_ONLY
+
+    user = st.session_state.get(web.USER_KEY)
+    if user is None:
+        return
+    with web.reading() as session:
+        in_couple, running = cooldowns.cooldown_status(session, user.id)
+    if not in_couple:
+        return
+    with st.container(key=PHONE_ONLY + "-cooldown"):
+        if running is None:
+            if st.button(
+                "I need a cooldown", key="cooldown_start_phone", icon=":material/pause_circle:"
+            ):
+                try:
+                    with web.action() as session:
+                        cooldowns.start_cooldown(session, user.id)
+                except TendError as exc:
+                    web.show_error(exc)
+                else:
+                    st.rerun()
+            return
+        back = running.planned_end_at.astimezone(ZoneInfo(user.timezone))
+        st.page_link(
+            web.page("cooldown"),
+            label=f"Cooldown: back to each other at {back:%H:%M}",
+            icon=":material/pause_circle:",
+        )
+
+
 def _cooldown_call(call) -> None:  # type: ignore[no-untyped-def]
     try:
         with web.action() as session:
