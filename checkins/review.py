@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from checkins import rules, survey
+from checkins import rules, survey, warning_sources
 from checkins.answers import _lock_round, _sheet_from_rows
 from checkins.history import COUPLE, _couple_param, _shown_names
 from checkins.models import (
@@ -70,18 +70,13 @@ class Review:
     agreement_titles: dict[int, str]
     # user id -> name, both partners (who owns an action item), from the loaded couple.
     owners: dict[int, str] = field(default_factory=dict)
+    # Warnings other domains raise about this round, shown first (the charter's "what
+    # ended it last time is back"): checkins.warning_sources.
+    warnings: list[rules.EarlyWarning] = field(default_factory=list)
 
 
-def _scale_gap(a: int | None, b: int | None) -> bool:
-    return a is not None and b is not None and abs(a - b) >= rules.GAP_HIGHLIGHT
-
-
-def _kept_mismatch(a: int | None, b: int | None) -> bool:
-    if a is None or b is None:
-        return False
-    return (a >= rules.KEPT_MIN and b <= rules.NOT_KEPT_MAX) or (
-        b >= rules.KEPT_MIN and a <= rules.NOT_KEPT_MAX
-    )
+_scale_gap = rules.scale_gap
+_kept_mismatch = rules.kept_mismatch
 
 
 @functools.cache
@@ -254,6 +249,7 @@ def review(session: Session, user_id: int, round_id: int) -> Review:
         shared_custom,
         {a.agreement_id: a.title for a in questions.agreements},
         _shown_names(couple, user_id),
+        warning_sources.warnings_for_round(session, couple.id, round_.id),
     )
 
 
@@ -333,21 +329,28 @@ def open_action_items(session: Session, user_id: int) -> list[ActionItem]:
 
 
 def mark_reviewed(
-    session: Session, user_id: int, round_id: int, *, now: dt.datetime | None = None
+    session: Session,
+    user_id: int,
+    round_id: int,
+    *,
+    now: dt.datetime | None = None,
+    by_both: bool = False,
 ) -> Round:
     """I confirm that we went through this round's review together. The round is reviewed
     together once both partners have confirmed: one partner alone cannot say it for two.
 
     Under the round's row lock (as saving and submitting), so two confirmations at the
     same moment queue and the second one sees the first: the round is never left
-    unreviewed with both confirmations written."""
+    unreviewed with both confirmations written. ``by_both``: the two went through it
+    together in Tend itself (the talk, ``checkins.talk.finish``), which confirms for both."""
     couples.require_active_couple(session, user_id)
     round_ = _revealed_round(session, user_id, round_id)
     _lock_round(session, round_)
     now = now or utcnow()
-    mine = _participation(round_, user_id)
-    if mine.reviewed_at is None:
-        mine.reviewed_at = now
+    _participation(round_, user_id)  # refuses someone not in this round
+    for p in round_.participations:
+        if p.reviewed_at is None and (by_both or p.user_id == user_id):
+            p.reviewed_at = now
     if round_.reviewed_at is None and all(p.reviewed_at for p in round_.participations):
         round_.reviewed_at = now
         round_.reviewed_by_id = user_id

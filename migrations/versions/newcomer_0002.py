@@ -3,7 +3,7 @@
 Rounds already marked reviewed (by one partner, before this) count as confirmed by both.
 
 Revision ID: newcomer_0002
-Revises: auth_0001
+Revises: charter_0001
 Create Date: 2026-12-04 13:50:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import infra.db
 
 revision: str = "newcomer_0002"
-down_revision: str | Sequence[str] | None = "auth_0001"
+down_revision: str | Sequence[str] | None = "charter_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
