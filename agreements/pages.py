@@ -523,17 +523,25 @@ def _countdown(seconds: int) -> str:
     return f"{minutes}:{secs:02d}"
 
 
+def _cooldown_state() -> tuple[Any, cooldowns.CooldownView | None] | None:
+    """(the signed-in person, the cooldown running in their couple) when they have a
+    couple space they can act in; None otherwise (no control at all)."""
+    user = st.session_state.get(web.USER_KEY)
+    if user is None:
+        return None
+    with web.reading() as session:
+        in_couple, running = cooldowns.cooldown_status(session, user.id)
+    return (user, running) if in_couple else None
+
+
 @st.fragment(run_every=dt.timedelta(seconds=2))
 def cooldown_control() -> None:
     """Compact cooldown control for the sidebar of every page. It re-reads every few
     seconds, so a cooldown the partner started shows up without a reload."""
-    user = st.session_state.get(web.USER_KEY)
-    if user is None:
+    state = _cooldown_state()
+    if state is None:
         return
-    with web.reading() as session:
-        in_couple, running = cooldowns.cooldown_status(session, user.id)
-    if not in_couple:
-        return
+    user, running = state
     if running is None:
         if st.button("I need a cooldown", key="cooldown_start", icon=":material/pause_circle:"):
             _cooldown_call(lambda s: cooldowns.start_cooldown(s, user.id))
@@ -551,6 +559,37 @@ def cooldown_control() -> None:
             _cooldown_call(lambda s: cooldowns.end_cooldown(s, user.id))
         if running.can_extend and cols[1].button("Extend", key="cooldown_extend"):
             _cooldown_call(lambda s: cooldowns.extend_cooldown(s, user.id))
+
+
+def cooldown_shortcut() -> None:
+    """The "I need a cooldown" button at the top of every page on a phone, one tap away as the Quick
+    exit is: there the sidebar (and its control) is folded away behind the menu button.
+    Drawn in a container that Tend's style shows only at phone width (tend.a11y)."""
+    from tend.a11y import PHONE_ONLY
+
+    state = _cooldown_state()
+    if state is None:
+        return
+    user, running = state
+    with st.container(key=PHONE_ONLY + "-cooldown"):
+        if running is None:
+            if st.button(
+                "I need a cooldown", key="cooldown_start_phone", icon=":material/pause_circle:"
+            ):
+                try:
+                    with web.action() as session:
+                        cooldowns.start_cooldown(session, user.id)
+                except TendError as exc:
+                    web.show_error(exc)
+                else:
+                    st.rerun()
+            return
+        back = running.planned_end_at.astimezone(ZoneInfo(user.timezone))
+        st.page_link(
+            web.page("cooldown"),
+            label=f"Cooldown: back to each other at {back:%H:%M}",
+            icon=":material/pause_circle:",
+        )
 
 
 def _cooldown_call(call) -> None:  # type: ignore[no-untyped-def]

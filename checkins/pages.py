@@ -90,7 +90,8 @@ def checkin_page() -> None:
         _no_open_round(user.id, None)
         return
     _action_items_banner(user.id)
-    st.caption(f"Answer by {_local(status.round.due_at, user.timezone)}.")
+    # An essential fact, not a caption: as readable as the rest.
+    st.markdown(f"**Answer by {_local(status.round.due_at, user.timezone)}.**")
     if status.phase == "waiting":
         st.info(
             f"Thank you. You have submitted; waiting for your partner, {web.md(partner_name)}, "
@@ -876,20 +877,34 @@ def trends_page() -> None:
         _chart("participation", rows)
 
 
+# Series colours at 3:1 or more against the page in both themes (white and Streamlit's
+# dark #171614; WCAG 1.4.11), told apart by more than hue where it matters (points).
+PALETTE = ["#2a6fdb", "#c2551b", "#2e8540", "#8e5bb5", "#a98200", "#0f8b8d", "#c0397a"]
+# Axis and legend text at 4.5:1 or more: Streamlit's chart theme greys it to 3.7:1.
+CHART_TEXT = {"light": "#3d3b39", "dark": "#d9d6d2"}
+
+
+def _legend() -> alt.Legend:
+    # One entry per line, never cut short: at a phone's width a row of entries ran out
+    # of room and the second was cut off.
+    return alt.Legend(orient="bottom", direction="vertical", labelLimit=0, title=None)
+
+
 def _trend_charts() -> dict[str, alt.Chart]:
     """The six trend charts, without their rows."""
     width = "container"
+    palette = alt.Scale(range=PALETTE)
     return {
         "satisfaction": alt.Chart()
         .mark_line(point=True)
         .encode(
             x=alt.X("opened_at:T", title=None),
             y=alt.Y("total:Q", scale=alt.Scale(domain=[0, 20]), title="Score"),
-            color=alt.Color("user:N", title=None, legend=alt.Legend(orient="bottom")),
+            color=alt.Color("user:N", title=None, scale=palette, legend=_legend()),
         )
         .properties(width=width, height=220),
         "gaps": alt.Chart()
-        .mark_bar()
+        .mark_bar(color=PALETTE[0])
         .encode(x=alt.X("opened_at:T", title=None), y=alt.Y("gap:Q", title="Points apart"))
         .properties(width=width, height=160),
         "adherence": alt.Chart()
@@ -897,18 +912,18 @@ def _trend_charts() -> dict[str, alt.Chart]:
         .encode(
             x=alt.X("opened_at:T", title=None),
             y=alt.Y("mean:Q", scale=alt.Scale(domain=[1, 5]), title="Average"),
-            color=alt.Color("agreement:N", title=None, legend=alt.Legend(orient="bottom")),
+            color=alt.Color("agreement:N", title=None, scale=palette, legend=_legend()),
         )
         .properties(width=width, height=220),
         "cooldowns": alt.Chart()
-        .mark_bar()
+        .mark_bar(color=PALETTE[0])
         .encode(
             x=alt.X("month:T", timeUnit="yearmonth", title=None),
             y=alt.Y("count:Q", title="Cooldowns"),
         )
         .properties(width=width, height=160),
         "open_topics": alt.Chart()
-        .mark_area(opacity=0.6)
+        .mark_area(color=PALETTE[0], opacity=0.45, line={"color": PALETTE[0]})
         .encode(x=alt.X("opened_at:T", title=None), y=alt.Y("open:Q", title="Open topics"))
         .properties(width=width, height=160),
         "participation": alt.Chart()
@@ -916,7 +931,7 @@ def _trend_charts() -> dict[str, alt.Chart]:
         .encode(
             x=alt.X("opened_at:T", title=None),
             y=alt.Y("count:Q", title="Partners", stack=True),
-            color=alt.Color("what:N", title=None, legend=alt.Legend(orient="bottom")),
+            color=alt.Color("what:N", title=None, scale=palette, legend=_legend()),
         )
         .properties(width=width, height=160),
     }
@@ -941,6 +956,12 @@ def _trend_specs() -> dict[str, dict[str, Any]]:
 def _chart(name: str, rows: list[dict]) -> None:
     # A copy: Streamlit may add to the spec it is given (theme, data), and ours is shared.
     spec = copy.deepcopy(_trend_specs()[name])
+    theme = getattr(st.context.theme, "type", None)
+    text = CHART_TEXT["dark" if theme == "dark" else "light"]
+    spec["config"] = {
+        "axis": {"labelColor": text, "titleColor": text},
+        "legend": {"labelColor": text, "titleColor": text},
+    }
     st.vega_lite_chart(_table(rows), spec, width="stretch")
 
 

@@ -329,21 +329,28 @@ def open_action_items(session: Session, user_id: int) -> list[ActionItem]:
 
 
 def mark_reviewed(
-    session: Session, user_id: int, round_id: int, *, now: dt.datetime | None = None
+    session: Session,
+    user_id: int,
+    round_id: int,
+    *,
+    now: dt.datetime | None = None,
+    by_both: bool = False,
 ) -> Round:
     """I confirm that we went through this round's review together. The round is reviewed
     together once both partners have confirmed: one partner alone cannot say it for two.
 
     Under the round's row lock (as saving and submitting), so two confirmations at the
     same moment queue and the second one sees the first: the round is never left
-    unreviewed with both confirmations written."""
+    unreviewed with both confirmations written. ``by_both``: the two went through it
+    together in Tend itself (the talk, ``checkins.talk.finish``), which confirms for both."""
     couples.require_active_couple(session, user_id)
     round_ = _revealed_round(session, user_id, round_id)
     _lock_round(session, round_)
     now = now or utcnow()
-    mine = _participation(round_, user_id)
-    if mine.reviewed_at is None:
-        mine.reviewed_at = now
+    _participation(round_, user_id)  # refuses someone not in this round
+    for p in round_.participations:
+        if p.reviewed_at is None and (by_both or p.user_id == user_id):
+            p.reviewed_at = now
     if round_.reviewed_at is None and all(p.reviewed_at for p in round_.participations):
         round_.reviewed_at = now
         round_.reviewed_by_id = user_id

@@ -404,7 +404,8 @@ def finish(
     talk.finished_at = now
     talk.finished_by_id = user_id
     talk.updated_at = now
-    checkin_review.mark_reviewed(session, user_id, round_id, now=now)
+    # The talk is held by both: it confirms "reviewed together" for the two of them.
+    checkin_review.mark_reviewed(session, user_id, round_id, now=now, by_both=True)
     for notice in session.scalars(
         select(SoloNotice).where(
             SoloNotice.couple_id == talk.couple_id,

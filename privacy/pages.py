@@ -34,18 +34,28 @@ _QUICK_EXIT_CSS = f"""
 </style>"""
 
 
-def quick_exit_html(url: str, element_id: str = QUICK_EXIT_ID) -> str:
+def quick_exit_html(url: str, element_id: str = QUICK_EXIT_ID, *, first: bool = False) -> str:
     """A link that replaces the current history entry with ``url``, so Back from the
     neutral page does not come back to this page. ``url`` comes from the operator's
     settings, validated to be a plain http(s) address, and is escaped for both places
-    it appears (an attribute and a script)."""
+    it appears (an attribute and a script). ``first``: moved to the start of the
+    document, the first stop of the tab order."""
     return f"""
 <a id="{element_id}" href="{html.escape(url, quote=True)}" rel="noreferrer"
    title="Leave Tend now for another site" aria-label="Quick exit: leave Tend now">Quick exit</a>
 <script>
 (function () {{
-  var link = document.getElementById({json.dumps(element_id)});
-  if (!link || link.dataset.armed) return;
+  var drawn = document.querySelectorAll('[id=' + JSON.stringify({json.dumps(element_id)}) + ']');
+  var link = drawn[drawn.length - 1];  // the one this run drew
+  if (!link) return;
+  if ({json.dumps(first)}) {{
+    // First in the tab order on every layout: before Streamlit's sidebar, whose links
+    // are in the document (off screen) even when it is folded away on a phone.
+    for (var i = 0; i < drawn.length - 1; i++) drawn[i].remove();
+    var body = document.body;
+    if (body.firstChild !== link) body.insertBefore(link, body.firstChild);
+  }}
+  if (link.dataset.armed) return;
   link.dataset.armed = "1";
   link.addEventListener("click", function (event) {{
     event.preventDefault();
@@ -61,7 +71,7 @@ def quick_exit() -> None:
     Two controls: one fixed to the top of the window on every screen size (on phones the
     sidebar is folded away), and one in the sidebar, below the menu."""
     url = get_settings().quick_exit_url
-    st.html(_QUICK_EXIT_CSS + quick_exit_html(url), unsafe_allow_javascript=True)
+    st.html(_QUICK_EXIT_CSS + quick_exit_html(url, first=True), unsafe_allow_javascript=True)
     st.sidebar.html(quick_exit_html(url, SIDEBAR_EXIT_ID), unsafe_allow_javascript=True)
 
 

@@ -22,6 +22,7 @@ from onboarding import pages as onboarding_pages
 from privacy import pages as safety_pages
 from reports import pages as report_pages
 from tend import web
+from tend.a11y import page_aids
 from tend.press_guard import press_guard
 
 
@@ -264,6 +265,9 @@ def run(user: User | None) -> None:
             # "I need a cooldown" must be reachable from every page in a tap or two.
             agreement_pages.cooldown_control()
     safety_pages.quick_exit()
+    page_aids()
     press_guard()
+    if user is not None:
+        agreement_pages.cooldown_shortcut()
     web.show_held_mail()
     page.run()

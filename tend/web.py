@@ -282,7 +282,9 @@ def go_to(path: str, **params: str) -> None:
     st.stop()
 
 
-_MARKDOWN_SPECIALS = "\\`*_{}[]<>()#+-.!|~$:"
+# "@": an address typed or shown never becomes a live mailto link (inside an expander's
+# label that link would also be a control inside a control).
+_MARKDOWN_SPECIALS = "\\`*_{}[]<>()#+-.!|~$:@"
 _MARKDOWN_ESCAPES = str.maketrans({ch: "\\" + ch for ch in _MARKDOWN_SPECIALS})
 
 

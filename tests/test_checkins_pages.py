@@ -66,13 +66,20 @@ def test_each_checkin_page_renders_with_a_revealed_round(signed_in, tx, page) ->
     assert PAGES[page] in text
 
 
-def test_a_reviewed_round_shows_once_under_your_last_check_in(signed_in, tx) -> None:  # type: ignore[no-untyped-def]
-    """Marked as reviewed together: nothing is open, so the page offers a new check-in
-    and shows the last review once (not also as "ready to review")."""
-    a, b, token, now = signed_in
+def _revealed_round(signed_in, tx) -> int:  # type: ignore[no-untyped-def]
+    """A round both answered (16 and 10 points): ready to review."""
+    a, b, _token, now = signed_in
     with tx() as s:
         round_id = rounds.start_round_now(s, a.id, now=now - dt.timedelta(days=1)).id
     answer_round(tx, a, b, round_id, now - dt.timedelta(hours=1), sheet(16), sheet(10))
+    return round_id
+
+
+def test_a_reviewed_round_shows_once_under_your_last_check_in(signed_in, tx) -> None:  # type: ignore[no-untyped-def]
+    """Marked as reviewed together: nothing is open, so the page offers a new check-in
+    and shows the last review once (not also as "ready to review")."""
+    _a, b, token, _now = signed_in
+    round_id = _revealed_round(signed_in, tx)
     at = _app(token, "checkin")
     at.run()
     assert not at.exception, at.exception
@@ -212,12 +219,10 @@ def test_trends_charts_carry_their_spec_and_rows(signed_in, tx) -> None:  # type
 
 
 def test_the_review_shows_the_words_chosen_with_their_scale(signed_in, tx) -> None:  # type: ignore[no-untyped-def]
-    """"Very" and "Somewhat", as each partner chose them, not 4 and 2; the scale beside
+    """The words each partner chose ("Very", "Somewhat"), not 4 and 2, not 4 and 2; the scale beside
     them says where each word stands."""
-    a, b, token, now = signed_in
-    with tx() as s:
-        round_id = rounds.start_round_now(s, a.id, now=now - dt.timedelta(days=1)).id
-    answer_round(tx, a, b, round_id, now - dt.timedelta(hours=1), sheet(16), sheet(10))
+    _a, b, token, _now = signed_in
+    _revealed_round(signed_in, tx)
     at = _app(token, "checkin")
     at.run()
     assert not at.exception, at.exception

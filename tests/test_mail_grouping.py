@@ -43,6 +43,13 @@ def _propose(s, a, kinds=("cooldown", "regular_checkin", "therapy", "cooldown"))
     return ids
 
 
+def _agreed_and_flagged(s, a, b) -> None:  # type: ignore[no-untyped-def]
+    """An agreement both accepted that a then flags for review: b's mails about it."""
+    [agreement_id] = _propose(s, a, ("cooldown",))
+    proposals.accept(s, b.id, agreement_id)
+    proposals.flag_for_review(s, a.id, agreement_id, note=None)
+
+
 def _outbox(tx) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
     with tx() as s:
         return list(s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
@@ -87,9 +94,7 @@ def test_mails_of_several_kinds_group_with_a_way_to_stop_each(
 ) -> None:
     with tx() as s:
         _c, a, b = _couple(s)
-        [agreement_id] = _propose(s, a, ("cooldown",))
-        proposals.accept(s, b.id, agreement_id)
-        proposals.flag_for_review(s, a.id, agreement_id, note=None)
+        _agreed_and_flagged(s, a, b)
         _propose(s, a, ("therapy",))
     dispatch_pending(engine, settings=smtp_settings)
     [mail] = [m for m in smtp_sink.messages() if _to(m) == b.email]
@@ -144,9 +149,7 @@ def test_a_member_turned_off_or_lost_is_left_out_and_the_rest_go_together(
 ) -> None:
     with tx() as s:
         _c, a, b = _couple(s)
-        [agreement_id] = _propose(s, a, ("cooldown",))
-        proposals.accept(s, b.id, agreement_id)
-        proposals.flag_for_review(s, a.id, agreement_id, note=None)
+        _agreed_and_flagged(s, a, b)
         _propose(s, a, ("therapy", "regular_checkin"))
     with tx() as s:
         update_preferences(

@@ -1,0 +1,113 @@
+"""By keyboard alone, in Debian's chromium against a real `tend serve`: the Quick exit is
+the first Tab stop on every layout, a cooldown starts from the keyboard and focus lands
+on it (not on the page body), moving between pages puts focus on the new page's heading,
+and on a phone "I need a cooldown" is on screen without opening the menu."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser import act, open_page, sign_in, wait_idle
+from tests.factories import PASSWORD, mail_any_time, make_couple
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 375, "height": 740}
+DESKTOP = {"width": 1200, "height": 900}
+
+
+@pytest.fixture
+def couple_site(served, tx):  # type: ignore[no-untyped-def]
+    with tx() as s:
+        _c, a, b = make_couple(s)
+        mail_any_time(s, a, b)
+    return served, a
+
+
+def _focused(page: Page) -> dict[str, str]:
+    return page.evaluate(
+        """() => { const e = document.activeElement;
+                   return {id: e.id || '', tag: e.tagName, text: (e.innerText || '').trim()}; }"""
+    )
+
+
+def _tab_to(page: Page, text: str, limit: int = 80) -> None:
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if text in _focused(page)["text"]:
+            return
+    raise AssertionError(f"Tab never reached {text!r}")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_quick_exit_is_the_first_tab_stop(couple_site, browser, viewport) -> None:  # type: ignore[no-untyped-def]
+    served, a = couple_site
+    context = browser.new_context(viewport=viewport)
+    try:
+        page = context.new_page()
+        open_page(page, served.url + "/")
+        page.keyboard.press("Tab")
+        assert _focused(page)["id"] == "tend-quick-exit"
+        sign_in(page, served.url, a.email, PASSWORD)
+        page.wait_for_url(lambda u: "sign_in" not in u)
+        wait_idle(page)
+        # After the runs that drew the signed-in page, still first.
+        page.locator("body").focus()
+        page.evaluate("() => document.activeElement && document.activeElement.blur()")
+        page.keyboard.press("Tab")
+        assert _focused(page)["id"] == "tend-quick-exit"
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_cooldown_by_keyboard_puts_focus_on_the_countdown(couple_site, browser) -> None:  # type: ignore[no-untyped-def]
+    served, a = couple_site
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        page = context.new_page()
+        sign_in(page, served.url, a.email, PASSWORD)
+        page.wait_for_url(lambda u: "sign_in" not in u)
+        wait_idle(page)
+        _tab_to(page, "I need a cooldown")
+        act(page, lambda: page.keyboard.press("Enter"))
+        running = page.locator(".st-key-cooldown_running")
+        expect(running).to_be_visible()
+        page.wait_for_function(
+            """() => { const box = document.querySelector('.st-key-cooldown_running');
+                       return box && box.contains(document.activeElement); }""",
+            timeout=10_000,
+        )
+        # Moving between pages by keyboard: focus goes to the new page's heading.
+        _tab_to(page, "Agreements")
+        page.keyboard.press("Enter")
+        page.wait_for_url(lambda u: u.endswith("/agreements"))
+        wait_idle(page)
+        page.wait_for_function(
+            """() => { const e = document.activeElement;
+                       return e && e.tagName === 'H1' && e.innerText.includes('Agreements'); }""",
+            timeout=10_000,
+        )
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_a_phone_the_cooldown_is_one_tap_away(couple_site, browser) -> None:  # type: ignore[no-untyped-def]
+    served, a = couple_site
+    context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True)
+    try:
+        page = context.new_page()
+        sign_in(page, served.url, a.email, PASSWORD)
+        page.wait_for_url(lambda u: "sign_in" not in u)
+        wait_idle(page)
+        button = page.get_by_role("button", name="I need a cooldown").locator("visible=true")
+        expect(button.first).to_be_in_viewport()
+        box = button.first.bounding_box()
+        assert box is not None and box["width"] >= 24 and box["height"] >= 24
+        act(page, button.first.tap)
+        expect(page.get_by_text("Cooldown: back to each other at")).to_be_visible()
+    finally:
+        context.close()
