@@ -262,7 +262,7 @@ def resume(session: Session, user_id: int) -> None:
 
 
 def skip_charter(session: Session, user_id: int, *, now: dt.datetime | None = None) -> None:
-    """"Later" on the charter step: the guided start goes on; the charter page and
+    """ "Later" on the charter step: the guided start goes on; the charter page and
     :func:`resume_charter` bring it back."""
     row = _progress_for_update(session, user_id)
     row.charter_skipped_at = now or utcnow()

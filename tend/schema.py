@@ -7,9 +7,11 @@ from sqlalchemy import MetaData
 import agreements.models
 import charter.models
 import checkins.models
+import checkins.talk_models
 import couples.models
 import notifications.models
 import onboarding.models
+import reports.models
 from infra.db import Base
 
 MODEL_MODULES = (
@@ -17,8 +19,10 @@ MODEL_MODULES = (
     notifications.models,
     agreements.models,
     checkins.models,
+    checkins.talk_models,
     charter.models,
     onboarding.models,
+    reports.models,
 )
 
 

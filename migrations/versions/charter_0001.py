@@ -5,7 +5,7 @@ tables hold the reflections, the topic each root cause became and the private sa
 notes. The guided start remembers a skipped charter step.
 
 Revision ID: charter_0001
-Revises: auth_0001
+Revises: talk_0001
 Create Date: 2026-12-04 14:00:00
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import infra.db
 
 revision: str = "charter_0001"
-down_revision: str | Sequence[str] | None = "auth_0001"
+down_revision: str | Sequence[str] | None = "talk_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
