@@ -18,6 +18,7 @@ from charter.models import CharterReflection, CharterSafetyNote
 from checkins import history as checkin_history
 from checkins import review as checkin_review
 from checkins import rounds as checkin_rounds
+from checkins import talk
 from checkins import warnings as checkin_warnings
 from checkins.views import AdherenceInput, ConcernInput
 from infra.errors import InvalidInput, NotAllowed
@@ -293,6 +294,13 @@ def test_raising_a_root_cause_topic_brings_the_warning_first(tx, now, couple) ->
         assert review.warnings[0].next_step
         first = checkin_warnings.early_warnings(s, a.id)[0]
         assert (first.code, first.title) == ("charter_back", "What ended it last time is back")
+        # The talk's agenda: the root cause that came back leads, ahead of its topic.
+        items = talk.talk_view(s, b.id, back).items
+        came = [i for i in items if i.key == "root:charter:trust"]
+        assert len(came) == 1 and came[0].first and "“Trust was broken”" in came[0].title
+        assert not [i for i in items if i.key == f"topic:{trust_topic}"]
+        quiet_items = talk.talk_view(s, b.id, quiet).items
+        assert not [i for i in quiet_items if i.key.startswith("root:")]
 
 
 def test_a_charter_rated_not_kept_brings_the_warning(tx, now, couple) -> None:
@@ -307,6 +315,8 @@ def test_a_charter_rated_not_kept_brings_the_warning(tx, now, couple) -> None:
     with tx() as s:
         found = charter_warnings.came_back(s, cid, not_kept)
         assert [(f.why, f.cause_key) for f in found] == [("not_kept", None)]
+        keys = [i.key for i in talk.talk_view(s, a.id, not_kept).items if i.first]
+        assert "root:charter:not_kept" in keys
         warning = checkin_review.review(s, a.id, not_kept).warnings[0]
         assert "rated the changes you committed to in your charter as not kept" in (
             warning.explanation
