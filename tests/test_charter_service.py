@@ -388,3 +388,56 @@ def test_deleting_an_account_removes_its_reflection_and_note(tx, now, couple) ->
     with tx() as s:
         assert s.scalars(select(CharterReflection.user_id)).all() == [b.id]
         assert s.scalars(select(CharterSafetyNote)).all() == []
+
+
+# --- the therapist report's charter section ------------------------------------------------
+
+
+def test_the_report_section_counts_what_came_back_and_shows_typed_words_only_if_chosen(
+    tx, now, couple
+) -> None:
+    from reports.content import build_report
+    from reports.sections import ReportContext, Table
+    from tend import charter_report
+
+    cid, a, b = couple
+    with tx() as s:
+        consent.propose_charter(
+            s,
+            a.id,
+            [
+                CauseInput("trust", what="A-WHAT", notice="A-NOTICE"),
+                CauseInput(words.OWN, own_title="Weekend plans", what="A2", notice="N2"),
+            ],
+            REVIEW,
+            now=now - dt.timedelta(days=3),
+        )
+        consent.propose_charter(
+            s,
+            b.id,
+            [
+                CauseInput("trust", what="B-WHAT", notice="B-NOTICE"),
+                CauseInput(words.OWN, own_title="Weekend plans"),
+            ],
+            REVIEW,
+            now=now - dt.timedelta(days=3),
+        )
+        consent.agree(s, a.id, now=now - dt.timedelta(days=3))
+        trust_topic = consent.root_causes(s, cid)[0].topic_id
+    _round(tx, a, b, now, concern_topic=trust_topic)
+
+    def report(free_text: frozenset[str]):  # type: ignore[no-untyped-def]
+        with tx() as s:
+            context = ReportContext(cid, a.id, {a.id: "A", b.id: "B"}, free_text, now, "UTC")
+            built = build_report(s, context, [charter_report.SECTION])
+        [section] = [x for x in built.sections if x.key == charter_report.SECTION]
+        return section
+
+    plain = report(frozenset())
+    tables = [b for b in plain.blocks if isinstance(b, Table)]
+    assert tables[0].rows == [("Trust was broken", "1"), ("Own root cause 1", "0")]
+    assert len(tables) == 1 and "A-WHAT" not in repr(plain) and "Weekend" not in repr(plain)
+    typed = report(frozenset({charter_report.CHARTER_WORDS}))
+    rows = [b for b in typed.blocks if isinstance(b, Table)][1].rows
+    assert ("Trust was broken", "A", "A-WHAT", "A-NOTICE") in rows
+    assert ("Weekend plans", "A", "A2", "N2") in rows
