@@ -296,14 +296,7 @@ def _charter_form(user: User, partner_name: str, view: CharterView) -> None:
 
 
 def _do(call, message: str) -> None:  # type: ignore[no-untyped-def]
-    try:
-        with web.action() as session:
-            call(session)
-    except TendError as exc:
-        web.show_error(exc, LABELS)
-    else:
-        web.flash(message)
-        st.rerun()
+    web.act(call, message, LABELS)
 
 
 # --- just for you -----------------------------------------------------------------------

@@ -12,7 +12,6 @@ import streamlit as st
 from sqlalchemy.orm import Session
 
 from couples import service as couples
-from infra.errors import TendError
 from reports import content, service
 from reports.models import ACTIVE, DECLINED, PENDING, REPLACED, WITHDRAWN
 from reports.service import MAX_DAYS, ShareInput, ShareView
@@ -43,14 +42,7 @@ def _local(moment: dt.datetime, timezone: str) -> str:
 
 
 def _act(call: Callable[[Session], Any], message: str) -> None:
-    try:
-        with web.action() as session:
-            call(session)
-    except TendError as exc:
-        web.show_error(exc, LABELS)
-    else:
-        web.flash(message)
-        st.rerun()
+    web.act(call, message, LABELS)
 
 
 def _choice_form(form_key: str, user_timezone: str, initial: ShareView | None) -> ShareInput | None:

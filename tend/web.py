@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlencode
 
@@ -158,6 +158,22 @@ def show_error(exc: TendError, labels: dict[str, str] | None = None) -> None:
         st.error("  \n".join(lines))
     else:
         st.error(md(str(exc)))
+
+
+def act(
+    call: Callable[[Session], object], message: str, labels: dict[str, str] | None = None
+) -> None:
+    """Run one service call as one action (``call(session)``); on success show
+    ``message`` after the rerun, on a refusal what went wrong (a form's fields named by
+    ``labels``), nothing changed."""
+    try:
+        with action() as session:
+            call(session)
+    except TendError as exc:
+        show_error(exc, labels)
+    else:
+        flash(message)
+        st.rerun()
 
 
 # Tend's routes that act for the signed-in person take a POST with a form token bound
