@@ -61,10 +61,10 @@ REGISTERING_MODULES = (
     agreements.privacy_hooks,
     checkins.privacy_hooks,
     onboarding.service,
-    reports.mail,
-    reports.privacy_hooks,
     charter.consent,
     charter.privacy_hooks,
     charter.warnings,
+    reports.mail,
+    reports.privacy_hooks,
     tend.charter_report,
 )

@@ -19,8 +19,8 @@ MODEL_MODULES = (
     notifications.models,
     agreements.models,
     checkins.models,
-    checkins.talk_models,
     charter.models,
+    checkins.talk_models,
     onboarding.models,
     reports.models,
 )

@@ -3,8 +3,8 @@
 
 Below the pages, from the bottom: infra, notifications (the mail machinery), couples
 (accounts and the couple space), privacy, agreements, checkins, charter, onboarding,
-reports. Pages (``*/pages.py``) and ``tend/`` (the composition root, the CLI, the web
-face, the demo) stand above them all and are not checked here.
+reports. Pages (``*/pages.py``) and ``tend/`` (the composition root, the CLI, the web face,
+the demo) stand above them all and are not checked here.
 """
 
 from __future__ import annotations
