@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from agreements import in_force, proposals, reading, templates
 from agreements.models import ACTIVE, PROPOSED, Agreement
 from agreements.views import VersionView
-from charter import words
+from charter import reflections, words
 from charter.models import Charter, CharterTopicLink
 from charter.reflections import charter_row
 from checkins import history as checkin_history
@@ -441,3 +441,18 @@ def link_topics(
         links[cause["key"]] = topic_id
     session.flush()
     return links
+
+
+def next_step(session: Session, user_id: int) -> str | None:
+    """What the charter needs from me now, in a sentence for the dashboard, or None."""
+    status = reflections.status(session, user_id)
+    if not status.mine_written:
+        return "Write what you think ended it last time: the first part of your charter."
+    view = charter_view(session, user_id)
+    if view.awaiting_me:
+        return f"{status.partner_name} proposed your charter: answer it."
+    if view.latest is None and status.revealed:
+        return "You have both written what ended it: name the root causes you will work on."
+    if view.review_due and view.pending is None:
+        return "The review day of your charter has come: read it together."
+    return None

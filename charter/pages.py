@@ -67,7 +67,7 @@ def charter_page() -> None:
         "will change."
     )
     st.subheader("What ended it last time")
-    _reflections(user, status, mine, theirs)
+    reflection_form(user, status, mine, theirs)
     st.subheader("What we will work on")
     _charter(user, status.partner_name, view)
     st.subheader("Dealbreakers")
@@ -81,12 +81,14 @@ def charter_page() -> None:
 
 
 # --- reflections ------------------------------------------------------------------------
-def _reflections(
+def reflection_form(
     user: User,
     status: reflections.ReflectionStatus,
     mine: reflections.ReflectionView | None,
     theirs: reflections.ReflectionView | None,
 ) -> None:
+    """Mine to write until both have written; then both, side by side (also the guided
+    start's charter step)."""
     partner = status.partner_name or "your partner"
     if status.revealed and mine is not None and theirs is not None:
         st.caption("You have both written yours: here they are, side by side.")
@@ -294,14 +296,7 @@ def _charter_form(user: User, partner_name: str, view: CharterView) -> None:
 
 
 def _do(call, message: str) -> None:  # type: ignore[no-untyped-def]
-    try:
-        with web.action() as session:
-            call(session)
-    except TendError as exc:
-        web.show_error(exc, LABELS)
-    else:
-        web.flash(message)
-        st.rerun()
+    web.act(call, message, LABELS)
 
 
 # --- just for you -----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from charter import consent
-from checkins import rules, warning_sources
+from checkins import agenda, rules, talk, warning_sources
 from checkins.models import Adherence, Participation, Round, TopicEvent
 from couples import service as couples
 
@@ -105,4 +105,42 @@ def latest_charter_warnings(session: Session, user_id: int) -> list[rules.EarlyW
     return charter_warnings(session, couple.id, round_id) if round_id else []
 
 
+def root_cause_facts(session: Session, couple_id: int, round_id: int) -> list[agenda.RootCauseFact]:
+    """The talk's agenda source (``checkins.talk.register_root_cause_source``): each root
+    cause of the charter in force when the round opened, and whether this round brought
+    it back; a charter rated as not kept is its own item."""
+    round_ = session.get(Round, round_id)
+    if round_ is None or round_.couple_id != couple_id or round_.revealed_at is None:
+        return []
+    back = came_back(session, couple_id, round_id)
+    raised = {b.cause_key for b in back if b.why == RAISED}
+    facts = [
+        agenda.RootCauseFact(
+            key=f"charter:{cause.key}",
+            title=f"What ended it last time is back: “{cause.title}”"
+            if cause.key in raised
+            else cause.title,
+            came_back=cause.key in raised,
+            detail="A root cause you named in your charter came up again in this check-in. "
+            "Read together what each of you said you would do for it."
+            if cause.key in raised
+            else "",
+            topic_id=cause.topic_id,
+        )
+        for cause in consent.root_causes(session, couple_id, at=round_.opened_at)
+    ]
+    if any(b.why == NOT_KEPT for b in back):
+        facts.append(
+            agenda.RootCauseFact(
+                key="charter:not_kept",
+                title="What ended it last time is back: the changes in your charter",
+                came_back=True,
+                detail="One of you rated the changes you committed to in your charter as "
+                "not kept. Say honestly what got in the way, and agree one small thing.",
+            )
+        )
+    return facts
+
+
 warning_sources.register_warning_source("charter", charter_warnings)
+talk.register_root_cause_source(root_cause_facts)

@@ -31,6 +31,7 @@ from checkins.talk_models import SoloNotice, Talk, TalkNote
 from checkins.views import _text_problem
 from couples import service as couples
 from couples.models import User
+from infra.composition import load_registrations
 from infra.db import utcnow
 from infra.errors import InvalidInput, NotAllowed
 from notifications.preferences import plan_reminder
@@ -55,6 +56,7 @@ def register_root_cause_source(source: RootCauseSource) -> None:
 
 
 def root_causes(session: Session, couple_id: int, round_id: int) -> list[agenda.RootCauseFact]:
+    load_registrations()  # the sources register from above (the charter), in any process
     return [fact for source in _ROOT_CAUSE_SOURCES for fact in source(session, couple_id, round_id)]
 
 

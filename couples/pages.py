@@ -434,6 +434,11 @@ def home_page() -> None:
         board = onboarding.dashboard(session, user.id)
     st.write(f"You and **{web.md(partner.display_name)}** share **{web.md(couple.name)}**.")
     _checkin_card(user, partner.display_name, board)
+    if board.charter_step:
+        with st.container(border=True):
+            st.subheader("Our charter")
+            st.write(web.md(board.charter_step))
+            st.page_link(web.page("charter"), label="Open your charter", icon="➡️")
     _agreements_card(board)
     _warnings_card(board)
 

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from agreements import templates
+from charter import pages as charter_pages
+from charter import reflections
 from checkins import rounds as checkin_rounds
 from couples import accounts
 from couples import pages as couple_pages
@@ -71,6 +73,7 @@ def welcome_page() -> None:
         "space": _space_step,
         "agreements": _agreements_step,
         "invite": _invite_step,
+        "charter": _charter_step,
         "next": _next_step,
     }[step](user, state)
     st.divider()
@@ -251,8 +254,28 @@ def _invite_step(user: Any, state: onboarding.OnboardingState) -> None:
             st.rerun()
 
 
+def _charter_step(user: Any, state: onboarding.OnboardingState) -> None:
+    st.subheader("4. What ended it last time")
+    st.write(
+        "Couples who get back together and never name what split them up tend to meet it "
+        "again. Write, on your own, what you think ended it last time. Your partner writes "
+        "theirs; you each see the other's only once you have both written. Together you "
+        "then name the root causes you will work on, in your charter."
+    )
+    with web.action() as session:
+        status = reflections.status(session, user.id)
+        mine = reflections.my_reflection(session, user.id)
+        theirs = reflections.partner_reflection(session, user.id)
+    charter_pages.reflection_form(user, status, mine, theirs)
+    if st.button("Later", key="onb_charter_later"):
+        with web.action() as session:
+            onboarding.skip_charter(session, user.id)
+        st.rerun()
+    st.caption("Whenever you are ready: the Our charter page keeps it.")
+
+
 def _next_step(user: Any, state: onboarding.OnboardingState) -> None:
-    st.subheader("4. What happens next")
+    st.subheader("5. What happens next")
     with web.action() as session:
         partner = couples.partner_of(session, user.id)
         invites = couples.invitations(session, user.id)
@@ -304,6 +327,12 @@ def _next_step(user: Any, state: onboarding.OnboardingState) -> None:
     st.markdown("\n".join(f"- **{name}**: {what}" for name, what in MAILS))
     st.caption("You choose which reminders you get, and when, on the Notifications page.")
     web.mailbox_hint()
+    if state.charter_skipped and st.button(
+        "Write what ended it last time now", key="onb_charter_resume"
+    ):
+        with web.action() as session:
+            onboarding.resume_charter(session, user.id)
+        st.rerun()
     if st.button("Go to my dashboard", type="primary", key="onb_finish"):
         with web.action() as session:
             onboarding.finish(session, user.id)

@@ -2,7 +2,9 @@
 
 Steps (in order): ``space`` (name the couple space and the date you got back together),
 ``agreements`` (choose and adjust agreements from the reconciliation plan), ``invite``
-(invite the partner), ``next`` (what happens next). Each step's "done" is derived from
+(invite the partner), ``charter`` (write what ended it last time, the first part of the
+reconciliation charter; "Later" skips it and it can be taken up again), ``next`` (what
+happens next). Each step's "done" is derived from
 records that exist anyway, except the plan itself and "skipped"/"finished".
 
 An agreement needs both partners' consent, so it cannot be proposed before the partner
@@ -22,6 +24,8 @@ from sqlalchemy.orm import Session
 from agreements import in_force, proposals, reading, templates
 from agreements import views as agreement_views
 from agreements.models import Agreement
+from charter import consent as charter_consent
+from charter import reflections
 from checkins import recurrence
 from couples import service as couples
 from couples.models import Couple, Invitation
@@ -30,11 +34,12 @@ from infra.errors import InvalidInput, NotAllowed
 from onboarding.models import OnboardingProgress
 from privacy import erase, export
 
-STEPS = ("space", "agreements", "invite", "next")
+STEPS = ("space", "agreements", "invite", "charter", "next")
 STEP_TITLES = {
     "space": "Your couple space",
     "agreements": "Your plan",
     "invite": "Invite your partner",
+    "charter": "What ended it last time",
     "next": "What happens next",
 }
 # Preselected in the plan: the three agreements most reconciliation advice starts with.
@@ -61,6 +66,8 @@ class OnboardingState:
     plan_proposed: bool
     skipped: bool
     finished: bool
+    # "Later" on the charter step (its reflection not written): it can be taken up again.
+    charter_skipped: bool
     # Whether this person goes through the guided start at all: the one who creates the
     # couple space does; a partner who joined by invitation finds everything set up.
     applies: bool
@@ -124,10 +131,13 @@ def state(session: Session, user_id: int, *, now: dt.datetime | None = None) -> 
     )
     plan_saved = row is not None and row.plan_saved_at is not None
     finished = row is not None and row.finished_at is not None
+    charter_skipped = row is not None and row.charter_skipped_at is not None
+    reflected = couple is not None and reflections.my_reflection(session, user_id) is not None
     done = {
         "space": couple is not None,
         "agreements": plan_saved or has_agreements,
         "invite": partner is not None or open_invitation,
+        "charter": reflected or charter_skipped,
         "next": finished,
     }
     applies = (membership is None or membership.seat == 1) and (
@@ -140,6 +150,7 @@ def state(session: Session, user_id: int, *, now: dt.datetime | None = None) -> 
         plan_proposed=row is not None and row.plan_proposed_at is not None,
         skipped=row is not None and row.skipped_at is not None,
         finished=finished,
+        charter_skipped=charter_skipped and not reflected,
         applies=applies,
     )
 
@@ -250,6 +261,18 @@ def resume(session: Session, user_id: int) -> None:
     row.finished_at = None
 
 
+def skip_charter(session: Session, user_id: int, *, now: dt.datetime | None = None) -> None:
+    """ "Later" on the charter step: the guided start goes on; the charter page and
+    :func:`resume_charter` bring it back."""
+    row = _progress_for_update(session, user_id)
+    row.charter_skipped_at = now or utcnow()
+
+
+def resume_charter(session: Session, user_id: int) -> None:
+    row = _progress_for_update(session, user_id)
+    row.charter_skipped_at = None
+
+
 def finish(session: Session, user_id: int, *, now: dt.datetime | None = None) -> None:
     row = _progress_for_update(session, user_id)
     row.finished_at = now or utcnow()
@@ -308,6 +331,7 @@ def _export(session: Session, user_id: int) -> dict[str, list[dict[str, Any]]]:
                 "plan_proposed_at": row.plan_proposed_at,
                 "skipped_at": row.skipped_at,
                 "finished_at": row.finished_at,
+                "charter_skipped_at": row.charter_skipped_at,
             }
         ]
     }
@@ -333,6 +357,7 @@ class Dashboard:
     next_checkin: tuple[dt.datetime, bool] | None
     warnings: list[Any]
     open_topics: int
+    charter_step: str | None = None  # what the charter needs from me now
 
 
 def dashboard(session: Session, user_id: int, *, now: dt.datetime | None = None) -> Dashboard:
@@ -356,4 +381,5 @@ def dashboard(session: Session, user_id: int, *, now: dt.datetime | None = None)
         next_checkin=first_checkin(session, user_id, now=now),
         warnings=checkin_warnings.early_warnings(session, user_id),
         open_topics=sum(1 for t in topics if t.status != "resolved"),
+        charter_step=charter_consent.next_step(session, user_id),
     )

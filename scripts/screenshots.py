@@ -34,6 +34,7 @@ CHROMIUM_ARGS = [
 # file name -> (path, what must be on the page once it has drawn)
 PAGES = {
     "home": ("/", "Hi Sam"),
+    "charter": ("/charter", "What ended it last time"),
     "agreements": ("/agreements", "In force"),
     "checkin": ("/checkin", "Check-in"),
     "review": ("/checkin_history", "Look at a past review"),
@@ -48,6 +49,9 @@ PHONE = {
     "checkin_phone": ("How are we doing?",),
     "checkin_phone_agreements": ("Our future", "Our agreements"),
 }
+
+# Pages whose picture starts at their marker rather than at the top.
+SCROLLED = ("review", "charter")
 BROKEN = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 
 
@@ -196,7 +200,7 @@ def take(out: Path) -> list[Path]:
                         raise SystemExit(
                             f"{path} shows an error: {' | '.join(broken.all_inner_texts())}"
                         )
-                    if name == "review":
+                    if name in SCROLLED:
                         page.get_by_text(marker).first.evaluate(
                             "e => e.scrollIntoView({block: 'start'})"
                         )

@@ -191,6 +191,44 @@ def create_demo(now: dt.datetime | None = None, *, years: int | None = None) -> 
     ]
 
 
+# The demo couple's charter: per root cause, (what I will do, how we will both notice);
+# True: Alex's words, False: Sam's.
+DEMO_CHARTER: dict[bool, dict[str, tuple[str, str]]] = {
+    True: {
+        "talking": (
+            "I say what bothers me within a few days, instead of going quiet.",
+            "Fewer silent evenings; it comes up at our check-in.",
+        ),
+        RECURRING_TOPIC: (
+            "I tell you when I have been in touch with Jordan, before you hear it elsewhere.",
+            "No surprises from friends.",
+        ),
+    },
+    False: {
+        "talking": (
+            "I ask how you are, and listen to the answer before giving mine.",
+            "You finish your sentences.",
+        ),
+        RECURRING_TOPIC: (
+            "I ask you directly instead of checking your phone.",
+            "My questions come to you, not to your phone.",
+        ),
+    },
+}
+
+
+def _causes(words: dict[str, tuple[str, str]]) -> list[Any]:
+    from charter import words as charter_words
+    from charter.consent import CauseInput
+
+    return [
+        CauseInput(key, what=what, notice=notice)
+        if key in charter_words.CAUSES
+        else CauseInput(charter_words.OWN, own_title=key, what=what, notice=notice)
+        for key, (what, notice) in words.items()
+    ]
+
+
 class _History:
     """Walks the clock from ``start`` to ``now``, one month at a time."""
 
@@ -292,6 +330,54 @@ class _History:
         self._agree(self.alex, "speak_up", t0 + dt.timedelta(days=3))
         self._agree(self.sam, "time_together", t0 + dt.timedelta(days=3, hours=2))
         self._agree(self.sam, "no_secrets", t0 + dt.timedelta(days=4))
+
+    def charter(self) -> None:
+        """Before the first round: each writes what ended it (revealed once both have),
+        Alex proposes the charter, Sam answers with their own changes, Alex agrees; its
+        root causes become topics ("Contact with Jordan" is the one that comes back)."""
+        from charter import consent, reflections
+
+        t0 = self.at(0, days=-24)
+        reflections.write_reflection(
+            self.s,
+            self.alex,
+            ["talking", "trust"],
+            "I went quiet for months instead of saying I was unhappy, and I kept in touch "
+            "with Jordan without telling you.",
+            now=t0,
+        )
+        reflections.write_reflection(
+            self.s,
+            self.sam,
+            ["trust", "talking", "jealousy"],
+            "When I found the messages from Jordan I stopped believing what you said, and "
+            "I started checking your phone.",
+            now=t0 + dt.timedelta(hours=20),
+        )
+        review = (self.start + relativedelta(months=3)).date()
+        for who, at, words in (
+            (self.alex, t0 + dt.timedelta(days=1), DEMO_CHARTER[True]),
+            (self.sam, t0 + dt.timedelta(days=2), DEMO_CHARTER[False]),
+        ):
+            consent.propose_charter(self.s, who, _causes(words), review, now=at)
+        consent.agree(self.s, self.alex, now=t0 + dt.timedelta(days=2, hours=4))
+
+    def review_charter(self, k: int) -> None:
+        """Review days: a new review date, and Sam's change made more concrete."""
+        from charter import consent
+
+        if k not in (3, 12):
+            return
+        at = self.at(k, -5)
+        words = {**DEMO_CHARTER[False]}
+        if k == 12:
+            words["talking"] = (
+                "I ask how you are on our Friday evenings, and listen before I answer.",
+                "You finish your sentences.",
+            )
+        review = (at + relativedelta(months=9 if k == 12 else 6)).date()
+        consent.propose_charter(self.s, self.sam, _causes(words), review, now=at)
+        consent.agree(self.s, self.alex, now=at + dt.timedelta(hours=6))
 
     def events_of_month(self, k: int) -> None:
         """Agreement changes, therapy and cooldowns during month ``k`` (before its round)."""
@@ -497,7 +583,9 @@ class _History:
         from notifications.models import PENDING, SKIPPED, OutboxMessage
 
         self.agreements_before()
+        self.charter()
         for k in range(self.months):
+            self.review_charter(k)
             self.events_of_month(k)
             self.round_of_month(k)
         self.open_round()

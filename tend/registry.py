@@ -25,13 +25,14 @@ What is registered, and where:
   "onboarding" in onboarding.service; "charter" in charter.privacy_hooks
 - agreement kinds (agreements.templates.register_kind):
   "charter" in charter.consent
-- check-in warning sources (checkins.warning_sources.register_warning_source):
-  "charter" in charter.warnings
+- check-in warning sources (checkins.warning_sources.register_warning_source) and the
+  talk's root-cause sources (checkins.talk.register_root_cause_source): charter.warnings
 - partner-joined hooks (couples.service.register_partner_joined_hook):
   "onboarding" in onboarding.service
 - mail kinds (notifications.rendering.register_kind):
   report_proposed, report_shared in reports.mail (report_proposed a prompt kind too)
-- report sections (reports.sections.register_section): "charter" in reports.charter_section
+- report sections (reports.sections.register_section): "charter" in tend.charter_report
+  (the charter sits below the reports, so its section is registered from the top)
 - exporters and erasers also: "reports" in reports.privacy_hooks
 """
 
@@ -48,9 +49,9 @@ import couples.accounts
 import onboarding.service
 import privacy.export
 import privacy.mail_hooks
-import reports.charter_section
 import reports.mail
 import reports.privacy_hooks
+import tend.charter_report
 
 REGISTERING_MODULES = (
     couples.accounts,
@@ -64,7 +65,7 @@ REGISTERING_MODULES = (
     charter.consent,
     charter.privacy_hooks,
     charter.warnings,
-    reports.charter_section,
     reports.mail,
     reports.privacy_hooks,
+    tend.charter_report,
 )

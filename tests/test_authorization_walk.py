@@ -48,6 +48,10 @@ MODULES = (
     "privacy.export",
     "privacy.erase",
     "privacy.pause",
+    "charter.reflections",
+    "charter.consent",
+    "charter.warnings",
+    "charter.safety",
 )
 
 # Functions for callers that already resolved the couple (the scheduler, the check-ins
@@ -62,6 +66,13 @@ INTERNAL = {
     "checkins.rounds.open_round_of",
     "checkins.warnings.round_facts",
     "couples.service.member_name",  # takes a membership the caller already holds
+    # The charter's reads for the talk, the warnings and the report (couple resolved):
+    "charter.reflections.charter_row",
+    "charter.consent.root_causes",
+    "charter.consent.charter_agreement_id",
+    "charter.warnings.came_back",
+    "charter.warnings.charter_warnings",
+    "charter.warnings.root_cause_facts",
 }
 # Answers for another couple's person with "Former partner", never their name
 # (tested below, not NotFound: it is used for history lines).

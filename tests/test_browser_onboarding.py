@@ -47,8 +47,12 @@ def test_from_registration_to_the_invitation_and_what_comes_next(
     fill(a, "Your partner's email", "blair@example.org")
     click(a, "Send invitation")
 
-    # 4. What happens next: when the first check-in opens, which mails come.
-    expect(a.get_by_role("heading", name="4. What happens next")).to_be_visible()
+    # 4. What ended it last time: the charter's first step, put off for now.
+    expect(a.get_by_role("heading", name="4. What ended it last time")).to_be_visible()
+    click(a, "Later")
+
+    # 5. What happens next: when the first check-in opens, which mails come.
+    expect(a.get_by_role("heading", name="5. What happens next")).to_be_visible()
     expect(a.get_by_text("Your first check-in opens on")).to_be_visible()
     expect(a.get_by_text("Ready to review together")).to_be_visible()
     invitation = served.wait_for_mail("blair@example.org", "invited you")

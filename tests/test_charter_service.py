@@ -18,6 +18,7 @@ from charter.models import CharterReflection, CharterSafetyNote
 from checkins import history as checkin_history
 from checkins import review as checkin_review
 from checkins import rounds as checkin_rounds
+from checkins import talk
 from checkins import warnings as checkin_warnings
 from checkins.views import AdherenceInput, ConcernInput
 from infra.errors import InvalidInput, NotAllowed
@@ -293,6 +294,13 @@ def test_raising_a_root_cause_topic_brings_the_warning_first(tx, now, couple) ->
         assert review.warnings[0].next_step
         first = checkin_warnings.early_warnings(s, a.id)[0]
         assert (first.code, first.title) == ("charter_back", "What ended it last time is back")
+        # The talk's agenda: the root cause that came back leads, ahead of its topic.
+        items = talk.talk_view(s, b.id, back).items
+        came = [i for i in items if i.key == "root:charter:trust"]
+        assert len(came) == 1 and came[0].first and "“Trust was broken”" in came[0].title
+        assert not [i for i in items if i.key == f"topic:{trust_topic}"]
+        quiet_items = talk.talk_view(s, b.id, quiet).items
+        assert not [i for i in quiet_items if i.key.startswith("root:")]
 
 
 def test_a_charter_rated_not_kept_brings_the_warning(tx, now, couple) -> None:
@@ -307,6 +315,8 @@ def test_a_charter_rated_not_kept_brings_the_warning(tx, now, couple) -> None:
     with tx() as s:
         found = charter_warnings.came_back(s, cid, not_kept)
         assert [(f.why, f.cause_key) for f in found] == [("not_kept", None)]
+        keys = [i.key for i in talk.talk_view(s, a.id, not_kept).items if i.first]
+        assert "root:charter:not_kept" in keys
         warning = checkin_review.review(s, a.id, not_kept).warnings[0]
         assert "rated the changes you committed to in your charter as not kept" in (
             warning.explanation
@@ -378,3 +388,56 @@ def test_deleting_an_account_removes_its_reflection_and_note(tx, now, couple) ->
     with tx() as s:
         assert s.scalars(select(CharterReflection.user_id)).all() == [b.id]
         assert s.scalars(select(CharterSafetyNote)).all() == []
+
+
+# --- the therapist report's charter section ------------------------------------------------
+
+
+def test_the_report_section_counts_what_came_back_and_shows_typed_words_only_if_chosen(
+    tx, now, couple
+) -> None:
+    from reports.content import build_report
+    from reports.sections import ReportContext, Table
+    from tend import charter_report
+
+    cid, a, b = couple
+    with tx() as s:
+        consent.propose_charter(
+            s,
+            a.id,
+            [
+                CauseInput("trust", what="A-WHAT", notice="A-NOTICE"),
+                CauseInput(words.OWN, own_title="Weekend plans", what="A2", notice="N2"),
+            ],
+            REVIEW,
+            now=now - dt.timedelta(days=3),
+        )
+        consent.propose_charter(
+            s,
+            b.id,
+            [
+                CauseInput("trust", what="B-WHAT", notice="B-NOTICE"),
+                CauseInput(words.OWN, own_title="Weekend plans"),
+            ],
+            REVIEW,
+            now=now - dt.timedelta(days=3),
+        )
+        consent.agree(s, a.id, now=now - dt.timedelta(days=3))
+        trust_topic = consent.root_causes(s, cid)[0].topic_id
+    _round(tx, a, b, now, concern_topic=trust_topic)
+
+    def report(free_text: frozenset[str]):  # type: ignore[no-untyped-def]
+        with tx() as s:
+            context = ReportContext(cid, a.id, {a.id: "A", b.id: "B"}, free_text, now, "UTC")
+            built = build_report(s, context, [charter_report.SECTION])
+        [section] = [x for x in built.sections if x.key == charter_report.SECTION]
+        return section
+
+    plain = report(frozenset())
+    tables = [b for b in plain.blocks if isinstance(b, Table)]
+    assert tables[0].rows == [("Trust was broken", "1"), ("Own root cause 1", "0")]
+    assert len(tables) == 1 and "A-WHAT" not in repr(plain) and "Weekend" not in repr(plain)
+    typed = report(frozenset({charter_report.CHARTER_WORDS}))
+    rows = [b for b in typed.blocks if isinstance(b, Table)][1].rows
+    assert ("Trust was broken", "A", "A-WHAT", "A-NOTICE") in rows
+    assert ("Weekend plans", "A", "A2", "N2") in rows

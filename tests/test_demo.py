@@ -171,3 +171,28 @@ def test_readme_documents_every_setting() -> None:
         if f"`TEND_{name.upper()}`" not in readme
     ]
     assert missing == []
+
+
+def test_the_demo_couple_has_a_charter_and_the_rough_patch_brings_it_back(
+    demo_built, engine
+) -> None:
+    from charter import consent, reflections
+    from charter import warnings as charter_warnings
+
+    with transaction(engine) as s:
+        alex, sam = _ids(s)
+        couple_id = s.scalar(select(Couple.id))
+        view = consent.charter_view(s, alex)
+        assert view.in_force is not None and view.in_force.number == 4 and view.pending is None
+        causes = consent.root_causes(s, couple_id)
+        assert [c.title for c in causes] == [
+            "We stopped talking about what mattered",
+            demo.RECURRING_TOPIC,
+        ]
+        assert all(len(c.commitments) == 2 for c in causes)
+        assert reflections.partner_reflection(s, sam) is not None
+        rounds = s.scalars(
+            select(Round.id).where(Round.revealed_at.is_not(None)).order_by(Round.opened_at)
+        ).all()
+        back = [k for k, r in enumerate(rounds) if charter_warnings.came_back(s, couple_id, r)]
+        assert back and set(back) <= set(demo.ROUGH_PATCH)

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from agreements import proposals, reading
+from charter import reflections
 from couples import service as couples
 from infra.errors import InvalidInput, NotAllowed
 from notifications.models import OutboxMessage
@@ -58,8 +59,20 @@ def test_the_steps_follow_what_exists_and_the_plan_waits_for_the_partner(tx, now
         assert when == dt.datetime(2026, 4, 1, 17, 0, tzinfo=dt.UTC)
     with tx() as s:
         invitation = couples.invite_partner(s, a.id, "b@example.org", now=now)
-        assert onboarding.state(s, a.id, now=now).current == "next"
+        assert onboarding.state(s, a.id, now=now).current == "charter"
         token = _token(s, invitation.id)
+    # The charter step: "Later" moves on, and it can be taken up again; writing one's
+    # reflection (before the partner is even there) completes it.
+    with tx() as s:
+        onboarding.skip_charter(s, a.id, now=now)
+        state = onboarding.state(s, a.id, now=now)
+        assert state.current == "next" and state.charter_skipped
+    with tx() as s:
+        onboarding.resume_charter(s, a.id)
+        assert onboarding.state(s, a.id, now=now).current == "charter"
+        reflections.write_reflection(s, a.id, ["trust"], "", now=now)
+        state = onboarding.state(s, a.id, now=now)
+        assert state.current == "next" and not state.charter_skipped
     later = now + dt.timedelta(hours=3)
     with tx() as s:
         couples.accept_invitation(s, token, b.id, now=later)

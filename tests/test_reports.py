@@ -332,7 +332,8 @@ def test_the_charters_root_causes_through_the_section_hook(built, tx, now) -> No
     from charter import consent as charter
     from charter import words
     from charter.consent import CauseInput
-    from reports.charter_section import CHARTER, CHARTER_WORDS
+    from tend.charter_report import CHARTER_WORDS
+    from tend.charter_report import SECTION as CHARTER
 
     review = now.date() + dt.timedelta(days=60)
     with tx() as s:
@@ -348,7 +349,7 @@ def test_the_charters_root_causes_through_the_section_hook(built, tx, now) -> No
     share_id, _token = _shared(tx, built, now, contents=[CHARTER])
     with tx() as s:
         text = pdf_text(report_pdf(service.report_for_partner(s, built.a_id, now=now)))
-    assert "The charter's root causes and how they have gone" in text
+    assert "Our reconciliation charter" in text
     assert "Trust was broken" in text  # Tend's words
     assert "Own root cause 1" in text
     assert OWN_CAUSE not in text and COMMITMENT not in text
