@@ -66,6 +66,17 @@ class EarlyWarning:
     next_step: str
     user_id: int | None = None
     subject_id: int | None = None
+    # The numbers, rounds and events behind it, one line each.
+    evidence: tuple[str, ...] = ()
+    # Grows as the pattern gets worse: a "we talked about it" mark holds until it does.
+    severity: int = 1
+    # When this episode of it began (the quiet warnings know; None: not tracked).
+    since: dt.datetime | None = None
+
+    @property
+    def key(self) -> str:
+        """The same warning from one round to the next (what a mark is kept for)."""
+        return f"{self.code}:{self.user_id or ''}:{self.subject_id or ''}"
 
 
 # --- topics -----------------------------------------------------------------------------
