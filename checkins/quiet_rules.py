@@ -109,12 +109,13 @@ logged sessions both missed; an appointment booked within the agreed interval ho
 It ends with the next session attended."""
 REVIEW_WINDOW = 3
 UNREVIEWED_MIN = 2
+REVIEW_HABIT = 2
 STALE_ITEMS_MIN = 2
 STALE_ROUNDS = 2
 """Reviews lapsing: 2 of the last 3 revealed rounds (before the one just closed) never
-marked as reviewed together, or 2+ action items still open two rounds after they were
-agreed. It ends when the last two revealed rounds were reviewed and at most one item is
-overdue."""
+marked as reviewed together, by a couple who had marked at least 2 reviews before, or 2+
+action items still open two rounds after they were agreed. It ends when the last two
+revealed rounds were reviewed and at most one item is overdue."""
 
 
 # --- what one rule finds ---------------------------------------------------------------------
@@ -567,6 +568,12 @@ def _review_on(cp: Checkpoint, _target: int | None = None) -> Finding | None:
     # The round just closed may still be reviewed; look at the ones before it.
     earlier = revealed[:-1][-REVIEW_WINDOW:]
     unreviewed = [r for r in earlier if r.reviewed_at is None or r.reviewed_at > cp.at]
+    # A lapse: the couple used to mark their reviews (a couple that never uses the
+    # button is not told that something stopped).
+    before = revealed[: -1 - len(earlier)]
+    habit = sum(1 for r in before if r.reviewed_at is not None and r.reviewed_at <= cp.at)
+    if habit < REVIEW_HABIT:
+        unreviewed = []
     opened = [r.opened_at for r in cp.rounds]
     cutoff = opened[-STALE_ROUNDS] if len(opened) >= STALE_ROUNDS else None
     stale = [
