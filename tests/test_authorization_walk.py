@@ -145,8 +145,8 @@ CASES: dict[str, Call] = {
     "agreements.therapy.cancel_appointment": lambda s, me, v: therapy.cancel_appointment(
         s, me, v["appointment"]
     ),
-    "agreements.cooldown_returns.record_return": lambda s, me, v: (
-        cooldown_returns.record_return(s, me, v["cooldown"], "talked")
+    "agreements.cooldown_returns.record_return": lambda s, me, v: cooldown_returns.record_return(
+        s, me, v["cooldown"], "talked"
     ),
     "agreements.cooldowns.save_cooldown_note": lambda s, me, v: cooldowns.save_cooldown_note(
         s, me, v["cooldown"], "mine"
