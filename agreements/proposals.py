@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from agreements import templates
+from agreements import consent, templates
 from agreements.models import (
     ACTIVE,
     DECLINED,
@@ -87,10 +87,7 @@ def _log(
 
 
 def _require_partner(session: Session, user_id: int) -> User:
-    partner = couples.partner_of(session, user_id)
-    if partner is None:
-        raise NotAllowed("Invite your partner first: an agreement needs both of you.")
-    return partner
+    return consent.require_partner(session, user_id, "an agreement needs both of you.")
 
 
 def _clean_words(
@@ -222,11 +219,7 @@ def _answerable(
     pending = _pending(agreement)
     if pending is None:
         raise NotAllowed("There is nothing waiting for an answer on this agreement.")
-    if pending.proposed_by_id == user_id:
-        raise NotAllowed(
-            "You proposed this yourself; it needs your partner's answer. You can still "
-            "change or withdraw it."
-        )
+    consent.refuse_own_answer(pending.proposed_by_id, user_id, "this")
     return couple, agreement, pending
 
 

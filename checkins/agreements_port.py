@@ -60,3 +60,17 @@ def cooldown_history(
 
 def therapy_history(session: Session, couple_id: int, now: dt.datetime) -> list[TherapyHistory]:
     return therapy.therapy_history_of(session, couple_id, now)
+
+
+def current_cooldown(
+    session: Session, user_id: int, now: dt.datetime | None = None
+) -> cooldowns.CooldownView | None:
+    """The cooldown running in my couple right now (the talk pauses while it runs)."""
+    return cooldowns.current_cooldown(session, user_id, now=now)
+
+
+def start_cooldown(
+    session: Session, user_id: int, now: dt.datetime | None = None
+) -> cooldowns.CooldownView:
+    """The cooldown button inside the talk: the same cooldown as the side menu's."""
+    return cooldowns.start_cooldown(session, user_id, now=now)

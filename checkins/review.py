@@ -70,16 +70,8 @@ class Review:
     owners: dict[int, str] = field(default_factory=dict)
 
 
-def _scale_gap(a: int | None, b: int | None) -> bool:
-    return a is not None and b is not None and abs(a - b) >= rules.GAP_HIGHLIGHT
-
-
-def _kept_mismatch(a: int | None, b: int | None) -> bool:
-    if a is None or b is None:
-        return False
-    return (a >= rules.KEPT_MIN and b <= rules.NOT_KEPT_MAX) or (
-        b >= rules.KEPT_MIN and a <= rules.NOT_KEPT_MAX
-    )
+_scale_gap = rules.scale_gap
+_kept_mismatch = rules.kept_mismatch
 
 
 @functools.cache

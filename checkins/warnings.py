@@ -91,13 +91,20 @@ def _certainty_query():  # type: ignore[no-untyped-def]
 
 
 def round_facts(
-    session: Session, couple_id: int, known: _KnownFacts | None = None
+    session: Session,
+    couple_id: int,
+    known: _KnownFacts | None = None,
+    *,
+    every_round: bool = False,
 ) -> list[rules.RoundFacts]:
-    """The facts warnings may use: the latest rounds, revealed answers only."""
+    """The facts warnings may use: the latest rounds (every closed round, newest first,
+    with ``every_round``: the therapist report replays the warnings), revealed answers
+    only."""
     if known is None:
-        recent = session.execute(
-            _recent_closed_query().limit(WARNING_LOOKBACK), _couple_param(couple_id)
-        ).all()
+        query = _recent_closed_query()
+        if not every_round:
+            query = query.limit(WARNING_LOOKBACK)
+        recent = session.execute(query, _couple_param(couple_id)).all()
     else:
         recent = [r for r in known.newest_first if r.closed_at is not None][:WARNING_LOOKBACK]
     ids = [r.id for r in recent]

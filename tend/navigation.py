@@ -19,6 +19,7 @@ from infra.settings import get_settings
 from notifications import pages as mail_pages
 from onboarding import pages as onboarding_pages
 from privacy import pages as safety_pages
+from reports import pages as report_pages
 from tend.press_guard import press_guard
 
 PAGES: dict[str, StreamlitPage] = {
@@ -67,6 +68,12 @@ PAGES: dict[str, StreamlitPage] = {
         url_path="checkin",
         icon=":material/forum:",
     ),
+    "talk": st.Page(
+        checkin_pages.talk_page,
+        title="Our talk",
+        url_path="talk",
+        icon=":material/record_voice_over:",
+    ),
     "checkin_history": st.Page(
         checkin_pages.history_page,
         title="Check-in history",
@@ -114,6 +121,12 @@ PAGES: dict[str, StreamlitPage] = {
         url_path="therapy",
         icon=":material/psychology:",
     ),
+    "report": st.Page(
+        report_pages.report_page,
+        title="Therapist report",
+        url_path="report",
+        icon=":material/description:",
+    ),
     "notifications": st.Page(
         mail_pages.notifications_page,
         title="Notifications",
@@ -154,11 +167,12 @@ def navigation_for(user: User | None) -> dict[str, list[StreamlitPage]]:
         "": [PAGES["home"], PAGES["welcome"], PAGES["couple"]],
         "Check-ins": [
             PAGES["checkin"],
+            PAGES["talk"],
             PAGES["checkin_history"],
             PAGES["topics"],
             PAGES["trends"],
         ],
-        "Together": [PAGES["agreements"], PAGES["cooldown"], PAGES["therapy"]],
+        "Together": [PAGES["agreements"], PAGES["cooldown"], PAGES["therapy"], PAGES["report"]],
         "You": [PAGES["account"], PAGES["notifications"], *local_mail],
         "Help": help_pages,
     }

@@ -24,6 +24,11 @@ What is registered, and where:
   "onboarding" in onboarding.service
 - partner-joined hooks (couples.service.register_partner_joined_hook):
   "onboarding" in onboarding.service
+- mail kinds with their own templates (notifications.rendering.register_kind):
+  report_proposed, report_shared in reports.mail
+- report sections (reports.sections.register_section): none yet; the charter adds its
+  root causes here (from its own module if it sits above reports, else from this file)
+- exporters and erasers also: "reports" in reports.privacy_hooks
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ import couples.accounts
 import onboarding.service
 import privacy.export
 import privacy.mail_hooks
+import reports.mail
+import reports.privacy_hooks
 
 REGISTERING_MODULES = (
     couples.accounts,
@@ -46,4 +53,6 @@ REGISTERING_MODULES = (
     agreements.privacy_hooks,
     checkins.privacy_hooks,
     onboarding.service,
+    reports.mail,
+    reports.privacy_hooks,
 )

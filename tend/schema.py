@@ -6,9 +6,11 @@ from sqlalchemy import MetaData
 
 import agreements.models
 import checkins.models
+import checkins.talk_models
 import couples.models
 import notifications.models
 import onboarding.models
+import reports.models
 from infra.db import Base
 
 MODEL_MODULES = (
@@ -16,7 +18,9 @@ MODEL_MODULES = (
     notifications.models,
     agreements.models,
     checkins.models,
+    checkins.talk_models,
     onboarding.models,
+    reports.models,
 )
 
 

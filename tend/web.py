@@ -165,6 +165,8 @@ def show_error(exc: TendError, labels: dict[str, str] | None = None) -> None:
 SIGN_OUT = "sign-out"
 EXPORT = "export"
 EXPORT_PATH = "/account/export"
+REPORT_PDF = "report-pdf"
+REPORT_PDF_PATH = "/report/pdf"
 
 
 def _post_form(path: str, purpose: str, label: str, form_id: str) -> str:
