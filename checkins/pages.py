@@ -695,13 +695,7 @@ def show_warning(w: Any, user_id: int, where: str, *, brief: bool = False) -> No
             key=f"talked-{where}-{_slug(w.key)}",
             help="Hides it for both of you until it gets worse.",
         ):
-            try:
-                with web.action() as session:
-                    warnings.mark_talked_about(session, user_id, w.key)
-            except TendError as exc:
-                web.show_error(exc)
-            else:
-                st.rerun()
+            _do(lambda s: warnings.mark_talked_about(s, user_id, w.key))
 
 
 def show_talked_about(talked: list[Any]) -> None:

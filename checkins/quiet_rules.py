@@ -186,6 +186,14 @@ def _scores(cp: Checkpoint, user_id: int) -> list[tuple[RoundInput, int]]:
     ]
 
 
+def _certainties(cp: Checkpoint, user_id: int) -> list[tuple[RoundInput, int]]:
+    return [
+        (r, s.certainty)
+        for r in cp.revealed
+        if (s := r.sheets.get(user_id)) is not None and s.certainty is not None
+    ]
+
+
 # --- slow decline ----------------------------------------------------------------------------
 def _decline_on(cp: Checkpoint, user_id: int) -> Finding | None:
     name = _name(cp, user_id)
@@ -243,46 +251,46 @@ def _decline_released(cp: Checkpoint, user_id: int, onset: Finding) -> bool:
 def _low_on(cp: Checkpoint, user_id: int) -> Finding | None:
     name = _name(cp, user_id)
     scored = _scores(cp, user_id)
-    low_score = len(scored) >= LOW_ROUNDS and all(t <= LOW_TOTAL for _, t in scored[-LOW_ROUNDS:])
-    certain = [
-        (r, c)
-        for r in cp.revealed
-        if (s := r.sheets.get(user_id)) is not None and (c := s.certainty) is not None
-    ]
-    low_certainty = len(certain) >= LOW_CERTAINTY_ROUNDS and all(
-        c <= LOW_CERTAINTY for _, c in certain[-LOW_CERTAINTY_ROUNDS:]
-    )
-    if not (low_score or low_certainty):
+    certain = _certainties(cp, user_id)
+    score = _low_part(scored, LOW_TOTAL, LOW_ROUNDS, f"{name}'s scores")
+    certainty = _low_part(certain, LOW_CERTAINTY, LOW_CERTAINTY_ROUNDS, f"{name}'s certainty (1-5)")
+    if score is None and certainty is None:
         return None
-    evidence = []
-    parts = []
-    severity = 0
-    if low_score:
-        run = _run_length(scored, lambda t: t <= LOW_TOTAL)
-        values = [t for _, t in scored[-run:]]
+    parts, evidence, severity = [], [], 0
+    if score is not None:
+        values, line = score
         parts.append(f"{name}'s satisfaction has stayed at {min(values)}-{max(values)} of 20")
-        evidence.append(
-            f"{name}'s scores in the last {run} check-ins (since "
-            f"{_day(scored[-run][0].opened_at)}): " + ", ".join(str(v) for v in values)
-        )
-        severity += 1 + (LOW_TOTAL - statistics.median(values[-3:])) // 2
-    if low_certainty:
-        run = _run_length(certain, lambda c: c <= LOW_CERTAINTY)
-        values = [c for _, c in certain[-run:]]
+        evidence.append(line)
+        severity += 1 + int(LOW_TOTAL - statistics.median(values[-3:])) // 2
+    if certainty is not None:
+        values, line = certainty
         parts.append(f"{name}'s certainty about your future has stayed at {max(values)} or less")
-        evidence.append(
-            f"{name}'s certainty (1-5) in the last {run} check-ins: "
-            + ", ".join(str(v) for v in values)
-        )
+        evidence.append(line)
         severity += 1 + (LOW_CERTAINTY - min(values[-2:]))
     return Finding(
-        severity=int(severity),
-        anchor=(1 if low_score else 0) + (2 if low_certainty else 0),
+        severity=severity,
+        anchor=(1 if score else 0) + (2 if certainty else 0),
         explanation=" and ".join(parts)
-        + f" for {LOW_ROUNDS if low_score else LOW_CERTAINTY_ROUNDS} or more check-ins. "
+        + f" for {LOW_ROUNDS if score else LOW_CERTAINTY_ROUNDS} or more check-ins. "
         "The fall has stopped, but staying low is a signal of its own.",
         evidence=tuple(evidence),
     )
+
+
+def _low_part(
+    series: Sequence[tuple[RoundInput, int]], limit: int, rounds: int, what: str
+) -> tuple[list[int], str] | None:
+    """The run of values at or below ``limit`` that ends the series, with its evidence
+    line, if it is at least ``rounds`` long."""
+    run = _run_length(series, lambda v: v <= limit)
+    if run < rounds:
+        return None
+    values = [v for _, v in series[-run:]]
+    line = (
+        f"{what} in the last {run} check-ins (since {_day(series[-run][0].opened_at)}): "
+        + ", ".join(str(v) for v in values)
+    )
+    return values, line
 
 
 def _run_length(values: Sequence[tuple[RoundInput, int]], low: Callable[[int], bool]) -> int:
@@ -298,11 +306,7 @@ def _low_released(cp: Checkpoint, user_id: int, onset: Finding) -> bool:
     if _low_on(cp, user_id) is not None:
         return False
     scored = [t for _, t in _scores(cp, user_id)][-2:]
-    certain = [
-        s.certainty
-        for r in cp.revealed
-        if (s := r.sheets.get(user_id)) is not None and s.certainty is not None
-    ][-2:]
+    certain = [c for _, c in _certainties(cp, user_id)][-2:]
     # Each part that raised it must be clearly back (``anchor``: 1 the score, 2 certainty).
     scores_back = len(scored) == 2 and min(scored) >= LOW_RELEASE_TOTAL
     certainty_back = len(certain) == 2 and min(certain) >= LOW_CERTAINTY_RELEASE

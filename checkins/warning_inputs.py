@@ -153,12 +153,18 @@ def _revealed_answers_query():  # type: ignore[no-untyped-def]
         )
         .join(Participation, Participation.id == Answer.participation_id)
         .join(Round, Round.id == Participation.round_id)
-        .where(
-            Round.id.in_(IDS),
-            Round.revealed_at.is_not(None),
-            Answer.visibility == survey.REVEALED,
-            Answer.item.in_((survey.CERTAINTY.key, survey.WENT_WELL.key)),
-        )
+        .where(*revealed_items(survey.CERTAINTY.key, survey.WENT_WELL.key))
+    )
+
+
+def revealed_items(*items: str) -> tuple:  # type: ignore[type-arg]
+    """The conditions of every warning query over answers: the rounds asked for, revealed
+    ones only, revealed rows only, the named items only (never the safety lane)."""
+    return (
+        Round.id.in_(IDS),
+        Round.revealed_at.is_not(None),
+        Answer.visibility == survey.REVEALED,
+        Answer.item.in_(items),
     )
 
 

@@ -33,7 +33,7 @@ from checkins.models import (
     Participation,
     Round,
 )
-from checkins.warning_inputs import warning_inputs
+from checkins.warning_inputs import revealed_items, warning_inputs
 from couples import service as couples
 from infra.db import utcnow
 
@@ -81,12 +81,7 @@ def _certainty_query():  # type: ignore[no-untyped-def]
         select(Round.id, Participation.user_id, Answer.value_int)
         .join(Participation, Participation.round_id == Round.id)
         .join(Answer, Answer.participation_id == Participation.id)
-        .where(
-            Round.id.in_(IDS),
-            Round.revealed_at.is_not(None),
-            Answer.visibility == survey.REVEALED,
-            Answer.item == survey.CERTAINTY.key,
-        )
+        .where(*revealed_items(survey.CERTAINTY.key))
     )
 
 

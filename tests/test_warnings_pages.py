@@ -24,15 +24,21 @@ def _texts(at) -> str:  # type: ignore[no-untyped-def]
     return " ".join(e.value for e in at.markdown)
 
 
-def test_trends_shows_the_evidence_and_talked_about_hides_it(signed_in, tx) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def _shown(signed_in, tx, page: str):  # type: ignore[no-untyped-def]  # noqa: F811
+    """The page of a couple whose Blair has stayed low, with the warning drawn."""
     a, b, token, now = signed_in
     _staying_low(tx, a, b, now)
-    at = _app(token, "trends")
+    at = _app(token, page)
     at.run()
     assert not at.exception, at.exception
     text = _texts(at)
-    assert "has been feeling low about us for a while" in text
-    assert "11, 10, 11, 10" in text and "Next step:" in text
+    assert "has been feeling low about us for a while" in text and "11, 10, 11, 10" in text
+    return at
+
+
+def test_trends_shows_the_evidence_and_talked_about_hides_it(signed_in, tx) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    at = _shown(signed_in, tx, "trends")
+    assert "Next step:" in _texts(at)
     [button] = [x for x in at.button if x.key.startswith("talked-trends-staying-low")]
     button.click().run()
     assert not at.exception, at.exception
@@ -43,11 +49,5 @@ def test_trends_shows_the_evidence_and_talked_about_hides_it(signed_in, tx) -> N
 
 
 def test_home_shows_the_warning_with_its_evidence(signed_in, tx) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    a, b, token, now = signed_in
-    _staying_low(tx, a, b, now)
-    at = _app(token, "home")
-    at.run()
-    assert not at.exception, at.exception
-    text = _texts(at)
-    assert "has been feeling low about us for a while" in text and "11, 10, 11, 10" in text
+    at = _shown(signed_in, tx, "home")
     assert [x for x in at.button if x.key.startswith("talked-home-staying-low")]
