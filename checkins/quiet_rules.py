@@ -25,10 +25,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkins.rules import EarlyWarning
+from checkins.models import MISSED, SUBMITTED
+from checkins.rules import EarlyWarning, RoundFacts
 from checkins.warning_inputs import (
     CooldownInput,
     RoundInput,
+    SheetInput,
     TherapyInput,
     WarningInputs,
 )
@@ -763,6 +765,35 @@ def timeline(inputs: WarningInputs) -> list[tuple[dt.datetime, list[EarlyWarning
         _step(state, cp)
         out.append((cp.at, _warnings(state, inputs)))
     return out
+
+
+def from_round_facts(rounds: Sequence[RoundFacts], names: dict[int, str]) -> list[EarlyWarning]:
+    """The quiet warnings that the loud rules' facts alone can show (scores, certainty,
+    missed rounds; nothing about timing, writing, cooldowns, therapy or reviews)."""
+    ordered = sorted(rounds, key=lambda r: r.opened_at)
+    inputs = WarningInputs(
+        now=ordered[-1].opened_at if ordered else dt.datetime.now(dt.UTC),
+        names=dict(names),
+        rounds=tuple(
+            RoundInput(
+                round_id=r.round_id,
+                opened_at=r.opened_at,
+                due_at=r.opened_at,
+                closed_at=r.opened_at if r.closed else None,
+                revealed_at=r.opened_at if r.revealed else None,
+                sheets={
+                    uid: SheetInput(
+                        status=MISSED if uid in r.missed_user_ids else SUBMITTED,
+                        total=r.totals.get(uid) if r.revealed else None,
+                        certainty=r.certainty.get(uid) if r.revealed else None,
+                    )
+                    for uid in names
+                },
+            )
+            for r in ordered
+        ),
+    )
+    return quiet_warnings(inputs)
 
 
 def quiet_warnings(inputs: WarningInputs) -> list[EarlyWarning]:

@@ -208,6 +208,7 @@ def _early_warnings(
         for t in _topic_views(session, couple_id, known)
         if t.keeps_coming_back and t.status != RESOLVED
     ]
-    loud = rules.early_warnings(round_facts(session, couple_id, known), names, recurring)
+    facts = round_facts(session, couple_id, known)
+    loud = rules.early_warnings(facts, names, recurring, quiet=False)
     inputs = warning_inputs(session, couple_id, names, now or utcnow())
     return loud + quiet_rules.quiet_warnings(inputs)

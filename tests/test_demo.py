@@ -110,7 +110,7 @@ def _warnings_after_each_round(s, alex: int, sam: int) -> list[set[str]]:  # typ
                 {e.round_id for e in raised}, recent, [e.at for e in raised], resolved
             ):
                 recurring.append((topic.id, topic.title))
-        found = rules.early_warnings(so_far, names, recurring)
+        found = rules.early_warnings(so_far, names, recurring, quiet=False)
         result.append({w.code for w in found})
     return result
 

@@ -142,7 +142,7 @@ def test_staying_low_after_the_fall_has_stopped() -> None:
         )
         for r in inputs(history).rounds
     ]
-    assert {w.code for w in rules.early_warnings(facts, NAMES)} == set()
+    assert {w.code for w in rules.early_warnings(facts, NAMES, quiet=False)} == set()
 
 
 def test_staying_low_ends_only_after_two_clearly_better_rounds() -> None:
@@ -311,3 +311,45 @@ def test_a_warning_is_evaluated_only_from_revealed_facts_in_the_inputs() -> None
         for f in cls.__dataclass_fields__
     }
     assert not {f for f in fields if "safe" in f or "private" in f or "note" in f}
+
+
+# --- the issue's own examples, fed to checkins/rules.py as round facts ----------------------------
+def _facts(
+    totals: list[tuple[int | None, int | None]], certainty: list[tuple[int, int]] | None = None
+) -> list[rules.RoundFacts]:
+    out = []
+    for i, pair in enumerate(totals):
+        missed = frozenset(u for u, t in zip((A, B), pair, strict=True) if t is None)
+        out.append(
+            rules.RoundFacts(
+                round_id=i + 1,
+                opened_at=opened(i),
+                revealed=not missed,
+                closed=True,
+                missed_user_ids=missed,
+                totals={} if missed else dict(zip((A, B), pair, strict=True)),  # type: ignore[arg-type]
+                certainty=dict(zip((A, B), certainty[i], strict=True)) if certainty else {},
+            )
+        )
+    return out
+
+
+def _codes(facts: list[rules.RoundFacts]) -> set[tuple[str, int | None]]:
+    return {(w.code, w.user_id) for w in rules.early_warnings(facts, NAMES)}
+
+
+def test_the_issue_examples_through_the_rules_module() -> None:
+    # Both falling from 17 to 10, one point a month: caught, for both.
+    slide = [(t, t) for t in range(17, 9, -1)]
+    assert {("slow_decline", A), ("slow_decline", B)} <= _codes(_facts(slide))
+    assert not _codes(_facts(slide[:5]))
+    # Both at 10-11 for six rounds after the fall stopped.
+    low = [(16, 16), (16, 16), (11, 10), (10, 11), (11, 10), (10, 11), (11, 10), (10, 11)]
+    assert {("staying_low", A), ("staying_low", B)} <= _codes(_facts(low))
+    # Certainty 4, 3, 2, 2, 2.
+    certainty = [(4, 4), (4, 4), (4, 3), (4, 2), (4, 2), (4, 2)]
+    assert ("staying_low", B) in _codes(_facts([(16, 16)] * 6, certainty))
+    # Missing every other round (never two in a row).
+    every_other = [(16, 16), (16, 16), (16, None), (16, 16), (16, None), (16, 16), (16, None)]
+    assert ("drifting_away", B) in _codes(_facts(every_other))
+    assert not any(code == "missed_rounds" for code, _u in _codes(_facts(every_other)))
