@@ -21,7 +21,7 @@ from agreements.models import (
     CooldownNote,
 )
 from agreements.proposals import _clean_note, _names, _user
-from agreements.views import DEFAULT_COOLDOWN_MINUTES
+from agreements.views import DEFAULT_COOLDOWN_EXTENSIONS, DEFAULT_COOLDOWN_MINUTES
 from couples import service as couples
 from couples.models import Couple, Membership
 from infra.db import utcnow
@@ -55,18 +55,28 @@ class CooldownLogEntry:
     ended_early: bool
     extended: bool
     my_note: str | None  # only ever the reader's own note
+    returned: str | None = None  # how we came back afterwards, as last recorded by either
 
 
 def _cooldown_terms(
     session: Session, couple_id: int, now: dt.datetime
 ) -> tuple[int | None, int, str]:
     """(agreement version, minutes, what we do meanwhile) from the cooldown agreement in force."""
+    version_id, minutes, during, _ = _cooldown_agreement(session, couple_id, now)
+    return version_id, minutes, during
+
+
+def _cooldown_agreement(
+    session: Session, couple_id: int, now: dt.datetime
+) -> tuple[int | None, int, str, int]:
+    """:func:`_cooldown_terms` and how many times a cooldown may be extended."""
     for agreement in agreements_in_force(session, couple_id, now):
         if agreement.kind == "cooldown":
             minutes = int(agreement.params.get("minutes", DEFAULT_COOLDOWN_MINUTES))
             during = str(agreement.params.get("during", "")) or agreement.body
-            return agreement.version_id, minutes, during
-    return None, DEFAULT_COOLDOWN_MINUTES, ""
+            extensions = int(agreement.params.get("extensions", DEFAULT_COOLDOWN_EXTENSIONS))
+            return agreement.version_id, minutes, during, extensions
+    return None, DEFAULT_COOLDOWN_MINUTES, "", DEFAULT_COOLDOWN_EXTENSIONS
 
 
 def _close_elapsed(session: Session, couple_id: int, now: dt.datetime) -> None:
@@ -96,7 +106,7 @@ def _cooldown_view(
     session: Session, cooldown: Cooldown, couple: Couple, user_id: int, now: dt.datetime
 ) -> CooldownView:
     names = _names(session, couple, user_id)
-    _, minutes, during = _cooldown_terms(session, couple.id, cooldown.started_at)
+    _, minutes, during, allowed = _cooldown_agreement(session, couple.id, cooldown.started_at)
     return CooldownView(
         cooldown_id=cooldown.id,
         started_by=names.get(cooldown.started_by_id, "Your partner"),
@@ -104,7 +114,7 @@ def _cooldown_view(
         started_at=cooldown.started_at,
         planned_end_at=cooldown.planned_end_at,
         seconds_left=max(0, int((cooldown.planned_end_at - now).total_seconds())),
-        can_extend=cooldown.extended_at is None,
+        can_extend=cooldown.extensions < allowed,
         minutes=minutes,
         during=during,
     )
@@ -250,20 +260,26 @@ def end_cooldown(session: Session, user_id: int, *, now: dt.datetime | None = No
 def extend_cooldown(
     session: Session, user_id: int, *, now: dt.datetime | None = None
 ) -> CooldownView:
-    """Add the agreed length once more. A cooldown is extended at most once."""
+    """Add the agreed length once more, as often as the cooldown agreement allows (once
+    unless the couple agreed otherwise)."""
     now = now or utcnow()
     couple, cooldown = _running(session, user_id, now)
-    if cooldown.extended_at is not None:
+    _, minutes, _, allowed = _cooldown_agreement(session, couple.id, cooldown.started_at)
+    if cooldown.extensions >= allowed:
+        times = {0: "may not be extended", 1: "was already extended once"}.get(
+            allowed, f"was already extended {allowed} times"
+        )
         raise NotAllowed(
-            "This cooldown was already extended once. When it ends, come back to each "
+            f"This cooldown {times}, as you agreed. When it ends, come back to each "
             "other, even if only to agree on a time to continue."
         )
-    _, minutes, _ = _cooldown_terms(session, couple.id, cooldown.started_at)
     cooldown.planned_end_at = cooldown.planned_end_at + dt.timedelta(minutes=minutes)
     cooldown.extended_at = now
     cooldown.extended_by_id = user_id
+    cooldown.extensions += 1
     session.flush()
-    _cooldown_mail(session, "cooldown_extended", cooldown, user_id, "extend")
+    key = "extend" if cooldown.extensions == 1 else f"extend{cooldown.extensions}"
+    _cooldown_mail(session, "cooldown_extended", cooldown, user_id, key)
     return _cooldown_view(session, cooldown, couple, user_id, now)
 
 
@@ -322,6 +338,10 @@ def cooldown_log(
         .order_by(Cooldown.started_at.desc(), Cooldown.id.desc())
         .limit(limit)
     )
+    rows = rows.all()
+    from agreements.cooldown_returns import latest_returns
+
+    returned = latest_returns(session, [c.id for c, _ in rows], now)
     entries = []
     for cooldown, note in rows:
         ended = cooldown.ended_at
@@ -338,6 +358,7 @@ def cooldown_log(
                 ended_early=ended is not None and ended < cooldown.planned_end_at,
                 extended=cooldown.extended_at is not None,
                 my_note=note,
+                returned=returned.get(cooldown.id),
             )
         )
     return entries
@@ -388,3 +409,24 @@ def cooldowns_per_month_of(
         if month in counts:
             counts[month] += 1
     return sorted(counts.items())
+
+
+def cooldown_history_of(
+    session: Session, couple_id: int, since: dt.datetime, now: dt.datetime
+) -> list[tuple[dt.datetime, int, str | None]]:
+    """For the check-ins' warnings, a couple the caller has already authorized: each
+    cooldown started between ``since`` and ``now``, oldest first, as (started, times
+    extended, how the two came back as last recorded or None)."""
+    from agreements.cooldown_returns import latest_returns
+
+    rows = session.execute(
+        select(Cooldown.id, Cooldown.started_at, Cooldown.extensions)
+        .where(
+            Cooldown.couple_id == couple_id,
+            Cooldown.started_at > since,
+            Cooldown.started_at <= now,
+        )
+        .order_by(Cooldown.started_at, Cooldown.id)
+    ).all()
+    returned = latest_returns(session, [r.id for r in rows], now)
+    return [(r.started_at, r.extensions, returned.get(r.id)) for r in rows]

@@ -143,8 +143,11 @@ class Cooldown(Base):
     started_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     planned_end_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # The latest extension (each adds the agreed length again), and how many there were:
+    # as many as the couple's cooldown agreement allows ("extensions", 1 by default).
     extended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     extended_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    extensions: Mapped[int] = mapped_column(default=0, server_default="0")
     # Set when ended early, or (lazily) to the planned end once it has run its course.
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -161,6 +164,20 @@ class CooldownNote(Base):
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     note: Mapped[str] = mapped_column(Text)
     written_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class CooldownReturn(Base):
+    """How the two came back to the conversation after a cooldown, as one partner records
+    it (either may; the latest record stands for the cooldown)."""
+
+    __tablename__ = "cooldown_returns"
+    __table_args__ = (UniqueConstraint("cooldown_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cooldown_id: Mapped[int] = mapped_column(ForeignKey("cooldowns.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # talked | not_yet | left
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class TherapySession(Base):

@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import streamlit as st
 
-from agreements import cooldowns, proposals, reading, templates, therapy
+from agreements import cooldown_returns, cooldowns, proposals, reading, templates, therapy
 from agreements import views as agreement_views
 from agreements.templates import CADENCES, TEMPLATES, THERAPY_FREQUENCIES, WEEKDAYS
+from agreements.views import DEFAULT_COOLDOWN_EXTENSIONS, MAX_COOLDOWN_EXTENSIONS
 from couples import service as couples
 from infra.errors import TendError
 from tend import web
@@ -26,6 +27,7 @@ FORM_LABELS = {
     "local_time": "Time",
     "timezone": "Time zone",
     "minutes": "Minutes",
+    "extensions": "Times a cooldown may be extended",
     "during": "What we each do meanwhile",
     "therapist": "Therapist or practice",
     "frequency": "How often",
@@ -275,7 +277,15 @@ def _param_widgets(form_key: str, kind: str, params: dict[str, Any]) -> dict[str
             max_chars=500,
             key=f"{form_key}_during",
         )
-        return {"minutes": int(minutes), "during": during}
+        extensions = st.number_input(
+            "Times a cooldown may be extended",
+            min_value=0,
+            max_value=MAX_COOLDOWN_EXTENSIONS,
+            value=int(params.get("extensions", DEFAULT_COOLDOWN_EXTENSIONS)),
+            key=f"{form_key}_extensions",
+            help="Each extension adds the same length again. Once is common.",
+        )
+        return {"minutes": int(minutes), "during": during, "extensions": int(extensions)}
     if kind == "therapy":
         therapist = st.text_input(
             "Therapist or practice (optional)",
@@ -653,7 +663,11 @@ def _cooldown_log(user: Any, log: list[cooldowns.CooldownLogEntry], *, read_only
             line += f" · {minutes} min"
             line += " (ended early)" if entry.ended_early else ""
         line += " · extended" if entry.extended else ""
+        if entry.returned:
+            line += f" · {cooldown_returns.OUTCOMES[entry.returned].lower()}"
         with st.expander(line):
+            if entry.ended_at is not None:
+                _cooldown_return(user.id, entry)
             note = st.text_area(
                 "Private note (only you ever see this)",
                 value=entry.my_note or "",
@@ -668,6 +682,27 @@ def _cooldown_log(user: Any, log: list[cooldowns.CooldownLogEntry], *, read_only
                     web.show_error(exc, FORM_LABELS)
                 else:
                     st.success("Saved.")
+
+
+def _cooldown_return(user_id: int, entry: cooldowns.CooldownLogEntry) -> None:
+    """How we came back to the conversation afterwards (either of us records it)."""
+    choices = [None, *cooldown_returns.OUTCOMES]
+    outcome = st.radio(
+        "How did you come back to it afterwards?",
+        choices,
+        index=choices.index(entry.returned),
+        format_func=lambda o: "Not recorded" if o is None else cooldown_returns.OUTCOMES[o],
+        key=f"cooldown_return_{entry.cooldown_id}",
+        horizontal=True,
+    )
+    if outcome is not None and outcome != entry.returned:
+        try:
+            with web.action() as session:
+                cooldown_returns.record_return(session, user_id, entry.cooldown_id, outcome)
+        except TendError as exc:
+            web.show_error(exc, FORM_LABELS)
+        else:
+            st.rerun()
 
 
 # --- therapy -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from agreements.cooldown_returns import OUTCOMES
 from agreements.cooldowns import cooldown_mail_enabled
 from agreements.models import (
     Agreement,
@@ -18,6 +19,7 @@ from agreements.models import (
     AgreementVersion,
     Cooldown,
     CooldownNote,
+    CooldownReturn,
     TherapyAppointment,
     TherapyRating,
 )
@@ -120,6 +122,7 @@ def _export_agreements(session: Session, user_id: int) -> dict[str, list[dict[st
                 "planned_end_at": c.planned_end_at,
                 "extended_by": name(c.extended_by_id),
                 "extended_at": c.extended_at,
+                "extensions": c.extensions,
                 "ended_by": name(c.ended_by_id),
                 "ended_at": c.ended_at,
             }
@@ -169,6 +172,14 @@ def _export_agreements(session: Session, user_id: int) -> dict[str, list[dict[st
             .order_by(CooldownNote.written_at, CooldownNote.id)
         )
     ]
+    tables["my_cooldown_returns"] = [
+        {"cooldown_id": r.cooldown_id, "outcome": OUTCOMES.get(r.outcome, r.outcome), "at": r.at}
+        for r in session.scalars(
+            select(CooldownReturn)
+            .where(CooldownReturn.user_id == user_id)
+            .order_by(CooldownReturn.at, CooldownReturn.id)
+        )
+    ]
     tables["my_therapy_ratings"] = [
         {
             "session_id": r.session_id,
@@ -187,12 +198,14 @@ def _export_agreements(session: Session, user_id: int) -> dict[str, list[dict[st
 
 
 def _erase_agreements(session: Session, user_id: int, now: dt.datetime) -> None:
-    """Remove what the person wrote for themselves: private cooldown notes, therapy
-    session ratings, agreement mail settings, and the free-text reasons they gave in the
-    shared history (decline reasons, notes on events). The agreements' words, versions
-    and history events stay with the partner, who sees the person as "Former partner"."""
+    """Remove what the person wrote for themselves: private cooldown notes, how they
+    recorded coming back after cooldowns, therapy session ratings, agreement mail
+    settings, and the free-text reasons they gave in the shared history (decline
+    reasons, notes on events). The agreements' words, versions and history events stay
+    with the partner, who sees the person as "Former partner"."""
     for statement in (
         delete(CooldownNote).where(CooldownNote.author_id == user_id),
+        delete(CooldownReturn).where(CooldownReturn.user_id == user_id),
         delete(TherapyRating).where(TherapyRating.user_id == user_id),
         delete(AgreementPreferences).where(AgreementPreferences.user_id == user_id),
         update(AgreementEvent).where(AgreementEvent.actor_id == user_id).values(note=None),

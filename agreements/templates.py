@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agreements.views import DEFAULT_COOLDOWN_EXTENSIONS, MAX_COOLDOWN_EXTENSIONS
 from infra.composition import load_registrations
 
 CUSTOM = "custom"
@@ -242,6 +243,16 @@ def param_problems(kind: str, params: dict[str, Any]) -> tuple[dict[str, Any], d
             problems["minutes"] = (
                 f"Choose between {COOLDOWN_MIN} and {COOLDOWN_MAX} minutes for a cooldown."
             )
+        try:
+            extensions = int(clean.get("extensions", DEFAULT_COOLDOWN_EXTENSIONS))
+            if not 0 <= extensions <= MAX_COOLDOWN_EXTENSIONS:
+                raise ValueError
+            clean["extensions"] = extensions
+        except (TypeError, ValueError):
+            problems["extensions"] = (
+                "Choose how often a cooldown may be extended: "
+                f"0 to {MAX_COOLDOWN_EXTENSIONS} times."
+            )
         during = str(clean.get("during", "")).strip()
         if len(during) > 500:
             problems["during"] = "Keep what you do meanwhile to 500 characters."
@@ -279,6 +290,11 @@ def describe_params(kind: str, params: dict[str, Any]) -> list[str]:
         ]
     if kind == "cooldown":
         lines = [f"Cooldown length: {params.get('minutes', 5)} minutes"]
+        extensions = int(params.get("extensions", DEFAULT_COOLDOWN_EXTENSIONS))
+        lines.append(
+            "May be extended: "
+            + {0: "never", 1: "once"}.get(extensions, f"up to {extensions} times")
+        )
         if params.get("during"):
             lines.append(f"Meanwhile: {params['during']}")
         return lines

@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from agreements.in_force import agreements_in_force
 from agreements.models import (
     ACTIVE,
     Agreement,
+    AgreementVersion,
     TherapyAppointment,
     TherapyRating,
     TherapySession,
@@ -371,3 +372,51 @@ def plan_therapy_reminders(session: Session, now: dt.datetime | None = None) -> 
             )
             written += message is not None
     return written
+
+
+@dataclass(frozen=True)
+class TherapyHistory:
+    """A therapy agreement in force, for the check-ins' warnings."""
+
+    agreement_id: int
+    title: str
+    frequency: str
+    since: dt.datetime  # when it first came into force
+    sessions: tuple[tuple[dt.date, bool], ...]  # (held on, attended), oldest first
+    appointments: tuple[dt.datetime, ...]  # booked and not cancelled
+
+
+def therapy_history_of(session: Session, couple_id: int, now: dt.datetime) -> list[TherapyHistory]:
+    """Each therapy agreement in force at ``now`` in a couple the caller has already
+    authorized, with its sessions and booked appointments."""
+    out = []
+    for version in agreements_in_force(session, couple_id, now):
+        if version.kind != "therapy":
+            continue
+        since = session.scalar(
+            select(func.min(AgreementVersion.in_force_from)).where(
+                AgreementVersion.agreement_id == version.agreement_id
+            )
+        )
+        sessions = session.execute(
+            select(TherapySession.held_on, TherapySession.attendance)
+            .where(TherapySession.agreement_id == version.agreement_id)
+            .order_by(TherapySession.held_on, TherapySession.id)
+        ).all()
+        appointments = session.scalars(
+            select(TherapyAppointment.starts_at).where(
+                TherapyAppointment.agreement_id == version.agreement_id,
+                TherapyAppointment.cancelled_at.is_(None),
+            )
+        ).all()
+        out.append(
+            TherapyHistory(
+                agreement_id=version.agreement_id,
+                title=version.title,
+                frequency=str(version.params.get("frequency", "")),
+                since=since or now,
+                sessions=tuple((held, attendance != "missed") for held, attendance in sessions),
+                appointments=tuple(sorted(appointments)),
+            )
+        )
+    return out

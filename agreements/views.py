@@ -13,6 +13,8 @@ MAX_TITLE = 200
 MAX_BODY = 4000
 MAX_NOTE = 2000
 DEFAULT_COOLDOWN_MINUTES = 5
+DEFAULT_COOLDOWN_EXTENSIONS = 1  # times a cooldown may be extended unless agreed otherwise
+MAX_COOLDOWN_EXTENSIONS = 3
 # PostgreSQL cannot store NUL in text: refused with a message, never a crash.
 NUL_PROBLEM = "This contains a character that cannot be saved (a NUL character). Remove it."
 

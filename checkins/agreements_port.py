@@ -8,8 +8,9 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from agreements import cooldowns
+from agreements import cooldowns, therapy
 from agreements import in_force as agreement_in_force
+from agreements.therapy import TherapyHistory
 from agreements.views import AgreementInForce, CheckinSchedule
 
 
@@ -48,6 +49,17 @@ def in_force_by_couple(
 def schedule_among(in_force: list[tuple[AgreementInForce, dt.datetime]]) -> CheckinSchedule | None:
     """The check-in schedule among a couple's agreements in force (no query)."""
     return agreement_in_force.checkin_schedule_among(in_force)
+
+
+def cooldown_history(
+    session: Session, couple_id: int, since: dt.datetime, now: dt.datetime
+) -> list[tuple[dt.datetime, int, str | None]]:
+    """(started, times extended, how the two came back) per cooldown, oldest first."""
+    return cooldowns.cooldown_history_of(session, couple_id, since, now)
+
+
+def therapy_history(session: Session, couple_id: int, now: dt.datetime) -> list[TherapyHistory]:
+    return therapy.therapy_history_of(session, couple_id, now)
 
 
 def current_cooldown(

@@ -290,6 +290,24 @@ class CustomQuestion(Base):
     retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
+class WarningMark(Base):
+    """ "We talked about it": one partner marked an early warning as talked about. The
+    warning stays away while its severity is at most the one marked, and comes back if
+    it gets worse (checkins/warning_marks.py)."""
+
+    __tablename__ = "warning_marks"
+    __table_args__ = (UniqueConstraint("couple_id", "warning_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    couple_id: Mapped[int] = mapped_column(ForeignKey("couples.id", ondelete="CASCADE"))
+    warning_key: Mapped[str] = mapped_column(String(120))  # EarlyWarning.key
+    severity: Mapped[int]
+    marked_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    marked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 # When a couple's next scheduled round can be due at the earliest; the planner looks only
 # at rows whose moment has come (an index range), so a planning pass costs what the due
 # couples cost, not what all couples cost. STALE = "look again at the next pass".

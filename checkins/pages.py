@@ -18,7 +18,7 @@ import pyarrow as pa
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from checkins import agenda, answers, rules, solo, steps, survey, talk, trends
+from checkins import agenda, answers, rules, solo, steps, survey, talk, trends, warnings
 from checkins import history as checkin_history
 from checkins import questions as checkin_questions
 from checkins import review as checkin_review
@@ -843,12 +843,12 @@ def trends_page() -> None:
     user = web.current_user()
     with web.reading() as session:
         data = trends.trends(session, user.id)
-    warnings = data.warnings
     st.title("Trends")
-    if warnings:
+    if data.warnings:
         st.subheader("Worth a look")
-        for w in warnings:
-            _warning(w)
+        for w in data.warnings:
+            show_warning(w, user.id, "trends")
+    show_talked_about(data.talked_about)
     if not data.satisfaction:
         st.write("Trends appear after your first check-in that you both answered.")
         st.page_link(web.page("checkin"), label="Go to the check-in", icon="➡️")
@@ -888,6 +888,37 @@ def _legend() -> alt.Legend:
     # One entry per line, never cut short: at a phone's width a row of entries ran out
     # of room and the second was cut off.
     return alt.Legend(orient="bottom", direction="vertical", labelLimit=0, title=None)
+
+
+def _slug(key: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in key)
+
+
+def show_warning(w: Any, user_id: int, where: str, *, brief: bool = False) -> None:
+    """One early warning: what it is, its evidence (numbers, rounds, events), one next
+    step, and "We talked about it" (it stays away until it gets worse)."""
+    with st.container(border=True, key=f"warning-{where}-{_slug(w.key)}"):
+        st.markdown(f"⚠️ **{web.md(w.title)}**")
+        if not brief:
+            st.markdown(web.md(w.explanation))
+        if w.evidence:
+            st.markdown("\n".join(f"- {web.md(line)}" for line in w.evidence))
+        st.markdown(f"*Next step:* {web.md(w.next_step)}")
+        if st.button(
+            "We talked about it",
+            key=f"talked-{where}-{_slug(w.key)}",
+            help="Hides it for both of you until it gets worse.",
+        ):
+            _do(lambda s: warnings.mark_talked_about(s, user_id, w.key))
+
+
+def show_talked_about(talked: list[Any]) -> None:
+    if not talked:
+        return
+    with st.expander(f"You talked about {len(talked)} of them"):
+        for w in talked:
+            st.markdown(f"- {web.md(w.title)}")
+        st.caption("Each comes back here if it gets worse.")
 
 
 def _trend_charts() -> dict[str, alt.Chart]:

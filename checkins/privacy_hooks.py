@@ -25,6 +25,7 @@ from checkins.models import (
     RoundAgreement,
     Topic,
     TopicEvent,
+    WarningMark,
 )
 from checkins.questions import questions
 from checkins.rounds import due_days_for
@@ -265,6 +266,21 @@ def _export_checkins(session: Session, user_id: int) -> dict[str, list[dict]]:
         }
         for q in questions(session, user_id, include_retired=True)
     ]
+    tables["warnings_talked_about"] = [
+        {
+            "warning": m.warning_key,
+            "severity_when_marked": m.severity,
+            "marked_by": names.get(m.marked_by_id, couples.FORMER_PARTNER)
+            if m.marked_by_id
+            else None,
+            "marked_at": m.marked_at,
+        }
+        for m in session.scalars(
+            select(WarningMark)
+            .where(WarningMark.couple_id == couple.id)
+            .order_by(WarningMark.marked_at, WarningMark.id)
+        )
+    ]
     tables["settings"] = [{"days_to_answer": due_days_for(session, couple.id)}]
     return tables
 
@@ -274,8 +290,9 @@ def _erase_checkins(session: Session, user_id: int, now: dt.datetime) -> None:
     answers (private and safety included), agreement ratings and comments, concerns,
     and the step each sheet was left on.
     Their seat in each round (answered or missed, when) stays so the partner's history
-    keeps its shape; shared records (topics, action items, the couple's own questions)
-    stay with the couple, naming the person "Former partner"."""
+    keeps its shape; shared records (topics, action items, the couple's own questions,
+    warnings marked as talked about) stay with the couple, naming the person "Former
+    partner"."""
     # The person's rounds locked first, as saving and submitting lock them: a partner's
     # submit under way finishes before (and its reveal is seen below) or waits until
     # after (and stores its scores from what is left). In id order, so two erasures
@@ -301,6 +318,14 @@ def _erase_checkins(session: Session, user_id: int, now: dt.datetime) -> None:
         update(Participation)
         .where(Participation.user_id == user_id)
         .values(updated_at=None, remind_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    # "We talked about it" stays with the couple (the partner talked about it too), no
+    # longer naming who pressed it.
+    session.execute(
+        update(WarningMark)
+        .where(WarningMark.marked_by_id == user_id)
+        .values(marked_by_id=None)
         .execution_options(synchronize_session=False)
     )
 

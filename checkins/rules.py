@@ -79,6 +79,17 @@ class EarlyWarning:
     next_step: str
     user_id: int | None = None
     subject_id: int | None = None
+    # The numbers, rounds and events behind it, one line each.
+    evidence: tuple[str, ...] = ()
+    # Grows as the pattern gets worse: a "we talked about it" mark holds until it does.
+    severity: int = 1
+    # When this episode of it began (the quiet warnings know; None: not tracked).
+    since: dt.datetime | None = None
+
+    @property
+    def key(self) -> str:
+        """The same warning from one round to the next (what a mark is kept for)."""
+        return f"{self.code}:{self.user_id or ''}:{self.subject_id or ''}"
 
 
 # --- topics -----------------------------------------------------------------------------
@@ -105,10 +116,19 @@ def early_warnings(
     rounds: Sequence[RoundFacts],
     names: dict[int, str],
     recurring_topics: Sequence[tuple[int, str]] = (),
+    *,
+    quiet: bool = True,
 ) -> list[EarlyWarning]:
-    """Every warning that holds for this history; an empty list for a steady one."""
+    """Every warning that holds for this history; an empty list for a steady one. With
+    ``quiet``, also the quiet ones these facts can show (a slow decline, staying low, a
+    partner missing every other round: :func:`checkins.quiet_rules.from_round_facts`);
+    the service reads their fuller inputs itself and asks for the loud ones only."""
     revealed = _revealed(rounds)
     warnings: list[EarlyWarning] = []
+    if quiet:
+        from checkins.quiet_rules import from_round_facts  # it builds on this module
+
+        warnings += from_round_facts(rounds, names)
     for user_id, name in names.items():
         warnings += _score_drop(revealed, user_id, name)
         warnings += _distressed(revealed, user_id, name)

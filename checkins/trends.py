@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -29,13 +29,13 @@ from checkins.models import (
     Participation,
     Round,
 )
-from checkins.warnings import _early_warnings, _KnownFacts
+from checkins.warnings import _early_warnings, _KnownFacts, board_of
 from couples import service as couples
 
 
 @dataclass
 class Trends:
-    warnings: list[rules.EarlyWarning]
+    warnings: list[rules.EarlyWarning]  # to show
     names: dict[int, str]
     satisfaction: list[dict]  # {round_id, opened_at, user, total}
     gaps: list[dict]  # {opened_at, gap}
@@ -43,6 +43,7 @@ class Trends:
     cooldowns: list[dict]  # {month, count}
     open_topics: list[dict]  # {opened_at, open}
     participation: list[dict]  # {opened_at, answered, missed}
+    talked_about: list[rules.EarlyWarning] = field(default_factory=list)
 
 
 def trends(session: Session, user_id: int, *, now: dt.datetime | None = None) -> Trends:
@@ -96,8 +97,9 @@ def trends(session: Session, user_id: int, *, now: dt.datetime | None = None) ->
         )
     ]
     # The warnings read what is loaded above (rounds, totals, adherence, topic log).
+    board = board_of(session, couple.id, _early_warnings(session, couple.id, names, known, now=now))
     return Trends(
-        _early_warnings(session, couple.id, names, known),
+        board.shown,
         names,
         satisfaction,
         gaps,
@@ -105,6 +107,7 @@ def trends(session: Session, user_id: int, *, now: dt.datetime | None = None) ->
         cooldowns,
         open_topics,
         participation,
+        board.talked_about,
     )
 
 

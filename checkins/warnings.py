@@ -1,9 +1,12 @@
 """Early warnings: the facts of recent revealed rounds, handed to the pure thresholds of
-:mod:`checkins.rules`.
+:mod:`checkins.rules` (the loud signals), and the inputs of the quiet ones
+(:mod:`checkins.warning_inputs` to :mod:`checkins.quiet_rules`); what a couple marked as
+talked about (:mod:`checkins.warning_marks`) stays away until it gets worse.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections import defaultdict
 from collections.abc import Sequence
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from checkins import rules, survey, warning_sources
+from checkins import quiet_rules, rules, survey, warning_marks, warning_sources
 from checkins.history import (
     COUPLE,
     IDS,
@@ -30,6 +33,9 @@ from checkins.models import (
     Participation,
     Round,
 )
+from checkins.warning_inputs import revealed_items, warning_inputs
+from couples import service as couples
+from infra.db import utcnow
 
 # --- early warnings -------------------------------------------------------------------------
 WARNING_LOOKBACK = 8  # rounds; every rule looks at the last few only
@@ -75,12 +81,7 @@ def _certainty_query():  # type: ignore[no-untyped-def]
         select(Round.id, Participation.user_id, Answer.value_int)
         .join(Participation, Participation.round_id == Round.id)
         .join(Answer, Answer.participation_id == Participation.id)
-        .where(
-            Round.id.in_(IDS),
-            Round.revealed_at.is_not(None),
-            Answer.visibility == survey.REVEALED,
-            Answer.item == survey.CERTAINTY.key,
-        )
+        .where(*revealed_items(survey.CERTAINTY.key))
     )
 
 
@@ -152,14 +153,56 @@ def round_facts(
     ]
 
 
-def early_warnings(session: Session, user_id: int) -> list[rules.EarlyWarning]:
+@dataclass(frozen=True)
+class WarningBoard:
+    """The couple's warnings now: those to show, and those marked “we talked about it”
+    that are no worse since (checkins/warning_marks.py)."""
+
+    shown: list[rules.EarlyWarning]
+    talked_about: list[rules.EarlyWarning]
+
+
+def early_warnings(
+    session: Session, user_id: int, *, now: dt.datetime | None = None
+) -> list[rules.EarlyWarning]:
+    """The warnings to show now (talked-about ones that are no worse left out)."""
+    return warning_board(session, user_id, now=now).shown
+
+
+def warning_board(
+    session: Session, user_id: int, *, now: dt.datetime | None = None
+) -> WarningBoard:
     couple = _couple(session, user_id)
-    return _early_warnings(session, couple.id, _shown_names(couple, user_id))
+    found = _early_warnings(session, couple.id, _shown_names(couple, user_id), now=now)
+    return board_of(session, couple.id, found)
+
+
+def board_of(session: Session, couple_id: int, found: list[rules.EarlyWarning]) -> WarningBoard:
+    shown, talked = warning_marks.split(found, warning_marks.marks_of(session, couple_id))
+    return WarningBoard(shown, talked)
+
+
+def mark_talked_about(
+    session: Session, user_id: int, key: str, *, now: dt.datetime | None = None
+) -> rules.EarlyWarning:
+    """Either partner: “we talked about it”. The warning stays away until it gets
+    worse."""
+    now = now or utcnow()
+    couple = couples.require_active_couple(session, user_id)
+    found = _early_warnings(session, couple.id, _shown_names(couple, user_id), now=now)
+    return warning_marks.mark_talked_about(session, couple.id, user_id, found, key, now=now)
 
 
 def _early_warnings(
-    session: Session, couple_id: int, names: dict[int, str], known: _KnownFacts | None = None
+    session: Session,
+    couple_id: int,
+    names: dict[int, str],
+    known: _KnownFacts | None = None,
+    *,
+    now: dt.datetime | None = None,
 ) -> list[rules.EarlyWarning]:
+    """Every warning that holds now: the loud ones of :mod:`checkins.rules` and the quiet
+    ones of :mod:`checkins.quiet_rules`."""
     recurring = [
         (t.id, t.title)
         for t in _topic_views(session, couple_id, known)
@@ -172,4 +215,7 @@ def _early_warnings(
     )
     # Other domains' warnings (the charter's "what ended it last time is back") first.
     first = warning_sources.latest_warnings(session, couple_id, latest)
-    return first + rules.early_warnings(round_facts(session, couple_id, known), names, recurring)
+    facts = round_facts(session, couple_id, known)
+    loud = rules.early_warnings(facts, names, recurring, quiet=False)
+    inputs = warning_inputs(session, couple_id, names, now or utcnow())
+    return first + loud + quiet_rules.quiet_warnings(inputs)

@@ -440,7 +440,7 @@ def home_page() -> None:
             st.write(web.md(board.charter_step))
             st.page_link(web.page("charter"), label="Open your charter", icon="➡️")
     _agreements_card(board)
-    _warnings_card(board)
+    _warnings_card(board, user.id)
 
 
 def _local_time(at: dt.datetime, timezone: str) -> str:
@@ -509,7 +509,9 @@ def _agreements_card(board) -> None:  # type: ignore[no-untyped-def]
             st.page_link(web.page("agreements"), label="Propose an agreement", icon="➡️")
 
 
-def _warnings_card(board) -> None:  # type: ignore[no-untyped-def]
+def _warnings_card(board, user_id: int) -> None:  # type: ignore[no-untyped-def]
+    from checkins.pages import show_talked_about, show_warning
+
     with st.container(border=True):
         st.subheader("Worth a look")
         if not board.warnings:
@@ -522,8 +524,10 @@ def _warnings_card(board) -> None:  # type: ignore[no-untyped-def]
                     else ""
                 )
             )
+            show_talked_about(board.talked_about)
             st.page_link(web.page("trends"), label="See your trends", icon="➡️")
             return
         for warning in board.warnings:
-            st.warning(f"**{web.md(warning.title)}**  \n*Next step:* {web.md(warning.next_step)}")
+            show_warning(warning, user_id, "home", brief=True)
+        show_talked_about(board.talked_about)
         st.page_link(web.page("trends"), label="More on the Trends page", icon="➡️")

@@ -50,6 +50,7 @@ JOB_IDS = ("plan", "dispatch")
 Planner = Callable[[Session, dt.datetime], int]
 PLANNERS: dict[str, Planner] = {}
 
+
 def register_planner(name: str, fn: Planner) -> None:
     """Add (or replace, by name) a planner that plan_job runs on every pass."""
     PLANNERS[name] = fn

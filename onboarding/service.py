@@ -358,6 +358,7 @@ class Dashboard:
     warnings: list[Any]
     open_topics: int
     charter_step: str | None = None  # what the charter needs from me now
+    talked_about: list[Any]
 
 
 def dashboard(session: Session, user_id: int, *, now: dt.datetime | None = None) -> Dashboard:
@@ -371,6 +372,7 @@ def dashboard(session: Session, user_id: int, *, now: dt.datetime | None = None)
     round_ = rounds.current_round(session, user_id)
     status = rounds.round_status(session, user_id, round_.id) if round_ else None
     topics = checkin_history.topics(session, user_id)
+    board = checkin_warnings.warning_board(session, user_id, now=now)
     return Dashboard(
         onboarding=state(session, user_id, now=now),
         awaiting_my_answer=reading.awaiting_my_answer_count(session, user_id),
@@ -379,7 +381,8 @@ def dashboard(session: Session, user_id: int, *, now: dt.datetime | None = None)
         round_reviewed=bool(status and status.round.reviewed_at is not None),
         round_due_at=status.round.due_at if status else None,
         next_checkin=first_checkin(session, user_id, now=now),
-        warnings=checkin_warnings.early_warnings(session, user_id),
+        warnings=board.shown,
         open_topics=sum(1 for t in topics if t.status != "resolved"),
         charter_step=charter_consent.next_step(session, user_id),
+        talked_about=board.talked_about,
     )

@@ -341,7 +341,7 @@ def export(address: str, out: Path) -> None:
     "--years",
     type=click.IntRange(1, 50),
     default=None,
-    help="Length of the history in years (default: 18 months).",
+    help="Length of the history in years (default: 24 months).",
 )
 def demo(years: int | None) -> None:
     """Create (once) a demo couple with a history of check-ins and print both partners'

@@ -7,10 +7,12 @@ month from the past to today, so everything the pages show was made by the same 
 real couple goes through. Mails that the services plan along the way are marked skipped
 at the end, in the same transaction: nobody is ever mailed about a made-up past.
 
-The story (default 18 months, ``years=N`` for longer): a steady start; a rough patch
+The story (default 24 months, ``years=N`` for longer): a steady start; a rough patch
 around month 7 in which one topic keeps coming back, scores drop and the cooldown is not
-kept; a therapy agreement added then; improvement; and at the end a new, milder topic
-that has come up twice, plus one open round that Alex has answered and Sam has not.
+kept; a therapy agreement added then; improvement; then a quiet relapse over the last
+eight months (both scores sliding slowly, Sam stepping back from the check-ins) that only
+the quiet warnings catch; and at the end a new, milder topic that has come up twice, plus
+one open round that Alex has answered and Sam has not.
 """
 
 from __future__ import annotations
@@ -34,13 +36,20 @@ DEMO_PARTNERS = (
     ("sam@demo.tend.example", "Sam", "America/New_York"),
 )
 DEMO_COUPLE = "Alex & Sam"
-DEFAULT_MONTHS = 18
+DEFAULT_MONTHS = 24
 # Month indexes (0 = the first round) of the rough patch: warnings are meant to show here
 # and only here (plus the mild topic of the last two rounds, see RECENT_TOPIC).
 ROUGH_PATCH = range(6, 11)
 RECURRING_TOPIC = "Contact with Jordan"
 RECENT_TOPIC = "Holidays with both families"
 THERAPY_START = 7  # the month the therapy agreement is added
+# The quiet relapse of the last months: no single round alarming, both scores sliding a
+# point every round or two, and Sam stepping back (writing nothing under "What went well"
+# in the last rounds, answering at the last moment). Only the quiet warnings catch it.
+RELAPSE_ROUNDS = 8
+RELAPSE_ALEX = (16, 16, 15, 15, 14, 14, 13, 13)
+RELAPSE_SAM = (16, 15, 14, 13, 12, 11, 11, 10)
+SAM_SILENT_ROUNDS = 3
 COOLDOWN_LONGER = 9  # the month the cooldown goes from 10 to 20 minutes
 # The round of month k opens at this local time on the check-in day (Alex's zone).
 ROUND_HOUR_UTC = 17
@@ -479,14 +488,20 @@ class _History:
         month = _month(k)
         me_alex = user_id == self.alex
         total = month.alex if me_alex else month.sam
+        relapse = k - (self.months - RELAPSE_ROUNDS)
+        if 0 <= relapse < RELAPSE_ROUNDS:
+            total = (RELAPSE_ALEX if me_alex else RELAPSE_SAM)[relapse]
         texts = ROUGH_WENT_WELL if k in ROUGH_PATCH else WENT_WELL
+        went_well = texts[(k * 2 + (0 if me_alex else 1)) % len(texts)]
+        if not me_alex and k >= self.months - SAM_SILENT_ROUNDS:
+            went_well = ""
         sheet = Sheet(
             values={
                 **_items(total),
                 "certainty": month.alex_certainty if me_alex else month.sam_certainty,
                 "safety": 4,
             },
-            texts={"went_well": texts[(k * 2 + (0 if me_alex else 1)) % len(texts)]},
+            texts={"went_well": went_well},
         )
         questions = rounds.round_questions(self.s, user_id, round_id)
         for agreement in questions.agreements:
@@ -503,6 +518,8 @@ class _History:
         first, second = (self.alex, self.sam) if k % 2 else (self.sam, self.alex)
         for n, user_id in enumerate((first, second)):
             answered = opened + dt.timedelta(days=1 + 2 * n, hours=3)
+            if user_id == self.sam and k >= self.months - SAM_SILENT_ROUNDS:
+                answered = opened + dt.timedelta(days=3, hours=20)  # at the last moment
             answers.save_answers(
                 self.s, user_id, round_.id, self._sheet(k, round_.id, user_id), now=answered
             )

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from agreements import cooldowns, proposals, reading, therapy
+from agreements import cooldown_returns, cooldowns, proposals, reading, therapy
 from checkins import answers, questions, review, rounds, steps
 from checkins import history as checkin_history
 from checkins.views import AdherenceInput, ConcernInput, Sheet
@@ -32,6 +32,7 @@ MODULES = (
     "agreements.reading",
     "agreements.in_force",
     "agreements.cooldowns",
+    "agreements.cooldown_returns",
     "agreements.therapy",
     "checkins.rounds",
     "checkins.answers",
@@ -41,6 +42,7 @@ MODULES = (
     "checkins.history",
     "checkins.trends",
     "checkins.warnings",
+    "checkins.warning_marks",
     "couples.service",
     "couples.accounts",
     "notifications.preferences",
@@ -65,6 +67,11 @@ INTERNAL = {
     "checkins.rounds.due_days_for",
     "checkins.rounds.open_round_of",
     "checkins.warnings.round_facts",
+    "checkins.warnings.board_of",  # the warnings of a couple already resolved
+    "checkins.warning_marks.marks_of",
+    "checkins.warning_marks.mark_talked_about",  # called by warnings.mark_talked_about
+    "agreements.cooldowns.cooldown_history_of",  # the warnings' inputs, couple resolved
+    "agreements.therapy.therapy_history_of",
     "couples.service.member_name",  # takes a membership the caller already holds
     # The charter's reads for the talk, the warnings and the report (couple resolved):
     "charter.reflections.charter_row",
@@ -149,6 +156,9 @@ CASES: dict[str, Call] = {
     ),
     "agreements.therapy.cancel_appointment": lambda s, me, v: therapy.cancel_appointment(
         s, me, v["appointment"]
+    ),
+    "agreements.cooldown_returns.record_return": lambda s, me, v: cooldown_returns.record_return(
+        s, me, v["cooldown"], "talked"
     ),
     "agreements.cooldowns.save_cooldown_note": lambda s, me, v: cooldowns.save_cooldown_note(
         s, me, v["cooldown"], "mine"

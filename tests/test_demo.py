@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from agreements import reading
-from checkins import rules, trends, warnings
+from checkins import quiet_rules, rules, trends, warnings
+from checkins import warning_inputs as warning_inputs_module
 from checkins.models import (
     PENDING,
     SUBMITTED,
@@ -18,6 +19,7 @@ from checkins.models import (
     Topic,
     TopicEvent,
 )
+from checkins.warning_inputs import warning_inputs
 from couples.accounts import user_by_email
 from couples.models import Couple, User
 from infra.db import transaction
@@ -108,13 +110,52 @@ def _warnings_after_each_round(s, alex: int, sam: int) -> list[set[str]]:  # typ
                 {e.round_id for e in raised}, recent, [e.at for e in raised], resolved
             ):
                 recurring.append((topic.id, topic.title))
-        found = rules.early_warnings(so_far, names, recurring)
+        found = rules.early_warnings(so_far, names, recurring, quiet=False)
         result.append({w.code for w in found})
     return result
 
 
+LOUD = {
+    "score_drop",
+    "distressed",
+    "diverging",
+    "certainty_falling",
+    "agreement_poor",
+    "missed_rounds",
+    "topic_recurring",
+}
+
+
+def test_the_quiet_relapse_is_caught_by_the_quiet_warnings_and_nothing_before_it(
+    demo_built, engine, now
+) -> None:
+    """Round by round through the last rounds read: nothing quiet in the steady months
+    after the rough patch; in the relapse, Sam's slow slide and Sam stepping back."""
+    with transaction(engine) as s:
+        alex, sam = _ids(s)
+        couple_id = s.scalar(select(Couple.id))
+        found = quiet_rules.timeline(warning_inputs(s, couple_id, {alex: "Alex", sam: "Sam"}, now))
+        relapse_from = demo.DEFAULT_MONTHS - demo.RELAPSE_ROUNDS
+        # The rounds read are the latest ones, today's open round among them.
+        first = demo.DEFAULT_MONTHS - (warning_inputs_module.INPUT_ROUNDS - 1)
+        per_round = [{(w.code, w.user_id) for w in then} for _at, then in found[:-1]]
+        for i, codes in enumerate(per_round):
+            if max(demo.ROUGH_PATCH) + 2 < first + i < relapse_from:
+                assert codes == set(), (first + i, codes)
+        # Both are caught at the last round the two answered: the slide has gone four
+        # points below where it began, and it is the third round without a word from Sam.
+        assert {("slow_decline", sam), ("drifting_away", sam)} <= per_round[-1]
+        assert ("slow_decline", sam) not in per_round[-2]
+        last = {(w.code, w.user_id) for w in found[-1][1]}
+        assert last == {("slow_decline", sam), ("drifting_away", sam)}
+        slide = next(w for w in found[-1][1] if w.code == "slow_decline")
+        assert "Sam" in slide.title and any("10" in line for line in slide.evidence)
+        drift = next(w for w in found[-1][1] if w.code == "drifting_away")
+        assert any("What went well" in line for line in drift.evidence)
+
+
 def test_the_rough_patch_raises_warnings_and_the_steady_months_none(
-    demo_built, engine, monkeypatch
+    demo_built, engine, monkeypatch, now
 ) -> None:
     monkeypatch.setattr(warnings, "WARNING_LOOKBACK", 1000)
     with transaction(engine) as s:
@@ -140,12 +181,17 @@ def test_the_rough_patch_raises_warnings_and_the_steady_months_none(
             "topic_recurring",
         } <= rough
         assert all(per_round[k] for k in range(7, 10))
-        # Today, through the service the pages use: only the new, milder topic.
+        # Today, through the service the pages use: of the loud ones only the new, milder
+        # topic; the quiet relapse is caught by the quiet warnings (below).
         monkeypatch.setattr(warnings, "WARNING_LOOKBACK", 8)
-        today = warnings.early_warnings(s, alex)
-        assert [(w.code, w.title) for w in today] == [
+        today = warnings.early_warnings(s, alex, now=now)
+        assert [(w.code, w.title) for w in today if w.code in LOUD] == [
             ("topic_recurring", f"“{demo.RECENT_TOPIC}” keeps coming back")
         ]
+        assert {(w.code, w.user_id) for w in today if w.code not in LOUD} == {
+            ("slow_decline", sam),
+            ("drifting_away", sam),
+        }
         jordan = s.scalar(select(Topic).where(Topic.title == demo.RECURRING_TOPIC))
         assert jordan is not None and jordan.status == "resolved"
 
@@ -156,7 +202,9 @@ def test_longer_history_with_years(tend_env, engine, now) -> None:
     with transaction(engine) as s:
         assert s.scalar(select(func.count()).select_from(Round)) == 37
         alex, _ = _ids(s)
-        assert [w.code for w in warnings.early_warnings(s, alex)] == ["topic_recurring"]
+        today = warnings.early_warnings(s, alex, now=now)
+        assert [w.code for w in today if w.code in LOUD] == ["topic_recurring"]
+        assert {w.code for w in today if w.code not in LOUD} == {"slow_decline", "drifting_away"}
 
 
 def test_readme_documents_every_setting() -> None:
