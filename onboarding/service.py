@@ -357,8 +357,8 @@ class Dashboard:
     next_checkin: tuple[dt.datetime, bool] | None
     warnings: list[Any]
     open_topics: int
-    charter_step: str | None = None  # what the charter needs from me now
     talked_about: list[Any]
+    charter_step: str | None = None  # what the charter needs from me now
 
 
 def dashboard(session: Session, user_id: int, *, now: dt.datetime | None = None) -> Dashboard:
