@@ -183,6 +183,21 @@ def served(serve):  # type: ignore[no-untyped-def]
     return serve()
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # An xdist worker hands its count of server starts to the controller.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["tend_serve_starts"] = getattr(
+            sys.modules.get("tests.browser"), "SERVER_STARTS", 0
+        )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # type: ignore[no-untyped-def]
+    starts = getattr(node, "workeroutput", {}).get("tend_serve_starts", 0)
+    node.config._tend_worker_starts = getattr(node.config, "_tend_worker_starts", 0) + starts
+
+
 def pytest_terminal_summary(terminalreporter, config) -> None:  # type: ignore[no-untyped-def]
     browser = sys.modules.get("tests.browser")
     starts = getattr(browser, "SERVER_STARTS", 0) + getattr(config, "_tend_worker_starts", 0)
