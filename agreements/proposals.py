@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from agreements import templates
+from agreements import consent, templates
 from agreements.models import (
     ACTIVE,
     DECLINED,
@@ -87,10 +87,7 @@ def _log(
 
 
 def _require_partner(session: Session, user_id: int) -> User:
-    partner = couples.partner_of(session, user_id)
-    if partner is None:
-        raise NotAllowed("Invite your partner first: an agreement needs both of you.")
-    return partner
+    return consent.require_partner(session, user_id, "an agreement needs both of you.")
 
 
 def _clean_words(
@@ -99,7 +96,7 @@ def _clean_words(
     title = (title or "").strip()
     body = (body or "").strip()
     problems: dict[str, str] = {}
-    if kind != templates.CUSTOM and kind not in templates.TEMPLATES:
+    if not templates.known_kind(kind):
         problems["kind"] = "Choose one of the templates, or write your own."
     if "\x00" in title:
         problems["title"] = NUL_PROBLEM
@@ -222,11 +219,7 @@ def _answerable(
     pending = _pending(agreement)
     if pending is None:
         raise NotAllowed("There is nothing waiting for an answer on this agreement.")
-    if pending.proposed_by_id == user_id:
-        raise NotAllowed(
-            "You proposed this yourself; it needs your partner's answer. You can still "
-            "change or withdraw it."
-        )
+    consent.refuse_own_answer(pending.proposed_by_id, user_id, "this")
     return couple, agreement, pending
 
 
@@ -248,6 +241,11 @@ def accept(
     """Say yes to the version waiting for my answer; it comes into force now."""
     now = now or utcnow()
     _, agreement, pending = _answerable(session, user_id, agreement_id)
+    registered = templates.registered_kind(agreement.kind)
+    if registered is not None and registered.accept_problem is not None:
+        problem = registered.accept_problem(dict(pending.params or {}), user_id)
+        if problem:
+            raise NotAllowed(problem)
     current = _in_force(agreement)
     if current is not None:
         current.state = V_SUPERSEDED

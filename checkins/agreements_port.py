@@ -48,3 +48,17 @@ def in_force_by_couple(
 def schedule_among(in_force: list[tuple[AgreementInForce, dt.datetime]]) -> CheckinSchedule | None:
     """The check-in schedule among a couple's agreements in force (no query)."""
     return agreement_in_force.checkin_schedule_among(in_force)
+
+
+def current_cooldown(
+    session: Session, user_id: int, now: dt.datetime | None = None
+) -> cooldowns.CooldownView | None:
+    """The cooldown running in my couple right now (the talk pauses while it runs)."""
+    return cooldowns.current_cooldown(session, user_id, now=now)
+
+
+def start_cooldown(
+    session: Session, user_id: int, now: dt.datetime | None = None
+) -> cooldowns.CooldownView:
+    """The cooldown button inside the talk: the same cooldown as the side menu's."""
+    return cooldowns.start_cooldown(session, user_id, now=now)

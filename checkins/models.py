@@ -250,6 +250,9 @@ class ActionItem(Base):
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The day it is due, in the owner's calendar (set in the talk); its reminder goes
+    # out that morning through the outbox (checkins.talk).
+    due_on: Mapped[dt.date | None]
 
 
 class CustomQuestion(Base):

@@ -18,12 +18,13 @@ import pyarrow as pa
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from checkins import answers, survey, trends
+from checkins import agenda, answers, rules, solo, survey, talk, trends
 from checkins import history as checkin_history
 from checkins import questions as checkin_questions
 from checkins import review as checkin_review
 from checkins import rounds as checkin_rounds
 from checkins import views as checkin_views
+from checkins.talk import TalkView
 from checkins.views import AdherenceInput, ConcernInput, Sheet
 from couples import service as couples
 from couples.models import User
@@ -61,12 +62,18 @@ def checkin_page() -> None:
         st.info("Check-ins start once your partner has joined your couple space.")
         st.page_link(web.page("couple"), label="Open your couple space", icon="➡️")
         return
+    solo_note(user)
     if status is None or (review is not None and review.round.reviewed_at is not None):
         # Nothing open: a way to start one, and the last review (once, below).
         _no_open_round(user.id, review)
         return
     if review is not None:
         st.success("You have both answered. Sit down together and go through it.")
+        st.page_link(
+            web.page("talk"),
+            label="Hold your talk, one item at a time",
+            icon=":material/record_voice_over:",
+        )
         _review(user.id, review)
         return
     if status.phase == "closed":
@@ -345,6 +352,8 @@ def _concerns(
 def _review(user_id: int, review: checkin_review.Review) -> None:
     round_id = review.round.id
     partner = review.partner
+    for w in review.warnings:  # first: what ended it last time is back
+        _warning(w)
     mine_total, theirs_total = review.mine.satisfaction, review.theirs.satisfaction
     cols = st.columns(2)
     _total(cols[0], "You", mine_total, review.previous_totals["me"])
@@ -440,6 +449,12 @@ def _review(user_id: int, review: checkin_review.Review) -> None:
         with web.action() as session:
             checkin_review.mark_reviewed(session, user_id, round_id)
         st.rerun()
+
+
+def _warning(w: rules.EarlyWarning) -> None:
+    st.warning(
+        f"**{web.md(w.title)}**  \n{web.md(w.explanation)}  \n*Next step:* {web.md(w.next_step)}"
+    )
 
 
 def _v(value: int | None) -> str:
@@ -640,10 +655,7 @@ def trends_page() -> None:
     if warnings:
         st.subheader("Worth a look")
         for w in warnings:
-            st.warning(
-                f"**{web.md(w.title)}**  \n{web.md(w.explanation)}  \n"
-                f"*Next step:* {web.md(w.next_step)}"
-            )
+            _warning(w)
     if not data.satisfaction:
         st.write("Trends appear after your first check-in that you both answered.")
         st.page_link(web.page("checkin"), label="Go to the check-in", icon="➡️")
@@ -754,3 +766,203 @@ def _table(rows: list[dict]) -> pa.Table:
             values = [v.isoformat() for v in values]
         columns[key] = pa.array(values)
     return pa.table(columns)
+
+
+# --- the talk after a check-in, and answering alone (checkins.talk, checkins.solo) ---------
+WHO_BOTH = 0
+
+
+def _call(  # type: ignore[no-untyped-def]
+    fn, labels: dict[str, str] | None = None, *, clear: tuple[str, ...] = ()
+) -> None:
+    """One action; on bad input the message, and the form keeps what was typed (the
+    widgets in ``clear`` are emptied only once it worked)."""
+    try:
+        with web.action() as session:
+            fn(session)
+    except TendError as exc:
+        web.show_error(exc, labels)
+        return
+    for key in clear:
+        st.session_state.pop(key, None)
+    # The whole page: a press inside the talk's fragment may come in a full run.
+    st.rerun()
+
+
+# --- a partner who stopped answering ----------------------------------------------------------
+def solo_note(user: User) -> None:
+    """Shown on the check-in and talk pages to the partner who keeps answering."""
+    with web.reading() as session:
+        view = solo.solo_view(session, user.id)
+        points = solo.own_trend(session, user.id) if view else []
+    if view is None:
+        return
+    name = web.md(view.partner_name)
+    with st.container(border=True, key="solo_note"):
+        st.markdown(
+            f"**{name} has not answered the last two check-ins.** That happens: life gets "
+            "full, or a check-in can feel heavy. You can keep answering for yourself. What "
+            f"you write stays yours: {name} sees it only in a round you both answer."
+        )
+        if view.raise_requested:
+            st.caption("It is on the agenda of your next talk.")
+        elif st.button("Raise it at our next talk", key="solo_raise"):
+            _call(lambda s: solo.raise_at_next_talk(s, user.id))
+        if points:
+            st.caption("Your own satisfaction over time (out of 20), from your answers only:")
+            st.line_chart(
+                {"When": [p.opened_at for p in points], "You": [p.total for p in points]},
+                x="When",
+                y="You",
+                height=160,
+            )
+
+
+# --- the talk ---------------------------------------------------------------------------------
+def talk_page() -> None:
+    user = web.current_user()
+    st.title("Our talk")
+    solo_note(user)
+    with web.reading() as session:
+        round_id = web.query_id("round") or talk.talk_round_id(session, user.id)
+        try:
+            view = talk.talk_view(session, user.id, round_id) if round_id else None
+        except TendError as exc:
+            web.show_error(exc)
+            return
+    if view is None:
+        st.info(
+            "The talk opens once you have both answered a check-in. Tend then lays out what "
+            "to talk about, one item at a time."
+        )
+        st.page_link(web.page("checkin"), label="Open the check-in", icon="➡️")
+        return
+    st.caption(
+        "Go through it together, on one screen or each on your own device: you both see "
+        "the same item. A cooldown pauses the talk; you come back to the same item."
+    )
+    if view.finished_at is None:
+        _when(user, view)
+    _talk(user.id, user.timezone, view.round_id)
+
+
+def _when(user: User, view: TalkView) -> None:
+    partner = web.md(view.names.get(view.partner_id, "Your partner"))
+    with st.expander("When to talk", expanded=view.proposed_for is None or not view.agreed):
+        if view.proposed_for is not None:
+            at = _local(view.proposed_for, user.timezone)
+            if view.agreed:
+                st.success(f"Agreed: {at}. It is in both your calendars.")
+            elif view.proposed_by_me:
+                st.info(f"You proposed {at}; waiting for {partner} to accept.")
+            else:
+                st.info(f"{partner} proposes {at}.")
+                if st.button("Accept this time", key="talk_accept"):
+                    _call(lambda s: talk.accept_time(s, user.id, view.round_id))
+        zone = ZoneInfo(user.timezone or "UTC")
+        with st.form("talk_when"):
+            cols = st.columns(2)
+            day = cols[0].date_input("Day", key="talk_day", format="YYYY-MM-DD")
+            time = cols[1].time_input("Time", key="talk_time", value=dt.time(19, 0))
+            propose = st.form_submit_button("Propose this time")
+        if propose and not (day and time):
+            st.error("Pick a day and a time.")
+        elif propose:
+            when = dt.datetime.combine(day, time, tzinfo=zone)  # type: ignore[arg-type]
+            _call(lambda s: talk.propose_time(s, user.id, view.round_id, when), {"when": "When"})
+
+
+@st.fragment(run_every=dt.timedelta(seconds=2))
+def _talk(user_id: int, timezone: str, round_id: int) -> None:
+    with web.reading() as session:
+        view = talk.talk_view(session, user_id, round_id)
+    if view.finished_at is not None:
+        st.success(f"You finished this talk on {_local(view.finished_at, timezone)}.")
+        _actions(view, user_id, editable=False)
+        return
+    item = view.current
+    with st.container(border=True, key="talk_item"):
+        st.caption(
+            f"Item {view.position + 1} of {len(view.items)} · "
+            f"{agenda.SECTION_TITLES.get(item.section, '')}"
+        )
+        st.subheader(web.md(item.title))
+        if item.first:
+            st.warning("What ended it last time is back. Take it first, and take it slowly.")
+        lines = [
+            f"**{web.md(view.names.get(who, 'Former partner'))}:** {web.md(text)}"
+            if who is not None
+            else web.md(text)
+            for who, text in item.lines
+        ]
+        if lines:
+            st.markdown("\n\n".join(lines))
+        partner_note = view.partner_notes.get(item.key)
+        if partner_note:
+            partner = web.md(view.names.get(view.partner_id, "Your partner"))
+            st.markdown(f"*{partner}'s note:* {web.md(partner_note)}")
+        with st.form(f"talk_note_{round_id}_{item.key}"):
+            note = st.text_area(
+                "Your note on this item",
+                value=view.my_notes.get(item.key, ""),
+                key=f"talk_note_text_{round_id}_{item.key}",
+                max_chars=talk.MAX_NOTE,
+            )
+            save = st.form_submit_button("Save note")
+        if save:
+            _call(
+                lambda s: talk.save_note(s, user_id, round_id, item.key, note),
+                {"note": "Your note on this item"},
+            )
+    if view.paused_by_cooldown:
+        st.warning(talk.PAUSED, icon=":material/pause_circle:")
+    else:
+        cols = st.columns(3)
+        if view.position > 0 and cols[0].button("Back", key="talk_back"):
+            _move(user_id, round_id, view.position, -1)
+        if not view.at_end and cols[1].button("Next", key="talk_next", type="primary"):
+            _move(user_id, round_id, view.position, 1)
+        if cols[2].button("I need a cooldown", key="talk_cooldown", icon=":material/pause_circle:"):
+            _call(lambda s: talk.agreements_port.start_cooldown(s, user_id))
+    _actions(view, user_id, editable=True)
+    if view.at_end and not view.paused_by_cooldown:
+        st.divider()
+        st.write("That was the last item. Finishing marks this check-in as reviewed together.")
+        if st.button("Finish the talk", key="talk_finish", type="primary"):
+            _call(lambda s: talk.finish(s, user_id, round_id))
+
+
+def _move(user_id: int, round_id: int, seen: int, step: int) -> None:
+    _call(
+        lambda s: talk.move(s, user_id, round_id, seen_position=seen, step=step),
+    )
+
+
+def _actions(view: TalkView, user_id: int, *, editable: bool) -> None:
+    st.subheader("What we will do")
+    if view.actions:
+        st.markdown(
+            "\n".join(
+                f"- {web.md(a.text)} — {web.md(a.owner)}"
+                + (f", by {a.due_on:%A %d %B}" if a.due_on else "")
+                for a in view.actions
+            )
+        )
+    elif not editable:
+        st.caption("No action items this time.")
+    if not editable:
+        return
+    owners = {WHO_BOTH: "Both of us", user_id: "Me", view.partner_id: view.names[view.partner_id]}
+    keys = tuple(f"talk_action_{part}_{view.round_id}" for part in ("text", "owner", "due"))
+    with st.form(f"talk_action_{view.round_id}"):
+        text = st.text_input("We will…", key=keys[0], max_chars=500)
+        cols = st.columns(2)
+        owner = cols[0].selectbox("Who", list(owners), format_func=owners.get, key=keys[1])
+        due = cols[1].date_input("By when", value=None, key=keys[2], format="YYYY-MM-DD")
+        add = st.form_submit_button("Add")
+    if add:
+        _call(
+            lambda s: talk.add_action(s, user_id, view.round_id, text, owner or None, due),
+            {"text": "We will…", "owner": "Who", "due_on": "By when"},
+            clear=keys,
+        )

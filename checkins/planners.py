@@ -9,7 +9,7 @@ safe in any number of processes.
 
 from __future__ import annotations
 
-from checkins.calendar import attachments_for
+from checkins.calendar import attachments_for, talk_attachments_for
 from checkins.rounds import plan_checkins
 from notifications import preferences, rendering, scheduler
 
@@ -19,9 +19,13 @@ PROMPT_KINDS = {
     "ready_to_review": "You have both answered: ready to review",
     "round_closing": "The check-in closes tomorrow",
     "nudge": "A reminder to answer the check-in",
+    "talk_scheduled": "The time you agreed for your talk (with a calendar entry)",
+    "action_item_due": "An action item from your talk is due",
+    "answering_paused": "One note when you have not answered two check-ins",
 }
 
 scheduler.register_planner("checkins", plan_checkins)
 for _kind, _label in PROMPT_KINDS.items():
     preferences.register_prompt_kind(_kind, _label)
 rendering.register_attachments("round_opened", attachments_for)
+rendering.register_attachments("talk_scheduled", talk_attachments_for)

@@ -27,6 +27,7 @@ from checkins.models import (
 )
 from checkins.questions import questions
 from checkins.rounds import due_days_for
+from checkins.talk_models import SoloNotice, Talk, TalkNote
 from couples import service as couples
 from privacy.erase import register_eraser
 from privacy.export import register_exporter
@@ -299,5 +300,70 @@ def _erase_checkins(session: Session, user_id: int, now: dt.datetime) -> None:
     )
 
 
+# --- the talk and solo notices --------------------------------------------------------------
+def _export_talks(session: Session, user_id: int) -> dict[str, list[dict]]:
+    """The talks of my rounds (when, where we were, finished), my own notes, and the
+    notices about my not answering. The partner's notes are theirs (their export)."""
+    my_rounds = select(Participation.round_id).where(Participation.user_id == user_id)
+    talks = list(
+        session.scalars(select(Talk).where(Talk.round_id.in_(my_rounds)).order_by(Talk.id))
+    )
+    return {
+        "talks": [
+            {
+                "round_id": t.round_id,
+                "position": t.position,
+                "started_at": t.started_at.isoformat(),
+                "finished_at": t.finished_at.isoformat() if t.finished_at else None,
+                "finished_by_me": t.finished_by_id == user_id,
+                "proposed_for": t.proposed_for.isoformat() if t.proposed_for else None,
+                "proposed_by_me": t.proposed_by_id == user_id,
+                "agreed_at": t.agreed_at.isoformat() if t.agreed_at else None,
+            }
+            for t in talks
+        ],
+        "talk_notes": [
+            {
+                "round_id": round_id,
+                "item": note.item_key,
+                "note": note.text,
+                "updated_at": note.updated_at.isoformat(),
+            }
+            for note, round_id in session.execute(
+                select(TalkNote, Talk.round_id)
+                .join(Talk, Talk.id == TalkNote.talk_id)
+                .where(TalkNote.author_id == user_id)
+                .order_by(TalkNote.id)
+            )
+        ],
+        "answering_notices": [
+            {
+                "since_round_id": n.since_round_id,
+                "noticed_at": n.noticed_at.isoformat(),
+                "mailed_at": n.mailed_at.isoformat() if n.mailed_at else None,
+                "back_at": n.back_at.isoformat() if n.back_at else None,
+            }
+            for n in session.scalars(
+                select(SoloNotice).where(SoloNotice.user_id == user_id).order_by(SoloNotice.id)
+            )
+        ],
+    }
+
+
+def _erase_talks(session: Session, user_id: int, now: dt.datetime) -> None:
+    """My notes and the notices about me go; the talks stay with the couple, without me."""
+    session.execute(delete(TalkNote).where(TalkNote.author_id == user_id))
+    session.execute(delete(SoloNotice).where(SoloNotice.user_id == user_id))
+    session.execute(
+        update(SoloNotice)
+        .where(SoloNotice.raise_requested_by_id == user_id)
+        .values(raise_requested_by_id=None)
+    )
+    for column in (Talk.finished_by_id, Talk.proposed_by_id):
+        session.execute(update(Talk).where(column == user_id).values({column.key: None}))
+
+
 register_exporter("checkins", _export_checkins)
 register_eraser("checkins", _erase_checkins)
+register_exporter("talks", _export_talks)
+register_eraser("talks", _erase_talks)

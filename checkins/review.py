@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from checkins import rules, survey
+from checkins import rules, survey, warning_sources
 from checkins.answers import _sheet_from_rows
 from checkins.history import COUPLE, _couple_param, _shown_names
 from checkins.models import (
@@ -68,18 +68,13 @@ class Review:
     agreement_titles: dict[int, str]
     # user id -> name, both partners (who owns an action item), from the loaded couple.
     owners: dict[int, str] = field(default_factory=dict)
+    # Warnings other domains raise about this round, shown first (the charter's "what
+    # ended it last time is back"): checkins.warning_sources.
+    warnings: list[rules.EarlyWarning] = field(default_factory=list)
 
 
-def _scale_gap(a: int | None, b: int | None) -> bool:
-    return a is not None and b is not None and abs(a - b) >= rules.GAP_HIGHLIGHT
-
-
-def _kept_mismatch(a: int | None, b: int | None) -> bool:
-    if a is None or b is None:
-        return False
-    return (a >= rules.KEPT_MIN and b <= rules.NOT_KEPT_MAX) or (
-        b >= rules.KEPT_MIN and a <= rules.NOT_KEPT_MAX
-    )
+_scale_gap = rules.scale_gap
+_kept_mismatch = rules.kept_mismatch
 
 
 @functools.cache
@@ -250,6 +245,7 @@ def review(session: Session, user_id: int, round_id: int) -> Review:
         shared_custom,
         {a.agreement_id: a.title for a in questions.agreements},
         _shown_names(couple, user_id),
+        warning_sources.warnings_for_round(session, couple.id, round_.id),
     )
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from checkins import agreements_port, recurrence, survey
+from checkins import agreements_port, recurrence, solo, survey
 from checkins.agreements_port import AgreementInForce
 from checkins.models import (
     DRAFT,
@@ -407,9 +407,11 @@ def _insert_rounds(
         session.execute(insert(Participation.__table__), participations)
     if pinned:
         session.execute(insert(RoundAgreement.__table__), pinned)
+    # Someone who stopped answering and got the one mail about it hears nothing more.
+    quiet = solo.quiet_user_ids(session, {r.user.id for r in reminders})
     # One query for preferences, one for used keys, and no savepoint per row: the keys
     # name rounds this transaction just inserted, so no other transaction writes them.
-    plan_reminders(session, reminders, now=now)
+    plan_reminders(session, [r for r in reminders if r.user.id not in quiet], now=now)
     return [round_id for round_id, _couple_id in inserted]
 
 
@@ -449,7 +451,11 @@ def send_reminders(session: Session, now: dt.datetime | None = None) -> int:
         .with_for_update(skip_locked=True, of=Participation)
     ).all()
     written = 0
+    quiet = solo.quiet_user_ids(session, {p.user_id for p, _r in rows})
     for participation, round_ in rows:
+        if participation.user_id in quiet:
+            participation.remind_at = None  # no nudges for them this round
+            continue
         if round_.closed_at is not None or participation.status not in (PENDING, DRAFT):
             participation.remind_at = None
             continue
@@ -485,6 +491,7 @@ def plan_checkins(session: Session, now: dt.datetime | None = None) -> int:
     plus reminder rows written."""
     now = now or utcnow()
     closed = close_due_rounds(session, now)
+    solo.notice_after_close(session, closed, now)
     opened = _open_due(session, now, None)
     return len(closed) + opened + send_reminders(session, now)
 
@@ -532,6 +539,8 @@ def _notify(
 ) -> int:
     """One mail about a round, through the recipient's preferences: off, paused, quiet
     hours and preferred hour."""
+    if solo.quiet_user_ids(session, [user.id]):
+        return 0
     couple = couple or session.get(Couple, round_.couple_id)
     assert couple is not None
     partner = next((m.user for m in _members(couple) if m.user_id != user.id), None)

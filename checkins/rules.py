@@ -42,6 +42,19 @@ NOT_KEPT_MAX = 2
 for the same person is highlighted."""
 
 
+def scale_gap(a: int | None, b: int | None) -> bool:
+    """Two answers on a scale GAP_HIGHLIGHT or more points apart (the review highlights
+    them; the talk puts them on its agenda)."""
+    return a is not None and b is not None and abs(a - b) >= GAP_HIGHLIGHT
+
+
+def kept_mismatch(a: int | None, b: int | None) -> bool:
+    """One partner rates an agreement kept (KEPT_MIN+) and the other not (NOT_KEPT_MAX-)."""
+    if a is None or b is None:
+        return False
+    return (a >= KEPT_MIN and b <= NOT_KEPT_MAX) or (b >= KEPT_MIN and a <= NOT_KEPT_MAX)
+
+
 # --- facts ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RoundFacts:

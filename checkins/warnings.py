@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from checkins import rules, survey
+from checkins import rules, survey, warning_sources
 from checkins.history import (
     COUPLE,
     IDS,
@@ -85,13 +85,20 @@ def _certainty_query():  # type: ignore[no-untyped-def]
 
 
 def round_facts(
-    session: Session, couple_id: int, known: _KnownFacts | None = None
+    session: Session,
+    couple_id: int,
+    known: _KnownFacts | None = None,
+    *,
+    every_round: bool = False,
 ) -> list[rules.RoundFacts]:
-    """The facts warnings may use: the latest rounds, revealed answers only."""
+    """The facts warnings may use: the latest rounds (every closed round, newest first,
+    with ``every_round``: the therapist report replays the warnings), revealed answers
+    only."""
     if known is None:
-        recent = session.execute(
-            _recent_closed_query().limit(WARNING_LOOKBACK), _couple_param(couple_id)
-        ).all()
+        query = _recent_closed_query()
+        if not every_round:
+            query = query.limit(WARNING_LOOKBACK)
+        recent = session.execute(query, _couple_param(couple_id)).all()
     else:
         recent = [r for r in known.newest_first if r.closed_at is not None][:WARNING_LOOKBACK]
     ids = [r.id for r in recent]
@@ -158,4 +165,11 @@ def _early_warnings(
         for t in _topic_views(session, couple_id, known)
         if t.keeps_coming_back and t.status != RESOLVED
     ]
-    return rules.early_warnings(round_facts(session, couple_id, known), names, recurring)
+    latest = (
+        next((r.id for r in known.newest_first if r.revealed_at is not None), None)
+        if known is not None
+        else None
+    )
+    # Other domains' warnings (the charter's "what ended it last time is back") first.
+    first = warning_sources.latest_warnings(session, couple_id, latest)
+    return first + rules.early_warnings(round_facts(session, couple_id, known), names, recurring)

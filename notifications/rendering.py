@@ -55,6 +55,10 @@ KINDS: dict[str, Callable[[Settings, str | None], str]] = {
     "ready_to_review": _link("/checkin"),
     "round_closing": _link("/checkin"),
     "nudge": _link("/checkin"),
+    # The talk after a check-in and a partner who stopped answering (checkins.talk, .solo).
+    "talk_scheduled": _link("/talk"),
+    "action_item_due": _link("/talk"),
+    "answering_paused": _link("/checkin"),
 }
 
 

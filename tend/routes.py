@@ -21,9 +21,12 @@ from infra.db import get_engine, transaction, utcnow
 from infra.errors import TendError
 from infra.settings import get_settings
 from privacy.export import export_file_name, export_zip
+from reports.html import report_html
+from reports.pdf import report_pdf
+from reports.service import LinkNotValid, report_for_link, report_for_partner
 from tend.csrf import checked_session_token
 from tend.device_cookie import device_cookie_header
-from tend.web import EXPORT, EXPORT_PATH, SESSION_COOKIE, SIGN_OUT
+from tend.web import EXPORT, EXPORT_PATH, REPORT_PDF, REPORT_PDF_PATH, SESSION_COOKIE, SIGN_OUT
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +168,71 @@ async def export_download(request: Request) -> Response:
     )
 
 
+# Nothing of a report is kept by a browser or shown to a search engine.
+_REPORT_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
+
+
+async def report_download(request: Request) -> Response:
+    """The report both partners consented to, as a PDF, for the signed-in partner who
+    presses the button on the report page (a form token bound to the session, as for
+    the export): never by a link, never for anyone else."""
+    token = await checked_session_token(request, SESSION_COOKIE, REPORT_PDF)
+    if token is None:
+        return _message_page(
+            "Nothing was done",
+            "To download the report, use the button on the report page in Tend.",
+            "/report",
+            "The report page",
+            403,
+        )
+
+    def build() -> bytes | str:
+        with transaction() as session:
+            user = accounts.resolve_session(session, token)
+            if user is None:
+                return "Your sign-in has ended. Sign in again first."
+            try:
+                report = report_for_partner(session, user.id)
+            except TendError as exc:
+                return str(exc)
+        return report_pdf(report)
+
+    result = await run_in_threadpool(build)
+    if isinstance(result, str):
+        return _message_page("No report", result, "/report", "The report page", 403)
+    return Response(
+        result,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": 'attachment; filename="tend-report.pdf"',
+            **_REPORT_HEADERS,
+        },
+    )
+
+
+async def therapist_report(request: Request) -> Response:
+    """The therapist's read-only link: the report while both partners consent and the
+    link is neither revoked nor expired; each opening is logged for both partners."""
+    token = request.query_params.get("t", "")
+
+    def build() -> str:
+        with transaction() as session:
+            report, share = report_for_link(session, token)
+        return report_html(report, expires_on=f"{share.expires_on:%-d %B %Y}")
+
+    try:
+        page = await run_in_threadpool(build)
+    except LinkNotValid as exc:
+        body = f"""<!doctype html><html><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width"><meta name="robots" content="noindex">
+<title>Link not valid · Tend</title></head>
+<body style="font-family:sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem">
+<h1>Link not valid</h1><p>{html.escape(str(exc))}</p>
+<p>The couple who shared it can send you a new one.</p></body></html>"""
+        return HTMLResponse(body, status_code=404, headers=_REPORT_HEADERS)
+    return HTMLResponse(page, headers=_REPORT_HEADERS)
+
+
 def unsubscribe(request: Request) -> Response:
     """One-click unsubscribe (RFC 8058). Mail clients POST here; a person following the
     link in the mail gets a page with a button, because link scanners and previews
@@ -263,6 +331,8 @@ ROUTES = [
     Route("/auth/link", sign_in_link, methods=["GET"]),
     Route("/auth/signed-out", signed_out, methods=["GET", "POST"]),
     Route(EXPORT_PATH, export_download, methods=["GET", "POST"]),
+    Route(REPORT_PDF_PATH, report_download, methods=["GET", "POST"]),
+    Route("/therapist/report", therapist_report, methods=["GET"]),
     Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
     Route("/healthz", healthz, methods=["GET"]),
 ]

@@ -2,9 +2,9 @@
 ``ast``: every import statement counts, at module level or inside a function.
 
 Below the pages, from the bottom: infra, notifications (the mail machinery), couples
-(accounts and the couple space), privacy, agreements, checkins, onboarding. Pages
-(``*/pages.py``) and ``tend/`` (the composition root, the CLI, the web face, the demo)
-stand above them all and are not checked here.
+(accounts and the couple space), privacy, agreements, checkins, charter, onboarding,
+reports. Pages (``*/pages.py``) and ``tend/`` (the composition root, the CLI, the web face,
+the demo) stand above them all and are not checked here.
 """
 
 from __future__ import annotations
@@ -16,7 +16,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # Bottom first; a module may import its own package and the packages before it.
-LAYERS = ("infra", "notifications", "couples", "privacy", "agreements", "checkins", "onboarding")
+LAYERS = (
+    "infra",
+    "notifications",
+    "couples",
+    "privacy",
+    "agreements",
+    "checkins",
+    "charter",
+    "onboarding",
+    "reports",
+)
 TOP = ("tend",)
 PRODUCT = set(LAYERS) | set(TOP)
 RANK = {package: rank for rank, package in enumerate(LAYERS)}

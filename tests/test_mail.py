@@ -35,6 +35,7 @@ def _context_for(kind: str) -> dict[str, object]:
     context: dict[str, object] = {name: f"sample {name}" for name in names - {"link", "base_url"}}
     if kind in ATTACHMENTS:  # the .ics builders read ids and times from the context
         context.update(round_id=7, conversation_at="2026-03-14T18:00:00+00:00")
+        context.update(talk_id=7, talk_at="2026-03-14T18:00:00+00:00")
     return context
 
 
