@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -66,7 +67,13 @@ class ServedTend:
         return links[0]
 
 
+# How many times this process started `tend serve` (the terminal summary adds them up).
+SERVER_STARTS = 0
+
+
 def start_tend(env: dict[str, str], workdir: Path) -> ServedTend:
+    global SERVER_STARTS
+    SERVER_STARTS += 1
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     full_env = {**os.environ, **env, "TEND_BASE_URL": url}
@@ -111,6 +118,73 @@ def stop_tend(served: ServedTend) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(served.process.pid, signal.SIGKILL)
             served.process.wait()
+
+
+class ServerPool:
+    """One `tend serve` per distinct TEND_* environment, shared by a module's tests.
+
+    A server is keyed by its environment without TEND_MAIL_DIR: each server drops its
+    mails in a directory of its own, emptied for every test (the tests read mails through
+    ``ServedTend``). The database_url fixture empties the database before each test; after
+    a test, :meth:`settle` waits until the server's scheduler has sent every due mail,
+    so nothing of one test lands in the next one's mail; a server that does not settle,
+    or that died, is stopped and the next test starts a fresh one."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.servers: dict[tuple[tuple[str, str], ...], ServedTend] = {}
+
+    @staticmethod
+    def _key(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted((k, v) for k, v in env.items() if k != "TEND_MAIL_DIR"))
+
+    def serve(self, env: dict[str, str]) -> ServedTend:
+        """A running server for ``env`` with an empty mail drop."""
+        key = self._key(env)
+        server = self.servers.get(key)
+        if server is not None and server.process.poll() is not None:
+            del self.servers[key]
+            server = None
+        if server is None:
+            workdir = self.workdir / f"serve-{len(os.listdir(self.workdir))}"
+            workdir.mkdir()
+            server = start_tend({**env, "TEND_MAIL_DIR": str(workdir / "mail")}, workdir)
+            self.servers[key] = server
+        shutil.rmtree(server.mail_dir, ignore_errors=True)
+        server.mail_dir.mkdir(parents=True)
+        return server
+
+    def settle(self, server: ServedTend, database_url: str, timeout: float = 30) -> None:
+        """Wait until no mail is due or being sent; else discard the server."""
+        deadline = time.monotonic() + timeout
+        while server.process.poll() is None and time.monotonic() < deadline:
+            if not _mail_in_flight(database_url):
+                return
+            time.sleep(0.2)
+        self.discard(server)
+
+    def discard(self, server: ServedTend) -> None:
+        self.servers = {k: s for k, s in self.servers.items() if s is not server}
+        stop_tend(server)
+
+    def close(self) -> None:
+        for server in list(self.servers.values()):
+            self.discard(server)
+
+
+def _mail_in_flight(database_url: str) -> bool:
+    """Whether the outbox holds a due unsent mail or one being sent."""
+    from sqlalchemy import exists, or_, select
+
+    from infra.db import engine_for, utcnow
+    from notifications.models import PENDING, RETRYING, SENDING, OutboxMessage
+
+    due = or_(
+        OutboxMessage.status == SENDING,
+        OutboxMessage.status.in_((PENDING, RETRYING)) & (OutboxMessage.send_after <= utcnow()),
+    )
+    with engine_for(database_url).connect() as connection:
+        return bool(connection.scalar(select(exists().where(due))))
 
 
 # --- Streamlit in the browser -------------------------------------------------------

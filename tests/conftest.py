@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,14 +146,63 @@ def browser():  # type: ignore[no-untyped-def]
         browser.close()
 
 
-@pytest.fixture
-def served(tend_env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A real `tend serve` (web app + scheduler) on a free port and the test database."""
-    from tests.browser import start_tend, stop_tend
+@pytest.fixture(scope="module")
+def server_pool(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The `tend serve` processes a test module's tests share (tests/browser.py)."""
+    from tests.browser import ServerPool
 
-    server = start_tend(tend_env, tmp_path)
-    yield server
-    stop_tend(server)
+    pool = ServerPool(tmp_path_factory.mktemp("serve"))
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def serve(server_pool, tend_env: dict[str, str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """``serve(extra_env)``: a real `tend serve` (web app + scheduler) for the test
+    database with ``extra_env`` on top, shared with the module's other tests that ask
+    for the same environment, its mail drop emptied; it settles after the test."""
+    used = []
+
+    def start(extra: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+        server = server_pool.serve({**tend_env, **(extra or {})})
+        # The test reads the mails where this server drops them.
+        tend_env["TEND_MAIL_DIR"] = str(server.mail_dir)
+        monkeypatch.setenv("TEND_MAIL_DIR", str(server.mail_dir))
+        get_settings.cache_clear()
+        used.append(server)
+        return server
+
+    yield start
+    for server in used:
+        server_pool.settle(server, tend_env["TEND_DATABASE_URL"])
+
+
+@pytest.fixture
+def served(serve):  # type: ignore[no-untyped-def]
+    """A real `tend serve` (web app + scheduler) on a free port and the test database."""
+    return serve()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # An xdist worker hands its count of server starts to the controller.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["tend_serve_starts"] = getattr(
+            sys.modules.get("tests.browser"), "SERVER_STARTS", 0
+        )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # type: ignore[no-untyped-def]
+    starts = getattr(node, "workeroutput", {}).get("tend_serve_starts", 0)
+    node.config._tend_worker_starts = getattr(node.config, "_tend_worker_starts", 0) + starts
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:  # type: ignore[no-untyped-def]
+    browser = sys.modules.get("tests.browser")
+    starts = getattr(browser, "SERVER_STARTS", 0) + getattr(config, "_tend_worker_starts", 0)
+    if starts:
+        terminalreporter.write_line(f"tend serve started {starts} times")
 
 
 @pytest.fixture

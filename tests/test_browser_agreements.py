@@ -85,7 +85,7 @@ def test_agree_counter_accept_and_a_live_cooldown(served, new_context, tend_env)
     b.evaluate("window.__not_reloaded = true")
     a.get_by_role("button", name="I need a cooldown").click()
     expect(a.get_by_text("You asked for a pause")).to_be_visible()
-    expect(b.get_by_text("Alex asked for a pause")).to_be_visible(timeout=10_000)
+    expect(b.get_by_text("Alex asked for a pause")).to_be_visible()
     expect(b.get_by_text("Back to each other at")).to_be_visible()
     countdown = b.locator("h3").filter(has_text=":").first
     expect(countdown).to_have_text(re.compile(r"^(19:[0-5]\d|20:00)$"))

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from infra.db import engine_for, transaction
-from tests.browser import click, expect_alert, fill, open_page, start_tend, stop_tend, wait_idle
+from tests.browser import click, expect_alert, fill, open_page, wait_idle
 from tests.factories import PASSWORD, make_couple
 
 pytestmark = pytest.mark.browser
@@ -73,16 +73,15 @@ def test_the_mailbox_shows_each_browser_only_its_own_mails(served, new_context, 
 
 
 @pytest.fixture
-def served_smtp(tend_env, tmp_path, smtp_sink):  # type: ignore[no-untyped-def]
-    env = {
-        **tend_env,
-        "TEND_SMTP_HOST": smtp_sink.host,
-        "TEND_SMTP_PORT": str(smtp_sink.port),
-        "TEND_SMTP_STARTTLS": "false",
-    }
-    served = start_tend(env, tmp_path)
-    yield served
-    stop_tend(served)
+def served_smtp(smtp_sink, serve):  # type: ignore[no-untyped-def]
+    # The sink is set up first, so it is still there when the server settles.
+    return serve(
+        {
+            "TEND_SMTP_HOST": smtp_sink.host,
+            "TEND_SMTP_PORT": str(smtp_sink.port),
+            "TEND_SMTP_STARTTLS": "false",
+        }
+    )
 
 
 def test_with_a_mail_server_there_is_no_mailbox(served_smtp, new_context, tend_env) -> None:

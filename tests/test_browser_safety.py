@@ -15,8 +15,6 @@ from tests.browser import (
     fill,
     free_port,
     open_page,
-    start_tend,
-    stop_tend,
     wait_until,
 )
 from tests.browser import (
@@ -28,8 +26,10 @@ pytestmark = pytest.mark.browser
 NEW_PASSWORD = "another long secret phrase"
 
 
-@pytest.fixture
-def neutral_site(tmp_path):  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def neutral_site(tmp_path_factory):  # type: ignore[no-untyped-def]
+    # One for the module, so its tests share one server (its address is in the server's env).
+    tmp_path = tmp_path_factory.mktemp("neutral")
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "index.html").write_text("<title>Weather</title><h1>Weather</h1>")
 
@@ -47,12 +47,11 @@ def neutral_site(tmp_path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def served_safe(tend_env, tmp_path, neutral_site):  # type: ignore[no-untyped-def]
-    served = start_tend({**tend_env, "TEND_QUICK_EXIT_URL": neutral_site}, tmp_path)
+def served_safe(serve, tend_env, neutral_site):  # type: ignore[no-untyped-def]
+    served = serve({"TEND_QUICK_EXIT_URL": neutral_site})
     with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
         make_couple(s)
-    yield served
-    stop_tend(served)
+    return served
 
 
 def sign_in(page, url: str) -> None:  # type: ignore[no-untyped-def]
