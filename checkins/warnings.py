@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from checkins import rules, survey
+from checkins import rules, survey, warning_sources
 from checkins.history import (
     COUPLE,
     IDS,
@@ -165,4 +165,11 @@ def _early_warnings(
         for t in _topic_views(session, couple_id, known)
         if t.keeps_coming_back and t.status != RESOLVED
     ]
-    return rules.early_warnings(round_facts(session, couple_id, known), names, recurring)
+    latest = (
+        next((r.id for r in known.newest_first if r.revealed_at is not None), None)
+        if known is not None
+        else None
+    )
+    # Other domains' warnings (the charter's "what ended it last time is back") first.
+    first = warning_sources.latest_warnings(session, couple_id, latest)
+    return first + rules.early_warnings(round_facts(session, couple_id, known), names, recurring)
