@@ -126,7 +126,9 @@ def test_a_whole_check_in_on_a_phone_resumed_on_another_device(served, phone, da
     open_page(blair, served.url + "/checkin")
     assert step_title(blair) == "Just for you"  # Blair's own step, kept for Blair
 
-    # Another device: Alex's sheet opens on the step it was left on, with its words.
+    # Another device: Alex puts the phone away (its browser closes) and opens the link
+    # on another; the sheet opens on the step it was left on, with its words.
+    alex.context.close()
     other = phone()
     follow(other, served.url, links[1])
     assert step_title(other) == "In my own words"
