@@ -327,12 +327,24 @@ def agreement_page() -> None:
         if st.button("Clear the flag", key="unflag"):
             _act(lambda s: proposals.clear_review_flag(s, user.id, agreement_id), "Flag cleared.")
 
-    if view.pending:
-        _pending_section(view, user.id, user.timezone)
-    if view.retire_requested_by:
-        _retire_section(view, user.id)
-    if view.status == "active" and not view.pending and not view.retire_requested_by:
-        _active_actions(view, user.id)
+    managed = templates.registered_kind(view.kind)
+    if managed is not None:
+        # Written and answered on its own page (the charter); its versions and history
+        # are shown here like any agreement's.
+        if view.pending:
+            _words(view.kind, view.pending, user.timezone)
+        st.page_link(
+            web.page(managed.page),
+            label=f"Answer or change it on the {managed.title} page",
+            icon=":material/arrow_forward:",
+        )
+    else:
+        if view.pending:
+            _pending_section(view, user.id, user.timezone)
+        if view.retire_requested_by:
+            _retire_section(view, user.id)
+        if view.status == "active" and not view.pending and not view.retire_requested_by:
+            _active_actions(view, user.id)
     if view.status in ("declined", "withdrawn", "retired") and not view.in_force:
         _words(view.kind, view.latest, user.timezone)
 

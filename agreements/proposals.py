@@ -96,7 +96,7 @@ def _clean_words(
     title = (title or "").strip()
     body = (body or "").strip()
     problems: dict[str, str] = {}
-    if kind != templates.CUSTOM and kind not in templates.TEMPLATES:
+    if not templates.known_kind(kind):
         problems["kind"] = "Choose one of the templates, or write your own."
     if "\x00" in title:
         problems["title"] = NUL_PROBLEM
@@ -241,6 +241,11 @@ def accept(
     """Say yes to the version waiting for my answer; it comes into force now."""
     now = now or utcnow()
     _, agreement, pending = _answerable(session, user_id, agreement_id)
+    registered = templates.registered_kind(agreement.kind)
+    if registered is not None and registered.accept_problem is not None:
+        problem = registered.accept_problem(dict(pending.params or {}), user_id)
+        if problem:
+            raise NotAllowed(problem)
     current = _in_force(agreement)
     if current is not None:
         current.state = V_SUPERSEDED

@@ -6,10 +6,12 @@ both partners accept is what counts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from agreements.views import DEFAULT_COOLDOWN_EXTENSIONS, MAX_COOLDOWN_EXTENSIONS
+from infra.composition import load_registrations
 
 CUSTOM = "custom"
 CADENCES = {"weekly": "every week", "biweekly": "every two weeks", "monthly": "every month"}
@@ -149,8 +151,53 @@ TEMPLATES: dict[str, Template] = {
 }
 
 
+@dataclass(frozen=True)
+class AgreementKind:
+    """A kind of agreement another package defines on top of the consent machinery (the
+    reconciliation charter): it is proposed, countered, accepted and versioned like any
+    agreement, but written and answered on its own page, not offered as a template.
+
+    ``clean_params(params) -> (clean, problems)`` checks its structured words;
+    ``describe(params) -> lines`` says them in plain language (what history diffs);
+    ``accept_problem(params, user_id)`` says why this person cannot say yes to these
+    words yet (None: they can)."""
+
+    key: str
+    title: str
+    page: str  # the url path of the page that writes and answers it
+    clean_params: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str]]]
+    describe: Callable[[dict[str, Any]], list[str]]
+    accept_problem: Callable[[dict[str, Any], int], str | None] | None = None
+
+
+_KINDS: dict[str, AgreementKind] = {}
+
+
+def register_kind(kind: AgreementKind) -> None:
+    """Add (or replace, for reloads) a kind defined by another package; listed in
+    tend/registry.py."""
+    if kind.key in TEMPLATES or kind.key == CUSTOM:
+        raise ValueError(f"{kind.key!r} is already a template")
+    _KINDS[kind.key] = kind
+
+
+def registered_kind(key: str) -> AgreementKind | None:
+    """The kind another package registered under ``key``, or None (templates, custom)."""
+    if key in TEMPLATES or key == CUSTOM:
+        return None
+    load_registrations()
+    return _KINDS.get(key)
+
+
+def known_kind(key: str) -> bool:
+    return key == CUSTOM or key in TEMPLATES or registered_kind(key) is not None
+
+
 def param_problems(kind: str, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Clean the parameters for ``kind``; return (clean params, problems by field)."""
+    registered = registered_kind(kind)
+    if registered is not None:
+        return registered.clean_params(dict(params))
     problems: dict[str, str] = {}
     clean = dict(params)
     if kind == "regular_checkin":
@@ -228,6 +275,9 @@ def param_problems(kind: str, params: dict[str, Any]) -> tuple[dict[str, Any], d
 
 def describe_params(kind: str, params: dict[str, Any]) -> list[str]:
     """Plain-language lines for an agreement's parameters (also what history diffs)."""
+    registered = registered_kind(kind)
+    if registered is not None:
+        return registered.describe(params)
     if kind == "regular_checkin":
         cadence = params.get("cadence", "monthly")
         if cadence == "monthly":

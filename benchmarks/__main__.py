@@ -1,24 +1,40 @@
-"""`python -m benchmarks [NAME ...]`: run the benchmarks, print a table, write results.json."""
+"""`python -m benchmarks [NAME ...]`: run the benchmarks, print a table, write results.json
+and add the run to history.jsonl. `python -m benchmarks --trend`: each benchmark's ratio
+over the recorded runs."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
 
-from benchmarks import dispatch, memory, pages, planning, recurrence
-from benchmarks.common import Result, print_table, write_results
+from benchmarks import (
+    browser_pages,
+    dispatch,
+    memory,
+    pages,
+    planning,
+    recurrence,
+    web_sessions,
+)
+from benchmarks.common import Result, append_history, print_table, print_trend, write_results
 
-BENCHMARKS: dict[str, Callable[[], Result]] = {
+# A benchmark gives one result, or several (web_sessions: memory and p95).
+BENCHMARKS: dict[str, Callable[[], Result | list[Result]]] = {
     "pages": pages.run,
     "plan_scale": planning.plan_scale,
     "plan_floor": planning.plan_floor,
     "dispatch": dispatch.run,
     "scheduler_memory": memory.run,
     "schedule_age": recurrence.run,
+    "web_sessions": web_sessions.run,
+    "browser_pages": browser_pages.run,
 }
 
 
 def main(argv: list[str]) -> int:
+    if argv == ["--trend"]:
+        print_trend()
+        return 0
     names = argv or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
@@ -27,9 +43,11 @@ def main(argv: list[str]) -> int:
     results = []
     for name in names:
         print(f"running {name}...", flush=True)
-        results.append(BENCHMARKS[name]())
+        got = BENCHMARKS[name]()
+        results.extend(got if isinstance(got, list) else [got])
     print_table(results)
     write_results(results)
+    append_history(results)
     return 0
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).with_name("results.json")
+# One line per run of `python -m benchmarks` (JSON: when, which commit, each benchmark's
+# ratio and goal), committed, so the trend over time can be shown (--trend).
+HISTORY = Path(__file__).with_name("history.jsonl")
 
 
 @dataclass
@@ -84,3 +89,43 @@ def print_table(results: list[Result]) -> None:
         print(f"{r.name:<22}{r.ratio:>8.2f}{r.goal:>8.2f}  {'yes' if r.meets_goal else 'NO'}")
         for key, value in r.detail.items():
             print(f"    {key}: {value}")
+
+
+def _commit() -> str:
+    found = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=HISTORY.parent,
+    )
+    return found.stdout.strip() or "unknown"
+
+
+def append_history(results: list[Result], *, now: dt.datetime | None = None) -> None:
+    """Add this run's ratios to the history file."""
+    entry = {
+        "at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="minutes"),
+        "commit": _commit(),
+        "results": {r.name: {"ratio": round(r.ratio, 3), "goal": r.goal} for r in results},
+    }
+    with HISTORY.open("a") as history:
+        history.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def read_history() -> list[dict[str, Any]]:
+    if not HISTORY.exists():
+        return []
+    return [json.loads(line) for line in HISTORY.read_text().splitlines() if line.strip()]
+
+
+def print_trend(runs: int = 8) -> None:
+    """Each benchmark's ratio over the last ``runs`` runs that measured it, oldest first,
+    against its latest goal."""
+    history = read_history()
+    names = sorted({name for entry in history for name in entry["results"]})
+    print(f"{'benchmark':<22}{'goal':>7}  ratios, oldest first (date: ratio)")
+    for name in names:
+        seen = [(e["at"][:10], e["results"][name]) for e in history if name in e["results"]]
+        goal = seen[-1][1]["goal"]
+        trail = ", ".join(f"{day}: {r['ratio']:.2f}" for day, r in seen[-runs:])
+        print(f"{name:<22}{goal:>7.2f}  {trail}")

@@ -13,13 +13,14 @@ by one hand-written PostgreSQL statement with no decisions and no rendering.
 from __future__ import annotations
 
 import datetime as dt
+import statistics
 from collections.abc import Callable
 
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from benchmarks import population
-from benchmarks.common import Result, interleaved_medians
+from benchmarks.common import Result, interleaved_medians, interleaved_samples, paired_ratio
 from benchmarks.population import BENCH_NOW, Population
 from checkins import recurrence
 from checkins.models import CheckinPlan, Round
@@ -218,7 +219,7 @@ def plan_floor(
     url = population.ensure(f"tend_bench_plan_{couples}", pop, log=log)
     engine = make_engine(url)
     vacuum_written_tables(engine)
-    times = interleaved_medians(
+    samples = interleaved_samples(
         {
             "sweep": sweep(engine, BENCH_NOW, expect_opened=due),
             "bare_select": bare_select(engine, BENCH_NOW, due),
@@ -226,20 +227,23 @@ def plan_floor(
         },
         repeat=repeat,
     )
-    # The headline is the issue's: the sweep over the bare SELECT. The write floor says
-    # how much of that any sweep writing these rows must pay.
-    ratio = times["sweep"] / times["bare_select"]
+    times = {name: statistics.median(values) for name, values in samples.items()}
+    # The headline (issue 20): the sweep over the write floor, the rows any sweep must
+    # write, taken turn by turn. The bare SELECT, the first goal's floor, stays in the
+    # detail: the writes alone cost 22-37 times it, so that goal could not be met.
+    ratio = paired_ratio(samples, "sweep", "write_floor")
     return Result(
         "plan_floor",
         ratio,
-        10.0,
+        2.5,
         {
             "couples": couples,
             "due": due,
             "sweep_s": round(times["sweep"], 4),
             "bare_select_s": round(times["bare_select"], 5),
             "write_floor_s": round(times["write_floor"], 4),
-            "sweep_vs_write_floor": round(times["sweep"] / times["write_floor"], 2),
+            "sweep_vs_write_floor": round(ratio, 2),
+            "sweep_vs_select": round(paired_ratio(samples, "sweep", "bare_select"), 1),
             "write_floor_vs_select": round(times["write_floor"] / times["bare_select"], 1),
             "per_due_couple_ms": round(times["sweep"] / due * 1000, 2),
         },

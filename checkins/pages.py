@@ -18,7 +18,7 @@ import pyarrow as pa
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from checkins import agenda, answers, solo, survey, talk, trends, warnings
+from checkins import agenda, answers, rules, solo, survey, talk, trends, warnings
 from checkins import history as checkin_history
 from checkins import questions as checkin_questions
 from checkins import review as checkin_review
@@ -352,6 +352,8 @@ def _concerns(
 def _review(user_id: int, review: checkin_review.Review) -> None:
     round_id = review.round.id
     partner = review.partner
+    for w in review.warnings:  # first: what ended it last time is back
+        _warning(w)
     mine_total, theirs_total = review.mine.satisfaction, review.theirs.satisfaction
     cols = st.columns(2)
     _total(cols[0], "You", mine_total, review.previous_totals["me"])
@@ -447,6 +449,12 @@ def _review(user_id: int, review: checkin_review.Review) -> None:
         with web.action() as session:
             checkin_review.mark_reviewed(session, user_id, round_id)
         st.rerun()
+
+
+def _warning(w: rules.EarlyWarning) -> None:
+    st.warning(
+        f"**{web.md(w.title)}**  \n{web.md(w.explanation)}  \n*Next step:* {web.md(w.next_step)}"
+    )
 
 
 def _v(value: int | None) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from checkins import rules, survey
+from checkins import rules, survey, warning_sources
 from checkins.answers import _sheet_from_rows
 from checkins.history import COUPLE, _couple_param, _shown_names
 from checkins.models import (
@@ -68,6 +68,9 @@ class Review:
     agreement_titles: dict[int, str]
     # user id -> name, both partners (who owns an action item), from the loaded couple.
     owners: dict[int, str] = field(default_factory=dict)
+    # Warnings other domains raise about this round, shown first (the charter's "what
+    # ended it last time is back"): checkins.warning_sources.
+    warnings: list[rules.EarlyWarning] = field(default_factory=list)
 
 
 _scale_gap = rules.scale_gap
@@ -242,6 +245,7 @@ def review(session: Session, user_id: int, round_id: int) -> Review:
         shared_custom,
         {a.agreement_id: a.title for a in questions.agreements},
         _shown_names(couple, user_id),
+        warning_sources.warnings_for_round(session, couple.id, round_.id),
     )
 
 

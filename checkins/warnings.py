@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from checkins import quiet_rules, rules, survey, warning_marks
+from checkins import quiet_rules, rules, survey, warning_marks, warning_sources
 from checkins.history import (
     COUPLE,
     IDS,
@@ -208,7 +208,14 @@ def _early_warnings(
         for t in _topic_views(session, couple_id, known)
         if t.keeps_coming_back and t.status != RESOLVED
     ]
+    latest = (
+        next((r.id for r in known.newest_first if r.revealed_at is not None), None)
+        if known is not None
+        else None
+    )
+    # Other domains' warnings (the charter's "what ended it last time is back") first.
+    first = warning_sources.latest_warnings(session, couple_id, latest)
     facts = round_facts(session, couple_id, known)
     loud = rules.early_warnings(facts, names, recurring, quiet=False)
     inputs = warning_inputs(session, couple_id, names, now or utcnow())
-    return loud + quiet_rules.quiet_warnings(inputs)
+    return first + loud + quiet_rules.quiet_warnings(inputs)

@@ -347,29 +347,53 @@ def _session_query():  # type: ignore[no-untyped-def]
     )
 
 
-def resolve_session(
-    session: Session, token: str | None, *, now: dt.datetime | None = None, touch: bool = True
-) -> User | None:
-    """The signed-in user for a cookie token, or None if absent, ended, idle or expired.
-
-    ``touch=False`` writes nothing (a periodic re-check that must neither keep an idle
-    session alive nor take SQLite's write lock)."""
+def _live_session(
+    session: Session, token: str | None, now: dt.datetime
+) -> tuple[AuthSession | None, User | None, bool]:
+    """The session record, its user if the session is live, and whether it is due a
+    write (its last-seen time to move on, or its lapse to be recorded)."""
     if not token:
-        return None
-    now = now or utcnow()
+        return None, None, False
     # One statement for the session and its user, built once: this runs before every page.
     row = session.execute(_session_query(), {"token_hash": token_hash(token)}).first()
     if row is None:
-        return None
+        return None, None, False
     record, user = row
     if record.ended_at is not None:
-        return None
+        return record, None, False
     if record.expires_at <= now or now - record.last_seen_at >= SESSION_IDLE:
-        if touch:
+        return record, None, True
+    return record, user, now - record.last_seen_at >= SESSION_TOUCH_EVERY
+
+
+def read_session(
+    session: Session, token: str | None, *, now: dt.datetime | None = None
+) -> tuple[User | None, bool]:
+    """The signed-in user for a cookie token (None if absent, ended, idle or expired),
+    writing nothing, and whether :func:`resolve_session` has something to write.
+
+    Every page run starts here: in a read-only transaction it neither waits for nor
+    holds SQLite's write lock, so only the run that is due a write (about once a
+    minute per session) takes it."""
+    _, user, due = _live_session(session, token, now or utcnow())
+    return user, due
+
+
+def resolve_session(
+    session: Session, token: str | None, *, now: dt.datetime | None = None, touch: bool = True
+) -> User | None:
+    """The signed-in user for a cookie token, or None if absent, ended, idle or expired;
+    records a lapse and moves the last-seen time on (at most once a minute).
+
+    ``touch=False`` writes nothing (a periodic re-check that must neither keep an idle
+    session alive nor take SQLite's write lock)."""
+    now = now or utcnow()
+    record, user, due = _live_session(session, token, now)
+    if touch and due and record is not None:
+        if user is None:
             record.ended_at = now
-        return None
-    if touch and now - record.last_seen_at >= SESSION_TOUCH_EVERY:
-        record.last_seen_at = now
+        else:
+            record.last_seen_at = now
     return user
 
 

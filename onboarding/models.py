@@ -29,3 +29,5 @@ class OnboardingProgress(Base):
     plan_proposed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     skipped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # "Later" on the charter step: the guided start goes on; the step stays offered.
+    charter_skipped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -210,16 +210,7 @@ may still be in the browser's history: on a shared device, use a private window.
     )
 
 
-def get_help_page() -> None:
-    s = get_settings()
-    st.title("When to get help")
-    st.markdown(
-        """
-Getting back together can work when both people want it and work on what split them
-up. Some things are not problems to be fixed with a check-in. Advice for couples who
-reunite names them as **dealbreakers**, where the honest step is to talk to a therapist
-or counsellor first, rather than to get back together, or to stay:
-
+DEALBREAKERS = """
 - **Cheating** that continues, or keeps happening.
 - **Big lies**: about money, other relationships, or things that matter to your life.
 - **Constant put-downs**: being belittled, mocked or made to feel small, again and again.
@@ -232,8 +223,11 @@ abuse**: what one partner says in a joint session can put them at risk afterward
 Support for you on your own is recommended: a counsellor of your own, a doctor, a
 hotline, or someone you trust.
 """
-    )
-    st.subheader("Where to find help")
+
+
+def where_to_find_help() -> None:
+    """The deployment's hotline and emergency number, and a therapist of one's own."""
+    s = get_settings()
     st.markdown(
         f"- **{web.md(s.support_hotline_name)}:** call {web.md(s.support_hotline_phone)}, "
         f"or {web.md(s.support_hotline_text)}; more at [{web.md(s.support_hotline_url)}]"
@@ -241,6 +235,29 @@ hotline, or someone you trust.
         f"- **In an emergency:** call {web.md(s.emergency_number)}\n"
         "- A therapist or counsellor of your own: your doctor can refer you."
     )
+
+
+def dealbreakers_section() -> None:
+    """The dealbreakers in plain words and where to get help (When to get help, the
+    charter page). Stores nothing and sends nothing."""
+    st.markdown(DEALBREAKERS)
+    st.markdown("**Where to find help**")
+    where_to_find_help()
+
+
+def get_help_page() -> None:
+    st.title("When to get help")
+    st.markdown(
+        """
+Getting back together can work when both people want it and work on what split them
+up. Some things are not problems to be fixed with a check-in. Advice for couples who
+reunite names them as **dealbreakers**, where the honest step is to talk to a therapist
+or counsellor first, rather than to get back together, or to stay:
+"""
+        + DEALBREAKERS
+    )
+    st.subheader("Where to find help")
+    where_to_find_help()
     st.write(
         "Nothing on this page is recorded, and your partner is not told that you read it. "
         "The **Quick exit** button at the top leaves at once."

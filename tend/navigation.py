@@ -12,6 +12,7 @@ import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
 from agreements import pages as agreement_pages
+from charter import pages as charter_pages
 from checkins import pages as checkin_pages
 from couples import pages as couple_pages
 from couples.models import User
@@ -22,158 +23,188 @@ from privacy import pages as safety_pages
 from reports import pages as report_pages
 from tend.press_guard import press_guard
 
-PAGES: dict[str, StreamlitPage] = {
-    # The default page, served at "/": home when signed in, else the sign-in form. Marked
-    # explicitly: the menu (and its first page) changes with the visitor, "/" does not.
-    "home": st.Page(couple_pages.home_page, title="Home", icon=":material/home:", default=True),
-    "welcome": st.Page(
-        onboarding_pages.welcome_page,
-        title="Getting started",
-        url_path="welcome",
-        icon=":material/flag:",
-    ),
-    "couple": st.Page(
-        couple_pages.couple_page,
-        title="Couple space",
-        url_path="couple",
-        icon=":material/favorite:",
-    ),
-    "account": st.Page(
-        couple_pages.account_page, title="Account", url_path="account", icon=":material/person:"
-    ),
-    "sign_in": st.Page(
-        couple_pages.sign_in_page, title="Sign in", url_path="sign_in", icon=":material/login:"
-    ),
-    "register": st.Page(
-        couple_pages.register_page,
-        title="Register",
-        url_path="register",
-        icon=":material/person_add:",
-    ),
-    "reset_password": st.Page(
-        couple_pages.reset_password_page,
-        title="Reset password",
-        url_path="reset_password",
-        icon=":material/key:",
-    ),
-    "join": st.Page(
-        couple_pages.join_page,
-        title="Join your partner",
-        url_path="join",
-        icon=":material/group_add:",
-    ),
-    "checkin": st.Page(
-        checkin_pages.checkin_page,
-        title="This check-in",
-        url_path="checkin",
-        icon=":material/forum:",
-    ),
-    "talk": st.Page(
-        checkin_pages.talk_page,
-        title="Our talk",
-        url_path="talk",
-        icon=":material/record_voice_over:",
-    ),
-    "checkin_history": st.Page(
-        checkin_pages.history_page,
-        title="Check-in history",
-        url_path="checkin_history",
-        icon=":material/history:",
-    ),
-    "topics": st.Page(
-        checkin_pages.topics_page, title="Topics", url_path="topics", icon=":material/topic:"
-    ),
-    "trends": st.Page(
-        checkin_pages.trends_page,
-        title="Trends",
-        url_path="trends",
-        icon=":material/monitoring:",
-    ),
-    "agreements": st.Page(
-        agreement_pages.agreements_page,
-        title="Agreements",
-        url_path="agreements",
-        icon=":material/handshake:",
-    ),
-    "agreement": st.Page(
-        agreement_pages.agreement_page,
-        title="Agreement",
-        url_path="agreement",
-        icon=":material/handshake:",
-        visibility="hidden",
-    ),
-    "propose_agreement": st.Page(
-        agreement_pages.propose_page,
-        title="Propose an agreement",
-        url_path="propose",
-        icon=":material/edit_note:",
-        visibility="hidden",
-    ),
-    "cooldown": st.Page(
-        agreement_pages.cooldown_page,
-        title="Cooldown",
-        url_path="cooldown",
-        icon=":material/pause_circle:",
-    ),
-    "therapy": st.Page(
-        agreement_pages.therapy_page,
-        title="Therapy plan",
-        url_path="therapy",
-        icon=":material/psychology:",
-    ),
-    "report": st.Page(
-        report_pages.report_page,
-        title="Therapist report",
-        url_path="report",
-        icon=":material/description:",
-    ),
-    "notifications": st.Page(
-        mail_pages.notifications_page,
-        title="Notifications",
-        url_path="notifications",
-        icon=":material/notifications:",
-    ),
-    "help": st.Page(
-        safety_pages.help_page, title="Help and about", url_path="help", icon=":material/help:"
-    ),
-    "get_help": st.Page(
-        safety_pages.get_help_page,
-        title="When to get help",
-        url_path="get_help",
-        icon=":material/support:",
-    ),
-    "mailbox": st.Page(
-        mail_pages.mailbox_page,
-        title="Mailbox (local)",
-        url_path="mailbox",
-        icon=":material/mail:",
-    ),
-}
+
+def build_pages() -> dict[str, StreamlitPage]:
+    """Every page, as new st.Page objects.
+
+    Each run builds its own: st.navigation marks the page it returns as the one that
+    may run, on the object itself, and the page's run clears the mark. Objects shared
+    by all sessions let one session's run clear the mark another session's navigation
+    had just set ("This page cannot be called directly"): with a few people on the
+    server at once, pages failed at random (tests/test_concurrent_sessions.py).
+    """
+    return {
+        # The default page, served at "/": home when signed in, else the sign-in form. Marked
+        # explicitly: the menu (and its first page) changes with the visitor, "/" does not.
+        "home": st.Page(couple_pages.home_page, title="Home", icon=":material/home:", default=True),
+        "welcome": st.Page(
+            onboarding_pages.welcome_page,
+            title="Getting started",
+            url_path="welcome",
+            icon=":material/flag:",
+        ),
+        "couple": st.Page(
+            couple_pages.couple_page,
+            title="Couple space",
+            url_path="couple",
+            icon=":material/favorite:",
+        ),
+        "account": st.Page(
+            couple_pages.account_page, title="Account", url_path="account", icon=":material/person:"
+        ),
+        "sign_in": st.Page(
+            couple_pages.sign_in_page, title="Sign in", url_path="sign_in", icon=":material/login:"
+        ),
+        "register": st.Page(
+            couple_pages.register_page,
+            title="Register",
+            url_path="register",
+            icon=":material/person_add:",
+        ),
+        "reset_password": st.Page(
+            couple_pages.reset_password_page,
+            title="Reset password",
+            url_path="reset_password",
+            icon=":material/key:",
+        ),
+        "join": st.Page(
+            couple_pages.join_page,
+            title="Join your partner",
+            url_path="join",
+            icon=":material/group_add:",
+        ),
+        "checkin": st.Page(
+            checkin_pages.checkin_page,
+            title="This check-in",
+            url_path="checkin",
+            icon=":material/forum:",
+        ),
+        "talk": st.Page(
+            checkin_pages.talk_page,
+            title="Our talk",
+            url_path="talk",
+            icon=":material/record_voice_over:",
+        ),
+        "checkin_history": st.Page(
+            checkin_pages.history_page,
+            title="Check-in history",
+            url_path="checkin_history",
+            icon=":material/history:",
+        ),
+        "topics": st.Page(
+            checkin_pages.topics_page, title="Topics", url_path="topics", icon=":material/topic:"
+        ),
+        "trends": st.Page(
+            checkin_pages.trends_page,
+            title="Trends",
+            url_path="trends",
+            icon=":material/monitoring:",
+        ),
+        "charter": st.Page(
+            charter_pages.charter_page,
+            title="Our charter",
+            url_path="charter",
+            icon=":material/history_edu:",
+        ),
+        "agreements": st.Page(
+            agreement_pages.agreements_page,
+            title="Agreements",
+            url_path="agreements",
+            icon=":material/handshake:",
+        ),
+        "agreement": st.Page(
+            agreement_pages.agreement_page,
+            title="Agreement",
+            url_path="agreement",
+            icon=":material/handshake:",
+            visibility="hidden",
+        ),
+        "propose_agreement": st.Page(
+            agreement_pages.propose_page,
+            title="Propose an agreement",
+            url_path="propose",
+            icon=":material/edit_note:",
+            visibility="hidden",
+        ),
+        "cooldown": st.Page(
+            agreement_pages.cooldown_page,
+            title="Cooldown",
+            url_path="cooldown",
+            icon=":material/pause_circle:",
+        ),
+        "therapy": st.Page(
+            agreement_pages.therapy_page,
+            title="Therapy plan",
+            url_path="therapy",
+            icon=":material/psychology:",
+        ),
+        "report": st.Page(
+            report_pages.report_page,
+            title="Therapist report",
+            url_path="report",
+            icon=":material/description:",
+        ),
+        "notifications": st.Page(
+            mail_pages.notifications_page,
+            title="Notifications",
+            url_path="notifications",
+            icon=":material/notifications:",
+        ),
+        "help": st.Page(
+            safety_pages.help_page, title="Help and about", url_path="help", icon=":material/help:"
+        ),
+        "get_help": st.Page(
+            safety_pages.get_help_page,
+            title="When to get help",
+            url_path="get_help",
+            icon=":material/support:",
+        ),
+        "mailbox": st.Page(
+            mail_pages.mailbox_page,
+            title="Mailbox (local)",
+            url_path="mailbox",
+            icon=":material/mail:",
+        ),
+    }
 
 
-def navigation_for(user: User | None) -> dict[str, list[StreamlitPage]]:
-    """The menu: sections of pages for this visitor."""
-    local_mail = [PAGES["mailbox"]] if get_settings().uses_file_drop else []
+# The pages' addresses (url paths, script hashes) for tests and links. Never handed to
+# st.navigation: see build_pages.
+PAGES: dict[str, StreamlitPage] = build_pages()
+
+
+def navigation_for(
+    user: User | None, pages: dict[str, StreamlitPage] | None = None
+) -> dict[str, list[StreamlitPage]]:
+    """The menu: sections of pages for this visitor (of ``pages``, by default PAGES)."""
+    p = PAGES if pages is None else pages
+    local_mail = [p["mailbox"]] if get_settings().uses_file_drop else []
     # Help is there for everyone, signed in or not: someone may need it before they
     # ever create an account, or after they deleted it.
-    help_pages = [PAGES["help"], PAGES["get_help"]]
+    help_pages = [p["help"], p["get_help"]]
     if user is None:
         return {
-            "": [PAGES["sign_in"], PAGES["register"], PAGES["reset_password"]],
+            "": [p["sign_in"], p["register"], p["reset_password"]],
             "Help": help_pages,
             "Local": local_mail,
         }
     return {
-        "": [PAGES["home"], PAGES["welcome"], PAGES["couple"]],
+        "": [p["home"], p["welcome"], p["couple"]],
         "Check-ins": [
-            PAGES["checkin"],
-            PAGES["talk"],
-            PAGES["checkin_history"],
-            PAGES["topics"],
-            PAGES["trends"],
+            p["checkin"],
+            p["talk"],
+            p["checkin_history"],
+            p["topics"],
+            p["trends"],
         ],
-        "Together": [PAGES["agreements"], PAGES["cooldown"], PAGES["therapy"], PAGES["report"]],
-        "You": [PAGES["account"], PAGES["notifications"], *local_mail],
+        "Together": [
+            p["charter"],
+            p["agreements"],
+            p["cooldown"],
+            p["therapy"],
+            p["report"],
+        ],
+        "You": [p["account"], p["notifications"], *local_mail],
         "Help": help_pages,
     }
 
@@ -190,18 +221,18 @@ def _hidden_twin(page: StreamlitPage) -> StreamlitPage:
     )
 
 
-# Made once, like PAGES (st.Page objects are plain descriptions, shared by all sessions).
-HIDDEN: dict[str, StreamlitPage] = {key: _hidden_twin(page) for key, page in PAGES.items()}
-
-
 def menu_for(user: User | None) -> dict[str, list[StreamlitPage]]:
-    """What st.navigation gets: the visitor's menu, then every other page hidden."""
-    sections = {name: pages for name, pages in navigation_for(user).items() if pages}
+    """What st.navigation gets, made for this run: the visitor's menu, then every other
+    page as a hidden twin."""
+    every = build_pages()
+    sections = {name: pages for name, pages in navigation_for(user, every).items() if pages}
     shown = {id(page) for pages in sections.values() for page in pages}
     # With a mail server there is no local Mailbox at all: not even at its address.
     absent = set() if get_settings().uses_file_drop else {"mailbox"}
     rest = [
-        HIDDEN[key] for key, page in PAGES.items() if id(page) not in shown and key not in absent
+        _hidden_twin(page)
+        for key, page in every.items()
+        if id(page) not in shown and key not in absent
     ]
     first = next(iter(sections))
     # Unlabelled, and first: the hidden pages add no heading to the menu.

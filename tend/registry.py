@@ -21,7 +21,11 @@ What is registered, and where:
 - exporters and erasers (privacy.export.register_exporter, privacy.erase.register_eraser):
   "account" in privacy.export; "notifications" in privacy.mail_hooks;
   "agreements" in agreements.privacy_hooks; "checkins" in checkins.privacy_hooks;
-  "onboarding" in onboarding.service
+  "onboarding" in onboarding.service; "charter" in charter.privacy_hooks
+- agreement kinds (agreements.templates.register_kind):
+  "charter" in charter.consent
+- check-in warning sources (checkins.warning_sources.register_warning_source):
+  "charter" in charter.warnings
 - partner-joined hooks (couples.service.register_partner_joined_hook):
   "onboarding" in onboarding.service
 - mail kinds with their own templates (notifications.rendering.register_kind):
@@ -35,6 +39,9 @@ from __future__ import annotations
 
 import agreements.privacy_hooks
 import agreements.reminders
+import charter.consent
+import charter.privacy_hooks
+import charter.warnings
 import checkins.planners
 import checkins.privacy_hooks
 import couples.accounts
@@ -53,6 +60,9 @@ REGISTERING_MODULES = (
     agreements.privacy_hooks,
     checkins.privacy_hooks,
     onboarding.service,
+    charter.consent,
+    charter.privacy_hooks,
+    charter.warnings,
     reports.mail,
     reports.privacy_hooks,
 )

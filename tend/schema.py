@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 import agreements.models
+import charter.models
 import checkins.models
 import checkins.talk_models
 import couples.models
@@ -18,6 +19,7 @@ MODEL_MODULES = (
     notifications.models,
     agreements.models,
     checkins.models,
+    charter.models,
     checkins.talk_models,
     onboarding.models,
     reports.models,

@@ -37,10 +37,18 @@ def session_token() -> str | None:
 
 def resolve_current_user() -> User | None:
     """Called once per run by app.py; pages then read :func:`current_user`."""
-    with transaction() as session:
-        user = accounts.resolve_session(session, session_token())
+    token = session_token()
+    # Read-only first: a page run takes the write lock only when the session is due a
+    # write (accounts.read_session).
+    with transaction(immediate=False) as session:
+        user, due = accounts.read_session(session, token)
         if user is not None:
             session.expunge(user)
+    if due:
+        with transaction() as session:
+            user = accounts.resolve_session(session, token)
+            if user is not None:
+                session.expunge(user)
     st.session_state[USER_KEY] = user
     return user
 

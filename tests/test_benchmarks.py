@@ -2,8 +2,9 @@
 rot. No timing is asserted here: figures come from `python -m benchmarks`
 (docs/performance.md). What is asserted: the generated populations check out, each
 sweep opens exactly the due couples' rounds, plan_floor's write floor writes what the
-sweep writes, the scheduler process sends one mail per due partner, and the pages
-render with the same number of statements at 1 and 2 years."""
+sweep writes, the scheduler process sends one mail per due partner, the pages
+render with the same number of statements at 1 and 2 years, and the web and browser
+benchmarks drive their servers and report every figure."""
 
 from __future__ import annotations
 
@@ -13,7 +14,16 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from benchmarks import dispatch, memory, pages, planning, population, recurrence
+from benchmarks import (
+    browser_pages,
+    dispatch,
+    memory,
+    pages,
+    planning,
+    population,
+    recurrence,
+    web_sessions,
+)
 from notifications import scheduler
 from tend.migrate import upgrade
 from tests.conftest import _postgres_available
@@ -34,6 +44,7 @@ def test_plan_benchmarks_at_tiny_scale() -> None:
         assert floor.detail["write_floor_s"] > 0
         assert floor.detail["sweep_vs_write_floor"] > 0
         assert floor.detail["write_floor_vs_select"] > 0
+        assert floor.detail["sweep_vs_select"] > 0 and floor.goal == 2.5
     finally:
         for n in (40, 80):
             population.drop(f"tend_bench_plan_{n}")
@@ -151,3 +162,44 @@ def test_a_paired_ratio_divides_within_each_turn() -> None:
 
     samples = {"page": [2.0, 2.2, 20.0, 2.1, 9.0], "bare": [1.0, 1.1, 10.0, 1.05, 1.0]}
     assert paired_ratio(samples, "page", "bare") == 2.0
+
+
+def test_web_sessions_at_tiny_scale() -> None:
+    memory_result, p95_result = web_sessions.run(ns=(1, 2), rounds=1, turns=1)
+    assert memory_result.name == "web_sessions_memory" and memory_result.goal == 1.5
+    assert p95_result.name == "web_sessions_p95" and p95_result.goal == 1.3
+    assert p95_result.ratio > 0 and p95_result.detail["at_sessions"] == 2
+    detail = p95_result.detail
+    assert set(detail["rss_mib_per_n"]["tend"]) == set(detail["rss_mib_per_n"]["bare"]) == {1, 2}
+    assert all(v > 0 for d in detail["p95_ms_per_n"].values() for v in d.values())
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(browser_pages.CHROMIUM).exists(), reason="no chromium")
+def test_browser_pages_at_tiny_scale() -> None:
+    result = browser_pages.run(repeat=1, years=2, small_years=1)
+    assert set(result.detail["ratio_per_page"]) == set(browser_pages.PAGES)
+    assert result.ratio > 0
+    # The trends page drew its six charts, the bare page its one.
+    assert result.detail["charts_per_page"]["trends"] == 6
+    assert result.detail["charts_per_page"]["bare"] == 1
+    assert all(set(b) == {"1y", "2y"} for b in result.detail["websocket_bytes_per_page"].values())
+
+
+def test_each_run_is_added_to_the_history_and_the_trend_shows_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import datetime as dt
+
+    from benchmarks import common
+    from benchmarks.__main__ import main
+
+    monkeypatch.setattr(common, "HISTORY", tmp_path / "history.jsonl")
+    for day, ratio in ((1, 1.4), (2, 1.1)):
+        common.append_history(
+            [common.Result("pages", ratio, 1.2)], now=dt.datetime(2026, 12, day, tzinfo=dt.UTC)
+        )
+    assert [e["results"]["pages"]["ratio"] for e in common.read_history()] == [1.4, 1.1]
+    assert main(["--trend"]) == 0
+    assert "pages" in (out := capsys.readouterr().out)
+    assert "2026-12-01: 1.40, 2026-12-02: 1.10" in out

@@ -2,9 +2,9 @@
 ``ast``: every import statement counts, at module level or inside a function.
 
 Below the pages, from the bottom: infra, notifications (the mail machinery), couples
-(accounts and the couple space), privacy, agreements, checkins, onboarding, reports. Pages
-(``*/pages.py``) and ``tend/`` (the composition root, the CLI, the web face, the demo)
-stand above them all and are not checked here.
+(accounts and the couple space), privacy, agreements, checkins, charter, onboarding,
+reports. Pages (``*/pages.py``) and ``tend/`` (the composition root, the CLI, the web face,
+the demo) stand above them all and are not checked here.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ LAYERS = (
     "privacy",
     "agreements",
     "checkins",
+    "charter",
     "onboarding",
     "reports",
 )

@@ -141,27 +141,38 @@ def test_signed_in_pages_ask_a_signed_out_visitor_to_sign_in_first(tend_env) -> 
         assert at.text_input(key="signin_email") is not None
 
 
+def _menus() -> None:
+    import streamlit as st
+
+    from tend.navigation import menu_for
+
+    st.session_state["signed_out"] = menu_for(None)
+    st.session_state["signed_in"] = menu_for(object())  # type: ignore[arg-type]
+
+
 def test_pages_outside_the_menu_keep_their_address(tend_env) -> None:
     """Streamlit's menu lists only what fits the visitor; every other page is a hidden
     twin with the same address, so a link from a mail still opens it (and, signed out,
     asks for a sign-in first)."""
     at = _app().run()
-    from tend.navigation import HIDDEN, PAGES, menu_for, navigation_for
+    from tend.navigation import PAGES, navigation_for
 
-    for key, page in PAGES.items():
-        twin = HIDDEN[key]
-        assert twin._script_hash == page._script_hash, key
-        assert twin.visibility == "hidden" and twin.title == page.title, key
-    for user in (None, object()):
-        menu = menu_for(user)  # type: ignore[arg-type]
+    # st.Page objects are made inside a script run: the menus are made in one.
+    menus = AppTest.from_function(_menus, default_timeout=30).run()
+    for user, key in ((None, "signed_out"), (object(), "signed_in")):
+        menu = menus.session_state[key]
         listed = [p for pages in navigation_for(user).values() for p in pages]  # type: ignore[arg-type]
         entries = [p for pages in menu.values() for p in pages]
-        # Every page once: the visitor's own visible, the rest hidden.
+        # Every page once: the visitor's own visible, the rest hidden twins.
         assert sorted(p._script_hash for p in entries) == sorted(
             p._script_hash for p in PAGES.values()
         )
         visible = [p for p in entries if p.visibility != "hidden"]
-        assert visible == listed
+        assert [(p._script_hash, p.title) for p in visible] == [
+            (p._script_hash, p.title) for p in listed
+        ]
+        # Made for this run, so no session's run touches another's (build_pages).
+        assert not {id(p) for p in entries} & {id(p) for p in PAGES.values()}
     # Signed out, a signed-in page opened by its address asks for a sign-in.
     go(at, PAGES["trends"])
     assert not at.exception

@@ -144,3 +144,51 @@ def test_an_action_whose_session_ended_meanwhile_does_nothing(tend_env, how: str
     assert [t.value for t in at.title] == ["Sign in"]
     with transaction() as s:
         assert s.scalars(select(Cooldown)).all() == []
+
+
+def _writes_during(url: str, run) -> list[str]:  # type: ignore[no-untyped-def]
+    """The statements that write or take SQLite's write lock while ``run()`` runs."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.split(None, 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"} or (
+            statement.upper().startswith("BEGIN IMMEDIATE")
+        ):
+            seen.append(statement.split("\n", 1)[0])
+
+    engine = engine_for(url)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_page_run_writes_nothing_until_the_session_is_due_a_touch(tend_env) -> None:
+    """Every page run resolves its session: read-only, so on SQLite it neither waits for
+    nor holds the write lock (the scheduler's and every other session's). Once a minute
+    the run moves the session's last-seen time on, and only that run writes."""
+    from tend.navigation import PAGES
+
+    url = tend_env["TEND_DATABASE_URL"]
+    a_id, _b_id, [token], _partner = _tokens(tend_env, 1)
+    mine = select(AuthSession).where(AuthSession.user_id == a_id)
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state[web.TEST_TOKEN_KEY] = token
+    at.run()
+    at._page_hash = PAGES["trends"]._script_hash
+    assert _writes_during(url, at.run) == []
+    assert not at.exception and at.title[0].value == "Trends"
+    with transaction() as s:
+        record = s.scalars(mine).one()
+        record.last_seen_at = utcnow() - accounts.SESSION_TOUCH_EVERY
+    writes = _writes_during(url, at.run)
+    assert [w for w in writes if w.startswith("UPDATE")] == [
+        next(w for w in writes if w.startswith("UPDATE auth_sessions"))
+    ]
+    with transaction() as s:
+        seen = s.scalars(mine).one().last_seen_at
+    assert utcnow() - seen < accounts.SESSION_TOUCH_EVERY

@@ -1,0 +1,161 @@
+"""browser_pages: the trends, review and history pages in a real browser.
+
+The demo couple of `tend demo --years 10` (its open round answered by both, so the
+check-in page shows the review; benchmarks.pages.demo_couple) on a real `tend serve`,
+opened in Debian's chromium (Playwright) signed in as Alex (the session cookie set in
+the browser context). A page load is timed from the navigation until Streamlit has
+finished the page's run (script_finished on the page's websocket) and every chart on
+it is drawn (each Vega-Lite chart holds a canvas or svg with a size). The floor: the
+bare page with one chart (benchmarks/bare_page.py) under the same Streamlit, loaded
+the same way. Pages and floor load in turns in one browser context (static files are
+cached for both alike); a page's ratio is the median over turns of its time over the
+bare page's in the same turn (paired_ratio). Headline: the slowest page (goal 1.3).
+
+Also the bytes each page sends to the browser over its websocket (one run), for the
+demo couple at one year and at ten years.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+from benchmarks.common import Result, paired_ratio
+from benchmarks.pages import demo_couple, tend_database
+from benchmarks.servers import Served, serve_bare, serve_tend
+from couples import accounts
+from infra.db import engine_for, transaction
+from tend.web import SESSION_COOKIE
+
+CHROMIUM = "/usr/bin/chromium"
+PAGES = {"review": "checkin", "trends": "trends", "history": "checkin_history"}
+GOAL = 1.3
+# The page's charts (at least as many as it draws) have each drawn into a canvas or svg.
+CHARTS_DRAWN = """(expected) => {
+  const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+  return charts.length >= expected && charts.every((c) => {
+    const drawn = c.querySelector('canvas, svg.marks');
+    return drawn && drawn.getBoundingClientRect().width > 0;
+  });
+}"""
+
+
+class Tab:
+    """A browser page that counts its websocket's bytes and finished runs."""
+
+    def __init__(self, context: Any) -> None:
+        self.page = context.new_page()
+        self.bytes = self.finished = self.charts = 0
+        self.page.on("websocket", self._watch)
+
+    def _watch(self, ws: Any) -> None:
+        ws.on("framereceived", self._frame)
+
+    def _frame(self, payload: bytes | str) -> None:
+        if isinstance(payload, str):
+            return
+        self.bytes += len(payload)
+        msg = ForwardMsg()
+        msg.ParseFromString(payload)
+        kind = msg.WhichOneof("type")
+        if kind == "script_finished" and msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
+            self.finished += 1
+        elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            self.charts += msg.delta.new_element.WhichOneof("type") == "vega_lite_chart"
+
+    def load(self, url: str) -> tuple[float, int]:
+        """Seconds until the page's run finished and the charts it sent are drawn, and
+        the bytes its websocket brought."""
+        self.bytes = self.finished = self.charts = 0
+        started = time.perf_counter()
+        self.page.goto(url)
+        deadline = time.monotonic() + 120
+        while self.finished == 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{url}: no finished run")
+            self.page.wait_for_timeout(5)
+        self.page.wait_for_function(CHARTS_DRAWN, arg=self.charts, polling="raf", timeout=120_000)
+        seconds = time.perf_counter() - started
+        errors = self.page.locator('[data-testid="stException"]').count()
+        assert errors == 0, f"{url}: {errors} exception(s) on the page"
+        return seconds, self.bytes
+
+
+@contextmanager
+def _served_demo(years: int, workdir: Path) -> Iterator[tuple[Served, str]]:
+    with tend_database() as url:
+        alex = demo_couple(years)
+        with transaction(engine_for(url)) as s:
+            token = accounts.start_session(s, alex)
+        with serve_tend({}, workdir) as served:
+            yield served, token
+
+
+def _context(browser: Any, served: Served, token: str) -> Any:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": served.url}])
+    return context
+
+
+def measure(*, years: int = 10, small_years: int = 1, repeat: int = 7) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM_ARGS
+
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        sent: dict[str, dict[str, int]] = {name: {} for name in PAGES}
+        try:
+            with _served_demo(small_years, Path(tmp)) as (served, token):
+                tab = Tab(_context(browser, served, token))
+                for name, path in PAGES.items():
+                    url = f"{served.url}/{path}"
+                    tab.load(url)
+                    sent[name][f"{small_years}y"] = tab.load(url)[1]
+            with _served_demo(years, Path(tmp)) as (served, token), serve_bare(Path(tmp)) as bare:
+                tend_tab = Tab(_context(browser, served, token))
+                bare_tab = Tab(browser.new_context(viewport={"width": 1200, "height": 900}))
+                urls = {"bare": (bare_tab, bare.url)} | {
+                    name: (tend_tab, f"{served.url}/{path}") for name, path in PAGES.items()
+                }
+                charts = {}
+                for name, (tab, url) in urls.items():  # warm: static files cached
+                    tab.load(url)
+                    charts[name] = tab.charts
+                samples: dict[str, list[float]] = {name: [] for name in urls}
+                for _ in range(repeat):
+                    for name, (tab, url) in urls.items():
+                        seconds, size = tab.load(url)
+                        samples[name].append(seconds)
+                        if name in PAGES:
+                            sent[name][f"{years}y"] = size
+        finally:
+            browser.close()
+    return {
+        "times": {name: statistics.median(values) for name, values in samples.items()},
+        "ratios": {name: paired_ratio(samples, name, "bare") for name in PAGES},
+        "bytes": sent,
+        "charts": charts,
+    }
+
+
+def run(repeat: int = 7, years: int = 10, small_years: int = 1) -> Result:
+    m = measure(years=years, small_years=small_years, repeat=repeat)
+    return Result(
+        "browser_pages",
+        max(m["ratios"].values()),
+        GOAL,
+        {
+            "ratio_per_page": {k: round(v, 2) for k, v in m["ratios"].items()},
+            "median_s": {k: round(v, 3) for k, v in m["times"].items()},
+            "websocket_bytes_per_page": m["bytes"],
+            "charts_per_page": m["charts"],
+        },
+    )

@@ -1,0 +1,108 @@
+"""WHAT ENDED IT LAST TIME IS BACK: in a revealed check-in round, a topic linked to one
+of the charter's root causes was raised, or the charter (what each partner committed to
+change) was rated as not kept. Registered as a check-ins warning source, so the review
+and the trends show it first; :func:`came_back` is what the talk's agenda reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from charter import consent
+from checkins import rules, warning_sources
+from checkins.models import Adherence, Participation, Round, TopicEvent
+from couples import service as couples
+
+RAISED = "raised"  # a topic linked to the root cause was raised in the round
+NOT_KEPT = "not_kept"  # the charter's changes were rated as not kept in the round
+
+
+@dataclass(frozen=True)
+class CameBack:
+    why: str  # RAISED | NOT_KEPT
+    cause_key: str | None  # None: the charter's changes as a whole (rated together)
+    title: str
+    topic_id: int | None
+
+
+def came_back(session: Session, couple_id: int, round_id: int) -> list[CameBack]:
+    """The root causes that came back in one revealed round of the couple (empty before
+    the reveal or without a charter in force when the round opened): raised topics first,
+    then a charter rated as not kept."""
+    round_ = session.get(Round, round_id)
+    if round_ is None or round_.couple_id != couple_id or round_.revealed_at is None:
+        return []
+    causes = consent.root_causes(session, couple_id, at=round_.opened_at)
+    if not causes:
+        return []
+    by_topic = {c.topic_id: c for c in causes if c.topic_id is not None}
+    raised = set(
+        session.scalars(
+            select(TopicEvent.topic_id).where(
+                TopicEvent.round_id == round_id,
+                TopicEvent.event == "raised",
+                TopicEvent.topic_id.in_(list(by_topic)),
+            )
+        )
+    )
+    found = [CameBack(RAISED, c.key, c.title, c.topic_id) for c in causes if c.topic_id in raised]
+    charter_id = consent.charter_agreement_id(session, couple_id)
+    not_kept = charter_id is not None and session.scalar(
+        select(Adherence.id)
+        .join(Participation, Participation.id == Adherence.participation_id)
+        .where(
+            Participation.round_id == round_id,
+            Adherence.agreement_id == charter_id,
+            or_(
+                Adherence.kept_self <= rules.NOT_KEPT_MAX,
+                Adherence.kept_partner <= rules.NOT_KEPT_MAX,
+            ),
+        )
+        .limit(1)
+    )
+    if not_kept:
+        found.append(CameBack(NOT_KEPT, None, "the changes in your charter", None))
+    return found
+
+
+def _quoted(titles: list[str]) -> str:
+    quoted = [f"“{t}”" for t in titles]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def charter_warnings(session: Session, couple_id: int, round_id: int) -> list[rules.EarlyWarning]:
+    """One warning, in plain words, when something of the charter came back."""
+    back = came_back(session, couple_id, round_id)
+    if not back:
+        return []
+    raised = [b.title for b in back if b.why == RAISED]
+    parts = []
+    if raised:
+        which = "a root cause" if len(raised) == 1 else "root causes"
+        parts.append(
+            f"{_quoted(raised)}, {which} you named in your charter, came up again in this check-in."
+        )
+    if any(b.why == NOT_KEPT for b in back):
+        parts.append("One of you rated the changes you committed to in your charter as not kept.")
+    return [
+        rules.EarlyWarning(
+            "charter_back",
+            "What ended it last time is back",
+            " ".join(parts),
+            "Talk about this first: read your charter together, say honestly what got in "
+            "the way, and agree one small thing each of you will do before the next check-in.",
+        )
+    ]
+
+
+def latest_charter_warnings(session: Session, user_id: int) -> list[rules.EarlyWarning]:
+    """The warning about my couple's latest revealed round, for the charter page."""
+    couple = couples.require_membership(session, user_id).couple
+    round_id = warning_sources.latest_revealed_round(session, couple.id)
+    return charter_warnings(session, couple.id, round_id) if round_id else []
+
+
+warning_sources.register_warning_source("charter", charter_warnings)
