@@ -2,7 +2,7 @@
 as often as the agreement allows
 
 Revision ID: warnings_0001
-Revises: talk_0001
+Revises: charter_0001
 Create Date: 2026-12-04 14:00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import infra.db
 
 revision: str = "warnings_0001"
-down_revision: str | Sequence[str] | None = "talk_0001"
+down_revision: str | Sequence[str] | None = "charter_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
