@@ -4,8 +4,11 @@ charter, Blair answers with their own change, Alex agrees; the root cause is a t
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from charter import consent
 from couples import accounts
@@ -39,10 +42,24 @@ def type_in(page: Page, label: str, text: str, nth: int = 0) -> None:
 
 
 def pick(page: Page, label: str, option: str) -> None:
-    """A select box inside a form (a combo box: open it, choose the option)."""
+    """A select box inside a form (a combo box: open it, choose the option).
+
+    On a loaded machine the list sometimes closes again as soon as it opened (seen: no
+    option at all for 30 s while the combo box kept focus); as a person would, open it
+    again until the option shows."""
     combo = page.get_by_role("combobox", name=label, exact=True)
-    combo.click()
-    page.get_by_role("option", name=option, exact=True).click()
+    wanted = page.get_by_role("option", name=option, exact=True)
+    deadline = time.monotonic() + 30
+    while True:
+        combo.click()
+        try:
+            wanted.wait_for(state="visible", timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            if time.monotonic() > deadline:
+                raise
+            page.keyboard.press("Escape")
+    wanted.click()
     expect(combo).to_have_value(option)
 
 

@@ -42,7 +42,9 @@ def test_the_partners_reflection_shows_only_after_both_wrote_and_literally(
     # B writes through the page's form.
     at_b.checkbox(key="refl_money").check()
     at_b.text_area(key="refl_words").input("Money, mostly")
-    at_b.button[0].click().run()  # Save my reflection
+    # By its label: other buttons come first (the phone's "I need a cooldown" at the top).
+    save = next(b for b in at_b.button if b.label == "Save my reflection")
+    save.click().run()
     assert not at_b.exception
     text = _text(at_b)
     assert r"I \*NEVERLISTENED\* \[here\]\(x\)" in text  # escaped: shown as typed
