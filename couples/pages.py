@@ -390,7 +390,7 @@ def home_page() -> None:
     if start.active:
         with st.container(border=True):
             st.write(
-                f"**Your guided start: step {start.step_number} of 4**, "
+                f"**Your guided start: step {start.step_number} of {len(onboarding.STEPS)}**, "
                 f"{onboarding.STEP_TITLES[start.current or 'next'].lower()}."
             )
             st.page_link(web.page("welcome"), label="Continue the guided start", icon="➡️")

@@ -76,6 +76,27 @@ FOCUS_JS = """
             nav: !!(el.closest && el.closest('[data-testid="stSidebarNav"]'))};
   }, true);
   document.addEventListener("focusin", function () { lost = null; }, true);
+  // A page picked in the menu: the menu stays drawn (the link keeps focus), so once the
+  // new page's heading is there, focus moves to it, as after a full page load.
+  var moved = null;
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest('[data-testid="stSidebarNav"] a');
+    if (!link) return;
+    var h1 = document.querySelector('[data-testid="stMain"] h1');
+    moved = {link: link, at: Date.now(), path: location.pathname,
+             h1: h1, text: h1 ? h1.innerText : null};
+  }, true);
+  setInterval(function () {
+    if (!moved) return;
+    if (Date.now() - moved.at > 8000) { moved = null; return; }
+    var active = document.activeElement;
+    if (active && active !== document.body && active !== moved.link) { moved = null; return; }
+    if (location.pathname === moved.path) return;
+    var h1 = document.querySelector('[data-testid="stMain"] h1');
+    if (!h1 || (h1 === moved.h1 && h1.innerText === moved.text)) return;
+    focusable(h1).focus();
+    moved = null;
+  }, 150);
   setInterval(function () {
     if (!lost) return;
     if (Date.now() - lost.at > 8000) { lost = null; return; }

@@ -50,10 +50,11 @@ def test_agree_counter_accept_and_a_live_cooldown(served, new_context, tend_env)
     with transaction(engine) as s:
         ids = {v.kind: v.agreement_id for v in reading.list_agreements(s, alex_id)}
 
-    # Blair sees both waiting, and gets the neutral mail.
+    # Blair sees both waiting, and gets the neutral mail: one per proposal, or one for
+    # both ("2 things waiting for you") when the dispatch pass finds them due together.
     open_page(b, served.url + "/agreements")
     expect(b.get_by_role("heading", name="Awaiting your answer (2)")).to_be_visible()
-    mail = served.wait_for_mail("blair@example.org", "waiting for your answer")
+    mail = served.wait_for_mail("blair@example.org", "waiting for you")
     assert "Alex proposed an agreement" in mail.text
     assert "calm" not in mail.text and "check-in conversation" not in mail.text
 

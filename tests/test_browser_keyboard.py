@@ -1,6 +1,7 @@
 """By keyboard alone, in Debian's chromium against a real `tend serve`: the Quick exit is
 the first Tab stop on every layout (expected to fail for now, see the mark), a cooldown
-starts from the keyboard and focus lands on it (not on the page body), and on a phone
+starts from the keyboard and focus lands on it (not on the page body), moving between
+pages puts focus on the new page's heading, and on a phone
 "I need a cooldown" is on screen without opening the menu, one tap."""
 
 from __future__ import annotations
@@ -37,9 +38,12 @@ def _first_child(page: Page) -> str:
 
 
 def _tab_to(page: Page, text: str, limit: int = 80) -> None:
+    """Tab until a link or button showing ``text`` has focus (not a region that
+    merely contains it: Streamlit's main area is a Tab stop, its text the whole page)."""
     for _ in range(limit):
         page.keyboard.press("Tab")
-        if text in _focused(page)["text"]:
+        focused = _focused(page)
+        if focused["tag"] in ("A", "BUTTON") and text in focused["text"]:
             return
     raise AssertionError(f"Tab never reached {text!r}")
 
@@ -88,6 +92,16 @@ def test_a_cooldown_by_keyboard_puts_focus_on_the_countdown(couple_site, browser
         page.wait_for_function(
             """() => { const box = document.querySelector('.st-key-cooldown_running');
                        return box && box.contains(document.activeElement); }""",
+            timeout=10_000,
+        )
+        # Moving between pages by keyboard: focus goes to the new page's heading.
+        _tab_to(page, "Agreements")
+        page.keyboard.press("Enter")
+        page.wait_for_url(lambda u: u.endswith("/agreements"))
+        wait_idle(page)
+        page.wait_for_function(
+            """() => { const e = document.activeElement;
+                       return e && e.tagName === 'H1' && e.innerText.includes('Agreements'); }""",
             timeout=10_000,
         )
     finally:

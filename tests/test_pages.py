@@ -124,6 +124,8 @@ def test_a_person_without_a_couple_is_led_to_create_one(tend_env) -> None:
     at = _app(_signed_in(tend_env, couple=False)).run()
     assert not at.exception
     assert any("create the space" in m.value for m in at.markdown)
+    # Counted out of every step of the guided start (the charter made it five).
+    assert any("step 1 of 5" in m.value for m in at.markdown)
     # The guided start, whose first step is the couple space.
     go(at, PAGES["welcome"])
     assert at.title[0].value == "Welcome to Tend"
