@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from agreements import proposals, reading
 from infra.db import engine_for, transaction
 from tests.browser import click, fill, open_page, sign_in
-from tests.factories import PASSWORD, make_couple
+from tests.factories import PASSWORD, mail_any_time, make_couple
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +29,8 @@ def _sign_in(page: Page, url: str, email: str, name: str) -> None:
 def test_agree_counter_accept_and_a_live_cooldown(served, new_context, tend_env) -> None:
     engine = engine_for(tend_env["TEND_DATABASE_URL"])
     with transaction(engine) as s:
-        _, alex, _ = make_couple(s, "alex@example.org", "blair@example.org")
+        _, alex, blair = make_couple(s, "alex@example.org", "blair@example.org")
+        mail_any_time(s, alex, blair)  # the mail below must not wait for 07:00
         alex_id = alex.id
 
     a = new_context().new_page()
