@@ -71,7 +71,7 @@ class ServedTend:
 SERVER_STARTS = 0
 
 
-def start_tend(env: dict[str, str], workdir: Path) -> ServedTend:
+def start_tend(env: dict[str, str], workdir: Path, *options: str) -> ServedTend:
     global SERVER_STARTS
     SERVER_STARTS += 1
     port = free_port()
@@ -88,7 +88,7 @@ def start_tend(env: dict[str, str], workdir: Path) -> ServedTend:
     log_path = workdir / "serve.log"
     log_file = log_path.open("wb")
     process = subprocess.Popen(
-        [*command, "serve", "--port", str(port)],
+        [*command, "serve", "--port", str(port), *options],
         cwd=workdir,
         env=full_env,
         stdout=log_file,
