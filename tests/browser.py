@@ -18,6 +18,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
 from tend.mailbox import DroppedMail, dropped_mails, links_in
+from tend.web import SESSION_COOKIE
 
 ROOT = Path(__file__).resolve().parent.parent
 # Playwright's expect() waits 5 s by default; a loaded 2-core CI machine needs longer.
@@ -347,6 +348,27 @@ def sign_in(page: Page, url: str, email: str, password: str, *, path: str = "/")
     fill(page, "Email", email)
     fill(page, "Password", password)
     click(page, "Sign in")
+
+
+def sign_in_and_land(page: Page, url: str, email: str, password: str) -> None:
+    """Sign in and wait until the browser has been through /auth/session and the page it
+    lands on has finished its first run. The sign-in page sends the browser on with a
+    script after its run ends; a test that navigates before that happens races it (seen:
+    a goto that never saw its page load)."""
+    open_page(page, url + "/")
+    before = page.evaluate("() => window.__tendRuns.document")
+    fill(page, "Email", email)
+    fill(page, "Password", password)
+    click(page, "Sign in")
+    _wait(
+        page,
+        "(before) => window.__tendRuns !== undefined && window.__tendRuns.document !== before"
+        " && !location.pathname.startsWith('/auth/')",
+        before,
+        "the sign-in did not lead to a new page",
+    )
+    wait_idle(page)
+    assert any(c["name"] == SESSION_COOKIE for c in page.context.cookies()), "not signed in"
 
 
 def alerts(page: Page) -> str:

@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Page
 
 from tend.demo import DEMO_PARTNERS, DEMO_PASSWORD
-from tests.browser import ROOT, open_page, sign_in, start_tend, stop_tend, wait_idle
+from tests.browser import ROOT, open_page, sign_in_and_land, start_tend, stop_tend, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -145,8 +145,7 @@ def test_every_page_has_no_serious_violation_of_tends_own(demo_site, browser, sc
             for path in SIGNED_OUT:
                 _check(page, demo_site.url, path, found)
             email = DEMO_PARTNERS[1][0]
-            sign_in(page, demo_site.url, email, DEMO_PASSWORD)
-            page.wait_for_url(lambda u: "/sign_in" not in u)
+            sign_in_and_land(page, demo_site.url, email, DEMO_PASSWORD)
             for path in SIGNED_IN:
                 _check(page, demo_site.url, path, found)
         finally:

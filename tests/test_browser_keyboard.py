@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import act, open_page, sign_in, wait_idle
+from tests.browser import act, open_page, sign_in_and_land, wait_idle
 from tests.factories import PASSWORD, mail_any_time, make_couple
 
 pytestmark = pytest.mark.browser
@@ -37,6 +37,16 @@ def _first_child(page: Page) -> str:
     return page.evaluate("() => document.body.firstElementChild.outerHTML.slice(0, 120)")
 
 
+def _wait_for_quick_exit_first(page: Page) -> None:
+    """The run that draws the Quick exit has ended; its script moves the link to the
+    start of the document a moment later, when the browser draws it. A person's first
+    Tab comes after that; the test's must too."""
+    page.wait_for_function(
+        "() => document.body.firstElementChild && "
+        "document.body.firstElementChild.id === 'tend-quick-exit'"
+    )
+
+
 def _tab_to(page: Page, text: str, limit: int = 80) -> None:
     """Tab until a link or button showing ``text`` has focus (not a region that
     merely contains it: Streamlit's main area is a Tab stop, its text the whole page)."""
@@ -48,12 +58,6 @@ def _tab_to(page: Page, text: str, limit: int = 80) -> None:
     raise AssertionError(f"Tab never reached {text!r}")
 
 
-@pytest.mark.xfail(
-    reason="The Quick exit is the document's first element (checked in the message), yet "
-    "chromium's first Tab lands on Streamlit's 'Skip to main content'; not solved yet "
-    "(docs/accessibility.md)",
-    strict=False,
-)
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_quick_exit_is_the_first_tab_stop(couple_site, browser, viewport) -> None:  # type: ignore[no-untyped-def]
@@ -62,14 +66,14 @@ def test_quick_exit_is_the_first_tab_stop(couple_site, browser, viewport) -> Non
     try:
         page = context.new_page()
         open_page(page, served.url + "/")
+        _wait_for_quick_exit_first(page)
         page.keyboard.press("Tab")
         assert _focused(page)["id"] == "tend-quick-exit", (_focused(page), _first_child(page))
-        sign_in(page, served.url, a.email, PASSWORD)
-        page.wait_for_url(lambda u: "sign_in" not in u)
-        wait_idle(page)
+        sign_in_and_land(page, served.url, a.email, PASSWORD)
         # After the runs that drew the signed-in page, still first.
         page.locator("body").focus()
         page.evaluate("() => document.activeElement && document.activeElement.blur()")
+        _wait_for_quick_exit_first(page)
         page.keyboard.press("Tab")
         assert _focused(page)["id"] == "tend-quick-exit", (_focused(page), _first_child(page))
     finally:
@@ -82,9 +86,7 @@ def test_a_cooldown_by_keyboard_puts_focus_on_the_countdown(couple_site, browser
     context = browser.new_context(viewport=DESKTOP)
     try:
         page = context.new_page()
-        sign_in(page, served.url, a.email, PASSWORD)
-        page.wait_for_url(lambda u: "sign_in" not in u)
-        wait_idle(page)
+        sign_in_and_land(page, served.url, a.email, PASSWORD)
         _tab_to(page, "I need a cooldown")
         act(page, lambda: page.keyboard.press("Enter"))
         running = page.locator(".st-key-cooldown_running")
@@ -114,9 +116,7 @@ def test_on_a_phone_the_cooldown_is_one_tap_away(couple_site, browser) -> None: 
     context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True)
     try:
         page = context.new_page()
-        sign_in(page, served.url, a.email, PASSWORD)
-        page.wait_for_url(lambda u: "sign_in" not in u)
-        wait_idle(page)
+        sign_in_and_land(page, served.url, a.email, PASSWORD)
         # The phone's own control, not the sidebar's (folded away, off screen).
         button = page.locator(".st-key-tend-phone-only-cooldown button")
         expect(button).to_be_in_viewport()
