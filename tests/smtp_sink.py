@@ -82,10 +82,16 @@ class _Handler:
             return "451 4.4.2 Timed out (the client should be gone by now)"
         with self.sink.lock:
             delay = self.sink.delays.pop(0) if self.sink.delays else self.sink.delay_seconds
+            held = self.sink.held_replies > 0
+            if held:
+                self.sink.held_replies -= 1
             self.sink.answering += 1
         try:
             if delay:
                 await asyncio.sleep(delay)
+            # Held: no answer until the test releases it, however slow the machine is.
+            while held and not self.sink.released.is_set():
+                await asyncio.sleep(0.05)
         finally:
             with self.sink.lock:
                 self.sink.answering -= 1
@@ -116,6 +122,8 @@ class SmtpSink:
         self.mail_delay_seconds = 0.0  # a slow answer to MAIL FROM
         self.mail_commands = 0  # MAIL FROM commands seen: transactions started
         self.answering = 0  # messages received whose 250 is still being delayed
+        self.held_replies = 0  # the next DATA replies held back until release()
+        self.released = threading.Event()
         self.stalled = False
         self._controller: Controller | None = None
         self._silent: socket.socket | None = None
@@ -128,6 +136,7 @@ class SmtpSink:
 
     def stop(self) -> None:
         self.stalled = False
+        self.released.set()
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
@@ -158,6 +167,16 @@ class SmtpSink:
 
     def resume(self) -> None:
         self.stalled = False
+
+    def hold_next(self, count: int = 1) -> None:
+        """Hold back the answer to the next ``count`` messages until release(): a send
+        that is still going for as long as the test needs, not for some seconds."""
+        with self.lock:
+            self.held_replies += count
+        self.released.clear()
+
+    def release(self) -> None:
+        self.released.set()
 
     def answer_next(self, *replies: str) -> None:
         with self.lock:

@@ -203,11 +203,13 @@ def test_two_schedulers_with_a_short_lease_and_a_slow_server_send_each_mail_once
 def test_a_send_that_outlasts_the_lease_is_not_sent_again_by_another_scheduler(
     database_url: str, engine: Engine, tx, smtp_sink, tmp_path: Path
 ) -> None:
-    """A 5 s lease and a server that accepts the first mail only after 12 s: a second
-    scheduler running passes meanwhile must not send it again."""
+    """A 5 s lease and a server that holds back its answer to the first mail until a
+    second scheduler has run passes after that lease: they must not send it again."""
     queue(tx, 3)
-    smtp_sink.delays = [12.0]
-    env = env_for(database_url, smtp_sink, tmp_path, TEND_OUTBOX_LEASE_SECONDS="5")
+    smtp_sink.hold_next()
+    env = env_for(
+        database_url, smtp_sink, tmp_path, TEND_OUTBOX_LEASE_SECONDS="5", TEND_SMTP_TIMEOUT="600"
+    )
     processes = {"first": start(["scheduler"], env, tmp_path, "first")}
     try:
         wait_for(lambda: smtp_sink.mail_commands >= 1, 60, "the first send to begin")
@@ -228,9 +230,10 @@ def test_a_send_that_outlasts_the_lease_is_not_sent_again_by_another_scheduler(
                 record = s.get(SchedulerPass, "dispatch")
                 return record is not None and record.last_run_at > lease_end
 
-        wait_for(second_passed_after_the_lease, 60, "a pass of the second scheduler")
+        wait_for(second_passed_after_the_lease, 120, "a pass of the second scheduler")
         # The first scheduler is still waiting for the server's answer to its first mail.
-        assert smtp_sink.answering == 1, "the slow send is over; the test proves nothing"
+        assert smtp_sink.answering == 1
+        smtp_sink.release()
         wait_for(lambda: statuses(tx) == {SENT: 3}, 60, "every mail to be sent")
     finally:
         stop_all(processes, tmp_path)
@@ -248,12 +251,10 @@ def test_a_stalling_server_ends_the_pass_queues_the_mails_and_shows_in_healthz(
     queue(tx, count)
     smtp_sink.stall()  # greets, answers EHLO, then says nothing
     env = env_for(database_url, smtp_sink, tmp_path, TEND_SMTP_TIMEOUT="1")
-    began = time.monotonic()
     once = start(["scheduler", "--once"], env, tmp_path, "stalled")
     assert once.wait(timeout=120) == 1, log_of(tmp_path, "stalled")
-    # Three timeouts of 1 s, not twenty.
+    # Three timeouts, not twenty: the pass stopped trying.
     assert smtp_sink.mail_commands == STALL_AFTER
-    assert time.monotonic() - began < count
     assert "SMTP server stalled" in log_of(tmp_path, "stalled")
     assert statuses(tx) == {PENDING: count}
     with tx() as s:
