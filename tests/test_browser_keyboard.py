@@ -1,15 +1,17 @@
 """By keyboard alone, in Debian's chromium against a real `tend serve`: the Quick exit is
-the first Tab stop on every layout (expected to fail for now, see the mark), a cooldown
-starts from the keyboard and focus lands on it (not on the page body), moving between
-pages puts focus on the new page's heading, and on a phone
-"I need a cooldown" is on screen without opening the menu, one tap."""
+the first Tab stop on every layout, a cooldown starts from the keyboard and focus lands
+on it (not on the page body), moving between pages puts focus on the new page's heading,
+a whole check-in is answered and submitted from the keyboard with focus on each new
+step's heading, and on a phone "I need a cooldown" is on screen without opening the
+menu, one tap."""
 
 from __future__ import annotations
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import act, open_page, sign_in_and_land, wait_idle
+from checkins import rounds
+from tests.browser import STEP_HEADING, act, open_page, sign_in_and_land, step_title, wait_idle
 from tests.factories import PASSWORD, mail_any_time, make_couple
 
 pytestmark = pytest.mark.browser
@@ -124,5 +126,67 @@ def test_on_a_phone_the_cooldown_is_one_tap_away(couple_site, browser) -> None: 
         assert box is not None and box["width"] >= 24 and box["height"] >= 24
         act(page, button.tap)
         expect(page.get_by_text("Cooldown: back to each other at")).to_be_visible()
+    finally:
+        context.close()
+
+
+def _focused_control(page: Page) -> dict[str, object]:
+    """What has focus: a radio (and whether its group has an answer yet), a text field,
+    a button."""
+    return page.evaluate(
+        """() => { const e = document.activeElement;
+                   const group = e.type === 'radio' && e.name
+                     ? document.querySelectorAll('input[type=radio][name="' + e.name + '"]:checked')
+                     : [];
+                   return {tag: e.tagName, type: e.type || '', text: (e.innerText || '').trim(),
+                           answered: group.length > 0, value: e.value || ''}; }"""
+    )
+
+
+def _answer_step_by_keyboard(page: Page, finish: str) -> None:
+    """Tab through the step on screen: answer every question not yet answered with Space
+    (a radio group) or by typing (a text area), until ``finish`` has focus, then press
+    Enter on it."""
+    for _ in range(120):
+        page.keyboard.press("Tab")
+        focused = _focused_control(page)
+        if focused["tag"] == "BUTTON" and focused["text"] == finish:
+            act(page, lambda: page.keyboard.press("Enter"))
+            return
+        if focused["type"] == "radio" and not focused["answered"]:
+            act(page, lambda: page.keyboard.press("Space"))
+            # The answer is saved by the run it asked for; focus stays on the question.
+            assert _focused_control(page)["answered"], "the answer did not stick"
+        elif focused["tag"] == "TEXTAREA" and not focused["value"]:
+            page.keyboard.type("Typed from the keyboard")
+    raise AssertionError(f"Tab never reached {finish!r} on step {step_title(page)!r}")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_whole_checkin_by_keyboard(served, tx, browser) -> None:  # type: ignore[no-untyped-def]
+    with tx() as s:
+        _c, a, b = make_couple(s)
+        mail_any_time(s, a, b)
+        rounds.start_round_now(s, a.id)
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        page = context.new_page()
+        sign_in_and_land(page, served.url, a.email, PASSWORD)
+        open_page(page, served.url + "/checkin")
+        titles = [step_title(page)]
+        while not page.get_by_role("button", name="Submit my answers", exact=True).count():
+            _answer_step_by_keyboard(page, "Next")
+            # Focus lands on the new step's heading, not on the page body.
+            expect(page.locator(STEP_HEADING).first).to_be_focused()
+            titles.append(step_title(page))
+            assert len(titles) < 10, titles
+        _answer_step_by_keyboard(page, "Submit my answers")
+        expect(page.get_by_text("waiting for your partner", exact=False)).to_be_visible()
+        assert titles[-1] == "Just for you", titles
+        # After the submit re-draws the page, focus is somewhere a screen reader reads
+        # from (the page's heading), never the page body.
+        page.wait_for_function(
+            "() => document.activeElement && document.activeElement !== document.body"
+        )
     finally:
         context.close()
