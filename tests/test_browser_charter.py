@@ -34,11 +34,22 @@ def tick(page: Page, label: str) -> None:
     page.locator('[data-testid="stCheckbox"]').filter(has_text=label).locator("label").click()
 
 
-def type_in(page: Page, label: str, text: str, nth: int = 0) -> None:
-    """A field inside a form (the charter repeats its labels once per root cause)."""
-    target = page.get_by_label(label, exact=True).and_(page.locator("input, textarea")).nth(nth)
+def type_in(page: Page, label: str, text: str, cause: int | None = None) -> None:
+    """A field inside a form; the charter repeats its labels once per root cause, so
+    ``cause`` names the root cause's box the field is in. The value is checked after
+    leaving the field: what the person sees is what the form will send."""
+    scope = page if cause is None else cause_box(page, cause)
+    target = scope.get_by_label(label, exact=True).and_(scope.locator("input, textarea"))
     target.fill(text)
     target.blur()
+    expect(target).to_have_value(text)
+
+
+def cause_box(page: Page, cause: int):  # type: ignore[no-untyped-def]
+    """The bordered box of root cause ``cause`` in the charter's form: the innermost
+    block that holds its select box."""
+    combo = page.get_by_role("combobox", name=f"Root cause {cause}", exact=True)
+    return page.locator('[data-testid="stVerticalBlock"]').filter(has=combo).last
 
 
 def pick(page: Page, label: str, option: str) -> None:
@@ -96,8 +107,8 @@ def test_two_partners_write_reveal_and_agree_their_charter(
 
     # Alex proposes the charter: one root cause, Alex's own change.
     pick(alex, "Root cause 1", "Trust was broken")
-    type_in(alex, "What I will do", "I tell you when something bothers me.")
-    type_in(alex, "How we will both notice", "No silent evenings.")
+    type_in(alex, "What I will do", "I tell you when something bothers me.", cause=1)
+    type_in(alex, "How we will both notice", "No silent evenings.", cause=1)
     click(alex, "Send to Blair")
     expect(alex.get_by_text("Waiting for Blair's answer", exact=False)).to_be_visible()
 
@@ -105,8 +116,12 @@ def test_two_partners_write_reveal_and_agree_their_charter(
     open_page(blair, served.url + "/charter")
     expect(blair.get_by_text("Add what you will do below", exact=False)).to_be_visible()
     assert blair.get_by_role("button", name="Agree to this charter").count() == 0
-    type_in(blair, "What I will do", "I show you the bank statements.")
-    type_in(blair, "How we will both notice", "We look at them on Sundays.")
+    type_in(blair, "What I will do", "I show you the bank statements.", cause=1)
+    type_in(blair, "How we will both notice", "We look at them on Sundays.", cause=1)
+    # Still where they were typed when the form is sent.
+    expect(cause_box(blair, 1).get_by_label("What I will do", exact=True)).to_have_value(
+        "I show you the bank statements."
+    )
     click(blair, "Send to Alex")
     expect(blair.get_by_text("Waiting for Alex's answer", exact=False)).to_be_visible()
 
