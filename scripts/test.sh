@@ -29,6 +29,7 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
 fi
 
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 # One worker per core; a test file's tests stay on one worker, so they share its servers
 # (tests/browser.py, ServerPool) and its module fixtures.
 exec .venv/bin/python -m pytest -n auto --dist loadfile "$@"

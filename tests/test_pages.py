@@ -49,6 +49,7 @@ def test_every_page_in_the_navigation_renders(tend_env, signed_in: bool) -> None
     assert not at.exception
     # Only now: st.Page objects must be made inside a script run (the first one).
     from tend.navigation import navigation_for
+
     with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
         user = accounts.resolve_session(s, token) if token else None
     pages = [p for section in navigation_for(user).values() for p in section]
