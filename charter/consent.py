@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from agreements import in_force, proposals, reading, templates
 from agreements.models import ACTIVE, PROPOSED, Agreement
 from agreements.views import VersionView
-from charter import reflections, words
+from charter import reflections, review, words
 from charter.models import Charter, CharterTopicLink
 from charter.reflections import charter_row
 from checkins import history as checkin_history
@@ -252,14 +252,16 @@ def charter_view(session: Session, user_id: int, *, now: dt.datetime | None = No
     links = _links(session, couple.id)
     names = checkin_history.shown_names(session, user_id)
     current = _words(view.in_force, links, names, user_id) if view.in_force else None
-    today = now.astimezone(ZoneInfo(membership.user.timezone or "UTC")).date()
     return CharterView(
         agreement_id=agreement.id,
         in_force=current,
         pending=_words(view.pending, links, names, user_id) if view.pending else None,
         awaiting_me=view.awaiting_me,
         awaiting_partner=view.awaiting_partner,
-        review_due=bool(current and current.review_on and current.review_on <= today),
+        # In my own zone; a space my partner has left reviews nothing together.
+        review_due=current is not None
+        and couple.ended_at is None
+        and review.review_due(current.review_on, membership.user.timezone, now=now),
     )
 
 

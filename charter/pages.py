@@ -168,8 +168,14 @@ def _charter(user: User, partner_name: str, view: CharterView) -> None:
         _draw_words(view.in_force, user.timezone)
         if view.review_due:
             st.info(
-                "Your review day has come: read the charter together, and change what no "
-                "longer fits (you both say yes again)."
+                "Your review day has come: it is time to review the charter together. "
+                "Read it side by side and say how each change is going. "
+                + (
+                    "A change to it is proposed below and waits for an answer."
+                    if view.pending is not None
+                    else "To change what no longer fits, and set the next review day, use "
+                    "**Change the charter** below (it counts once you both say yes)."
+                )
             )
     elif view.pending is None:
         st.caption(

@@ -59,6 +59,8 @@ KINDS: dict[str, Callable[[Settings, str | None], str]] = {
     "talk_scheduled": _link("/talk"),
     "action_item_due": _link("/talk"),
     "answering_paused": _link("/checkin"),
+    # The charter's review day (charter.review): names and the date, never its words.
+    "charter_review_due": _link("/charter"),
 }
 
 

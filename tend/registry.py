@@ -11,12 +11,14 @@ What is registered, and where:
 - accounts port (notifications.accounts_port.install):
   couples.accounts (does a person exist; the single-use sign-in link of a mail)
 - planners (notifications.scheduler.register_planner):
-  "checkins" in checkins.planners; "therapy_reminders" in agreements.reminders
+  "checkins" in checkins.planners; "therapy_reminders" in agreements.reminders;
+  "charter_reviews" in charter.reminders
 - prompt kinds (notifications.preferences.register_prompt_kind):
   round_opened, partner_answered, ready_to_review, round_closing, nudge, talk_scheduled,
   action_item_due, answering_paused in checkins.planners;
   agreement_proposed, agreement_flagged, cooldown_started, cooldown_extended,
-  cooldown_ended, therapy_appointment in agreements.reminders
+  cooldown_ended, therapy_appointment in agreements.reminders;
+  charter_review_due in charter.reminders
 - mail attachments (notifications.rendering.register_attachments):
   "round_opened" and "talk_scheduled" (the calendar invitations) in checkins.planners
 - exporters and erasers (privacy.export.register_exporter, privacy.erase.register_eraser):
@@ -42,6 +44,7 @@ import agreements.privacy_hooks
 import agreements.reminders
 import charter.consent
 import charter.privacy_hooks
+import charter.reminders
 import charter.warnings
 import checkins.planners
 import checkins.privacy_hooks
@@ -64,6 +67,7 @@ REGISTERING_MODULES = (
     onboarding.service,
     charter.consent,
     charter.privacy_hooks,
+    charter.reminders,
     charter.warnings,
     reports.mail,
     reports.privacy_hooks,
