@@ -234,8 +234,11 @@ def _decline_on(cp: Checkpoint, user_id: int) -> Finding | None:
         evidence=(
             f"{name}'s scores from {_day(first.opened_at)} to {_day(last.opened_at)}: "
             + ", ".join(str(v) for v in values),
-            f"A fall of {fall:g} points; a steady score moves by about "
-            f"{MEASUREMENT_ERROR:g} from round to round.",
+            # The smallest of the three measures of the fall, said as such: the first
+            # line's "from about … to …" may show a larger one.
+            f"Down by at least {fall:g} points however it is measured (first rounds against "
+            f"last, the trend through all of them, the usual level before); a steady score "
+            f"moves by about {MEASUREMENT_ERROR:g} from round to round.",
         ),
         anchor=start,
     )
