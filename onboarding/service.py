@@ -379,7 +379,7 @@ def dashboard(
     round_ = rounds.current_round(session, user_id)
     status = rounds.round_status(session, user_id, round_.id) if round_ else None
     topics = checkin_history.topics(session, user_id)
-    board = checkin_warnings.warning_board(session, user_id, now=now)
+    board = checkin_warnings.warning_board(session, user_id, now=now, topics=topics)
     return Dashboard(
         onboarding=start if start is not None else state(session, user_id, now=now),
         awaiting_my_answer=reading.awaiting_my_answer_count(session, user_id),
