@@ -33,6 +33,7 @@ PAGES = ("checkin", "checkin_history", "trends", "home")
 # reads its inputs), but nothing per round.
 SLACK = 2
 AUTH = "FROM auth_sessions"
+WRITES = {"INSERT", "UPDATE", "DELETE"}
 
 
 def _page(token: str, page: str) -> AppTest:
@@ -124,7 +125,8 @@ def test_a_page_run_reads_the_session_once(tend_env, tx, page) -> None:
     """app.py resolves the session at the start of the run; the page's readings (and the
     sidebar's cooldown control drawn in the same run) do not look it up again. The
     check-in, history and trends pages read nothing twice (the home page's dashboard
-    still does: see docs/performance.md)."""
+    still does: see docs/performance.md). Drawing a page writes nothing and, on SQLite,
+    does not take the write lock (the home page took it twice per run)."""
     url = tend_env["TEND_DATABASE_URL"]
     now = utcnow()
     with tx() as s:
@@ -133,5 +135,7 @@ def test_a_page_run_reads_the_session_once(tend_env, tx, page) -> None:
     full_round(tx, a, b, now - dt.timedelta(days=1), sheet(16), sheet(10))
     statements = _run_statements(url, _page(token, page))
     assert len(statements.matching(AUTH)) == 1, statements.matching(AUTH)
+    writes = [t for t in statements.texts() if t.split(None, 1)[0].upper() in WRITES]
+    assert writes == [] and statements.matching("BEGIN IMMEDIATE") == []
     if page != "home":
         assert set(statements.repeated()) <= {"BEGIN"}, statements.repeated()
