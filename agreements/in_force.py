@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from agreements.models import (
     Agreement,
@@ -33,6 +33,9 @@ def agreements_in_force(
             or_(AgreementVersion.in_force_until.is_(None), AgreementVersion.in_force_until > at),
         )
         .order_by(Agreement.created_at, Agreement.id)
+        # Not every version of each agreement (Agreement.versions loads by selectin): a
+        # second statement on every call, and pages ask this several times per run.
+        .options(lazyload(Agreement.versions))
     )
     return [
         AgreementInForce(

@@ -533,9 +533,13 @@ def _countdown(seconds: int) -> str:
     return f"{minutes}:{secs:02d}"
 
 
-def _cooldown_state() -> tuple[Any, cooldowns.CooldownView | None] | None:
+CooldownState = tuple[Any, cooldowns.CooldownView | None] | None
+
+
+def cooldown_state() -> CooldownState:
     """(the signed-in person, the cooldown running in their couple) when they have a
-    couple space they can act in; None otherwise (no control at all)."""
+    couple space they can act in; None otherwise (no control at all). Read once per
+    page run for the sidebar control and the phone shortcut (tend.navigation.run)."""
     user = st.session_state.get(web.USER_KEY)
     if user is None:
         return None
@@ -545,10 +549,13 @@ def _cooldown_state() -> tuple[Any, cooldowns.CooldownView | None] | None:
 
 
 @st.fragment(run_every=dt.timedelta(seconds=2))
-def cooldown_control() -> None:
+def cooldown_control(state: CooldownState) -> None:
     """Compact cooldown control for the sidebar of every page. It re-reads every few
-    seconds, so a cooldown the partner started shows up without a reload."""
-    state = _cooldown_state()
+    seconds, so a cooldown the partner started shows up without a reload: in a page's
+    run it draws ``state`` (:func:`cooldown_state`, read once for it and the shortcut);
+    in its own reruns, which get the same arguments again, it reads anew."""
+    if web.fragment_rerun():
+        state = cooldown_state()
     if state is None:
         return
     user, running = state
@@ -571,13 +578,13 @@ def cooldown_control() -> None:
             _cooldown_call(lambda s: cooldowns.extend_cooldown(s, user.id))
 
 
-def cooldown_shortcut() -> None:
+def cooldown_shortcut(state: CooldownState) -> None:
     """The "I need a cooldown" button at the top of every page on a phone, one tap away as the Quick
     exit is: there the sidebar (and its control) is folded away behind the menu button.
-    Drawn in a container that Tend's style shows only at phone width (tend.a11y)."""
+    Drawn in a container that Tend's style shows only at phone width (tend.a11y), from
+    ``state`` (:func:`cooldown_state`)."""
     from tend.a11y import PHONE_ONLY
 
-    state = _cooldown_state()
     if state is None:
         return
     user, running = state

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from agreements import in_force, proposals, reading, templates
 from agreements.models import ACTIVE, PROPOSED, Agreement
@@ -182,7 +182,9 @@ def _agreement(session: Session, couple_id: int) -> Agreement | None:
     row = session.get(Charter, couple_id)  # read only: the row is made when writing
     if row is None or row.agreement_id is None:
         return None
-    return session.get(Agreement, row.agreement_id)
+    # Without its versions (Agreement.versions loads by selectin): callers read the
+    # agreement's id and status; its versions load if touched.
+    return session.get(Agreement, row.agreement_id, options=[lazyload(Agreement.versions)])
 
 
 def _links(session: Session, couple_id: int) -> dict[str, int]:

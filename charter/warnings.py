@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from charter import consent
 from checkins import agenda, rules, talk, warning_sources
@@ -32,7 +32,11 @@ def came_back(session: Session, couple_id: int, round_id: int) -> list[CameBack]
     """The root causes that came back in one revealed round of the couple (empty before
     the reveal or without a charter in force when the round opened): raised topics first,
     then a charter rated as not kept."""
-    round_ = session.get(Round, round_id)
+    # Its own columns only (the trends page has not loaded it; the review has, and then
+    # this reads nothing): not its sheets and pinned agreements, which load by selectin.
+    round_ = session.get(
+        Round, round_id, options=[lazyload(Round.participations), lazyload(Round.agreements)]
+    )
     if round_ is None or round_.couple_id != couple_id or round_.revealed_at is None:
         return []
     causes = consent.root_causes(session, couple_id, at=round_.opened_at)

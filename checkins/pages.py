@@ -60,6 +60,11 @@ def checkin_page() -> None:
             if status is not None and status.phase == "review"
             else None
         )
+        solo_found = (
+            read_solo_note(session, user.id)
+            if partner is not None and couple.ended_at is None
+            else None
+        )
     st.title("Check-in")
     if couple is None or partner is None:
         st.info("Check-ins start once your partner has joined your couple space.")
@@ -72,7 +77,7 @@ def checkin_page() -> None:
             st.subheader("Your last check-in")
             _review(user.id, review, read_only=True)
         return
-    solo_note(user)
+    solo_note(user, solo_found)
     if status is None or (review is not None and review.round.reviewed_at is not None):
         # Nothing open: a way to start one, and the last review (once, below).
         _no_open_round(user.id, review)
@@ -1034,11 +1039,22 @@ def _call(  # type: ignore[no-untyped-def]
 
 
 # --- a partner who stopped answering ----------------------------------------------------------
-def solo_note(user: User) -> None:
-    """Shown on the check-in and talk pages to the partner who keeps answering."""
-    with web.reading() as session:
-        view = solo.solo_view(session, user.id)
-        points = solo.own_trend(session, user.id) if view else []
+SoloNote = tuple[solo.SoloView | None, list[Any]]
+
+
+def read_solo_note(session: Session, user_id: int) -> SoloNote:
+    """What :func:`solo_note` shows, read in the page's own transaction."""
+    view = solo.solo_view(session, user_id)
+    return view, solo.own_trend(session, user_id) if view else []
+
+
+def solo_note(user: User, found: SoloNote | None = None) -> None:
+    """Shown on the check-in and talk pages to the partner who keeps answering; ``found``
+    when the page read it already (:func:`read_solo_note`)."""
+    if found is None:
+        with web.reading() as session:
+            found = read_solo_note(session, user.id)
+    view, points = found
     if view is None:
         return
     name = web.md(view.partner_name)

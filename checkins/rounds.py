@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -641,10 +641,15 @@ def current_round(session: Session, user_id: int) -> Round | None:
     couple = couples.couple_of(session, user_id)
     if couple is None:
         return None
-    return open_round_of(session, couple.id) or session.scalar(
+    # One statement (every page run asks): a couple has at most one open round, and it
+    # comes first; else the newest revealed one.
+    return session.scalar(
         select(Round)
-        .where(Round.couple_id == couple.id, Round.revealed_at.is_not(None))
-        .order_by(Round.opened_at.desc(), Round.id.desc())
+        .where(
+            Round.couple_id == couple.id,
+            or_(Round.closed_at.is_(None), Round.revealed_at.is_not(None)),
+        )
+        .order_by(Round.closed_at.is_(None).desc(), Round.opened_at.desc(), Round.id.desc())
         .limit(1)
     )
 

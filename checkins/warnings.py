@@ -19,6 +19,7 @@ from checkins import quiet_rules, rules, survey, warning_marks, warning_sources
 from checkins.history import (
     COUPLE,
     IDS,
+    TopicView,
     _adherence_query,
     _couple,
     _couple_param,
@@ -170,10 +171,18 @@ def early_warnings(
 
 
 def warning_board(
-    session: Session, user_id: int, *, now: dt.datetime | None = None
+    session: Session,
+    user_id: int,
+    *,
+    now: dt.datetime | None = None,
+    topics: list[TopicView] | None = None,
 ) -> WarningBoard:
+    """``topics``: the couple's topics (:func:`checkins.history.topics`), when the
+    caller read them already (the home page's dashboard)."""
     couple = _couple(session, user_id)
-    found = _early_warnings(session, couple.id, _shown_names(couple, user_id), now=now)
+    found = _early_warnings(
+        session, couple.id, _shown_names(couple, user_id), now=now, topics=topics
+    )
     return board_of(session, couple.id, found)
 
 
@@ -200,14 +209,13 @@ def _early_warnings(
     known: _KnownFacts | None = None,
     *,
     now: dt.datetime | None = None,
+    topics: list[TopicView] | None = None,
 ) -> list[rules.EarlyWarning]:
     """Every warning that holds now: the loud ones of :mod:`checkins.rules` and the quiet
     ones of :mod:`checkins.quiet_rules`."""
-    recurring = [
-        (t.id, t.title)
-        for t in _topic_views(session, couple_id, known)
-        if t.keeps_coming_back and t.status != RESOLVED
-    ]
+    if topics is None:
+        topics = _topic_views(session, couple_id, known)
+    recurring = [(t.id, t.title) for t in topics if t.keeps_coming_back and t.status != RESOLVED]
     latest = (
         next((r.id for r in known.newest_first if r.revealed_at is not None), None)
         if known is not None

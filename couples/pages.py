@@ -374,11 +374,18 @@ def home_page() -> None:
     from onboarding import service as onboarding
 
     user = web.current_user()
-    with web.action() as session:
+    # Drawing the home page only reads: one read-only transaction (no write lock) for
+    # all it shows, the dashboard included when there is one.
+    with web.reading() as session:
         couple = couples.couple_of(session, user.id)
         partner = couples.partner_of(session, user.id)
         paused = is_paused(session, user.id)
         start = onboarding.state(session, user.id)
+        board = (
+            onboarding.dashboard(session, user.id, start=start)
+            if not paused and couple is not None and couple.ended_at is None and partner
+            else None
+        )
     st.title(f"Hi {web.md(user.display_name)}")
     web.show_flash()
     if paused:
@@ -406,7 +413,7 @@ def home_page() -> None:
         st.page_link(web.page("checkin_history"), label="Your check-in history", icon="➡️")
         return
     if partner is None:
-        with web.action() as session:
+        with web.reading() as session:
             invites = couples.invitations(session, user.id)
         now = dt.datetime.now(dt.UTC)
         waiting = next(
@@ -430,8 +437,7 @@ def home_page() -> None:
             )
         st.page_link(web.page("couple"), label=link, icon="➡️")
         return
-    with web.action() as session:
-        board = onboarding.dashboard(session, user.id)
+    assert board is not None
     st.write(f"You and **{web.md(partner.display_name)}** share **{web.md(couple.name)}**.")
     _checkin_card(user, partner.display_name, board)
     if board.charter_step:

@@ -361,8 +361,15 @@ class Dashboard:
     charter_step: str | None = None  # what the charter needs from me now
 
 
-def dashboard(session: Session, user_id: int, *, now: dt.datetime | None = None) -> Dashboard:
-    """Everything the home page shows, for a member of a couple with a partner."""
+def dashboard(
+    session: Session,
+    user_id: int,
+    *,
+    now: dt.datetime | None = None,
+    start: OnboardingState | None = None,
+) -> Dashboard:
+    """Everything the home page shows, for a member of a couple with a partner;
+    ``start``: this person's :func:`state`, when the caller read it already."""
     from checkins import history as checkin_history
     from checkins import rounds
     from checkins import warnings as checkin_warnings
@@ -372,9 +379,9 @@ def dashboard(session: Session, user_id: int, *, now: dt.datetime | None = None)
     round_ = rounds.current_round(session, user_id)
     status = rounds.round_status(session, user_id, round_.id) if round_ else None
     topics = checkin_history.topics(session, user_id)
-    board = checkin_warnings.warning_board(session, user_id, now=now)
+    board = checkin_warnings.warning_board(session, user_id, now=now, topics=topics)
     return Dashboard(
-        onboarding=state(session, user_id, now=now),
+        onboarding=start if start is not None else state(session, user_id, now=now),
         awaiting_my_answer=reading.awaiting_my_answer_count(session, user_id),
         agreements_in_force=len(in_force.agreements_in_force(session, couple.id, now)),
         round_phase=status.phase if status else None,

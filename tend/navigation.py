@@ -261,13 +261,15 @@ def run(user: User | None) -> None:
     page = st.navigation(session_menu(user), position="sidebar", expanded=True)
     st.session_state["_tend_page_path"] = "/" + page.url_path
     if user is not None:
+        # One read for the sidebar control and the phone shortcut.
+        cooldown = agreement_pages.cooldown_state()
         with st.sidebar:
             # "I need a cooldown" must be reachable from every page in a tap or two.
-            agreement_pages.cooldown_control()
+            agreement_pages.cooldown_control(cooldown)
     safety_pages.quick_exit()
     page_aids()
     press_guard()
     if user is not None:
-        agreement_pages.cooldown_shortcut()
+        agreement_pages.cooldown_shortcut(cooldown)
     web.show_held_mail()
     page.run()

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import streamlit as st
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from couples import accounts, clients
 from couples import service as couples
@@ -80,13 +81,25 @@ def current_user() -> User:
     return user
 
 
+def fragment_rerun() -> bool:
+    """Whether this run is a fragment's own rerun (the sidebar cooldown control, the
+    talk), which runs without app.py and so without :func:`resolve_current_user`."""
+    ctx = get_script_run_ctx()
+    return ctx is None or bool(ctx.fragment_ids_this_run)
+
+
 def _require_live_session(session: Session, *, touch: bool) -> None:
-    """The person this run draws for must still hold a live session, checked in the
-    transaction that acts or reads. A fragment (the sidebar cooldown control) reruns
-    without app.py, so the user in session state may belong to a session that ended
-    on another device since: then the whole app reruns and the page asks to sign in."""
+    """The person this run draws for must still hold a live session. A fragment (the
+    sidebar cooldown control) reruns without app.py, so the user in session state may
+    belong to a session that ended on another device since: then the whole app reruns
+    and the page asks to sign in. Checked in the transaction that acts, and in a
+    fragment's rerun in the transaction that reads; a full run's readings rely on the
+    check app.py made at the start of the same run (one session lookup per page run,
+    not one per transaction)."""
     user = st.session_state.get(USER_KEY)
     if user is None:
+        return
+    if not touch and not fragment_rerun():
         return
     current = accounts.resolve_session(session, session_token(), touch=touch)
     if current is None or current.id != user.id:
@@ -136,8 +149,9 @@ def show_held_mail() -> None:
 def reading() -> Iterator[Session]:
     """One transaction that only reads: on SQLite it does not wait for (or hold up) the
     write lock, so drawing a page never queues behind the scheduler. The session check
-    writes nothing either, so a page that re-reads every few seconds does not keep an
-    idle session alive."""
+    (in a fragment's rerun only, see :func:`_require_live_session`) writes nothing
+    either, so a page that re-reads every few seconds does not keep an idle session
+    alive."""
     with transaction(immediate=False) as session:
         _require_live_session(session, touch=False)
         yield session

@@ -129,9 +129,19 @@ def _acts_after_its_session_ended() -> None:
 
 
 @pytest.mark.parametrize("how", ["action", "reading"])
-def test_an_action_whose_session_ended_meanwhile_does_nothing(tend_env, how: str) -> None:
+def test_an_action_whose_session_ended_meanwhile_does_nothing(
+    tend_env, how: str, monkeypatch
+) -> None:
+    """An action checks the session in its own transaction, always; a reading does in a
+    fragment's rerun, which runs without app.py (in a full run app.py checked it at the
+    start of the same run). AppTest reruns a fragment as a full run, so the reading is
+    told it runs in a fragment's rerun; the real one is in
+    tests/test_browser_safety.py::test_ending_sessions_signs_out_the_other_browser (the
+    sidebar's control, rerun every two seconds, finds the session ended)."""
     from agreements.models import Cooldown
 
+    if how == "reading":
+        monkeypatch.setattr(web, "fragment_rerun", lambda: True)
     _a_id, _b_id, [token], _partner = _tokens(tend_env, 1)
     at = AppTest.from_function(_acts_after_its_session_ended, default_timeout=30)
     at.session_state[web.TEST_TOKEN_KEY] = token
