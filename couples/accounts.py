@@ -567,7 +567,14 @@ def user_exists(session: Session, user_id: int) -> bool:
     return session.get(User, user_id) is not None
 
 
+def timezone_of(user_id: ColumnElement[int | None]) -> ColumnElement[str | None]:
+    """A person's time zone as a scalar subquery, for the mail machinery's own queries."""
+    return select(User.timezone).where(User.id == user_id).scalar_subquery()
+
+
 # The mail machinery sits below accounts and asks through this port (docs/architecture.md).
 accounts_port.install(
-    accounts_port.Accounts(user_exists=user_exists, issue_sign_in_link=issue_sign_in_link)
+    accounts_port.Accounts(
+        user_exists=user_exists, issue_sign_in_link=issue_sign_in_link, timezone_of=timezone_of
+    )
 )

@@ -1,7 +1,10 @@
 """What the mail machinery needs from accounts, which sit above it (docs/architecture.md).
 
-Two questions: does this person exist, and a single-use sign-in link for a mail, issued
-when the mail leaves so its short lifetime starts then. ``couples.accounts`` installs
+Three questions: does this person exist; a single-use sign-in link for a mail, issued
+when the mail leaves so its short lifetime starts then; and a person's time zone, as a
+SQL expression, so that a query of the mail machinery can read it beside its own tables
+in one statement (dispatch pushing a reminder's retry out of quiet hours, in the
+transaction that records the failure). ``couples.accounts`` installs
 the answers when it is imported (listed in ``tend/registry.py``); the outbox, dispatch
 and preferences ask through here and never import the couple kernel.
 """
@@ -12,6 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from infra.composition import load_registrations
@@ -27,10 +31,18 @@ class IssueSignInLink(Protocol):
     ) -> str: ...
 
 
+class TimezoneOf(Protocol):
+    """The time zone (an IANA name) of the user whose id ``user_id`` holds, as a scalar
+    SQL expression (NULL when there is no such user), for use inside a larger query."""
+
+    def __call__(self, user_id: ColumnElement[int | None]) -> ColumnElement[str | None]: ...
+
+
 @dataclass(frozen=True)
 class Accounts:
     user_exists: UserExists
     issue_sign_in_link: IssueSignInLink
+    timezone_of: TimezoneOf
 
 
 _installed: list[Accounts] = []
@@ -57,3 +69,7 @@ def issue_sign_in_link(
     session: Session, user_id: int, target: str, *, now: dt.datetime | None = None
 ) -> str:
     return accounts().issue_sign_in_link(session, user_id, target, now=now)
+
+
+def timezone_of(user_id: ColumnElement[int | None]) -> ColumnElement[str | None]:
+    return accounts().timezone_of(user_id)

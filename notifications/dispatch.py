@@ -62,7 +62,7 @@ from notifications.models import (
     SKIPPED,
     OutboxMessage,
 )
-from notifications.preferences import held_back_reason
+from notifications.preferences import held_back_reason, retry_time
 from notifications.rendering import render
 from notifications.transports import (
     Transport,
@@ -399,15 +399,21 @@ def _record_failure(
     error: TransportError,
     at: dt.datetime,
 ) -> str:
-    """A failed attempt, charged: retry after the backoff, or dead. Returns the status."""
+    """A failed attempt, charged: retry after the backoff, or dead. Returns the status.
+
+    A reminder's retry is pushed out of its recipient's quiet hours (``retry_time``:
+    one query, in the transaction of the fenced UPDATE); other mails keep the backoff."""
     # The secret stays on a dead row so that `tend outbox retry` can still send a link.
-    if error.permanent or attempts >= MAX_ATTEMPTS:
-        status, values = DEAD, {}
+    dead = error.permanent or attempts >= MAX_ATTEMPTS
+    if dead:
         log.warning("outbox %s dead after %s attempts: %s", row_id, attempts, error)
     else:
-        status, values = RETRYING, {"send_after": at + BACKOFF[attempts - 1]}
         log.info("outbox %s: attempt %s failed, retrying: %s", row_id, attempts, error)
     with transaction(engine, immediate=True) as session:
+        status = DEAD if dead else RETRYING
+        values = (
+            {} if dead else {"send_after": retry_time(session, row_id, at + BACKOFF[attempts - 1])}
+        )
         matched = _fenced_update(
             session,
             owner,

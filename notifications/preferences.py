@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Protocol
+from zoneinfo import ZoneInfoNotFoundError
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import insert, select
@@ -18,7 +19,7 @@ from infra.settings import Settings, get_settings
 from notifications import accounts_port
 from notifications.models import MailOptOut, NotificationPreference, OutboxMessage
 from notifications.outbox import enqueue
-from notifications.timing import DeliveryPrefs, late_delivery_time
+from notifications.timing import DeliveryPrefs, delivery_time, late_delivery_time
 
 # Prompt kinds a person can switch off, kind -> label shown on the Notifications page.
 # Capabilities add theirs with register_prompt_kind() when their module is imported.
@@ -305,6 +306,49 @@ def held_back_reason(session: Session, message: OutboxMessage, now: dt.datetime)
     if message.kind in (prefs.disabled_kinds or []):
         return "recipient turned this reminder off"
     return None
+
+
+def retry_time(session: Session, row_id: int, backoff_moment: dt.datetime) -> dt.datetime:
+    """When a failed outbox row may be tried again: ``backoff_moment``, or, for a
+    reminder (a prompt kind with a recipient), the end of the recipient's quiet hours
+    when the backoff would land inside them. Not their preferred hour: a retry goes as
+    soon as quiet hours allow, like a reminder planned late (``late_delivery_time``).
+    Every other mail (a reset, a sign-in or confirmation link, an invitation) keeps the
+    plain backoff: someone is waiting for it now.
+
+    One query: the row's kind and recipient, their stored quiet hours (the defaults
+    without a stored row) and their time zone (through ``accounts_port``)."""
+    kinds = sorted(PROMPT_KINDS)
+    if not kinds:
+        return backoff_moment
+    np = NotificationPreference
+    found = session.execute(
+        select(
+            np.user_id,
+            np.quiet_start,
+            np.quiet_end,
+            accounts_port.timezone_of(OutboxMessage.recipient_user_id),
+        )
+        .select_from(OutboxMessage)
+        .outerjoin(np, np.user_id == OutboxMessage.recipient_user_id)
+        .where(
+            OutboxMessage.id == row_id,
+            OutboxMessage.kind.in_(kinds),
+            OutboxMessage.recipient_user_id.is_not(None),
+        )
+    ).first()
+    if found is None:
+        return backoff_moment
+    stored, quiet_start, quiet_end, tz = found
+    if stored is None:
+        quiet_start, quiet_end = DEFAULT_QUIET
+    if tz is None:
+        return backoff_moment
+    try:
+        return delivery_time(backoff_moment, DeliveryPrefs(None, quiet_start, quiet_end), tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        # A zone this machine does not know: the retry must still be recorded.
+        return backoff_moment
 
 
 # --- one-click unsubscribe -----------------------------------------------------------
