@@ -9,7 +9,8 @@ process (web, CLI, scheduler, a test) sees the same, complete set.
 What is registered, and where:
 
 - accounts port (notifications.accounts_port.install):
-  couples.accounts (does a person exist; the single-use sign-in link of a mail)
+  couples.accounts (does a person exist; the single-use sign-in link of a mail; a
+  person's time zone as a SQL expression)
 - planners (notifications.scheduler.register_planner):
   "checkins" in checkins.planners; "therapy_reminders" in agreements.reminders;
   "charter_reviews" in charter.reminders
