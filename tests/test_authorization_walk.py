@@ -80,6 +80,8 @@ INTERNAL = {
     "charter.warnings.came_back",
     "charter.warnings.charter_warnings",
     "charter.warnings.root_cause_facts",
+    # Dispatch's retry of an outbox row it has claimed (no person's request reaches it):
+    "notifications.preferences.retry_time",
 }
 # Answers for another couple's person with "Former partner", never their name
 # (tested below, not NotFound: it is used for history lines).
