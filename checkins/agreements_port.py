@@ -34,9 +34,13 @@ def cooldowns_per_month(
 
 
 def cooldowns_per_month_of(
-    session: Session, couple_id: int, timezone: str, now: dt.datetime | None = None
+    session: Session,
+    couple_id: int,
+    timezone: str,
+    now: dt.datetime | None = None,
+    months: int = 12,
 ) -> list[tuple[dt.date, int]]:
-    return cooldowns.cooldowns_per_month_of(session, couple_id, timezone, now=now)
+    return cooldowns.cooldowns_per_month_of(session, couple_id, timezone, now=now, months=months)
 
 
 def in_force_by_couple(

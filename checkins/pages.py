@@ -844,17 +844,29 @@ def topics_page() -> None:
 
 
 # --- trends ----------------------------------------------------------------------------------
+TRENDS_RANGE = "trends_range"
+
+
 def trends_page() -> None:
     user = web.current_user()
+    # The range chosen in the previous run (the radio below is drawn after the read).
+    chosen = st.session_state.get(TRENDS_RANGE, trends.DEFAULT_RANGE)
     with web.reading() as session:
-        data = trends.trends(session, user.id)
+        data = trends.trends(session, user.id, months=trends.RANGES.get(chosen))
     st.title("Trends")
     if data.warnings:
         st.subheader("Worth a look")
         for w in data.warnings:
             show_warning(w, user.id, "trends")
     show_talked_about(data.talked_about)
-    if not data.satisfaction:
+    offered = data.ranges()
+    if offered:
+        # A range no longer offered (the history is shorter): the shortest that holds it all.
+        st.session_state[TRENDS_RANGE] = chosen if chosen in offered else offered[-1]
+        st.radio("Show", offered, key=TRENDS_RANGE, horizontal=True)
+    if not data.satisfaction and offered:
+        st.write("No check-in you both answered in this range: choose a longer one.")
+    elif not data.satisfaction:
         st.write("Trends appear after your first check-in that you both answered.")
         st.page_link(web.page("checkin"), label="Go to the check-in", icon="➡️")
     if data.satisfaction:

@@ -9,6 +9,7 @@ import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from dateutil.relativedelta import relativedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,18 @@ from checkins.models import (
 )
 from checkins.warnings import _early_warnings, _KnownFacts, board_of
 from couples import service as couples
+from infra.db import utcnow
+
+# How far back the charts reach: a choice on the page once the history is longer than the
+# shortest. Ten years of monthly points are hard to read on a phone (and slow to draw);
+# the early warnings always read the whole history.
+RANGES: dict[str, int | None] = {
+    "Last year": 12,
+    "Last 2 years": 24,
+    "Last 5 years": 60,
+    "Everything": None,
+}
+DEFAULT_RANGE = "Last 2 years"
 
 
 @dataclass
@@ -44,11 +57,33 @@ class Trends:
     open_topics: list[dict]  # {opened_at, open}
     participation: list[dict]  # {opened_at, answered, missed}
     talked_about: list[rules.EarlyWarning] = field(default_factory=list)
+    first_opened_at: dt.datetime | None = None  # the couple's first round, in any range
+    since: dt.datetime | None = None  # the charts' rows start here (None: everything)
+    now: dt.datetime = field(default_factory=utcnow)
+
+    def ranges(self) -> list[str]:
+        """The ranges worth offering: up to the first that holds the whole history."""
+        if self.first_opened_at is None:
+            return []
+        offered = []
+        for label, months in RANGES.items():
+            offered.append(label)
+            if months is None or self.first_opened_at >= self.now - relativedelta(months=months):
+                break
+        return offered if len(offered) > 1 else []
 
 
-def trends(session: Session, user_id: int, *, now: dt.datetime | None = None) -> Trends:
+def trends(
+    session: Session,
+    user_id: int,
+    *,
+    now: dt.datetime | None = None,
+    months: int | None = None,
+) -> Trends:
     """Everything the trends page shows (the early warnings too), in a fixed number of
-    queries at any history length."""
+    queries at any history length. ``months``: the charts show only rounds opened in the
+    last that many months (and cooldowns of those months); the warnings read it all."""
+    now = now or utcnow()
     membership = couples.require_membership(session, user_id)
     couple = membership.couple
     names = _shown_names(couple, user_id)
@@ -93,22 +128,44 @@ def trends(session: Session, user_id: int, *, now: dt.datetime | None = None) ->
     cooldowns = [
         {"month": month, "count": count}
         for month, count in agreements_port.cooldowns_per_month_of(
-            session, couple.id, membership.user.timezone, now=now
+            session,
+            couple.id,
+            membership.user.timezone,
+            now=now,
+            months=_months(months, rounds, now),
         )
     ]
     # The warnings read what is loaded above (rounds, totals, adherence, topic log).
     board = board_of(session, couple.id, _early_warnings(session, couple.id, names, known, now=now))
+    since = None if months is None else now - relativedelta(months=months)
     return Trends(
         board.shown,
         names,
-        satisfaction,
-        gaps,
-        adherence,
+        _from(since, satisfaction),
+        _from(since, gaps),
+        _from(since, adherence),
         cooldowns,
-        open_topics,
-        participation,
+        _from(since, open_topics),
+        _from(since, participation),
         board.talked_about,
+        first_opened_at=rounds[-1].opened_at if rounds else None,
+        since=since,
+        now=now,
     )
+
+
+def _months(months: int | None, rounds: list, now: dt.datetime) -> int:  # type: ignore[type-arg]
+    """The cooldown chart's months: the range's, or (everything) back to the first round."""
+    if months is not None:
+        return months
+    if not rounds:
+        return 12
+    span = relativedelta(now, rounds[-1].opened_at)
+    return max(12, span.years * 12 + span.months + 1)
+
+
+def _from(since: dt.datetime | None, rows: list[dict]) -> list[dict]:
+    return rows if since is None else [r for r in rows if r["opened_at"] >= since]
 
 
 @functools.cache

@@ -218,6 +218,38 @@ def test_trends_charts_carry_their_spec_and_rows(signed_in, tx) -> None:  # type
         assert sorted(r["total"] for r in rows) == [10, 16]
 
 
+def test_trends_show_two_years_first_and_the_range_chosen(signed_in, tx) -> None:  # type: ignore[no-untyped-def]
+    """Check-ins 30, 18 and 6 months ago: the charts open on the last two years, and
+    the range chosen redraws them with that range's rounds only."""
+    import pyarrow as pa
+    from dateutil.relativedelta import relativedelta
+
+    a, b, token, now = signed_in
+    for months, total in ((30, 4), (18, 12), (6, 20)):
+        at_ = now - relativedelta(months=months)
+        with tx() as s:
+            round_id = rounds.start_round_now(s, a.id, now=at_).id
+        answer_round(tx, a, b, round_id, at_, sheet(total), sheet(total))
+
+    def totals(at: AppTest) -> list[int]:
+        chart = at.get("vega_lite_chart")[0].proto  # the satisfaction chart
+        rows = pa.ipc.open_stream(chart.data.data).read_all().to_pylist()
+        return sorted({r["total"] for r in rows})
+
+    at = _app(token, "trends")
+    at.run()
+    assert not at.exception, at.exception
+    show = at.radio(key="trends_range")
+    assert show.options == ["Last year", "Last 2 years", "Last 5 years"]
+    assert show.value == "Last 2 years" and totals(at) == [12, 20]
+    show.set_value("Last 5 years").run()
+    assert totals(at) == [4, 12, 20]
+    at.radio(key="trends_range").set_value("Last year").run()
+    assert totals(at) == [20]
+    at.run()  # a rerun keeps the choice
+    assert at.radio(key="trends_range").value == "Last year" and totals(at) == [20]
+
+
 def test_the_review_shows_the_words_chosen_with_their_scale(signed_in, tx) -> None:  # type: ignore[no-untyped-def]
     """The words each partner chose ("Very", "Somewhat"), not 4 and 2, not 4 and 2; the scale beside
     them says where each word stands."""

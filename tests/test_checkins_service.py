@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 
 import pytest
+from dateutil.relativedelta import relativedelta
 from sqlalchemy import event, func, select, update
 
 from agreements import proposals
@@ -959,3 +960,36 @@ def test_two_confirmations_at_once_make_the_round_reviewed(tx, couple, now) -> N
     assert outcome == [None]
     with tx() as s:
         assert s.get(Round, round_id).reviewed_at == now
+
+
+def test_trends_charts_reach_back_as_far_as_the_range_and_the_warnings_read_it_all(
+    tx, couple, now
+) -> None:
+    """Rounds 30, 18 and 6 months before the clock: the last year shows one, two years
+    two, everything three; the ranges offered stop at the first that holds the whole
+    history; the cooldown chart has one month per month of the range."""
+    _c, a, b, _ = couple
+    opened = [now - relativedelta(months=m) for m in (30, 18, 6)]
+    for at in opened:
+        full_round(tx, a, b, at)
+    later = now + dt.timedelta(hours=1)
+    with tx() as s:
+        year = trends.trends(s, a.id, now=later, months=12)
+        two = trends.trends(s, a.id, now=later, months=24)
+        everything = trends.trends(s, a.id, now=later)
+    assert [r["opened_at"] for r in year.satisfaction] == [opened[2]] * 2
+    assert [r["opened_at"] for r in two.gaps] == opened[1:]
+    assert [r["opened_at"] for r in everything.gaps] == opened
+    assert [r["opened_at"] for r in two.participation] == opened[1:]
+    assert len(year.cooldowns) == 12 and len(two.cooldowns) == 24
+    assert len(everything.cooldowns) == 31  # back to the first round's month
+    # The warnings do not depend on the range.
+    assert [w.key for w in year.warnings] == [w.key for w in everything.warnings]
+    assert year.first_opened_at == everything.first_opened_at == opened[0]
+    assert everything.ranges() == ["Last year", "Last 2 years", "Last 5 years"]
+    with tx() as s:
+        short = trends.trends(s, a.id, now=opened[1] + dt.timedelta(days=200))
+    assert short.ranges() == ["Last year", "Last 2 years"]
+    with tx() as s:
+        shorter = trends.trends(s, a.id, now=opened[0] + dt.timedelta(days=100))
+    assert shorter.ranges() == []  # one range holds it all: no choice to make
