@@ -272,14 +272,24 @@ def root_causes(
 ) -> list[RootCause]:
     """The root causes of the charter in force (couple already resolved: for the talk's
     agenda and the warnings), each with the topic Tend tracks for it. Empty without one."""
+    found = charter_in_force(session, couple_id, at=at)
+    return found[1] if found else []
+
+
+def charter_in_force(
+    session: Session, couple_id: int, *, at: dt.datetime | None = None
+) -> tuple[int, list[RootCause]] | None:
+    """The agreement holding the charter in force at ``at`` and its root causes; None
+    without one."""
     at = at or utcnow()
     charter = next(
         (a for a in in_force.agreements_in_force(session, couple_id, at) if a.kind == words.KIND),
         None,
     )
     if charter is None:
-        return []
-    return list(_root_causes(charter.params, _links(session, couple_id), {}, None))
+        return None
+    causes = list(_root_causes(charter.params, _links(session, couple_id), {}, None))
+    return charter.agreement_id, causes
 
 
 def charter_agreement_id(session: Session, couple_id: int) -> int | None:

@@ -39,9 +39,12 @@ def came_back(session: Session, couple_id: int, round_id: int) -> list[CameBack]
     )
     if round_ is None or round_.couple_id != couple_id or round_.revealed_at is None:
         return []
-    causes = consent.root_causes(session, couple_id, at=round_.opened_at)
-    if not causes:
+    # The charter in force when the round opened: its causes, and the agreement the
+    # round's partners rated.
+    charter = consent.charter_in_force(session, couple_id, at=round_.opened_at)
+    if charter is None or not charter[1]:
         return []
+    charter_id, causes = charter
     by_topic = {c.topic_id: c for c in causes if c.topic_id is not None}
     raised = set(
         session.scalars(
@@ -53,8 +56,7 @@ def came_back(session: Session, couple_id: int, round_id: int) -> list[CameBack]
         )
     )
     found = [CameBack(RAISED, c.key, c.title, c.topic_id) for c in causes if c.topic_id in raised]
-    charter_id = consent.charter_agreement_id(session, couple_id)
-    not_kept = charter_id is not None and session.scalar(
+    not_kept = session.scalar(
         select(Adherence.id)
         .join(Participation, Participation.id == Adherence.participation_id)
         .where(

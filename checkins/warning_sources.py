@@ -27,15 +27,19 @@ def register_warning_source(name: str, fn: WarningSource) -> None:
     _SOURCES[name] = fn
 
 
-def warnings_for_round(session: Session, couple_id: int, round_id: int) -> list[EarlyWarning]:
+def warnings_for_round(
+    session: Session, couple_id: int, round_id: int, *, known_revealed: bool = False
+) -> list[EarlyWarning]:
     """Every registered source's warnings about one revealed round (none before the
-    reveal), in the order the sources were registered."""
+    reveal), in the order the sources were registered. ``known_revealed``: the caller
+    read the round as the couple's and revealed in this transaction."""
     load_registrations()
-    revealed = session.scalar(
-        select(Round.revealed_at).where(Round.id == round_id, Round.couple_id == couple_id)
-    )
-    if revealed is None:
-        return []
+    if not known_revealed:
+        revealed = session.scalar(
+            select(Round.revealed_at).where(Round.id == round_id, Round.couple_id == couple_id)
+        )
+        if revealed is None:
+            return []
     return [w for fn in _SOURCES.values() for w in fn(session, couple_id, round_id)]
 
 
@@ -51,6 +55,9 @@ def latest_revealed_round(session: Session, couple_id: int) -> int | None:
 def latest_warnings(
     session: Session, couple_id: int, latest_round_id: int | None = None
 ) -> list[EarlyWarning]:
-    """The sources' warnings about the couple's latest revealed round."""
-    round_id = latest_round_id or latest_revealed_round(session, couple_id)
+    """The sources' warnings about the couple's latest revealed round
+    (``latest_round_id``: its id, when the caller read it already)."""
+    if latest_round_id is not None:
+        return warnings_for_round(session, couple_id, latest_round_id, known_revealed=True)
+    round_id = latest_revealed_round(session, couple_id)
     return warnings_for_round(session, couple_id, round_id) if round_id else []

@@ -76,6 +76,7 @@ INTERNAL = {
     # The charter's reads for the talk, the warnings and the report (couple resolved):
     "charter.reflections.charter_row",
     "charter.consent.root_causes",
+    "charter.consent.charter_in_force",
     "charter.consent.charter_agreement_id",
     "charter.warnings.came_back",
     "charter.warnings.charter_warnings",
