@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import difflib
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from agreements import templates
 from agreements.models import (
     ACTIVE,
     PROPOSED,
+    V_PENDING,
     Agreement,
     AgreementEvent,
     AgreementVersion,
@@ -88,9 +89,30 @@ def get_agreement(session: Session, user_id: int, agreement_id: int) -> Agreemen
 
 def awaiting_my_answer_count(session: Session, user_id: int) -> int:
     """For a badge on the home page and in the menu: how many agreements wait for me."""
-    if couples.membership_of(session, user_id) is None:
+    membership = couples.membership_of(session, user_id)
+    if membership is None:
         return 0
-    return sum(1 for view in list_agreements(session, user_id) if view.awaiting_me)
+    # What AgreementView.awaiting_me says, counted in SQL: the home page asks on every
+    # run, and the views would load every version of every agreement.
+    pending_from_partner = exists().where(
+        AgreementVersion.agreement_id == Agreement.id,
+        AgreementVersion.state == V_PENDING,
+        AgreementVersion.proposed_by_id != user_id,
+    )
+    retire_asked_by_partner = and_(
+        Agreement.retire_requested_by_id.is_not(None),
+        Agreement.retire_requested_by_id != user_id,
+    )
+    return (
+        session.scalar(
+            select(func.count(Agreement.id)).where(
+                Agreement.couple_id == membership.couple_id,
+                Agreement.status.in_((PROPOSED, ACTIVE)),
+                or_(pending_from_partner, retire_asked_by_partner),
+            )
+        )
+        or 0
+    )
 
 
 def versions(session: Session, user_id: int, agreement_id: int) -> list[VersionView]:

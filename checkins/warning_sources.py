@@ -60,4 +60,4 @@ def latest_warnings(
     if latest_round_id is not None:
         return warnings_for_round(session, couple_id, latest_round_id, known_revealed=True)
     round_id = latest_revealed_round(session, couple_id)
-    return warnings_for_round(session, couple_id, round_id) if round_id else []
+    return warnings_for_round(session, couple_id, round_id, known_revealed=True) if round_id else []

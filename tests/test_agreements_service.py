@@ -359,3 +359,44 @@ def test_a_lone_partner_or_a_left_couple_cannot_propose(tx, now) -> None:
         couples.leave_couple(s, a_id, now=now)
     with tx() as s, pytest.raises(NotAllowed, match="read-only"):
         proposals.accept(s, b_id, agreement_id, now=now)
+
+
+def test_the_waiting_count_agrees_with_each_agreements_view(tx, now, couple) -> None:
+    """The home page's count (one SQL statement) says what the agreement views say, in
+    every state: proposed by either, a change proposed, a retirement asked by either,
+    declined, in force with nothing asked."""
+    _, a, b = couple
+
+    def propose(by: int, at: dt.datetime) -> int:
+        with tx() as s:
+            return proposals.propose_agreement(s, by, now=at, **_checkin()).id
+
+    proposed_by_a = propose(a, now)
+    proposed_by_b = propose(b, now + H)
+    declined = propose(a, now + 2 * H)
+    changed = propose(a, now + 3 * H)
+    retire_a = propose(b, now + 4 * H)
+    retire_b = propose(a, now + 5 * H)
+    quiet = propose(a, now + 6 * H)
+    with tx() as s:
+        proposals.decline(s, b, declined, now=now + 7 * H)
+        for agreement_id in (changed, retire_a, retire_b, quiet):
+            proposals.accept(s, a if agreement_id == retire_a else b, agreement_id, now=now + 7 * H)
+        proposals.propose_change(
+            s, b, changed, title="Every other Sunday", body="Still talking.", now=now + 8 * H
+        )
+        proposals.request_retirement(s, a, retire_a, now=now + 8 * H)
+        proposals.request_retirement(s, b, retire_b, now=now + 8 * H)
+    with tx() as s:
+        for me in (a, b):
+            waiting = {v.agreement_id for v in reading.list_agreements(s, me) if v.awaiting_me}
+            assert reading.awaiting_my_answer_count(s, me) == len(waiting)
+        assert {v.agreement_id for v in reading.list_agreements(s, a) if v.awaiting_me} == {
+            proposed_by_b,
+            changed,
+            retire_b,
+        }
+        assert {v.agreement_id for v in reading.list_agreements(s, b) if v.awaiting_me} == {
+            proposed_by_a,
+            retire_a,
+        }
