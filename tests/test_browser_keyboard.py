@@ -147,9 +147,14 @@ def _answer_step_by_keyboard(page: Page, finish: str) -> None:
     """Tab through the step on screen: answer every question not yet answered with Space
     (a radio group) or by typing (a text area), until ``finish`` has focus, then press
     Enter on it."""
+    trail: list[str] = []  # what had focus, for the message if it fails
+    tab = True
     for _ in range(120):
-        page.keyboard.press("Tab")
+        if tab:
+            page.keyboard.press("Tab")
+        tab = True
         focused = _focused_control(page)
+        trail.append(f"{focused['tag']}:{focused['type'] or focused['text'][:20]}")
         if focused["tag"] == "BUTTON" and focused["text"] == finish:
             act(page, lambda: page.keyboard.press("Enter"))
             return
@@ -159,7 +164,12 @@ def _answer_step_by_keyboard(page: Page, finish: str) -> None:
             assert _focused_control(page)["answered"], "the answer did not stick"
         elif focused["tag"] == "TEXTAREA" and not focused["value"]:
             page.keyboard.type("Typed from the keyboard")
-    raise AssertionError(f"Tab never reached {finish!r} on step {step_title(page)!r}")
+            # Leaving the field sends what was typed: the next Tab, and its run.
+            act(page, lambda: page.keyboard.press("Tab"))
+            tab = False
+    raise AssertionError(
+        f"Tab never reached {finish!r} on step {step_title(page)!r}; focus went: {trail}"
+    )
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
