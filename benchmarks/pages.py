@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
+from streamlit import config
 from streamlit.testing.v1 import AppTest
 
 from benchmarks.common import Result, interleaved_samples, paired_ratio
@@ -29,6 +30,7 @@ from checkins import answers, rounds
 from couples import accounts
 from infra.db import engine_for, transaction
 from infra.settings import get_settings
+from tend.cli import STREAMLIT_OPTIONS
 from tend.demo import DEMO_PARTNERS, create_demo
 from tend.migrate import upgrade
 
@@ -119,7 +121,26 @@ def _statements(url: str, user_id: int, page_key: str) -> tuple[int, AppTest]:
     return counter.count, at
 
 
+@contextmanager
+def served_options() -> Iterator[None]:
+    """Streamlit's options as `tend serve` sets them (no usage statistics: with them on,
+    AppTest's default, every element also records its call), for Tend and the bare page."""
+    saved = {name: config.get_option(name) for name in STREAMLIT_OPTIONS}
+    for name, value in STREAMLIT_OPTIONS.items():
+        config.set_option(name, {"true": True, "false": False}.get(value, value))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            config.set_option(name, value)
+
+
 def measure(*, years: int = 10, small_years: int = 1, repeat: int = 15) -> dict[str, Any]:
+    with served_options():
+        return _measure(years=years, small_years=small_years, repeat=repeat)
+
+
+def _measure(*, years: int, small_years: int, repeat: int) -> dict[str, Any]:
     statements: dict[str, dict[str, int]] = {name: {} for name in PAGES}
     started = time.perf_counter()
     with tend_database() as url:

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tend.cli import STREAMLIT_OPTIONS
+
 ROOT = Path(__file__).resolve().parent.parent
 BARE = Path(__file__).with_name("bare_page.py")
 
@@ -118,8 +120,7 @@ def serve_bare(workdir: Path, script: Path = BARE) -> Iterator[Served]:
     command = [
         sys.executable, "-m", "streamlit", "run", str(script),
         "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
+        *(arg for name, value in STREAMLIT_OPTIONS.items() for arg in (f"--{name}", value)),
         "--client.showErrorDetails", "none",
     ]  # fmt: skip
     with _serve(command, url, "/_stcore/health", dict(os.environ), workdir) as served:

@@ -38,6 +38,16 @@ def main() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+# What `tend serve` tells Streamlit besides the address (the benchmarks run their
+# reference pages with the same): no usage statistics, no file watcher, a minimal toolbar.
+STREAMLIT_OPTIONS = {
+    "server.headless": "true",
+    "browser.gatherUsageStats": "false",
+    "server.fileWatcherType": "none",
+    "client.toolbarMode": "minimal",
+}
+
+
 @main.command()
 def migrate() -> None:
     """Create or upgrade the database schema to the latest version."""
@@ -78,14 +88,7 @@ def serve(port: int, host: str, no_scheduler: bool, show_error_details: bool) ->
                 str(port),
                 "--server.address",
                 host,
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-                "--client.toolbarMode",
-                "minimal",
+                *(arg for name, value in STREAMLIT_OPTIONS.items() for arg in (f"--{name}", value)),
                 # A traceback names server paths and code: the browser gets a plain
                 # message, the log the details.
                 "--client.showErrorDetails",
