@@ -19,6 +19,7 @@ the safety lane; the inputs carry none of it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import statistics
 from collections.abc import Callable, Sequence
@@ -143,8 +144,9 @@ class Checkpoint:
     rounds: Sequence[RoundInput]
     inputs: WarningInputs
 
-    @property
+    @functools.cached_property
     def revealed(self) -> list[RoundInput]:
+        # Asked thousands of times per page (each rule, each partner): worked out once.
         return [r for r in self.rounds if r.revealed_at is not None]
 
 
@@ -800,8 +802,12 @@ def from_round_facts(rounds: Sequence[RoundFacts], names: dict[int, str]) -> lis
 
 
 def quiet_warnings(inputs: WarningInputs) -> list[EarlyWarning]:
-    """The quiet warnings that hold now."""
-    return timeline(inputs)[-1][1]
+    """The quiet warnings that hold now: the timeline's last point, without drawing up
+    the warnings at every point before it."""
+    state = _State()
+    for cp in checkpoints(inputs):
+        _step(state, cp)
+    return _warnings(state, inputs)
 
 
 def _warnings(state: _State, inputs: WarningInputs) -> list[EarlyWarning]:

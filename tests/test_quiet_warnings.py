@@ -353,3 +353,15 @@ def test_the_issue_examples_through_the_rules_module() -> None:
     every_other = [(16, 16), (16, 16), (16, None), (16, 16), (16, None), (16, 16), (16, None)]
     assert ("drifting_away", B) in _codes(_facts(every_other))
     assert not any(code == "missed_rounds" for code, _u in _codes(_facts(every_other)))
+
+
+@SETTINGS
+@given(seed=seeds, start=st.integers(min_value=2, max_value=8), both=st.booleans())
+def test_the_warnings_now_are_the_timeline_s_last_point(seed: int, start: int, both: bool) -> None:
+    """quiet_warnings (what the pages ask) steps through the same checkpoints as the
+    timeline without drawing up each one's warnings: the same list, in the same order."""
+    history = steady(seed, start + 12, base=(16.5, 16.5), dip=False, missed_long_ago=False)
+    _slide(history, start, (A, B) if both else (A,), 17, 10)
+    found = quiet_rules.quiet_warnings(inputs(history))
+    assert found == quiet_rules.timeline(inputs(history))[-1][1]
+    assert found  # the slide leaves a warning standing now (not an empty comparison)
