@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 
 from agreements.models import (
     Agreement,
@@ -23,8 +23,18 @@ def agreements_in_force(
     session: Session, couple_id: int, at: dt.datetime
 ) -> list[AgreementInForce]:
     """The versions both partners had consented to at ``at`` (not yet replaced or retired)."""
+    # Columns, not entities: pages ask this several times per run, and nothing here is
+    # written back.
     rows = session.execute(
-        select(AgreementVersion, Agreement)
+        select(
+            Agreement.id,
+            AgreementVersion.id,
+            Agreement.kind,
+            AgreementVersion.title,
+            AgreementVersion.body,
+            AgreementVersion.params,
+            Agreement.flagged_for_review,
+        )
         .join(Agreement, Agreement.id == AgreementVersion.agreement_id)
         .where(
             Agreement.couple_id == couple_id,
@@ -33,21 +43,18 @@ def agreements_in_force(
             or_(AgreementVersion.in_force_until.is_(None), AgreementVersion.in_force_until > at),
         )
         .order_by(Agreement.created_at, Agreement.id)
-        # Not every version of each agreement (Agreement.versions loads by selectin): a
-        # second statement on every call, and pages ask this several times per run.
-        .options(lazyload(Agreement.versions))
     )
     return [
         AgreementInForce(
-            agreement_id=agreement.id,
-            version_id=version.id,
-            kind=agreement.kind,
-            title=version.title,
-            body=version.body,
-            params=dict(version.params or {}),
-            flagged_for_review=agreement.flagged_for_review,
+            agreement_id=agreement_id,
+            version_id=version_id,
+            kind=kind,
+            title=title,
+            body=body,
+            params=dict(params or {}),
+            flagged_for_review=flagged,
         )
-        for version, agreement in rows
+        for agreement_id, version_id, kind, title, body, params, flagged in rows
     ]
 
 
