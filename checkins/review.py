@@ -249,7 +249,9 @@ def review(session: Session, user_id: int, round_id: int) -> Review:
         shared_custom,
         {a.agreement_id: a.title for a in questions.agreements},
         _shown_names(couple, user_id),
-        warning_sources.warnings_for_round(session, couple.id, round_.id),
+        warning_sources.warnings_for_round(
+            session, couple.id, round_.id, known_revealed=round_.revealed_at is not None
+        ),
     )
 
 
