@@ -859,7 +859,7 @@ def trends_page() -> None:
         for w in data.warnings:
             show_warning(w, user.id, "trends")
     show_talked_about(data.talked_about)
-    offered = data.ranges()
+    offered = data.ranges
     if offered:
         # A range no longer offered (the history is shorter): the shortest that holds it all.
         st.session_state[TRENDS_RANGE] = chosen if chosen in offered else offered[-1]

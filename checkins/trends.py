@@ -57,20 +57,9 @@ class Trends:
     open_topics: list[dict]  # {opened_at, open}
     participation: list[dict]  # {opened_at, answered, missed}
     talked_about: list[rules.EarlyWarning] = field(default_factory=list)
-    first_opened_at: dt.datetime | None = None  # the couple's first round, in any range
-    since: dt.datetime | None = None  # the charts' rows start here (None: everything)
-    now: dt.datetime = field(default_factory=utcnow)
-
-    def ranges(self) -> list[str]:
-        """The ranges worth offering: up to the first that holds the whole history."""
-        if self.first_opened_at is None:
-            return []
-        offered = []
-        for label, months in RANGES.items():
-            offered.append(label)
-            if months is None or self.first_opened_at >= self.now - relativedelta(months=months):
-                break
-        return offered if len(offered) > 1 else []
+    # The ranges worth offering: up to the first that holds the whole history (none
+    # when one range holds it all).
+    ranges: list[str] = field(default_factory=list)
 
 
 def trends(
@@ -148,10 +137,19 @@ def trends(
         _from(since, open_topics),
         _from(since, participation),
         board.talked_about,
-        first_opened_at=rounds[-1].opened_at if rounds else None,
-        since=since,
-        now=now,
+        ranges=_ranges(rounds[-1].opened_at if rounds else None, now),
     )
+
+
+def _ranges(first_opened_at: dt.datetime | None, now: dt.datetime) -> list[str]:
+    if first_opened_at is None:
+        return []
+    offered = []
+    for label, months in RANGES.items():
+        offered.append(label)
+        if months is None or first_opened_at >= now - relativedelta(months=months):
+            break
+    return offered if len(offered) > 1 else []
 
 
 def _months(months: int | None, rounds: list, now: dt.datetime) -> int:  # type: ignore[type-arg]
