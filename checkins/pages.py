@@ -789,6 +789,8 @@ def _history(session: Session, user: User) -> None:
             "Look at a past review",
             list(labels),
             format_func=labels.__getitem__,
+            # Keyed: the round picked stays picked when older ones are added.
+            key=f"checkin_history_review_{user.id}",
         )
         _review(
             user.id,

@@ -271,7 +271,13 @@ def test_history_shows_a_year_then_older_check_ins_on_request(tend_env, tx, monk
     assert listed(at).count("revealed") == 12 and oldest not in listed(at)
     assert _local(opened[-1], a.timezone) in listed(at).split("\n")[0]  # newest first
     assert "Showing 12 of 13 check-ins" in [c.value for c in at.caption]
+    picked = at.selectbox(key=f"checkin_history_review_{a.id}")
+    picked.select_index(3).run()  # a past review picked stays picked
+    assert not at.exception, at.exception
+    round_picked = at.selectbox(key=f"checkin_history_review_{a.id}").value
     _press(at, "Show older check-ins")
+    assert at.selectbox(key=f"checkin_history_review_{a.id}").value == round_picked
+    assert len(at.selectbox(key=f"checkin_history_review_{a.id}").options) == 13
     assert listed(at).count("revealed") == 13 and oldest in listed(at)
     assert "Show older check-ins" not in [b.label for b in at.button]
     assert "Showing 13 of 13 check-ins" in [c.value for c in at.caption]
