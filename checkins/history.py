@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from checkins import rules
@@ -92,12 +91,35 @@ def _totals_query():  # type: ignore[no-untyped-def]
     )
 
 
+# The history page shows a year of monthly rounds at a time, newest first.
+HISTORY_PAGE = 12
+LIMIT = bindparam("limit")
+OFFSET = bindparam("offset")
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """Some of the couple's rounds, newest first (``offset`` newer ones skipped), and
+    how many the couple has in all."""
+
+    rounds: list[RoundSummary]
+    total: int
+    offset: int = 0
+
+    @property
+    def more(self) -> bool:
+        """Rounds older than these exist ("Show older check-ins")."""
+        return self.offset + len(self.rounds) < self.total
+
+
 @functools.cache
 def _history_queries():  # type: ignore[no-untyped-def]
-    """The couple's rounds, newest first (whether revealed, closed, reviewed decided in
-    SQL: a converted timestamp per row and column was most of the history's time), and
-    every participation's status."""
-    return (
+    """A page of the couple's rounds, newest first (whether revealed, closed, reviewed
+    decided in SQL: a converted timestamp per row and column was most of the history's
+    time) with the couple's count of rounds in the same statement; then the statuses of
+    those rounds' participations and the totals of those that are revealed (the trends'
+    totals query, bounded to the rounds shown)."""
+    rounds_q = (
         select(
             Round.id,
             Round.opened_at,
@@ -106,44 +128,56 @@ def _history_queries():  # type: ignore[no-untyped-def]
             Round.revealed_at.is_not(None),
             Round.closed_at.is_not(None),
             Round.reviewed_at.is_not(None),
+            func.count().over(),
         )
         .where(Round.couple_id == COUPLE)
-        .order_by(Round.opened_at.desc(), Round.id),
+        .order_by(Round.opened_at.desc(), Round.id.desc())
+        .limit(LIMIT)
+        .offset(OFFSET)
+    )
+    count_q = select(func.count()).select_from(Round).where(Round.couple_id == COUPLE)
+    statuses_q = (
         select(Participation.round_id, Participation.user_id, Participation.status)
         .join(Round, Round.id == Participation.round_id)
-        .where(Round.couple_id == COUPLE)
-        .order_by(Participation.id),
+        .where(Round.couple_id == COUPLE, Round.id.in_(IDS))
+        .order_by(Participation.id)
     )
+    totals_q = _totals_query().where(Round.id.in_(IDS))
+    return rounds_q, count_q, statuses_q, totals_q
 
 
-def history(session: Session, user_id: int) -> list[RoundSummary]:
+def history(
+    session: Session, user_id: int, *, limit: int = HISTORY_PAGE, offset: int = 0
+) -> HistoryPage:
+    """The couple's rounds newest first, ``limit`` of them after skipping ``offset``, and
+    the couple's count of rounds. Four statements at most (three, unless the page is past
+    the end), whatever the history's length; only the rows of the rounds shown are read.
+    The whole history stays in the export (privacy.export)."""
+    if limit < 1 or offset < 0:
+        raise InvalidInput({"limit": "Ask for at least one round, from the newest on."})
     couple = _couple(session, user_id)
-    # Columns, not Round entities: ten years are 240 rows, and building (and identity-
-    # mapping) an ORM object per row was most of the history page's time.
-    rounds_q, statuses_q = _history_queries()
+    # Columns, not Round entities: building (and identity-mapping) an ORM object per
+    # row was most of the history page's time.
+    rounds_q, count_q, statuses_q, totals_q = _history_queries()
     at_couple = _couple_param(couple.id)
-    totals: dict[int, dict[int, int]] = defaultdict(dict)
-    for round_id, uid, total in session.execute(_totals_query(), at_couple):
-        totals[round_id][uid] = int(total)
+    rows = session.execute(rounds_q, {**at_couple, "limit": limit, "offset": offset}).all()
+    if rows:
+        total = int(rows[0][-1])
+    else:  # none on this page: the count in the rounds' statement is not there
+        total = int(session.scalar(count_q, at_couple) or 0) if offset else 0
     summaries = {
         rid: RoundSummary(
-            rid,
-            opened_at,
-            due_at,
-            origin,
-            bool(revealed),
-            bool(closed),
-            bool(reviewed),
-            {},
-            totals.get(rid, {}),
+            rid, opened_at, due_at, origin, bool(revealed), bool(closed), bool(reviewed), {}, {}
         )
-        for rid, opened_at, due_at, origin, revealed, closed, reviewed in session.execute(
-            rounds_q, at_couple
-        )
+        for rid, opened_at, due_at, origin, revealed, closed, reviewed, _count in rows
     }
-    for rid, uid, status in session.execute(statuses_q, at_couple):
-        summaries[rid].statuses[uid] = status
-    return list(summaries.values())
+    if summaries:
+        at_rounds = {**at_couple, "ids": list(summaries)}
+        for rid, uid, status in session.execute(statuses_q, at_rounds):
+            summaries[rid].statuses[uid] = status
+        for rid, uid, points in session.execute(totals_q, at_rounds):
+            summaries[rid].totals[uid] = int(points)
+    return HistoryPage(list(summaries.values()), total, offset)
 
 
 @dataclass(frozen=True)

@@ -708,6 +708,7 @@ def _do(fn) -> None:  # type: ignore[no-untyped-def]
 
 
 # --- history ------------------------------------------------------------------------------
+HISTORY_PAGE = checkin_history.HISTORY_PAGE
 STATUS_WORDS = {
     "pending": "not started",
     "draft": "started",
@@ -723,8 +724,21 @@ def history_page() -> None:
         _history(session, user)
 
 
+def _shown_key(user_id: int) -> str:
+    return f"checkin_history_shown_{user_id}"
+
+
+def _show_older(user_id: int) -> None:
+    key = _shown_key(user_id)
+    st.session_state[key] = st.session_state.get(key, HISTORY_PAGE) + HISTORY_PAGE
+
+
 def _history(session: Session, user: User) -> None:
-    rounds = checkin_history.history(session, user.id)
+    # The newest year of rounds first; "Show older check-ins" adds a year at a time (kept
+    # in the session's state, so a rerun shows as many). Only those rounds are read.
+    shown = max(HISTORY_PAGE, int(st.session_state.get(_shown_key(user.id), HISTORY_PAGE)))
+    page = checkin_history.history(session, user.id, limit=shown)
+    rounds = page.rounds
     names = checkin_history.shown_names(session, user.id)
     read_only = couples.partner_has_left(session, user.id)
     st.title("Check-in history")
@@ -764,6 +778,10 @@ def _history(session: Session, user: User) -> None:
             + (f"  \n{web.md(totals)}" if totals else "")
         )
     st.markdown("\n\n".join(lines))
+    if page.total > HISTORY_PAGE:
+        st.caption(f"Showing {len(rounds)} of {page.total} check-ins")
+    if page.more:
+        st.button("Show older check-ins", on_click=_show_older, args=(user.id,))
     if revealed:
         st.divider()
         labels = {r.round_id: when[r.round_id] for r in revealed}
@@ -771,6 +789,8 @@ def _history(session: Session, user: User) -> None:
             "Look at a past review",
             list(labels),
             format_func=labels.__getitem__,
+            # Keyed: the round picked stays picked when older ones are added.
+            key=f"checkin_history_review_{user.id}",
         )
         _review(
             user.id,

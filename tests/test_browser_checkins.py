@@ -4,6 +4,8 @@ appears on B's pages."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -95,3 +97,34 @@ def test_two_partners_answer_privately_then_review_side_by_side(
         text = page_text(blair)
         assert SAFETY_WORDS not in text and "Not always" not in text, path
     served.wait_for_mail("alex@example.org", "ready to review")
+
+
+def test_a_partner_shows_older_check_ins_in_the_history(served, new_context, database_url) -> None:  # type: ignore[no-untyped-def]
+    """Thirteen rounds both answered: the history lists the newest twelve; Blair presses
+    "Show older check-ins" and the oldest round appears, the button gone."""
+    from checkins.pages import _local
+    from tests.test_checkins_service import full_round, sheet
+
+    engine = engine_for(database_url)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(weeks=14)
+    with transaction(engine) as s:
+        _c, a, b = make_couple(
+            s, "alex@example.org", "blair@example.org", now=start - dt.timedelta(days=1)
+        )
+    opened = [start + dt.timedelta(weeks=k) for k in range(13)]
+    for at in opened:
+        full_round(lambda: transaction(engine), a, b, at, sheet(16), sheet(10))
+    with transaction(engine) as s:
+        link = accounts.issue_sign_in_link(s, b.id, "/checkin_history")
+    oldest, second = (_local(at, b.timezone) for at in opened[:2])
+
+    blair = new_context().new_page()
+    sign_in(blair, served.url, link)
+    open_page(blair, served.url + "/checkin_history")
+    expect(blair.get_by_text("Showing 12 of 13 check-ins")).to_be_visible()
+    expect(blair.get_by_text(second, exact=False)).to_be_visible()
+    assert oldest not in page_text(blair)
+    click(blair, "Show older check-ins")
+    expect(blair.get_by_text(oldest, exact=False)).to_be_visible()
+    expect(blair.get_by_text("Showing 13 of 13 check-ins")).to_be_visible()
+    expect(blair.get_by_role("button", name="Show older check-ins")).to_have_count(0)

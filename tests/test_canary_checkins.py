@@ -73,7 +73,7 @@ def _service_reads_as(user_id: int, sc: scenario.Scenario) -> str:
         agreement_ids = [v.agreement_id for v in reading.list_agreements(s, user_id)]
     calls = [
         lambda s: rounds.current_round(s, user_id),
-        lambda s: checkin_history.history(s, user_id),
+        lambda s: checkin_history.history(s, user_id, limit=1000),
         lambda s: checkin_history.topics(s, user_id),
         lambda s: [
             checkin_history.topic_history(s, user_id, t.id)

@@ -272,3 +272,47 @@ def test_the_review_shows_the_words_chosen_with_their_scale(signed_in, tx) -> No
     assert f"Fairly certain (*you and {partner}*)" in certainty
     # No bare numbers stand for an answer.
     assert "You: **4**" not in text
+
+
+def test_history_shows_a_year_then_older_check_ins_on_request(tend_env, tx, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Thirteen rounds: the newest twelve, "Showing 12 of 13", and a button that adds
+    the older one (kept across a rerun); once all are shown, no button."""
+    import streamlit as st
+
+    from checkins.pages import _local
+    from tend import web
+    from tests.test_checkins_service import full_round
+
+    monkeypatch.setattr(web, "session_token", lambda: st.session_state.get(web.TEST_TOKEN_KEY))
+    now = utcnow()
+    start = now - dt.timedelta(weeks=14)
+    with tx() as s:
+        _c, a, b = make_couple(s, now=start - dt.timedelta(days=1))
+        token = accounts.start_session(s, a.id)
+    opened = [start + dt.timedelta(weeks=k) for k in range(13)]
+    for at_ in opened:
+        full_round(tx, a, b, at_, sheet(16), sheet(10))
+    oldest = _local(opened[0], a.timezone)
+
+    def listed(at: AppTest) -> str:
+        return next(m.value for m in at.markdown if "revealed" in m.value)
+
+    at = _app(token, "checkin_history")
+    at.run()
+    assert not at.exception, at.exception
+    assert listed(at).count("revealed") == 12 and oldest not in listed(at)
+    assert _local(opened[-1], a.timezone) in listed(at).split("\n")[0]  # newest first
+    assert "Showing 12 of 13 check-ins" in [c.value for c in at.caption]
+    picked = at.selectbox(key=f"checkin_history_review_{a.id}")
+    picked.select_index(3).run()  # a past review picked stays picked
+    assert not at.exception, at.exception
+    round_picked = at.selectbox(key=f"checkin_history_review_{a.id}").value
+    _press(at, "Show older check-ins")
+    assert at.selectbox(key=f"checkin_history_review_{a.id}").value == round_picked
+    assert len(at.selectbox(key=f"checkin_history_review_{a.id}").options) == 13
+    assert listed(at).count("revealed") == 13 and oldest in listed(at)
+    assert "Show older check-ins" not in [b.label for b in at.button]
+    assert "Showing 13 of 13 check-ins" in [c.value for c in at.caption]
+    at.run()  # a rerun keeps what is shown
+    assert not at.exception, at.exception
+    assert listed(at).count("revealed") == 13
