@@ -9,10 +9,11 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfoNotFoundError
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from infra import bulk
 from infra.db import utcnow
 from infra.errors import InvalidInput, NotFound
 from infra.settings import Settings, get_settings
@@ -246,13 +247,13 @@ def plan_reminders(session: Session, reminders: list[Reminder], *, now: dt.datet
                 np.preferred_hour,
                 np.quiet_start,
                 np.quiet_end,
-            ).where(np.user_id.in_({r.user.id for r in reminders}))
+            ).where(bulk.among(session, np.user_id, {r.user.id for r in reminders}))
         )
     }
     used = set(
         session.scalars(
             select(OutboxMessage.dedupe_key).where(
-                OutboxMessage.dedupe_key.in_([r.dedupe_key for r in reminders])
+                bulk.among(session, OutboxMessage.dedupe_key, [r.dedupe_key for r in reminders])
             )
         )
     )
@@ -279,10 +280,10 @@ def plan_reminders(session: Session, reminders: list[Reminder], *, now: dt.datet
                 ),
             }
         )
-    if rows:
-        # Core over the table, not the ORM's bulk insert: the column defaults apply all
-        # the same, without the ORM's per-row bookkeeping. (The queries above flushed.)
-        session.execute(insert(OutboxMessage.__table__), rows)
+    # One statement over the table (infra.bulk), not the ORM's bulk insert: the column
+    # defaults apply all the same, without the ORM's per-row bookkeeping. (The queries
+    # above flushed.)
+    bulk.insert_rows(session, OutboxMessage.__table__, rows)
     return len(rows)
 
 
