@@ -7,8 +7,12 @@ is a new 200-parameter statement for the driver to parse. On PostgreSQL these he
 send one statement with one array per column instead:
 
 - :func:`insert_rows`: ``INSERT INTO t (cols) SELECT ... FROM unnest(:col1, :col2, ...)``
-- :func:`update_rows`: ``UPDATE t SET ... FROM unnest(...) WHERE t.key = u.key``
+- :func:`update_rows`: ``UPDATE t SET ... FROM (SELECT ... FROM unnest(...)) WHERE t.key = v.key``
 - :func:`among`: ``column = ANY(:array)`` instead of ``column IN (:1, ..., :n)``
+
+The arrays go in psycopg's binary format (its text format escapes every element, ten
+times slower for JSON), and a column with one value for every row goes as one
+parameter, not an array.
 
 Elsewhere (SQLite) they take the portable path: Core statements with a list of rows
 (SQLAlchemy's multi-row "insertmanyvalues"), and ``IN``. Both paths apply each column's
@@ -77,27 +81,61 @@ def _defaults(table: Table, given: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def _split(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(columns whose values differ between rows, columns with one value for all): the
+    first go as arrays, the others as one parameter each (less to send and convert).
+    At least one column goes as an array: its length is the number of rows."""
+    first = rows[0]
+    varying = [c for c in columns if any(row[c] != first[c] for row in rows)]
+    same = [c for c in columns if c not in varying]
+    if not varying:
+        varying.append(same.pop(0))
+    return varying, same
+
+
+def _unnest(table: Table, dialect: Dialect, varying: Sequence[str], same: Sequence[str]) -> str:
+    """``SELECT <varying columns, then the same ones> FROM unnest(<arrays>) AS u``: an
+    array ``%(a<i>)b`` per varying column, a parameter ``%(s<i>)b`` per other one."""
+    arrays = ", ".join(
+        f"CAST(%(a{i})b AS {_array_type(table.c[name], dialect)})" for i, name in enumerate(varying)
+    )
+    aliases = ", ".join(f"c{i}" for i in range(len(varying)))
+    selected = [f"u.c{i}" for i in range(len(varying))] + [
+        f"CAST(%(s{i})b AS {table.c[name].type.compile(dialect=dialect)})"
+        for i, name in enumerate(same)
+    ]
+    return f"SELECT {', '.join(selected)} FROM unnest({arrays}) AS u({aliases})"
+
+
+def _params(
+    table: Table,
+    dialect: Dialect,
+    rows: Sequence[dict[str, Any]],
+    varying: Sequence[str],
+    same: dict[str, Any],
+) -> dict[str, Any]:
+    params = {
+        f"a{i}": _values(table.c[name], dialect, [row[name] for row in rows])
+        for i, name in enumerate(varying)
+    }
+    for i, (name, value) in enumerate(same.items()):
+        params[f"s{i}"] = _values(table.c[name], dialect, [value])[0]
+    return params
+
+
 @lru_cache(maxsize=64)
 def _insert_sql(
     table: Table,
-    columns: tuple[str, ...],
-    defaults: tuple[str, ...],
+    varying: tuple[str, ...],
+    same: tuple[str, ...],
     dialect: Dialect,
     skip_conflicts: bool,
     returning: tuple[str, ...],
 ) -> str:
     quote = dialect.identifier_preparer.quote
-    arrays = ", ".join(
-        f"CAST(%(a{i})b AS {_array_type(table.c[name], dialect)})" for i, name in enumerate(columns)
-    )
-    aliases = ", ".join(f"c{i}" for i in range(len(columns)))
-    selected = [f"u.c{i}" for i in range(len(columns))] + [
-        f"CAST(%(d{i})b AS {table.c[name].type.compile(dialect=dialect)})"
-        for i, name in enumerate(defaults)
-    ]
     sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns + defaults)}) "
-        f"SELECT {', '.join(selected)} FROM unnest({arrays}) AS u({aliases})"
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in varying + same)}) "
+        + _unnest(table, dialect, varying, same)
     )
     if skip_conflicts:
         sql += " ON CONFLICT DO NOTHING"
@@ -136,14 +174,12 @@ def insert_rows(
         result = session.execute(statement, list(rows))
         return result.rowcount, []  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect
-    defaults = _defaults(table, columns)
-    sql = _insert_sql(table, columns, tuple(defaults), dialect, skip_conflicts, tuple(returning))
-    params: dict[str, Any] = {
-        f"a{i}": _values(table.c[name], dialect, [row[name] for row in rows])
-        for i, name in enumerate(columns)
-    }
-    for i, (name, value) in enumerate(defaults.items()):
-        params[f"d{i}"] = _values(table.c[name], dialect, [value])[0]
+    varying, same = _split(rows, columns)
+    constants = {name: rows[0][name] for name in same} | _defaults(table, columns)
+    sql = _insert_sql(
+        table, tuple(varying), tuple(constants), dialect, skip_conflicts, tuple(returning)
+    )
+    params = _params(table, dialect, rows, varying, constants)
     result = session.connection().exec_driver_sql(sql, params)
     if returning:
         got = result.all()
@@ -152,17 +188,16 @@ def insert_rows(
 
 
 @lru_cache(maxsize=16)
-def _update_sql(table: Table, key: str, columns: tuple[str, ...], dialect: Dialect) -> str:
+def _update_sql(
+    table: Table, key: str, varying: tuple[str, ...], same: tuple[str, ...], dialect: Dialect
+) -> str:
     quote = dialect.identifier_preparer.quote
-    names = (key, *columns)
-    arrays = ", ".join(
-        f"CAST(%(a{i})b AS {_array_type(table.c[name], dialect)})" for i, name in enumerate(names)
-    )
-    aliases = ", ".join(f"c{i}" for i in range(len(names)))
-    sets = ", ".join(f"{quote(name)} = u.c{i + 1}" for i, name in enumerate(columns))
+    names = varying + same
+    sets = ", ".join(f"{quote(name)} = v.{quote(name)}" for name in names if name != key)
     t = quote(table.name)
     return (
-        f"UPDATE {t} SET {sets} FROM unnest({arrays}) AS u({aliases}) WHERE {t}.{quote(key)} = u.c0"
+        f"UPDATE {t} SET {sets} FROM ({_unnest(table, dialect, varying, same)}) "
+        f"AS v({', '.join(quote(n) for n in names)}) WHERE {t}.{quote(key)} = v.{quote(key)}"
     )
 
 
@@ -182,8 +217,9 @@ def update_rows(session: Session, table: Table, key: str, rows: Sequence[dict[st
         )
         return
     dialect = session.get_bind().dialect
-    params = {
-        f"a{i}": _values(table.c[name], dialect, [row[name] for row in rows])
-        for i, name in enumerate((key, *columns))
-    }
-    session.connection().exec_driver_sql(_update_sql(table, key, columns, dialect), params)
+    varying, same = _split(rows, (key, *columns))
+    if key not in varying:  # a single row: the key goes as the array
+        varying, same = [key, *varying], [c for c in same if c != key]
+    constants = {name: rows[0][name] for name in same}
+    sql = _update_sql(table, key, tuple(varying), tuple(constants), dialect)
+    session.connection().exec_driver_sql(sql, _params(table, dialect, rows, varying, constants))

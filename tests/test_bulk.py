@@ -113,6 +113,9 @@ def test_update_rows_and_among(tx, now) -> None:
                 {"id": ids[2], "status": "dead", "send_after": later},
             ],
         )
+        bulk.update_rows(s, OUTBOX, "id", [{"id": ids[1], "attempts": 2}])  # one row
+        bulk.insert_rows(s, OUTBOX, _rows("one", now)[:1])
+        s.execute(insert(OUTBOX), _rows("core", now)[:1])
     with tx() as s:
         got = dict(
             s.execute(
@@ -123,6 +126,8 @@ def test_update_rows_and_among(tx, now) -> None:
         )
         assert got == {ids[0]: "sent", ids[2]: "dead"}
         assert s.get(OutboxMessage, ids[1]).status == "pending"  # type: ignore[union-attr]
+        assert s.get(OutboxMessage, ids[1]).attempts == 2  # type: ignore[union-attr]
+        assert _stored(s, ["one:0"]) == _stored(s, ["core:0"]) != []
         assert s.get(OutboxMessage, ids[2]).send_after == later  # type: ignore[union-attr]
         assert (
             s.scalars(select(OutboxMessage.id).where(bulk.among(s, OutboxMessage.id, []))).all()
