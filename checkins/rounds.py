@@ -200,7 +200,7 @@ def open_round_of(session: Session, couple_id: int) -> Round | None:
     )
 
 
-PLAN_BATCH = 1000  # couples per batch: the pass holds one batch of objects at a time
+PLAN_BATCH = 200  # couples per batch: the pass holds one batch of objects at a time
 
 
 def open_due_rounds(session: Session, now: dt.datetime | None = None) -> list[Round]:
