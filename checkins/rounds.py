@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import Row, and_, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -305,7 +305,7 @@ class _BatchFacts:
     def read(cls, session: Session, batch: list[int], now: dt.datetime) -> _BatchFacts:
         couples: dict[int, _CoupleFacts] = {}
         in_force: dict[int, list[tuple[AgreementInForce, dt.datetime]]] = {}
-        rounds: list[tuple[int, dt.datetime, int]] = []
+        rounds: list[Row[tuple[int, dt.datetime, int]]] = []
         for i in range(0, len(batch), READ_CHUNK):
             chunk = batch[i : i + READ_CHUNK]
             couples |= _couple_facts(session, chunk)
@@ -319,7 +319,7 @@ class _BatchFacts:
                 )
                 .where(bulk.among(session, Round.couple_id, chunk))
                 .group_by(Round.couple_id)
-            ).tuples()
+            ).all()
         return cls(
             couples=couples,
             in_force=in_force,
