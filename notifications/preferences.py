@@ -258,6 +258,11 @@ def plan_reminders(session: Session, reminders: list[Reminder], *, now: dt.datet
         )
     )
     defaults: PreferencesLike = default_preferences(0)  # the same for all without a row
+    default_delivery = delivery_prefs(defaults)
+    # When a mail goes depends only on when it is due, the delivery preferences and the
+    # zone: many recipients share all three (a pass's mails are due now; most people
+    # keep the defaults), so each distinct case is worked out once per call.
+    moments: dict[tuple[dt.datetime, DeliveryPrefs, str], dt.datetime] = {}
     rows = []
     for r in reminders:
         prefs = stored.get(r.user.id, defaults)
@@ -267,6 +272,14 @@ def plan_reminders(session: Session, reminders: list[Reminder], *, now: dt.datet
         context = dict(r.context)
         if r.sign_in_target is not None:
             context["sign_in_target"] = r.sign_in_target
+        case = (
+            r.due_utc,
+            default_delivery if prefs is defaults else delivery_prefs(prefs),
+            r.user.timezone,
+        )
+        send_after = moments.get(case)
+        if send_after is None:
+            send_after = moments[case] = late_delivery_time(*case, now=now)
         rows.append(
             {
                 "kind": r.kind,
@@ -275,9 +288,7 @@ def plan_reminders(session: Session, reminders: list[Reminder], *, now: dt.datet
                 "recipient_user_id": r.user.id,
                 "context": context,
                 "secret": None,
-                "send_after": late_delivery_time(
-                    r.due_utc, delivery_prefs(prefs), r.user.timezone, now=now
-                ),
+                "send_after": send_after,
             }
         )
     # One statement over the table (infra.bulk), not the ORM's bulk insert: the column
