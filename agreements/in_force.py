@@ -14,6 +14,7 @@ from agreements.models import (
     AgreementVersion,
 )
 from agreements.views import AgreementInForce, CheckinSchedule
+from infra import bulk
 from infra.errors import NotFound
 
 # --- for the check-ins service and the scheduler (couple already resolved) -------------
@@ -138,7 +139,7 @@ def agreements_in_force_by_couple(
         )
         .join(Agreement, Agreement.id == AgreementVersion.agreement_id)
         .where(
-            Agreement.couple_id.in_(couple_ids),
+            bulk.among(session, Agreement.couple_id, couple_ids),
             AgreementVersion.in_force_from.is_not(None),
             AgreementVersion.in_force_from <= at,
             or_(AgreementVersion.in_force_until.is_(None), AgreementVersion.in_force_until > at),

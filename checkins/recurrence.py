@@ -88,12 +88,45 @@ def _window(schedule: ScheduleLike) -> dt.timedelta:
     return window
 
 
+def _weekly_between(
+    schedule: ScheduleLike, start: dt.datetime, lo: dt.datetime, hi: dt.datetime
+) -> list[dt.datetime]:
+    """What ``_rule(schedule).between(lo, hi, inc=True)`` gives for a weekly or biweekly
+    schedule (naive local times), by date arithmetic instead of expanding the rule: the
+    schedule's weekday at its local time, from ``start`` (the rule's start) on; if
+    biweekly, only in the weeks (Monday to Sunday, as the rule counts them) an even
+    number of weeks after the week of ``start``."""
+    first = lo.date() + dt.timedelta(days=(schedule.weekday - lo.weekday()) % 7)
+    at = schedule.local_time.replace(second=0, microsecond=0)
+    start_monday = start.date() - dt.timedelta(days=start.weekday())
+    out = []
+    day = first
+    while day <= hi.date():
+        moment = dt.datetime.combine(day, at)
+        if (
+            lo <= moment <= hi
+            and moment >= start
+            and (
+                schedule.cadence == "weekly"
+                or (day - dt.timedelta(days=day.weekday()) - start_monday).days // 7 % 2 == 0
+            )
+        ):
+            out.append(moment)
+        day += _WEEK
+    return out
+
+
 def _occurrences_near(schedule: ScheduleLike, instant: dt.datetime) -> list[dt.datetime]:
     tz = ZoneInfo(schedule.timezone)
     local = instant.astimezone(tz).replace(tzinfo=None)
     window = _window(schedule)
-    rule = _rule(schedule, from_local=local - window)
-    naive = rule.between(local - window, local + window, inc=True)
+    if schedule.cadence in ("weekly", "biweekly"):
+        # The sweep asks this for every due couple: no rule to build and expand.
+        start = schedule.active_since.astimezone(tz).replace(tzinfo=None, microsecond=0)
+        naive = _weekly_between(schedule, start, local - window, local + window)
+    else:
+        rule = _rule(schedule, from_local=local - window)
+        naive = rule.between(local - window, local + window, inc=True)
     since = schedule.active_since
     return sorted({t for t in (to_utc(n, schedule.timezone) for n in naive) if t >= since})
 

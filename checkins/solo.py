@@ -27,6 +27,7 @@ from checkins.models import MISSED, SUBMITTED, Answer, Participation, Round
 from checkins.talk_models import SoloNotice
 from couples import service as couples
 from couples.models import User
+from infra import bulk
 from infra.db import utcnow
 from infra.errors import NotAllowed
 from notifications.models import NotificationPreference
@@ -158,7 +159,11 @@ def quiet_user_ids(session: Session, user_ids: Iterable[int]) -> set[int]:
     rows = session.execute(
         select(SoloNotice.user_id, SoloNotice.noticed_at, NotificationPreference.updated_at)
         .outerjoin(NotificationPreference, NotificationPreference.user_id == SoloNotice.user_id)
-        .where(SoloNotice.user_id.in_(ids), SoloNotice.back_at.is_(None), _still_away())
+        .where(
+            bulk.among(session, SoloNotice.user_id, ids),
+            SoloNotice.back_at.is_(None),
+            _still_away(),
+        )
     ).all()
     return {uid for uid, noticed, changed in rows if changed is None or changed <= noticed}
 

@@ -9,10 +9,11 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfoNotFoundError
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from infra import bulk
 from infra.db import utcnow
 from infra.errors import InvalidInput, NotFound
 from infra.settings import Settings, get_settings
@@ -246,17 +247,22 @@ def plan_reminders(session: Session, reminders: list[Reminder], *, now: dt.datet
                 np.preferred_hour,
                 np.quiet_start,
                 np.quiet_end,
-            ).where(np.user_id.in_({r.user.id for r in reminders}))
+            ).where(bulk.among(session, np.user_id, {r.user.id for r in reminders}))
         )
     }
     used = set(
         session.scalars(
             select(OutboxMessage.dedupe_key).where(
-                OutboxMessage.dedupe_key.in_([r.dedupe_key for r in reminders])
+                bulk.among(session, OutboxMessage.dedupe_key, [r.dedupe_key for r in reminders])
             )
         )
     )
     defaults: PreferencesLike = default_preferences(0)  # the same for all without a row
+    default_delivery = delivery_prefs(defaults)
+    # When a mail goes depends only on when it is due, the delivery preferences and the
+    # zone: many recipients share all three (a pass's mails are due now; most people
+    # keep the defaults), so each distinct case is worked out once per call.
+    moments: dict[tuple[dt.datetime, DeliveryPrefs, str], dt.datetime] = {}
     rows = []
     for r in reminders:
         prefs = stored.get(r.user.id, defaults)
@@ -266,6 +272,14 @@ def plan_reminders(session: Session, reminders: list[Reminder], *, now: dt.datet
         context = dict(r.context)
         if r.sign_in_target is not None:
             context["sign_in_target"] = r.sign_in_target
+        case = (
+            r.due_utc,
+            default_delivery if prefs is defaults else delivery_prefs(prefs),
+            r.user.timezone,
+        )
+        send_after = moments.get(case)
+        if send_after is None:
+            send_after = moments[case] = late_delivery_time(*case, now=now)
         rows.append(
             {
                 "kind": r.kind,
@@ -274,15 +288,13 @@ def plan_reminders(session: Session, reminders: list[Reminder], *, now: dt.datet
                 "recipient_user_id": r.user.id,
                 "context": context,
                 "secret": None,
-                "send_after": late_delivery_time(
-                    r.due_utc, delivery_prefs(prefs), r.user.timezone, now=now
-                ),
+                "send_after": send_after,
             }
         )
-    if rows:
-        # Core over the table, not the ORM's bulk insert: the column defaults apply all
-        # the same, without the ORM's per-row bookkeeping. (The queries above flushed.)
-        session.execute(insert(OutboxMessage.__table__), rows)
+    # One statement over the table (infra.bulk), not the ORM's bulk insert: the column
+    # defaults apply all the same, without the ORM's per-row bookkeeping. (The queries
+    # above flushed.)
+    bulk.insert_rows(session, OutboxMessage.__table__, rows)
     return len(rows)
 
 

@@ -176,14 +176,16 @@ def test_the_sweeps_batch_reads_equal_the_one_by_one_reads(tx, now) -> None:
     """The sweep reads a batch's couples, partners and agreements as plain rows in one
     query each; they must equal what the ORM objects and the per-couple queries say:
     partners still in the couple by seat, agreements in force (a retired schedule not,
-    its successor yes) with the moment each came into force, and the schedule chosen."""
+    its successor yes) with the moment each came into force, the schedule chosen, and
+    per couple its own answering period, whether a round is open and the latest round's
+    scheduled start (a revealed round's and an open one's)."""
     with tx() as s:
         c1, a1, b1 = make_couple(s, "a1@example.org", "b1@example.org", name="One", now=now)
         c2, a2, b2 = make_couple(s, "a2@example.org", "b2@example.org", name="Two", now=now)
         c3, a3, b3 = make_couple(
             s, "a3@example.org", "b3@example.org", now=now, timezones=("Asia/Tokyo", "UTC")
         )
-        c4, _a4, _b4 = make_couple(s, "a4@example.org", "b4@example.org", now=now)
+        c4, a4, _b4 = make_couple(s, "a4@example.org", "b4@example.org", now=now)
         ids = [c1.id, c2.id, c3.id, c4.id, 999_999]
     with tx() as s:
         agree(s, a1, b1, "cooldown", "Cooldown", {"minutes": 5}, now)
@@ -196,6 +198,12 @@ def test_the_sweeps_batch_reads_equal_the_one_by_one_reads(tx, now) -> None:
         proposals.answer_retirement(s, b2.id, old, agree=True, now=later)
         agree(s, a2, b2, "regular_checkin", "Saturdays", weekly(5, "09:00"), later)
         couples.leave_couple(s, b3.id, now=later)
+        rounds.set_due_days(s, a1.id, 3)
+        revealed = rounds.start_round_now(s, a1.id, now=now + dt.timedelta(hours=1))
+        revealed.closed_at = later
+        rounds.start_round_now(s, a1.id, now=later)
+        rounds.start_round_now(s, a2.id, now=later - dt.timedelta(hours=2))
+        rounds.start_round_now(s, a4.id, now=now).closed_at = later
     at = later + dt.timedelta(hours=1)
     with tx() as s:
         facts = rounds._couple_facts(s, ids)
@@ -221,3 +229,18 @@ def test_the_sweeps_batch_reads_equal_the_one_by_one_reads(tx, now) -> None:
                 s, cid, at
             )
         assert len(by_couple[c1.id]) == 2 and by_couple[c4.id] == []
+        batch = rounds._BatchFacts.read(s, ids, at)
+        for cid in ids:
+            assert (cid in batch.open_round) == (rounds.open_round_of(s, cid) is not None)
+            assert batch.due_days.get(cid, checkin_views.DEFAULT_DUE_DAYS) == (
+                rounds.due_days_for(s, cid)
+            )
+            assert batch.latest_scheduled.get(cid) == s.scalar(
+                select(func.max(Round.scheduled_for)).where(Round.couple_id == cid)
+            )
+        assert batch.open_round == {c1.id, c2.id} and batch.due_days == {c1.id: 3}
+        assert batch.latest_scheduled == {
+            c1.id: later,
+            c2.id: later - dt.timedelta(hours=2),
+            c4.id: now,
+        }

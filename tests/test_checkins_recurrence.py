@@ -238,3 +238,23 @@ def test_the_rule_is_started_near_the_instant_asked_about() -> None:
         step = dt.timedelta(days=14 if cadence == "biweekly" else 7)
         assert near - step < start <= near, (cadence, start)
         assert _rule(s)._dtstart == dt.datetime(2016, 5, 4, 9, 30)  # Berlin, summer time
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    s=schedules.filter(lambda s: s.cadence != "monthly"),
+    after=instants,
+    near=st.integers(-20 * 86_400, 20 * 86_400),
+)
+def test_weekly_starts_by_date_arithmetic_equal_the_rules_expansion(s, after, near) -> None:  # type: ignore[no-untyped-def]
+    """Weekly and biweekly starts are found by date arithmetic, not by expanding the rule
+    (the sweep asks for every due couple): the same naive local times the rule gives in
+    any window, also one that begins before the schedule or in its first weeks."""
+    from checkins.recurrence import _rule, _weekly_between
+
+    tz = ZoneInfo(s.timezone)
+    for instant in (after, s.active_since + dt.timedelta(seconds=near)):
+        local = instant.astimezone(tz).replace(tzinfo=None)
+        lo, hi = local - dt.timedelta(days=8), local + dt.timedelta(days=15)
+        start = s.active_since.astimezone(tz).replace(tzinfo=None, microsecond=0)
+        assert _weekly_between(s, start, lo, hi) == _rule(s).between(lo, hi, inc=True)

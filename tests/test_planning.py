@@ -335,10 +335,15 @@ def test_no_mail_carries_answer_text(
 
 def test_plan_reminders_decides_as_plan_reminder_one_by_one(tx, test_prompt, now) -> None:
     """The batch path (the check-in sweep's) honours the same preferences: default,
-    preferred hour, quiet hours, paused, kind off; and skips a key already used."""
+    preferred hour, quiet hours, paused, kind off, each in the recipient's own zone (the
+    same preferences elsewhere give another moment); and skips a key already used."""
+    evening = dict(preferred_hour=18, quiet_start=None, quiet_end=None, enabled={})
+    zones = {"default_ny": "America/New_York", "evening_tokyo": "Asia/Tokyo"}
     settings = {
         "default": None,
-        "evening": dict(preferred_hour=18, quiet_start=None, quiet_end=None, enabled={}),
+        "default_ny": None,  # 05:35 in New York: the default quiet hours hold it
+        "evening": evening,
+        "evening_tokyo": evening,
         "quiet": dict(preferred_hour=None, quiet_start=0, quiet_end=23, enabled={}),
         "paused": dict(preferred_hour=None, quiet_start=None, quiet_end=None, enabled={}),
         "off": dict(
@@ -349,7 +354,8 @@ def test_plan_reminders_decides_as_plan_reminder_one_by_one(tx, test_prompt, now
     with tx() as s:
         users = {}
         for name, prefs in settings.items():
-            users[name] = make_user(s, f"{name}@example.org", timezone="Europe/Berlin")
+            zone = zones.get(name, "Europe/Berlin")
+            users[name] = make_user(s, f"{name}@example.org", timezone=zone)
             if prefs is not None:
                 update_preferences(s, users[name].id, paused=name == "paused", **prefs)
         plan_reminder(
@@ -389,7 +395,10 @@ def test_plan_reminders_decides_as_plan_reminder_one_by_one(tx, test_prompt, now
             )
         }
     expected = {name for name, m in single.items() if m is not None}
-    assert expected == {"default", "evening", "quiet"} and set(batch) == expected
+    assert expected == {"default", "default_ny", "evening", "evening_tokyo", "quiet"}
+    assert set(batch) == expected
+    assert batch["default_ny"].send_after != batch["default"].send_after
+    assert batch["evening_tokyo"].send_after != batch["evening"].send_after
     assert written == len(expected)
     for name in expected:
         one, many = single[name], batch[name]
