@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from checkins import agreements_port, rules
@@ -30,7 +30,7 @@ from checkins.models import (
     Participation,
     Round,
 )
-from checkins.warnings import _early_warnings, _KnownFacts, board_of
+from checkins.warnings import WARNING_LOOKBACK, _early_warnings, _KnownFacts, board_of
 from couples import service as couples
 from infra.db import utcnow
 
@@ -79,7 +79,12 @@ def trends(
     at_couple = _couple_param(couple.id)
     rounds = session.execute(_rounds_with_counts_query(), at_couple).all()
     opened_at = {r.id: r.opened_at for r in rounds}
-    totals = session.execute(_totals_query(), at_couple).all()
+    since = None if months is None else now - relativedelta(months=months)
+    # Scores and ratings only as far back as the charts and the warnings look (the
+    # warnings: the latest closed rounds), not ten years of them for a two-year chart.
+    lookback = [r.opened_at for r in rounds if r.closed_at is not None][:WARNING_LOOKBACK]
+    at_scores = {**at_couple, "start": min([since, *lookback]) if since else None}
+    totals = session.execute(_totals_from_query(), at_scores).all()
     satisfaction = [
         {
             "round_id": rid,
@@ -97,7 +102,7 @@ def trends(
         for rows in by_round.values()
         if len(rows) == 2
     ]
-    kept = session.execute(_adherence_query(), at_couple).all()
+    kept = session.execute(_adherence_from_query(), at_scores).all()
     adherence = [
         {"opened_at": opened_at[rid], "agreement": title, "mean": float(mean)}
         for rid, _aid, title, mean in kept
@@ -126,7 +131,6 @@ def trends(
     ]
     # The warnings read what is loaded above (rounds, totals, adherence, topic log).
     board = board_of(session, couple.id, _early_warnings(session, couple.id, names, known, now=now))
-    since = None if months is None else now - relativedelta(months=months)
     return Trends(
         board.shown,
         names,
@@ -164,6 +168,20 @@ def _months(months: int | None, rounds: list, now: dt.datetime) -> int:  # type:
 
 def _from(since: dt.datetime | None, rows: list[dict]) -> list[dict]:
     return rows if since is None else [r for r in rows if r["opened_at"] >= since]
+
+
+START = bindparam("start", type_=Round.opened_at.type)
+
+
+@functools.cache
+def _totals_from_query():  # type: ignore[no-untyped-def]
+    """The totals of rounds opened from ``start`` on (every round when it is None)."""
+    return _totals_query().where(or_(START.is_(None), Round.opened_at >= START))
+
+
+@functools.cache
+def _adherence_from_query():  # type: ignore[no-untyped-def]
+    return _adherence_query().where(or_(START.is_(None), Round.opened_at >= START))
 
 
 @functools.cache
