@@ -24,39 +24,8 @@ def agreements_in_force(
     session: Session, couple_id: int, at: dt.datetime
 ) -> list[AgreementInForce]:
     """The versions both partners had consented to at ``at`` (not yet replaced or retired)."""
-    # Columns, not entities: pages ask this several times per run, and nothing here is
-    # written back.
-    rows = session.execute(
-        select(
-            Agreement.id,
-            AgreementVersion.id,
-            Agreement.kind,
-            AgreementVersion.title,
-            AgreementVersion.body,
-            AgreementVersion.params,
-            Agreement.flagged_for_review,
-        )
-        .join(Agreement, Agreement.id == AgreementVersion.agreement_id)
-        .where(
-            Agreement.couple_id == couple_id,
-            AgreementVersion.in_force_from.is_not(None),
-            AgreementVersion.in_force_from <= at,
-            or_(AgreementVersion.in_force_until.is_(None), AgreementVersion.in_force_until > at),
-        )
-        .order_by(Agreement.created_at, Agreement.id)
-    )
-    return [
-        AgreementInForce(
-            agreement_id=agreement_id,
-            version_id=version_id,
-            kind=kind,
-            title=title,
-            body=body,
-            params=dict(params or {}),
-            flagged_for_review=flagged,
-        )
-        for agreement_id, version_id, kind, title, body, params, flagged in rows
-    ]
+    found = agreements_in_force_by_couple(session, [couple_id], at)[couple_id]
+    return [agreement for agreement, _since in found]
 
 
 def agreement_version(session: Session, couple_id: int, version_id: int) -> AgreementInForce:
