@@ -865,12 +865,19 @@ def topics_page() -> None:
 
 # --- trends ----------------------------------------------------------------------------------
 TRENDS_RANGE = "trends_range"
+# The range last chosen, kept while the person visits other pages (the radio's own state
+# goes when the page does).
+TRENDS_CHOSEN = "_tend_trends_range"
+
+
+def _remember_range() -> None:
+    st.session_state[TRENDS_CHOSEN] = st.session_state[TRENDS_RANGE]
 
 
 def trends_page() -> None:
     user = web.current_user()
-    # The range chosen in the previous run (the radio below is drawn after the read).
-    chosen = st.session_state.get(TRENDS_RANGE, trends.DEFAULT_RANGE)
+    # The range chosen before (the radio below is drawn after the read).
+    chosen = st.session_state.get(TRENDS_CHOSEN, trends.DEFAULT_RANGE)
     with web.reading() as session:
         data = trends.trends(session, user.id, months=trends.RANGES.get(chosen))
     st.title("Trends")
@@ -882,8 +889,15 @@ def trends_page() -> None:
     offered = data.ranges
     if offered:
         # A range no longer offered (the history is shorter): the shortest that holds it all.
-        st.session_state[TRENDS_RANGE] = chosen if chosen in offered else offered[-1]
-        st.radio("Show", offered, key=TRENDS_RANGE, horizontal=True)
+        shown = chosen if chosen in offered else offered[-1]
+        st.radio(
+            "Show",
+            offered,
+            index=offered.index(shown),
+            key=TRENDS_RANGE,
+            horizontal=True,
+            on_change=_remember_range,
+        )
     if not data.satisfaction and offered:
         st.write("No check-in you both answered in this range: choose a longer one.")
     elif not data.satisfaction:

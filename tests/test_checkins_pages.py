@@ -248,6 +248,14 @@ def test_trends_show_two_years_first_and_the_range_chosen(signed_in, tx) -> None
     assert totals(at) == [20]
     at.run()  # a rerun keeps the choice
     assert at.radio(key="trends_range").value == "Last year" and totals(at) == [20]
+    # Another page and back: the choice is kept.
+    at._page_hash = calc_hash("checkin_history")
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.radio  # the trends' radio is gone with its page
+    at._page_hash = calc_hash("trends")
+    at.run()
+    assert at.radio(key="trends_range").value == "Last year" and totals(at) == [20]
 
 
 def test_the_review_shows_the_words_chosen_with_their_scale(signed_in, tx) -> None:  # type: ignore[no-untyped-def]
