@@ -7,10 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import bindparam, case, func, or_, select
+from sqlalchemy import Row, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from checkins import agreements_port, rules
@@ -156,7 +157,7 @@ def _ranges(first_opened_at: dt.datetime | None, now: dt.datetime) -> list[str]:
     return offered if len(offered) > 1 else []
 
 
-def _months(months: int | None, rounds: list, now: dt.datetime) -> int:  # type: ignore[type-arg]
+def _months(months: int | None, rounds: Sequence[Row], now: dt.datetime) -> int:
     """The cooldown chart's months: the range's, or (everything) back to the first round."""
     if months is not None:
         return months
