@@ -46,7 +46,7 @@ from infra.db import utcnow
 from infra.errors import InvalidInput, NotAllowed, NotFound
 from notifications.models import OutboxMessage
 from notifications.preferences import Reminder, held_until, plan_reminder, plan_reminders
-from notifications.timing import held_note
+from notifications.timing import held_note, partner_held_note
 
 
 # --- settings ---------------------------------------------------------------------------
@@ -162,10 +162,11 @@ def opening_mail_notes(
 ) -> list[str]:
     """If a round opened at ``opens_at`` (default: now, "Start a check-in now"), whose
     "your check-in is open" mail would wait for quiet hours (or a preferred hour): what
-    to tell the one about to act, the partner first ("Kestrel will get its mail at 07:00
+    to tell the one about to act, the partner first ("Mail to Kestrel waits until 07:00
     tomorrow, their morning."), then, with ``include_mine``, their own. Nothing for a
-    mail that goes at once, a partner not there yet, or a mail that would not go at all
-    (switched off, reminders paused: never shown to the partner)."""
+    mail that goes at once or a partner not there yet. The partner's line is the same
+    whether or not their mail goes at all (switched off, reminders paused): a quiet
+    pause is never given away."""
     now = now or utcnow()
     membership = couples.require_membership(session, user_id)
     me = membership.user
@@ -173,16 +174,15 @@ def opening_mail_notes(
     at = opens_at or now
     notes = []
     if other is not None and other.left_at is None:
-        moment = held_until(session, other.user, "round_opened", at, now=now)
+        moment = held_until(session, other.user, "round_opened", at, now=now, as_partner_sees=True)
         if moment is not None:
             notes.append(
-                held_note(
+                partner_held_note(
                     couples.member_name(other, user_id),
                     moment,
                     other.user.timezone or "UTC",
                     now=now,
                     viewer_tz=me.timezone,
-                    what="its mail",
                 )
             )
     if include_mine:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.exc import IntegrityError
@@ -21,9 +22,8 @@ from couples.models import Couple, Invitation, Membership, User
 from infra.db import utcnow
 from infra.errors import InvalidInput, NotAllowed, NotFound
 from infra.tokens import new_token, token_hash
-from notifications.models import OutboxMessage
 from notifications.outbox import enqueue
-from notifications.timing import held_note
+from notifications.timing import partner_held_note
 
 INVITATION_LIFETIME = dt.timedelta(days=7)
 # A mail planned more than this after the action that wrote it "waits" (quiet hours).
@@ -463,16 +463,18 @@ def leave_couple(session: Session, user_id: int, *, now: dt.datetime | None = No
 def held_mail_notes(
     session: Session,
     user_id: int,
-    messages: list[OutboxMessage],
+    messages: Sequence[HeldMail],
     *,
     now: dt.datetime,
     viewer_tz: str | None = None,
 ) -> list[str]:
-    """For mails an action of ``user_id`` just wrote to someone else that wait (their
-    quiet hours, their preferred hour), what to tell the one who acted: "Kestrel will
-    get this at 07:00 tomorrow, their morning." One line per person, at the first held
-    mail's moment. Mails that go at once say nothing; so do mails not written at all
-    (reminders switched off or paused: never shown to the partner)."""
+    """For mails an action of ``user_id`` meant for someone else that wait (their quiet
+    hours, their preferred hour), what to tell the one who acted: "Mail to Kestrel waits
+    until 07:00 tomorrow, their morning." One line per person, at the first held mail's
+    moment. Mails that go at once say nothing. ``messages`` are the outbox rows written
+    and the reminders not written because the recipient paused them or switched them
+    off (``notifications.preferences.unwritten_mail``): both are said alike, so a quiet
+    pause is never given away."""
     first: dict[int, dt.datetime] = {}
     for message in messages:
         recipient = message.recipient_user_id
@@ -487,13 +489,21 @@ def held_mail_notes(
         if person is None:
             continue
         notes.append(
-            held_note(
+            partner_held_note(
                 shown_name(session, user_id, recipient),
                 moment,
                 person.timezone or "UTC",
                 now=now,
                 viewer_tz=viewer_tz,
-                what="the mail",
             )
         )
     return notes
+
+
+class HeldMail(Protocol):
+    """An outbox row, or a reminder not written (its two fields of the same names)."""
+
+    @property
+    def recipient_user_id(self) -> int | None: ...
+    @property
+    def send_after(self) -> dt.datetime: ...

@@ -173,9 +173,14 @@ def plan_reminder(
     Context: ids and names only, never anything a partner wrote.
     """
     prefs = preferences_for(session, user.id)
-    if not kind_enabled(prefs, kind):
-        return None
     send_after = late_delivery_time(due_utc, delivery_prefs(prefs), user.timezone, now=now)
+    if not kind_enabled(prefs, kind):
+        used = session.scalar(
+            select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
+        )
+        if not used:
+            _note_unwritten(session, user.id, send_after)
+        return None
     full_context = dict(context)
     if sign_in_target is not None:
         full_context["sign_in_target"] = sign_in_target
@@ -191,17 +196,48 @@ def plan_reminder(
 
 
 def held_until(
-    session: Session, user: Recipient, kind: str, due_utc: dt.datetime, *, now: dt.datetime
+    session: Session,
+    user: Recipient,
+    kind: str,
+    due_utc: dt.datetime,
+    *,
+    now: dt.datetime,
+    as_partner_sees: bool = False,
 ) -> dt.datetime | None:
     """When a ``kind`` prompt due at ``due_utc`` would reach ``user``, if their quiet
-    hours or preferred hour make it wait; None when it would go when due. Also None when
-    it would not go at all (the kind switched off, reminders paused): the partner who
-    is told when a mail will arrive must not learn of someone's quiet pause."""
+    hours or preferred hour make it wait; None when it would go when due, or not at all
+    (the kind switched off, reminders paused). ``as_partner_sees``: the moment whether
+    or not the mail goes, for telling someone else; a quiet pause must look the same
+    to them as no pause (see :func:`unwritten_mail`)."""
     prefs = preferences_for(session, user.id)
-    if not kind_enabled(prefs, kind):
+    if not as_partner_sees and not kind_enabled(prefs, kind):
         return None
     moment = late_delivery_time(due_utc, delivery_prefs(prefs), user.timezone, now=now)
     return moment if moment > max(due_utc, now) else None
+
+
+@dataclass(frozen=True)
+class UnwrittenMail:
+    """A reminder not written because its recipient paused reminders or switched the
+    kind off: when it would have gone (an outbox row's two fields of the same names)."""
+
+    recipient_user_id: int
+    send_after: dt.datetime
+
+
+_UNWRITTEN = "tend_unwritten_mail"
+
+
+def unwritten_mail(session: Session) -> list[UnwrittenMail]:
+    """The reminders this session did not write because of the recipient's choices. The
+    one who acted is told about a held mail to their partner the same way whether it was
+    written or not (``couples.service.held_mail_notes``): saying nothing only when the
+    partner paused would give the pause away."""
+    return list(session.info.get(_UNWRITTEN, ()))
+
+
+def _note_unwritten(session: Session, user_id: int, send_after: dt.datetime) -> None:
+    session.info.setdefault(_UNWRITTEN, []).append(UnwrittenMail(user_id, send_after))
 
 
 class Recipient(Protocol):

@@ -122,19 +122,43 @@ def held_note(
     what: str = "this",
     whose: str = "their",
 ) -> str:
-    """What to tell the person who acted when a mail to ``who`` waits (quiet hours, a
-    preferred hour) until ``moment``: "Kestrel will get this at 07:00 tomorrow, their
-    morning." In ``who``'s zone; with the viewer's own clock beside it when the two
-    zones differ at that moment (across DST too)."""
+    """What to tell someone whose own mail waits (quiet hours, a preferred hour) until
+    ``moment``: "You will get yours at 07:00 tomorrow, your morning." """
+    return (
+        f"{who} will get {what} at {_when(moment, tz, now=now, viewer_tz=viewer_tz, whose=whose)}."
+    )
+
+
+def partner_held_note(
+    who: str, moment: dt.datetime, tz: str, *, now: dt.datetime, viewer_tz: str | None = None
+) -> str:
+    """What to tell the person who acted when mail to ``who`` waits for their quiet hours
+    (or preferred hour) until ``moment``: "Mail to Kestrel waits until 07:00 tomorrow,
+    their morning." Worded so that it stays true when no mail goes at all: the same
+    words are said whether or not Kestrel paused their reminders, which the one told
+    must never learn."""
+    return f"Mail to {who} waits until {_when(moment, tz, now=now, viewer_tz=viewer_tz)}."
+
+
+def _when(
+    moment: dt.datetime,
+    tz: str,
+    *,
+    now: dt.datetime,
+    viewer_tz: str | None = None,
+    whose: str = "their",
+) -> str:
+    """ "07:00 tomorrow, their morning", in ``tz``; with the viewer's own clock beside it
+    when the two zones differ at that moment (across DST too): "(01:00 tomorrow for you)"."""
     zone = ZoneInfo(tz)
     local = moment.astimezone(zone)
-    note = (
-        f"{who} will get {what} at {local:%H:%M}{_day_words(local, now.astimezone(zone).date())}"
+    words = (
+        f"{local:%H:%M}{_day_words(local, now.astimezone(zone).date())}"
         f", {whose} {part_of_day(local.hour)}"
     )
     if viewer_tz:
         mine = ZoneInfo(viewer_tz)
         own = moment.astimezone(mine)
         if own.utcoffset() != local.utcoffset():
-            note += f" ({own:%H:%M}{_day_words(own, now.astimezone(mine).date())} for you)"
-    return note + "."
+            words += f" ({own:%H:%M}{_day_words(own, now.astimezone(mine).date())} for you)"
+    return words

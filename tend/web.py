@@ -20,6 +20,7 @@ from couples.models import User
 from infra.db import transaction, utcnow
 from infra.errors import InvalidInput, TendError
 from notifications.models import OutboxMessage
+from notifications.preferences import unwritten_mail
 from tend.csrf import FORM_FIELD, form_token
 
 SESSION_COOKIE = "tend_session"
@@ -128,11 +129,13 @@ def action() -> Iterator[Session]:
         event.listen(session, "pending_to_persistent", note_mail)
         yield session
         user = st.session_state.get(USER_KEY)
+        # Reminders a pause kept from being written are said like written ones.
+        planned = [*written, *unwritten_mail(session)]
         notes = (
             couples.held_mail_notes(
-                session, user.id, written, now=utcnow(), viewer_tz=user.timezone
+                session, user.id, planned, now=utcnow(), viewer_tz=user.timezone
             )
-            if written and user is not None
+            if planned and user is not None
             else []
         )
     if notes:

@@ -1,7 +1,7 @@
-"""A mail held by the partner's quiet hours is said where the person acts ("Kestrel will
-get its mail at 07:00 tomorrow, their morning"): before and after "Start a check-in now",
-and in the guided start. Injected clocks, several zones, across DST; a paused partner
-is never given away."""
+"""A mail held by the partner's quiet hours is said where the person acts ("Mail to
+Kestrel waits until 07:00 tomorrow, their morning"): before and after "Start a check-in
+now", and in the guided start. Injected clocks, several zones, across DST; a paused
+partner is never given away (the same words, paused or not)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from couples import accounts
 from couples import service as couples
 from infra.composition import load_registrations
 from notifications.models import OutboxMessage
-from notifications.preferences import held_until, update_preferences
+from notifications.preferences import held_until, unwritten_mail, update_preferences
 from notifications.timing import held_note, part_of_day
 from tests.factories import mail_any_time, make_couple
 
@@ -115,26 +115,51 @@ def test_held_until_follows_the_partners_quiet_hours_across_dst(tx, pair) -> Non
 
 
 def test_a_paused_or_switched_off_partner_is_never_given_away(tx, pair) -> None:
+    """Saying nothing only when b paused would tell a that b paused: a is told the same
+    words whether b gets the mail, paused all reminders, or switched this one off."""
     a, b = pair
     now = _at("2026-05-12 23:38", "Europe/Berlin")
     with tx() as s:
-        assert rounds.opening_mail_notes(s, a.id, now=now)
+        [said] = rounds.opening_mail_notes(s, a.id, now=now)
+    assert said.startswith(f"Mail to {b.display_name} waits until 07:00 tomorrow")
+    for paused, enabled in ((True, {}), (False, {"round_opened": False})):
+        with tx() as s:
+            update_preferences(
+                s,
+                b.id,
+                paused=paused,
+                enabled=enabled,
+                preferred_hour=None,
+                quiet_start=22,
+                quiet_end=7,
+            )
+        with tx() as s:
+            assert rounds.opening_mail_notes(s, a.id, now=now) == [said], (paused, enabled)
+
+
+@pytest.mark.parametrize("paused", [False, True])
+def test_after_starting_a_paused_partner_is_said_like_any_other(tx, pair, paused) -> None:
+    """After the press: no mail is written to a paused b, and a is told exactly what a
+    would be told had it been written."""
+    a, b = pair
+    now = _at("2026-05-12 23:38", "Europe/Berlin")
+    with tx() as s:
         update_preferences(
-            s, b.id, paused=True, enabled={}, preferred_hour=None, quiet_start=22, quiet_end=7
+            s, b.id, paused=paused, enabled={}, preferred_hour=None, quiet_start=22, quiet_end=7
         )
     with tx() as s:
-        assert rounds.opening_mail_notes(s, a.id, now=now) == []
-        update_preferences(
-            s,
-            b.id,
-            paused=False,
-            enabled={"round_opened": False},
-            preferred_hour=None,
-            quiet_start=22,
-            quiet_end=7,
+        rounds.start_round_now(s, a.id, now=now)
+        s.flush()
+        written = list(
+            s.scalars(select(OutboxMessage).where(OutboxMessage.recipient_user_id == b.id))
         )
-    with tx() as s:
-        assert rounds.opening_mail_notes(s, a.id, now=now) == []
+        planned = [*written, *unwritten_mail(s)]
+        notes = couples.held_mail_notes(s, a.id, planned, now=now, viewer_tz=a.timezone)
+    assert bool(written) is not paused
+    assert notes == [
+        f"Mail to {b.display_name} waits until 07:00 tomorrow, their morning "
+        "(01:00 tomorrow for you)."
+    ]
 
 
 def test_starting_a_check_in_late_says_when_the_partner_gets_the_mail(tx, pair) -> None:
@@ -145,7 +170,7 @@ def test_starting_a_check_in_late_says_when_the_partner_gets_the_mail(tx, pair) 
     with tx() as s:
         [before] = rounds.opening_mail_notes(s, a.id, now=now)
     assert before == (
-        f"{b.display_name} will get its mail at 07:00 tomorrow, their morning "
+        f"Mail to {b.display_name} waits until 07:00 tomorrow, their morning "
         "(01:00 tomorrow for you)."
     )
     written: list[OutboxMessage] = []
@@ -159,7 +184,7 @@ def test_starting_a_check_in_late_says_when_the_partner_gets_the_mail(tx, pair) 
     assert to_b.send_after == _at("2026-05-13 07:00", "Europe/Berlin")
     # a's own mail went at once (no quiet hours): only b is mentioned.
     assert notes == [
-        f"{b.display_name} will get the mail at 07:00 tomorrow, their morning "
+        f"Mail to {b.display_name} waits until 07:00 tomorrow, their morning "
         "(01:00 tomorrow for you)."
     ]
 
@@ -173,7 +198,7 @@ def test_the_guided_start_says_when_the_first_check_ins_mails_arrive(tx, pair) -
     with tx() as s:
         notes = rounds.opening_mail_notes(s, a.id, opens_at=opens, now=now, include_mine=True)
     assert notes == [
-        f"{b.display_name} will get its mail at 07:00 on Wednesday, their morning "
+        f"Mail to {b.display_name} waits until 07:00 on Wednesday, their morning "
         "(01:00 on Wednesday for you)."
     ]
     with tx() as s:  # a with quiet hours too: their own mail waits as well
@@ -188,10 +213,14 @@ def test_the_guided_start_says_when_the_first_check_ins_mails_arrive(tx, pair) -
 # --- on the page (AppTest, the real clock) ----------------------------------------------
 
 
-def test_the_check_in_page_says_it_before_and_after_starting(tx, tend_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("paused", [False, True])
+def test_the_check_in_page_says_it_before_and_after_starting(
+    tx, tend_env, monkeypatch, paused
+) -> None:  # type: ignore[no-untyped-def]
     """The partner's quiet hours are set around the current hour (whatever it is when
     the test runs), so the mail is held; the page says so next to the button and, after
-    the press, at the top of the page drawn next."""
+    the press, at the top of the page drawn next. The same when the partner paused
+    their reminders (no mail is written then): the pause is never given away."""
     import streamlit as st
 
     from tend import web
@@ -205,7 +234,7 @@ def test_the_check_in_page_says_it_before_and_after_starting(tx, tend_env, monke
         update_preferences(
             s,
             b.id,
-            paused=False,
+            paused=paused,
             enabled={},
             preferred_hour=None,
             quiet_start=hour,
@@ -218,8 +247,8 @@ def test_the_check_in_page_says_it_before_and_after_starting(tx, tend_env, monke
     assert not at.exception, at.exception
     # Markdown source: names are shown literally (escaped), so read it unescaped.
     text = " ".join(m.value for m in at.markdown).replace("\\", "")
-    assert f"If you start one now: {b.display_name} will get its mail at {end}" in text
+    assert f"If you start one now: Mail to {b.display_name} waits until {end}" in text
     at.button(key=next(x.key for x in at.button if x.label == "Start a check-in now")).click().run()
     assert not at.exception, at.exception
     infos = [i.value.replace("\\", "") for i in at.info]
-    assert any(f"{b.display_name} will get the mail at {end}" in i for i in infos), infos
+    assert any(f"Mail to {b.display_name} waits until {end}" in i for i in infos), infos

@@ -3,7 +3,9 @@ panel, help for everyone, pause, delete, leaving, and the canary as the partner.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from zoneinfo import ZoneInfo
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -13,6 +15,7 @@ from couples import service as couples
 from couples.models import AuthSession, User
 from infra.db import engine_for, transaction
 from infra.settings import get_settings
+from notifications.preferences import update_preferences
 from privacy import pause
 from tend import web
 from tests.canary import APP, assert_canary_unreachable, comparable, pages_as, rendered_text
@@ -121,7 +124,21 @@ def test_support_panel_offers_the_quiet_pause_to_the_signed_in_person(tend_env) 
 
 def test_pausing_hides_my_prompts_and_my_partner_sees_nothing_different(tend_env) -> None:
     a_id, _, a_token, b_token = _couple_tokens(tend_env)
+    # A's quiet hours around the current hour, whenever the test runs: B's check-in page
+    # then says when A's mail would arrive, and must say it the same once A has paused.
+    with transaction() as s:
+        hour = dt.datetime.now(ZoneInfo(accounts.get_user(s, a_id).timezone)).hour
+        update_preferences(
+            s,
+            a_id,
+            paused=False,
+            enabled={},
+            preferred_hour=None,
+            quiet_start=hour,
+            quiet_end=(hour + 2) % 24,
+        )
     partner_before = comparable(pages_as(b_token))
+    assert "Mail to" in partner_before["This check-in"]
     at = go(_app(a_token).run(), "account")
     at.button(key="account_pause").click().run()
     assert not at.exception
