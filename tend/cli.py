@@ -39,12 +39,17 @@ def main() -> None:
 
 
 # What `tend serve` tells Streamlit besides the address (the benchmarks run their
-# reference pages with the same): no usage statistics, no file watcher, a minimal toolbar.
+# reference pages with the same): no usage statistics, no file watcher, a minimal toolbar,
+# and no full garbage collection after every page run. That collection walks the whole
+# heap (SQLAlchemy, Altair, pyarrow: 200-270 ms here) holding the interpreter lock, so
+# every other session waited behind each run; Python's own collector still frees
+# cycles (docs/performance.md, "Seventh session").
 STREAMLIT_OPTIONS = {
     "server.headless": "true",
     "browser.gatherUsageStats": "false",
     "server.fileWatcherType": "none",
     "client.toolbarMode": "minimal",
+    "runner.postScriptGC": "false",
 }
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tend.cli import main
+from tend.cli import STREAMLIT_OPTIONS, main
 from tend.mailbox import dropped_mails
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +45,19 @@ def test_every_command_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     for command in _commands():
         assert f"tend {' '.join(command)}" in readme, command
+
+
+def test_the_streamlit_options_tend_serve_passes_are_streamlits_own() -> None:
+    """`tend serve` passes these on the command line, where a name Streamlit no longer
+    knows stops the server; and the collection after every run stays off (it held every
+    session up by a quarter of a second, docs/performance.md)."""
+    from streamlit import config
+
+    for name, value in STREAMLIT_OPTIONS.items():
+        assert name in config._config_options_template, name
+        kind = config._config_options_template[name].type
+        assert (kind is bool and value in ("true", "false")) or kind is str, (name, value)
+    assert STREAMLIT_OPTIONS["runner.postScriptGC"] == "false"
 
 
 def test_send_test_email_goes_through_the_file_drop(tend_env, tmp_path) -> None:
