@@ -9,9 +9,11 @@ The floor: the same N sessions on a bare Streamlit page with one chart
 (benchmarks/bare_page.py) under the same Streamlit, rerunning it as often.
 
 At each N (1, 20, 50): the serving process's memory (VmRSS) once the N sessions have
-each drawn every page, and the p95 of the page runs while all N rerun at once, for Tend
-and for the bare page in turns (Tend, bare, Tend, bare). Memory per session is the
-growth from 1 to the largest N over the sessions added. Two results: web_sessions_memory,
+each drawn every page, one run at a time, before any burst (N runs at once raise the
+high-water mark, which RSS keeps: that is reported apart, after all bursts); then the
+p95 of the page runs while the first N sessions rerun at once, for Tend and for the
+bare page in turns (Tend, bare, Tend, bare). Memory per session is the growth from 1 to
+the largest N over the sessions added. Two results: web_sessions_memory,
 memory per session, Tend over bare (goal 1.5), and web_sessions_p95, the p95 at N = 20,
 Tend over bare (goal 1.3).
 
@@ -69,10 +71,11 @@ class Crowd:
                 run = tab.run(page)
                 assert run.ok, (page, run.exceptions, run.headings)
 
-    def burst(self, rounds: int) -> list[float]:
-        """Every open session reruns each page ``rounds`` times, all at once; the
-        seconds of every run."""
-        start = threading.Barrier(len(self.tabs))
+    def burst(self, rounds: int, n: int) -> list[float]:
+        """The first ``n`` open sessions rerun each page ``rounds`` times, all at once;
+        the seconds of every run."""
+        tabs = self.tabs[:n]
+        start = threading.Barrier(len(tabs))
 
         def browse(tab: StreamlitSession) -> list[float]:
             start.wait(timeout=300)
@@ -86,8 +89,8 @@ class Crowd:
                     times.append(run.seconds)
             return times
 
-        with ThreadPoolExecutor(len(self.tabs)) as pool:
-            return [t for times in pool.map(browse, self.tabs) for t in times]
+        with ThreadPoolExecutor(len(tabs)) as pool:
+            return [t for times in pool.map(browse, tabs) for t in times]
 
     def close(self) -> None:
         for tab in self.tabs:
@@ -113,13 +116,18 @@ def measure(
             rss: dict[str, dict[int, float]] = {k: {} for k in crowds}
             p95s: dict[str, dict[int, list[float]]] = {k: {} for k in crowds}
             try:
+                # Memory first, before any burst: N runs at once raise the process's
+                # high-water mark (RSS does not shrink back), which would be counted
+                # as the sessions' own.
                 for n in ns:
                     for name, crowd in crowds.items():
                         crowd.grow(n)
                         rss[name][n] = round(crowd.served.rss_mib(), 1)
+                for n in ns:
                     for _ in range(turns):
                         for name, crowd in crowds.items():
-                            p95s[name].setdefault(n, []).append(p95(crowd.burst(rounds)))
+                            p95s[name].setdefault(n, []).append(p95(crowd.burst(rounds, n)))
+                after = {name: round(crowd.served.rss_mib(), 1) for name, crowd in crowds.items()}
             finally:
                 for crowd in crowds.values():
                     crowd.close()
@@ -131,6 +139,7 @@ def measure(
     }
     return {
         "rss_mib": rss,
+        "rss_mib_after_bursts": after,
         "per_session_mib": per_session,
         "p95_s": {k: {n: statistics.median(v) for n, v in d.items()} for k, d in p95s.items()},
         "p95_ratio": p95_ratio,
@@ -151,6 +160,7 @@ def run(ns: tuple[int, ...] = (1, 20, 50), rounds: int = 3, turns: int = 2) -> l
         "memory_resolved": resolved,
         "per_session_mib": {k: round(v, 2) for k, v in m["per_session_mib"].items()},
         "rss_mib_per_n": m["rss_mib"],
+        "rss_mib_after_bursts": m["rss_mib_after_bursts"],
         "p95_ratio_per_n": {n: round(r, 2) for n, r in m["p95_ratio"].items()},
         "p95_ms_per_n": {
             k: {n: round(v * 1000, 1) for n, v in d.items()} for k, d in m["p95_s"].items()

@@ -171,6 +171,7 @@ def test_web_sessions_at_tiny_scale() -> None:
     assert p95_result.ratio > 0 and p95_result.detail["at_sessions"] == 2
     detail = p95_result.detail
     assert set(detail["rss_mib_per_n"]["tend"]) == set(detail["rss_mib_per_n"]["bare"]) == {1, 2}
+    assert set(detail["rss_mib_after_bursts"]) == {"tend", "bare"}
     assert all(v > 0 for d in detail["p95_ms_per_n"].values() for v in d.values())
 
 
