@@ -165,12 +165,13 @@ def test_a_paired_ratio_divides_within_each_turn() -> None:
 
 
 def test_web_sessions_at_tiny_scale() -> None:
-    memory_result, p95_result = web_sessions.run(ns=(1, 2), rounds=1, turns=1)
+    memory_result, p95_result = web_sessions.run(ns=(1, 2), rounds=1, turns=1, memory_n=3)
     assert memory_result.name == "web_sessions_memory" and memory_result.goal == 1.5
     assert p95_result.name == "web_sessions_p95" and p95_result.goal == 1.3
     assert p95_result.ratio > 0 and p95_result.detail["at_sessions"] == 2
     detail = p95_result.detail
-    assert set(detail["rss_mib_per_n"]["tend"]) == set(detail["rss_mib_per_n"]["bare"]) == {1, 2}
+    assert set(detail["rss_mib_per_n"]["tend"]) == set(detail["rss_mib_per_n"]["bare"]) == {1, 2, 3}
+    assert set(detail["p95_ms_per_n"]["tend"]) == {1, 2}
     assert set(detail["rss_mib_after_bursts"]) == {"tend", "bare"}
     assert all(v > 0 for d in detail["p95_ms_per_n"].values() for v in d.values())
 
