@@ -8,8 +8,11 @@ visitor: every other page is registered as a hidden twin.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from agreements import pages as agreement_pages
 from charter import pages as charter_pages
@@ -172,13 +175,40 @@ def build_pages() -> dict[str, StreamlitPage]:
     }
 
 
-# The pages' addresses (url paths, script hashes) for tests and links. Never handed to
-# st.navigation: see build_pages.
-PAGES: dict[str, StreamlitPage] = build_pages()
+class _SharedPages(Mapping[str, StreamlitPage]):
+    """The pages' addresses (url paths, script hashes) for links and tests, made on first
+    use. Never handed to st.navigation: see build_pages.
+
+    Made lazily, in a script run: an st.Page made outside one (this module imported by a
+    test, a tool or the server before any run) is half made, and every link drawn from
+    it later failed ("'Page' object has no attribute '_url_path'")."""
+
+    def __init__(self) -> None:
+        self._pages: dict[str, StreamlitPage] | None = None
+
+    def made(self) -> dict[str, StreamlitPage]:
+        """The pages, made now if this is the first script run to need them."""
+        if self._pages is None:
+            if get_script_run_ctx(suppress_warning=True) is None:
+                raise RuntimeError("Tend's pages are made in a script run: use them in one.")
+            self._pages = build_pages()
+        return self._pages
+
+    def __getitem__(self, name: str) -> StreamlitPage:
+        return self.made()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.made())
+
+    def __len__(self) -> int:
+        return len(self.made())
+
+
+PAGES = _SharedPages()
 
 
 def navigation_for(
-    user: User | None, pages: dict[str, StreamlitPage] | None = None
+    user: User | None, pages: Mapping[str, StreamlitPage] | None = None
 ) -> dict[str, list[StreamlitPage]]:
     """The menu: sections of pages for this visitor (of ``pages``, by default PAGES)."""
     p = PAGES if pages is None else pages
@@ -258,6 +288,7 @@ def session_menu(user: User | None) -> dict[str, list[StreamlitPage]]:
 
 def run(user: User | None) -> None:
     """Route the request, draw the menu, run the page."""
+    PAGES.made()  # in the first run, so links and tests find them made in a run
     page = st.navigation(session_menu(user), position="sidebar", expanded=True)
     st.session_state["_tend_page_path"] = "/" + page.url_path
     if user is not None:
