@@ -39,6 +39,7 @@ from couples.models import Couple, User
 from infra.db import utcnow
 from infra.errors import InvalidInput, NotAllowed, NotFound
 from notifications.outbox import enqueue
+from notifications.preferences import after_quiet_hours
 
 # --- internal helpers ------------------------------------------------------------------
 
@@ -127,9 +128,16 @@ def _clean_note(note: str | None, label: str = "note") -> str | None:
 
 
 def _notify_answer_needed(
-    session: Session, agreement: Agreement, actor: User, partner: User, key: str, what: str
+    session: Session,
+    agreement: Agreement,
+    actor: User,
+    partner: User,
+    key: str,
+    what: str,
+    now: dt.datetime,
 ) -> None:
-    # Names and ids only: the words of the agreement never travel by mail.
+    # Names and ids only: the words of the agreement never travel by mail. Proposed at
+    # night, it waits for the end of the partner's quiet hours.
     enqueue(
         session,
         kind="agreement_proposed",
@@ -137,6 +145,7 @@ def _notify_answer_needed(
         recipient_user_id=partner.id,
         dedupe_key=f"agreement_proposed:{agreement.id}:{key}",
         context={"name": partner.display_name, "partner": actor.display_name, "what": what},
+        send_after=after_quiet_hours(session, partner, now),
     )
 
 
@@ -205,7 +214,7 @@ def propose_agreement(
     version = _new_version(session, agreement, user_id, title, body, params, now)
     _log(session, agreement, user_id, "proposed", now, version=version)
     _notify_answer_needed(
-        session, agreement, _user(session, user_id), partner, f"v{version.id}", "new"
+        session, agreement, _user(session, user_id), partner, f"v{version.id}", "new", now
     )
     return agreement
 
@@ -325,7 +334,7 @@ def propose_change(
     _log(session, agreement, user_id, action, now, version=version)
     what = {"change_proposed": "change", "countered": "counter", "revised": "change"}[action]
     _notify_answer_needed(
-        session, agreement, _user(session, user_id), partner, f"v{version.id}", what
+        session, agreement, _user(session, user_id), partner, f"v{version.id}", what, now
     )
     return version
 
@@ -389,7 +398,13 @@ def request_retirement(
     agreement.retire_requested_at = now
     _log(session, agreement, user_id, "retire_requested", now, note=reason)
     _notify_answer_needed(
-        session, agreement, _user(session, user_id), partner, f"retire:{now:%Y%m%d%H%M%S}", "retire"
+        session,
+        agreement,
+        _user(session, user_id),
+        partner,
+        f"retire:{now:%Y%m%d%H%M%S}",
+        "retire",
+        now,
     )
     session.flush()
     return agreement
@@ -479,6 +494,7 @@ def flag_for_review(
             recipient_user_id=partner.id,
             dedupe_key=f"agreement_flagged:{agreement.id}:{now:%Y%m%d%H%M%S}",
             context={"name": partner.display_name, "partner": _user(session, user_id).display_name},
+            send_after=after_quiet_hours(session, partner, now),
         )
     session.flush()
     return agreement

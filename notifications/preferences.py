@@ -216,6 +216,17 @@ def held_until(
     return moment if moment > max(due_utc, now) else None
 
 
+def after_quiet_hours(session: Session, user: Recipient, at: dt.datetime) -> dt.datetime:
+    """``at``, or the end of ``user``'s quiet hours when ``at`` falls inside them: when a
+    prompt their partner just caused (a proposal to answer, a flag) may reach them. Not
+    their preferred hour, which is for reminders planned ahead: like a reminder planned
+    late, it goes as soon as quiet hours allow. Whether it goes at all (pause, switched
+    off) is checked when it is due (:func:`held_back_reason`)."""
+    prefs = preferences_for(session, user.id)
+    quiet = DeliveryPrefs(None, prefs.quiet_start, prefs.quiet_end)
+    return delivery_time(at, quiet, user.timezone)
+
+
 @dataclass(frozen=True)
 class UnwrittenMail:
     """A reminder not written because its recipient paused reminders or switched the

@@ -29,6 +29,7 @@ from infra.db import utcnow
 from infra.errors import InvalidInput, NotAllowed, NotFound
 from infra.tokens import new_token, token_hash
 from notifications.outbox import enqueue
+from notifications.preferences import after_quiet_hours
 from reports import content
 from reports.models import (
     ACTIVE,
@@ -254,6 +255,7 @@ def _new_share(
         recipient_user_id=partner.id,
         dedupe_key=f"report_proposed:{share.id}",
         context={"name": partner.display_name, "partner": me.display_name},
+        send_after=after_quiet_hours(session, partner, now),  # proposed at night: at 07:00
     )
     return share
 

@@ -25,8 +25,10 @@ TEST_SUBJECT = (TEMPLATE_DIR / "test" / "subject.txt").read_text().strip()
 
 
 def _couple(s):  # type: ignore[no-untyped-def]
-    """A couple whose setting-up mails (the invitation) are out of the way."""
+    """A couple whose setting-up mails (the invitation) are out of the way, and whose
+    prompts go at any hour (a proposal made at night waits for the end of quiet hours)."""
     c, a, b = make_couple(s)
+    mail_any_time(s, a, b)
     s.execute(update(OutboxMessage).values(status=SENT))
     return c, a, b
 

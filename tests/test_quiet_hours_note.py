@@ -252,3 +252,73 @@ def test_the_check_in_page_says_it_before_and_after_starting(
     assert not at.exception, at.exception
     infos = [i.value.replace("\\", "") for i in at.info]
     assert any(f"Mail to {b.display_name} waits until {end}" in i for i in infos), infos
+
+
+# --- prompts a partner causes: proposals, flags, reports ----------------------------------
+
+
+def _prompt_to(s, user_id: int, kind: str) -> OutboxMessage:  # type: ignore[no-untyped-def]
+    [row] = s.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.recipient_user_id == user_id, OutboxMessage.kind == kind
+        )
+    ).all()
+    return row
+
+
+@pytest.mark.parametrize(
+    ("local", "arrives"),
+    [
+        # 23:38 in Berlin: b's quiet hours (22:00-07:00) hold it until 07:00 there.
+        ("2026-05-12 23:38", "2026-05-13 07:00"),
+        # The night the clocks go forward: 07:00 CEST, 05:00 UTC.
+        ("2026-03-28 23:38", "2026-03-29 07:00"),
+        # In the afternoon it goes at once.
+        ("2026-05-12 15:00", "2026-05-12 15:00"),
+    ],
+)
+def test_a_proposal_made_at_night_waits_for_the_partners_morning(
+    tx, pair, local: str, arrives: str
+) -> None:
+    """Proposals, counters, flags and report proposals go when the partner's quiet hours
+    end, and the one who acted is told so, like any held mail."""
+    from agreements import proposals
+    from agreements.templates import TEMPLATES
+    from reports import content
+    from reports import service as reports
+    from reports.service import ShareInput
+
+    a, b = pair
+    now = _at(local, "Europe/Berlin")
+    expected = _at(arrives, "Europe/Berlin")
+    t = TEMPLATES["cooldown"]
+    with tx() as s:
+        agreement = proposals.propose_agreement(
+            s, a.id, kind=t.key, title=t.title, body=t.body, params=t.params, now=now
+        )
+        s.flush()
+        proposed = _prompt_to(s, b.id, "agreement_proposed")
+        assert proposed.send_after == expected
+        notes = couples.held_mail_notes(s, a.id, [proposed], now=now, viewer_tz=a.timezone)
+        assert notes == (
+            [
+                f"Mail to {b.display_name} waits until 07:00 tomorrow, their morning "
+                f"({expected.astimezone(ZoneInfo(a.timezone)):%H:%M} tomorrow for you)."
+            ]
+            if expected > now
+            else []
+        )
+        agreement_id = agreement.id
+    with tx() as s:  # b accepts in the morning; a flags it that night
+        proposals.accept(s, b.id, agreement_id, now=now + dt.timedelta(hours=8))
+        proposals.flag_for_review(s, a.id, agreement_id, note=None, now=now + dt.timedelta(days=1))
+        s.flush()
+        flagged = _prompt_to(s, b.id, "agreement_flagged")
+        assert flagged.send_after == expected + dt.timedelta(days=1)
+    with tx() as s:
+        last_day = (now + dt.timedelta(days=30)).date()
+        choice = ShareInput([content.SCORES], "Dr. R", "r@example.org", last_day)
+        reports.propose_share(s, a.id, choice, now=now + dt.timedelta(days=1))
+        s.flush()
+        report = _prompt_to(s, b.id, "report_proposed")
+        assert report.send_after == expected + dt.timedelta(days=1)
