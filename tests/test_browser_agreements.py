@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from agreements import proposals, reading
 from infra.db import engine_for, transaction
-from tests.browser import click, fill, open_page, sign_in
+from tests.browser import click, fill, open_page, sign_in_and_land
 from tests.factories import PASSWORD, mail_any_time, make_couple
 
 pytestmark = pytest.mark.browser
@@ -22,7 +22,10 @@ def _alert(page: Page, text: str):  # type: ignore[no-untyped-def]
 
 
 def _sign_in(page: Page, url: str, email: str, name: str) -> None:
-    sign_in(page, url, email, PASSWORD)
+    # Landed, not only signed in: the sign-in page sends the browser on after its run,
+    # and a page opened before that was left again (seen under load: the agreement page
+    # went away under the test, "element is not visible").
+    sign_in_and_land(page, url, email, PASSWORD)
     expect(page.get_by_role("heading", name=f"Hi {name}")).to_be_visible()
 
 
