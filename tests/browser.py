@@ -194,11 +194,16 @@ def _mail_in_flight(database_url: str) -> bool:
 # with a script_finished message (ForwardMsg field 6). This wraps the page's WebSocket to
 # count both, so a helper can wait for the run an action asked for to end, and can tell a
 # press that never reached the server from a slow one, instead of waiting for some time.
+# The sidebar's cooldown control reruns itself every 2 s (is_auto_rerun, ClientState field
+# 6): those requests are the page's own, not an action's, so they are not counted; else a
+# lost press would pass for a sent one whenever the timer fired (seen: a "Propose" press
+# that sent nothing, waited out as a missing message 30 s later).
 RUN_COUNTER = """
 (() => {
   if (window.__tendRuns !== undefined) return;
   const runs = window.__tendRuns = {
-    sent: 0, lastSent: -1, finished: 0, lastFinished: -1, received: 0,
+    sent: 0, lastSent: -1, lastSentFragment: false, finished: 0, lastFinished: -1,
+    lastFinishedFull: -1, received: 0, sockets: 0, closed: 0,
     document: Math.random().toString(36).slice(2),
   };
   const varint = (bytes, pos) => {
@@ -206,27 +211,51 @@ RUN_COUNTER = """
     do { byte = bytes[pos++]; value += (byte & 0x7f) * scale; scale *= 128; } while (byte & 0x80);
     return [value, pos];
   };
-  // The top-level script_finished status of a ForwardMsg, or null.
-  const finishedStatus = (bytes) => {
-    let pos = 0, tag, value;
-    while (pos < bytes.length) {
+  // Calls visit(field, wire, value, start) for each top-level field of a message in
+  // bytes[pos, end); a length-delimited field's value is its length, at start.
+  const fields = (bytes, pos, end, visit) => {
+    let tag, value;
+    while (pos < end) {
       [tag, pos] = varint(bytes, pos);
       const wire = tag & 7;
-      if (wire === 0) {
+      if (wire === 0) { [value, pos] = varint(bytes, pos); visit(tag >> 3, wire, value, pos); }
+      else if (wire === 2) {
         [value, pos] = varint(bytes, pos);
-        if (tag >> 3 === 6) return value;
-      } else if (wire === 2) { [value, pos] = varint(bytes, pos); pos += value; }
+        visit(tag >> 3, wire, value, pos);
+        pos += value;
+      }
       else if (wire === 1) pos += 8;
       else if (wire === 5) pos += 4;
-      else return null;
+      else return;
     }
-    return null;
   };
-  const FINISHED_EARLY_FOR_RERUN = 2;
+  // The top-level script_finished status of a ForwardMsg, or null.
+  const finishedStatus = (bytes) => {
+    let status = null;
+    fields(bytes, 0, bytes.length, (field, wire, value) => {
+      if (field === 6 && wire === 0 && status === null) status = value;
+    });
+    return status;
+  };
+  // A rerun request's ClientState: is it the page's own timer, is it for a fragment?
+  const request = (bytes) => {
+    const found = { auto: false, fragment: false };
+    fields(bytes, 0, bytes.length, (field, wire, length, start) => {
+      if (field !== 11 || wire !== 2) return;
+      fields(bytes, start, start + length, (inner, innerWire, value) => {
+        if (inner === 6 && innerWire === 0) found.auto = value === 1;
+        if (inner === 5 && innerWire === 2 && value > 0) found.fragment = true;
+      });
+    });
+    return found;
+  };
+  const FINISHED_EARLY_FOR_RERUN = 2, FINISHED_FRAGMENT_RUN = 3;
   const Native = window.WebSocket;
   window.WebSocket = class extends Native {
     constructor(...args) {
       super(...args);
+      runs.sockets += 1;
+      this.addEventListener('close', () => { runs.closed += 1; });
       this.addEventListener('message', (event) => {
         const index = runs.received++;
         if (!(event.data instanceof ArrayBuffer)) return;
@@ -234,6 +263,7 @@ RUN_COUNTER = """
         if (status !== null && status !== FINISHED_EARLY_FOR_RERUN) {
           runs.finished += 1;
           runs.lastFinished = index;
+          if (status !== FINISHED_FRAGMENT_RUN) runs.lastFinishedFull = index;
         }
       });
     }
@@ -242,8 +272,12 @@ RUN_COUNTER = """
         : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
         : null;
       if (bytes && bytes[0] === 0x5a) {  // field 11, length-delimited: rerun_script
-        runs.sent += 1;
-        runs.lastSent = runs.received;
+        const asked = request(bytes);
+        if (!asked.auto) {
+          runs.sent += 1;
+          runs.lastSent = runs.received;
+          runs.lastSentFragment = asked.fragment;
+        }
       }
       return super.send(data);
     }
@@ -251,11 +285,14 @@ RUN_COUNTER = """
 })();
 """
 
-# Settled: a run has finished since the last rerun request, in this document.
+# Settled: the run the last request asked for has finished, in this document. A whole
+# page's request is settled by a whole run's end only: a fragment's timer run that ends
+# meanwhile is not the run asked for.
 _SETTLED = """(sent) => {
   const runs = window.__tendRuns;
-  return runs !== undefined && runs.sent >= sent && runs.finished > 0
-    && runs.lastFinished >= runs.lastSent;
+  if (runs === undefined || runs.sent < sent || runs.finished === 0) return false;
+  const end = runs.lastSentFragment ? runs.lastFinished : runs.lastFinishedFull;
+  return end >= runs.lastSent;
 }"""
 _SENT = (
     "([sent, document]) => window.__tendRuns === undefined || "
@@ -295,11 +332,16 @@ def _wait(page: Page, condition: str, arg: object, what: str) -> None:
 
 def act(page: Page, action: Callable[[], object]) -> None:
     """Do ``action`` (a click, a key press) and wait until the Streamlit run it asked for
-    has finished. Fails at once if the action sent nothing to the server: a press that
+    has finished. Fails, saying so, if the action sent nothing to the server: a press that
     was lost, not a slow one."""
     sent, document = page.evaluate("() => [window.__tendRuns.sent, window.__tendRuns.document]")
     action()
-    _wait(page, _SENT, [sent, document], "the action asked the server for no run")
+    try:
+        _wait(page, _SENT, [sent, document], "the action asked the server for no run")
+    except AssertionError as exc:
+        # Say what the page's connection did, to tell a dropped socket from a lost click.
+        runs = page.evaluate("() => window.__tendRuns")
+        raise AssertionError(f"{exc}; the page's runs and sockets: {runs}") from None
     wait_idle(page)
 
 
