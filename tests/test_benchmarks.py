@@ -8,6 +8,7 @@ benchmarks drive their servers and report every figure."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -179,7 +180,11 @@ def test_web_sessions_at_tiny_scale() -> None:
 @pytest.mark.browser
 @pytest.mark.skipif(not Path(browser_pages.CHROMIUM).exists(), reason="no chromium")
 def test_browser_pages_at_tiny_scale() -> None:
-    result = browser_pages.run(repeat=1, years=2, small_years=1)
+    # In a thread of its own: the benchmark starts its own Playwright, and Playwright's sync
+    # API refuses a thread where another one runs (this worker's `browser` fixture, when a
+    # browser test file ran on it first; seen with `-m browser`).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        result = pool.submit(browser_pages.run, repeat=1, years=2, small_years=1).result()
     assert set(result.detail["ratio_per_page"]) == set(browser_pages.PAGES)
     assert result.ratio > 0
     # The trends page drew its six charts, the bare page its one.
