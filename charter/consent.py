@@ -292,12 +292,6 @@ def charter_in_force(
     return charter.agreement_id, causes
 
 
-def charter_agreement_id(session: Session, couple_id: int) -> int | None:
-    """The agreement that holds the couple's charter (its ratings in check-ins)."""
-    agreement = _agreement(session, couple_id)
-    return agreement.id if agreement else None
-
-
 # --- proposing and answering (the agreements' consent) ----------------------------------
 
 

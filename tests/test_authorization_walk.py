@@ -77,7 +77,6 @@ INTERNAL = {
     "charter.reflections.charter_row",
     "charter.consent.root_causes",
     "charter.consent.charter_in_force",
-    "charter.consent.charter_agreement_id",
     "charter.warnings.came_back",
     "charter.warnings.charter_warnings",
     "charter.warnings.root_cause_facts",

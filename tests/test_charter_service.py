@@ -153,7 +153,7 @@ def test_a_charter_is_in_force_only_once_both_consent_and_each_committed(tx, now
         assert [(c.key, c.title) for c in causes] == [("trust", "Trust was broken")]
         assert consent.root_causes(s, cid, at=now + H) == []  # not before the yes
         # It is an agreement like the others: versions and history in the agreements.
-        agreement_id = consent.charter_agreement_id(s, cid)
+        agreement_id = _charter_id(s, cid, now + 3 * H)
         assert [v.state for v in reading.versions(s, a.id, agreement_id)] == [  # type: ignore[arg-type]
             "countered",
             "in_force",
@@ -226,6 +226,13 @@ def test_bad_charters_are_refused_with_a_message_per_field(  # type: ignore[no-u
 
 
 # --- root causes become topics; the warning -----------------------------------------------
+
+
+def _charter_id(s, couple_id: int, at: dt.datetime) -> int:  # type: ignore[no-untyped-def]
+    """The agreement holding the charter in force at ``at`` (its ratings in check-ins)."""
+    found = consent.charter_in_force(s, couple_id, at=at)
+    assert found is not None
+    return found[0]
 
 
 def _charter_in_force(tx, a, b, now, causes=("trust",)) -> None:  # type: ignore[no-untyped-def]
@@ -307,7 +314,7 @@ def test_a_charter_rated_not_kept_brings_the_warning(tx, now, couple) -> None:
     cid, a, b = couple
     _charter_in_force(tx, a, b, now - dt.timedelta(days=2))
     with tx() as s:
-        charter_id = consent.charter_agreement_id(s, cid)
+        charter_id = _charter_id(s, cid, now - dt.timedelta(days=1))
     kept = _round(tx, a, b, now - dt.timedelta(days=1), charter_id=charter_id, kept=(4, 3))
     with tx() as s:
         assert charter_warnings.came_back(s, cid, kept) == []
