@@ -16,11 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -46,6 +47,8 @@ JOB_DEFAULTS = {
     "misfire_grace_time": None,
 }
 JOB_IDS = ("plan", "dispatch")
+# How often the main thread of `tend scheduler` looks for a stop signal it was sent.
+STOP_POLL_SECONDS = 0.2
 
 Planner = Callable[[Session, dt.datetime], int]
 PLANNERS: dict[str, Planner] = {}
@@ -171,8 +174,11 @@ def run_once(now: dt.datetime | None = None) -> PassReport:
     )
 
 
-def build_scheduler(scheduler_class: type[BaseScheduler] = BlockingScheduler) -> BaseScheduler:
-    """The two jobs on a scheduler (a BlockingScheduler in `tend scheduler`)."""
+def build_scheduler(
+    scheduler_class: type[BaseScheduler] = BackgroundScheduler,
+) -> BaseScheduler:
+    """The two jobs on a scheduler (in its own threads: `tend scheduler`'s main thread
+    only waits for a signal, see :func:`run_forever`)."""
     scheduler = scheduler_class(job_defaults=JOB_DEFAULTS, timezone=dt.UTC)
     # In-memory job store, jobs added fresh at start: a restarted scheduler runs both
     # jobs at once, and the planners find everything that became due while it was down.
@@ -197,19 +203,27 @@ def build_scheduler(scheduler_class: type[BaseScheduler] = BlockingScheduler) ->
 
 def run_forever() -> None:
     load_planners()  # an import error should stop the process at start, loudly
-    scheduler = build_scheduler()
+    scheduler = build_scheduler(BackgroundScheduler)
+    signals: list[int] = []
 
-    def stop(signum: int, _frame: object) -> None:
-        log.info("signal %s: finishing the message in flight, then stopping", signum)
-        # The dispatch pass checks this between messages and hands its other claims back.
+    def note(signum: int, _frame: object) -> None:
+        # Only noted here. A handler runs in the main thread wherever it was: inside the
+        # scheduler's own loop, holding a lock (its listeners', a log's) that the job in
+        # flight needs to finish, so waiting for that job here could wait for ever (seen
+        # once: a SIGTERM two seconds after start, while the first passes ran, left no
+        # "scheduler stopped" and `tend serve` exited 1). The main thread stops below.
+        # The dispatch pass checks STOP between messages and hands its other claims back.
         dispatch.STOP.set()
-        # Ctrl-C under `tend serve` arrives twice (from the terminal and forwarded by
-        # serve): the second signal has nothing left to stop.
-        if scheduler.running:
-            scheduler.shutdown(wait=True)
+        signals.append(signum)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info("scheduler started: plan every %s, dispatch every %s", PLAN_EVERY, DISPATCH_EVERY)
+    signal.signal(signal.SIGTERM, note)
+    signal.signal(signal.SIGINT, note)
     scheduler.start()
+    log.info("scheduler started: plan every %s, dispatch every %s", PLAN_EVERY, DISPATCH_EVERY)
+    while not signals:
+        time.sleep(STOP_POLL_SECONDS)
+    # Ctrl-C under `tend serve` arrives twice (from the terminal and forwarded by serve):
+    # the first one stops, the second has nothing left to do.
+    log.info("signal %s: finishing the message in flight, then stopping", signals[0])
+    scheduler.shutdown(wait=True)
     log.info("scheduler stopped")

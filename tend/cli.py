@@ -129,8 +129,12 @@ def serve(port: int, host: str, no_scheduler: bool, show_error_details: bool) ->
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
-    codes = [process.returncode for process in processes]
-    sys.exit(0 if all(code in (0, -signal.SIGTERM, -signal.SIGINT) for code in codes) else 1)
+    stopped = (0, -signal.SIGTERM, -signal.SIGINT)
+    failed = [p for p in processes if p.returncode not in stopped]
+    for process in failed:  # say which one, so a failed stop can be looked into
+        name = "scheduler" if "scheduler" in process.args else "web app"
+        click.echo(f"The {name} ended with exit code {process.returncode}.", err=True)
+    sys.exit(1 if failed else 0)
 
 
 def _is_loopback(host: str) -> bool:

@@ -268,3 +268,25 @@ def test_a_stalling_server_ends_the_pass_queues_the_mails_and_shows_in_healthz(
     assert statuses(tx) == {SENT: count}
     assert set(smtp_sink.count_by_message_id().values()) == {1}
     assert json.loads(healthz(_request("/healthz")).body)["smtp"] == "ok"
+
+
+def test_two_signals_at_once_during_the_first_passes_still_stop_cleanly(
+    database_url: str, engine: Engine, tx, smtp_sink, tmp_path: Path
+) -> None:
+    """As Ctrl-C under `tend serve` does it: the terminal's signal and serve's forwarded
+    one, while the first passes run. The handler only notes them; the main thread stops
+    the scheduler, once, after the message in flight."""
+    count = 20
+    queue(tx, count)
+    smtp_sink.delay_seconds = 0.2
+    env = env_for(database_url, smtp_sink, tmp_path)
+    process = start(["scheduler"], env, tmp_path, "sched")
+    smtp_sink.wait_for(1, timeout=60)
+    process.send_signal(signal.SIGTERM)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0, log_of(tmp_path, "sched")
+    log = log_of(tmp_path, "sched")
+    assert log.count("scheduler stopped") == 1, log
+    assert log.count("finishing the message in flight") == 1, log
+    counts = statuses(tx)
+    assert counts == {SENT: len(smtp_sink.messages()), PENDING: count - counts[SENT]}

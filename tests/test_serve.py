@@ -44,3 +44,22 @@ def test_serve_runs_web_and_scheduler_and_stops_both(
     finally:
         if served.process.poll() is None:
             os.killpg(served.process.pid, signal.SIGKILL)
+
+
+def test_serve_stops_the_web_app_when_the_scheduler_dies_and_says_so(
+    tend_env, tmp_path: Path
+) -> None:
+    served = start_tend(tend_env, tmp_path)
+    try:
+        children = _children(served.process.pid)
+        scheduler = next(
+            pid for pid in children if b"scheduler" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        )
+        os.kill(scheduler, signal.SIGKILL)
+        # Half a Tend is worse than none: the web app is stopped too, and the exit says why.
+        assert served.process.wait(timeout=60) == 1, served.log()
+        assert "The scheduler ended with exit code -9." in served.log()
+        assert "The web app ended" not in served.log()
+    finally:
+        if served.process.poll() is None:
+            os.killpg(served.process.pid, signal.SIGKILL)
