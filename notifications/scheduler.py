@@ -207,13 +207,10 @@ def run_forever() -> None:
     signals: list[int] = []
 
     def note(signum: int, _frame: object) -> None:
-        # Only noted here. A handler runs in the main thread wherever it was: inside the
-        # scheduler's own loop, holding a lock (its listeners', a log's) that the job in
-        # flight needs to finish, so waiting for that job here could wait for ever (seen
-        # once: a SIGTERM two seconds after start, while the first passes ran, left no
-        # "scheduler stopped" and `tend serve` exited 1). The main thread stops below.
-        # The dispatch pass checks STOP between messages and hands its other claims back.
-        dispatch.STOP.set()
+        # Only noted, taking no lock: a handler runs in the main thread wherever it was,
+        # and a second signal (Ctrl-C under `tend serve` comes from the terminal and from
+        # serve) interrupts the first handler. Setting dispatch.STOP here took its lock
+        # twice in one thread and hung the scheduler for good (seen: serve killed it).
         signals.append(signum)
 
     signal.signal(signal.SIGTERM, note)
@@ -222,8 +219,8 @@ def run_forever() -> None:
     log.info("scheduler started: plan every %s, dispatch every %s", PLAN_EVERY, DISPATCH_EVERY)
     while not signals:
         time.sleep(STOP_POLL_SECONDS)
-    # Ctrl-C under `tend serve` arrives twice (from the terminal and forwarded by serve):
-    # the first one stops, the second has nothing left to do.
+    # The dispatch pass checks STOP between messages and hands its other claims back.
+    dispatch.STOP.set()
     log.info("signal %s: finishing the message in flight, then stopping", signals[0])
     scheduler.shutdown(wait=True)
     log.info("scheduler stopped")

@@ -129,6 +129,7 @@ def serve(port: int, host: str, no_scheduler: bool, show_error_details: bool) ->
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
     stopped = (0, -signal.SIGTERM, -signal.SIGINT)
     failed = [p for p in processes if p.returncode not in stopped]
     for process in failed:  # say which one, so a failed stop can be looked into
