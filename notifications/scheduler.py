@@ -203,7 +203,7 @@ def build_scheduler(
 
 def run_forever() -> None:
     load_planners()  # an import error should stop the process at start, loudly
-    scheduler = build_scheduler(BackgroundScheduler)
+    scheduler = build_scheduler()
     signals: list[int] = []
 
     def note(signum: int, _frame: object) -> None:
