@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from couples import data_version
 from infra.db import Base, UTCDateTime, utcnow
 
 # Agreement.status
@@ -226,3 +227,13 @@ class TherapyAppointment(Base):
     # starts_at minus one day; the reminder planner selects rows with remind_at <= now.
     remind_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+# Whose couple each row is about (couples/data_version.py).
+data_version.belongs_to(AgreementVersion.agreement_id, Agreement)
+data_version.belongs_to(AgreementEvent.agreement_id, Agreement)
+data_version.belongs_to(CooldownNote.cooldown_id, Cooldown)
+data_version.belongs_to(CooldownReturn.cooldown_id, Cooldown)
+data_version.belongs_to(TherapySession.agreement_id, Agreement)
+data_version.belongs_to(TherapyAppointment.agreement_id, Agreement)
+data_version.belongs_to(TherapyRating.session_id, TherapySession)

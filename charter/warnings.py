@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session, lazyload
 from charter import consent
 from checkins import agenda, rules, talk, warning_sources
 from checkins.models import Adherence, Participation, Round, TopicEvent
+from couples import data_version
 from couples import service as couples
+from couples.models import Couple
 
 RAISED = "raised"  # a topic linked to the root cause was raised in the round
 NOT_KEPT = "not_kept"  # the charter's changes were rated as not kept in the round
@@ -28,10 +30,27 @@ class CameBack:
     topic_id: int | None
 
 
+# Kept per round while the couple's data version stands still (couples/data_version.py):
+# the review, the history's past reviews and the trends ask again on every rerun.
+_kept: data_version.Kept[tuple[CameBack, ...]] = data_version.Kept(size=512)
+
+
 def came_back(session: Session, couple_id: int, round_id: int) -> list[CameBack]:
     """The root causes that came back in one revealed round of the couple (empty before
     the reveal or without a charter in force when the round opened): raised topics first,
     then a charter rated as not kept."""
+    # The couple as the caller loaded it (no statement), or read now.
+    couple = session.get(Couple, couple_id)
+    if couple is None:
+        return []
+    # A copy: the kept value is shared.
+    kept = _kept.get(
+        session, couple, round_id, lambda: tuple(_came_back(session, couple_id, round_id))
+    )
+    return list(kept)
+
+
+def _came_back(session: Session, couple_id: int, round_id: int) -> list[CameBack]:
     # Its own columns only (the trends page has not loaded it; the review has, and then
     # this reads nothing): not its sheets and pinned agreements, which load by selectin.
     round_ = session.get(

@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from agreements.models import Agreement, AgreementVersion
+from couples import data_version
 from couples.models import Couple, Membership
 from infra.db import Base, UTCDateTime
 
@@ -376,3 +377,14 @@ def _mark_plans_stale(session: Session, _flush_context: object) -> None:
             index_elements=["couple_id"], set_={"next_check_at": statement.excluded.next_check_at}
         )
     )
+
+
+# Whose couple each row is about (couples/data_version.py).
+data_version.belongs_to(RoundAgreement.round_id, Round)
+data_version.belongs_to(Participation.round_id, Round)
+data_version.belongs_to(Answer.participation_id, Participation)
+data_version.belongs_to(Adherence.participation_id, Participation)
+data_version.belongs_to(Concern.participation_id, Participation)
+data_version.belongs_to(TopicEvent.topic_id, Topic)
+# The planner's own note, and a sheet's unsent step: no page of the couple reads them.
+data_version.not_couple_data(CheckinPlan, Draft)

@@ -39,6 +39,7 @@ from checkins.views import (
     RoundQuestions,
     RoundStatus,
 )
+from couples import data_version
 from couples import service as couples
 from couples.models import Couple, Membership, User
 from infra import bulk
@@ -451,6 +452,7 @@ def _insert_rounds(
             )
     bulk.insert_rows(session, Participation.__table__, participations)
     bulk.insert_rows(session, RoundAgreement.__table__, pinned)
+    data_version.changed(session, [couple_id for _round_id, couple_id in inserted])
     # Someone who stopped answering and got the one mail about it hears nothing more.
     quiet = solo.quiet_user_ids(session, {r.user.id for r in reminders})
     # One query for preferences, one for used keys, and no savepoint per row: the keys

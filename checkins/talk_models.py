@@ -11,6 +11,7 @@ import datetime as dt
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from couples import data_version
 from infra.db import Base, UTCDateTime
 
 
@@ -75,3 +76,6 @@ class SoloNotice(Base):
     raised_in_talk_id: Mapped[int | None] = mapped_column(
         ForeignKey("checkin_talks.id", ondelete="SET NULL")
     )
+
+
+data_version.belongs_to(TalkNote.talk_id, Talk)  # couples/data_version.py

@@ -32,7 +32,9 @@ from checkins.models import (
     Round,
 )
 from checkins.warnings import WARNING_LOOKBACK, _early_warnings, _KnownFacts, board_of
+from couples import data_version
 from couples import service as couples
+from couples.models import Membership
 from infra.db import utcnow
 
 # How far back the charts reach: a choice on the page once the history is longer than the
@@ -63,6 +65,14 @@ class Trends:
     ranges: list[str] = field(default_factory=list)
 
 
+# What the page showed is kept while the couple's data version stands still (it moves
+# with every write about the couple, in any process: couples/data_version.py) and for the
+# rest of the minute: each rerun of the page (a range chosen, a warning's button, a window
+# brought back) is then one read of the membership. Keyed by the viewer too (their names
+# and zone); the membership is checked on every call, before anything kept is looked at.
+_kept: data_version.Kept[Trends] = data_version.Kept(size=128)
+
+
 def trends(
     session: Session,
     user_id: int,
@@ -70,13 +80,31 @@ def trends(
     now: dt.datetime | None = None,
     months: int | None = None,
 ) -> Trends:
-    """Everything the trends page shows (the early warnings too), in a fixed number of
-    queries at any history length. ``months``: the charts show only rounds opened in the
-    last that many months (and cooldowns of those months); the warnings read it all."""
-    now = now or utcnow()
+    """Everything the trends page shows (the early warnings too), as of the start of the
+    minute ``now`` falls in, in a fixed number of queries at any history length.
+    ``months``: the charts show only rounds opened in the last that many months (and
+    cooldowns of those months); the warnings read it all. The result is shared with later
+    calls (read it, never change it)."""
+    at = (now or utcnow()).replace(second=0, microsecond=0)
     membership = couples.require_membership(session, user_id)
+    names = _shown_names(membership.couple, user_id)
+    key = (user_id, tuple(names.items()), membership.user.timezone, months, at)
+    return _kept.get(
+        session,
+        membership.couple,
+        key,
+        lambda: _trends(session, membership, names, at, months),
+    )
+
+
+def _trends(
+    session: Session,
+    membership: Membership,
+    names: dict[int, str],
+    now: dt.datetime,
+    months: int | None,
+) -> Trends:
     couple = membership.couple
-    names = _shown_names(couple, user_id)
     at_couple = _couple_param(couple.id)
     rounds = session.execute(_rounds_with_counts_query(), at_couple).all()
     opened_at = {r.id: r.opened_at for r in rounds}

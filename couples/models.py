@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from infra.db import Base, UTCDateTime, utcnow
@@ -111,6 +112,12 @@ class Couple(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set when a partner leaves: the space then stays readable but frozen.
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Moves on with every write about the couple (couples/data_version.py). It starts
+    # anywhere, so a new couple given a deleted one's id (SQLite reuses the highest) does
+    # not meet what was kept for the old one.
+    data_version: Mapped[int] = mapped_column(
+        BigInteger, default=lambda: secrets.randbits(40), server_default="0"
+    )
 
     members: Mapped[list[Membership]] = relationship(
         back_populates="couple", order_by="Membership.seat", lazy="selectin"

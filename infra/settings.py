@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         default="https://www.thehotline.org", description="support line's website (chat)"
     )
     emergency_number: str = Field(default="911", description="emergency number")
+    verify_kept: bool = Field(
+        default=False,
+        description="compute again whatever a page reuses from memory and fail if it "
+        "differs (couples/data_version.py; the test suite turns it on, it undoes the saving)",
+    )
 
     @field_validator("database_url")
     @classmethod

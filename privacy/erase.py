@@ -18,7 +18,7 @@ from collections.abc import Callable
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from couples import passwords
+from couples import data_version, passwords
 from couples import service as couples
 from couples.accounts import get_user
 from couples.models import (
@@ -115,6 +115,8 @@ def erase_account(session: Session, user_id: int, *, now: dt.datetime | None = N
     for membership in list(
         session.scalars(select(Membership).where(Membership.user_id == user_id))
     ):
+        # What the partner's pages show of the shared history changed (couples/data_version.py).
+        data_version.changed(session, [membership.couple_id])
         others = session.scalar(
             select(Membership.id).where(
                 Membership.couple_id == membership.couple_id, Membership.user_id != user_id

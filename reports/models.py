@@ -8,6 +8,7 @@ import datetime as dt
 from sqlalchemy import JSON, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from couples import data_version
 from infra.db import Base, UTCDateTime
 
 # ReportShare.state
@@ -70,3 +71,7 @@ class ReportVisit(Base):
         ForeignKey("report_shares.id", ondelete="CASCADE"), index=True
     )
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+# A therapist opening the link changes nothing the couple's pages show.
+data_version.not_couple_data(ReportVisit)  # couples/data_version.py

@@ -21,6 +21,11 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "TEND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = bool(os.environ.get("CI"))
+# Whatever a page reuses from memory is computed again and compared
+# (couples/data_version.py): a write that does not move the couple's data version fails
+# the test that reads after it.
+VERIFY_KEPT = {"TEND_VERIFY_KEPT": "true"}
+os.environ.update(VERIFY_KEPT)
 
 
 def _postgres_available() -> str | None:
@@ -99,6 +104,7 @@ def tend_env(
         "TEND_BASE_URL": "http://tend.test",
         "TEND_SECRET_KEY": "test-secret-key",
         "TEND_MAIL_FROM": "Tend <tend@tend.test>",
+        **VERIFY_KEPT,
     }
     for name in [n for n in os.environ if n.startswith("TEND_")]:
         monkeypatch.delenv(name)
