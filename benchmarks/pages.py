@@ -8,6 +8,10 @@ bare page that draws one Altair chart from a 120-row frame, in turns. Ratio: the
 Tend page's median time over the bare page's in the same turn. SQL statements per page
 run are counted (a ``before_cursor_execute`` listener) for the demo couple at one year
 (a database of its own) and at ten years: equal counts mean no query per round.
+
+The trends page keeps what it computed until the couple's data changes
+(couples/data_version.py), so its runs above reuse it; its first run after a write is
+measured apart, in turns with the bare page (``trends_first_after_a_write``).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from streamlit.testing.v1 import AppTest
 
 from benchmarks.common import Result, interleaved_samples, paired_ratio
 from checkins import answers, rounds
-from couples import accounts
+from couples import accounts, data_version
+from couples import service as couples
 from infra.db import engine_for, transaction
 from infra.settings import get_settings
 from tend.cli import STREAMLIT_OPTIONS
@@ -156,12 +161,45 @@ def _measure(*, years: int, small_years: int, repeat: int) -> dict[str, Any]:
         bare = AppTest.from_file(BARE, default_timeout=60)
         runners = {"bare": _runner(bare)} | {name: _runner(at) for name, at in apps.items()}
         samples = interleaved_samples(runners, repeat=repeat)
+        first = _first_after_a_write(runners["bare"], runners["trends"], big, repeat=repeat)
+        _moved_on(big)
+        with StatementCounter() as counter:
+            runners["trends"]()
     return {
         "times": {name: statistics.median(values) for name, values in samples.items()},
         "ratios": {name: paired_ratio(samples, name, "bare") for name in PAGES},
         "statements": statements,
         "history_build_s": round(built, 1),
+        "trends_first_after_a_write": {
+            "median_s": round(statistics.median(first["trends"]), 4),
+            "ratio": round(paired_ratio(first, "trends", "bare"), 2),
+            "statements": counter.count,
+        },
     }
+
+
+def _moved_on(user_id: int) -> None:
+    """A write about the couple (its data version moves, as with any answer or
+    agreement): what the trends page kept is not used again."""
+    with transaction() as s:
+        data_version.changed(s, [couples.require_membership(s, user_id).couple_id])
+
+
+def _first_after_a_write(
+    bare: Any, trends: Any, user_id: int, *, repeat: int
+) -> dict[str, list[float]]:
+    """The trends page's first run after each write (nothing kept to reuse), in turns with
+    the bare page; the write itself is not timed."""
+    samples: dict[str, list[float]] = {"bare": [], "trends": []}
+    for _ in range(repeat):
+        start = time.perf_counter()
+        bare()
+        samples["bare"].append(time.perf_counter() - start)
+        _moved_on(user_id)
+        start = time.perf_counter()
+        trends()
+        samples["trends"].append(time.perf_counter() - start)
+    return samples
 
 
 def run(repeat: int = 15) -> Result:
@@ -180,5 +218,7 @@ def run(repeat: int = 15) -> Result:
             "sql_statements_1y_vs_10y": statements,
             "statements_equal": equal,
             "history_build_s": m["history_build_s"],
+            # What the trends page reuses is dropped at each write about the couple.
+            "trends_first_after_a_write": m["trends_first_after_a_write"],
         },
     )
