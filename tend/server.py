@@ -9,6 +9,7 @@ import pyarrow  # noqa: F401
 import streamlit as st
 from starlette.middleware import Middleware
 
+from tend.backend_address import BackendAddressMiddleware
 from tend.device_cookie import DeviceCookieMiddleware
 from tend.headers import SecurityHeadersMiddleware
 from tend.routes import ROUTES
@@ -16,7 +17,11 @@ from tend.routes import ROUTES
 app = st.App(
     str(Path(__file__).resolve().parent.parent / "app.py"),
     routes=ROUTES,
-    middleware=[Middleware(SecurityHeadersMiddleware), Middleware(DeviceCookieMiddleware)],
+    middleware=[
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(DeviceCookieMiddleware),
+        Middleware(BackendAddressMiddleware),
+    ],
 )
 
 # What is loaded by now (Streamlit, SQLAlchemy, Altair, pyarrow: some 260,000 objects)

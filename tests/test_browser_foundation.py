@@ -58,3 +58,20 @@ def test_partner_a_invites_partner_b_who_joins_through_the_mailed_link(served, n
     wait_idle(a)
     expect(a.get_by_text("Alex (you)")).to_be_visible()
     expect(a.get_by_text("Blair", exact=True)).to_be_visible()
+
+
+def test_a_page_opened_at_its_own_address_connects_without_looking_for_its_server(
+    served, new_context
+) -> None:
+    """A link in a mail opens /sign_in or /checkin directly: the page finds its server at
+    once (tend/backend_address.py), not after a 404 under the page's own address."""
+    page = new_context().new_page()
+    asked: list[str] = []
+    sockets: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    open_page(page, served.url + "/sign_in")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert [url for url in asked if "/sign_in/" in url] == []
+    assert f"{served.url}/_stcore/health" in asked
+    assert sockets == [served.url.replace("http://", "ws://") + "/_stcore/stream"]
