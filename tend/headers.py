@@ -7,7 +7,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # What each directive allows, and why Streamlit needs it:
 # - script-src 'unsafe-inline': st.html(..., unsafe_allow_javascript=True) runs inline
-#   scripts (the quick exit, the redirect to Tend's routes after signing in).
+#   scripts (the quick exit, the redirect to Tend's routes after signing in), and the
+#   index page names its server in one (tend/backend_address.py).
 #   'unsafe-eval': Vega (the trend charts) compiles its expressions with Function().
 # - style-src 'unsafe-inline': Streamlit's styling library injects <style> elements and
 #   style attributes at run time.
