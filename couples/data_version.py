@@ -10,8 +10,8 @@ Nothing has to remember to move it:
   classes that are not about a couple's shared life are left out with :func:`not_couple_data`;
   ``tests/test_data_version.py`` holds that every table hanging off a couple is one or the
   other;
-- a statement written without the ORM (the planner's bulk inserts, the reveal's updates,
-  erasure) names its couples with :func:`changed`.
+- a statement written without the ORM (the planner's bulk inserts, erasure) names its
+  couples with :func:`changed`.
 
 The number moves when the transaction commits, as its last statement, so that the couple's
 row is locked only for that moment and always after every other row (no lock cycles with
