@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 
 import pytest
@@ -34,7 +35,10 @@ def _through(
         return {"type": "http.request"}
 
     scope = {"type": "http", "method": method, "path": "/checkin", "headers": []}
-    asyncio.run(BackendAddressMiddleware(app)(scope, receive, send))
+    # In a thread of its own: a browser test run before on this worker leaves Playwright's
+    # event loop running in this one, and asyncio.run() refuses to nest.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, BackendAddressMiddleware(app)(scope, receive, send)).result()
     return sent[0], b"".join(m.get("body", b"") for m in sent[1:])
 
 
