@@ -138,15 +138,23 @@ def test_sigkill_mid_batch_then_restart_delivers_everything(
     assert statuses(tx) == {SENT: count}
 
 
+def _sending_slowly(  # type: ignore[no-untyped-def]
+    database_url: str, tx, smtp_sink, tmp_path: Path, count: int, *, sent: int
+) -> subprocess.Popen[bytes]:
+    """`tend scheduler` sending ``count`` queued mails to a server that takes 0.2 s for
+    each, once ``sent`` of them have arrived."""
+    queue(tx, count)
+    smtp_sink.delay_seconds = 0.2
+    process = start(["scheduler"], env_for(database_url, smtp_sink, tmp_path), tmp_path, "sched")
+    smtp_sink.wait_for(sent, timeout=60)
+    return process
+
+
 def test_sigterm_finishes_the_message_in_flight_and_hands_back_the_rest(
     database_url: str, engine: Engine, tx, smtp_sink, tmp_path: Path
 ) -> None:
     count = 40
-    queue(tx, count)
-    smtp_sink.delay_seconds = 0.2
-    env = env_for(database_url, smtp_sink, tmp_path)
-    process = start(["scheduler"], env, tmp_path, "sched")
-    smtp_sink.wait_for(3, timeout=60)
+    process = _sending_slowly(database_url, tx, smtp_sink, tmp_path, count, sent=3)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0, log_of(tmp_path, "sched")
     assert "scheduler stopped" in log_of(tmp_path, "sched")
@@ -278,11 +286,7 @@ def test_two_signals_at_once_during_the_first_passes_still_stop_cleanly(
     handler is still handling another (which hung the scheduler when the handler took a
     lock). The main thread stops the scheduler, once, after the message in flight."""
     count = 20
-    queue(tx, count)
-    smtp_sink.delay_seconds = 0.2
-    env = env_for(database_url, smtp_sink, tmp_path)
-    process = start(["scheduler"], env, tmp_path, "sched")
-    smtp_sink.wait_for(1, timeout=60)
+    process = _sending_slowly(database_url, tx, smtp_sink, tmp_path, count, sent=1)
     # Signals until the scheduler says it is stopping: some arrive while the handler
     # handles another. (Once it is stopping, the interpreter's own exit may end it on one.)
     deadline = time.monotonic() + 5
