@@ -27,7 +27,9 @@ from checkins.models import (
 )
 from checkins.rounds import _get_round, _participation, _round_of_user
 from checkins.views import NUL_PROBLEM, AdherenceInput, ConcernInput, RoundQuestions, Sheet
+from couples import data_version
 from couples import service as couples
+from couples.models import Membership
 from infra.db import utcnow
 from infra.errors import InvalidInput, NotAllowed, NotFound
 
@@ -53,9 +55,39 @@ class AdherenceComparison:
     highlight: bool
 
 
+@dataclass(frozen=True)
+class ReviewedRound:
+    """The round a review is of, as plain values: a review is kept between page runs
+    (ORM objects in it would be expired by the reading transaction's rollback)."""
+
+    id: int
+    opened_at: dt.datetime
+    reviewed_at: dt.datetime | None
+    reviewed_by: frozenset[int]  # the partners who confirmed they went through it
+
+
+@dataclass(frozen=True)
+class ReviewedItem:
+    """An action item agreed on in the round."""
+
+    id: int
+    text: str
+    owner_user_id: int | None
+    done_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ReviewedQuestion:
+    """A shared custom question asked in the round."""
+
+    id: int
+    prompt: str
+    kind: str
+
+
 @dataclass
 class Review:
-    round: Round
+    round: ReviewedRound
     me: str
     partner: str
     mine: Sheet
@@ -65,8 +97,8 @@ class Review:
     previous_totals: dict[str, int | None]  # "me" / "partner" -> total in the round before
     previous_certainty: dict[str, int | None]
     topics: list[tuple[str, str, str]]  # (who, topic title, what bothers + need)
-    action_items: list[ActionItem]
-    custom_questions: list[CustomQuestion]
+    action_items: list[ReviewedItem]
+    custom_questions: list[ReviewedQuestion]
     agreement_titles: dict[int, str]
     # user id -> name, both partners (who owns an action item), from the loaded couple.
     owners: dict[int, str] = field(default_factory=dict)
@@ -153,13 +185,31 @@ def _both(round_: Round, user_id: int) -> tuple[Participation, Participation]:
     return mine, other
 
 
+# Reviews are kept while the couple's data version stands still (it moves with every
+# write about the couple, in any process: couples/data_version.py): the check-in and
+# history pages draw one on every run. Keyed by the viewer and the names they see (a
+# renamed partner is no write about the couple); the membership is checked on every call.
+_kept: data_version.Kept[Review] = data_version.Kept(size=256)
+
+
 def review(session: Session, user_id: int, round_id: int) -> Review:
-    """Everything the review draws, in a fixed number of statements: the membership, the
-    round (with its participations and agreements) and the previous round are loaded
-    once, and the four sheets (this round and the one before, both partners) in one
-    query each for answers, adherence and concerns."""
+    """Everything the review draws. The result is shared with later calls (read it,
+    never change it)."""
     membership = couples.require_membership(session, user_id)
+    names = _shown_names(membership.couple, user_id)
+    key = (user_id, round_id, membership.user.display_name, tuple(names.items()))
+    return _kept.get(
+        session, membership.couple, key, lambda: _review(session, membership, round_id)
+    )
+
+
+def _review(session: Session, membership: Membership, round_id: int) -> Review:
+    """The review, in a fixed number of statements: the round (with its participations
+    and agreements) and the previous round are loaded once, and the four sheets (this
+    round and the one before, both partners) in one query each for answers, adherence
+    and concerns."""
     couple = membership.couple
+    user_id = membership.user_id
     round_ = _get_round(session, round_id)
     if round_ is None or round_.couple_id != couple.id:
         raise NotFound("No such check-in.")
@@ -233,9 +283,18 @@ def review(session: Session, user_id: int, round_id: int) -> Review:
         for who, sheet in (("you", mine), (partner_name, theirs))
         for c in sheet.concerns
     ]
-    items = list(session.scalars(items_q, {"round_id": round_.id}))
+    items = [
+        ReviewedItem(i.id, i.text, i.owner_user_id, i.done_at)
+        for i in session.scalars(items_q, {"round_id": round_.id})
+    ]
+    reviewed = ReviewedRound(
+        round_.id,
+        round_.opened_at,
+        round_.reviewed_at,
+        frozenset(p.user_id for p in round_.participations if p.reviewed_at),
+    )
     return Review(
-        round_,
+        reviewed,
         me_name,
         partner_name,
         mine,
@@ -246,7 +305,7 @@ def review(session: Session, user_id: int, round_id: int) -> Review:
         prev_certainty,
         topics,
         items,
-        shared_custom,
+        [ReviewedQuestion(q.id, q.prompt, q.kind) for q in shared_custom],
         {a.agreement_id: a.title for a in questions.agreements},
         _shown_names(couple, user_id),
         warning_sources.warnings_for_round(
@@ -371,6 +430,6 @@ class ReviewedTogether:
 def reviewed_together(review_: Review, user_id: int) -> ReviewedTogether:
     """The confirmations of a loaded review's round (no query)."""
     round_ = review_.round
-    mine = any(p.reviewed_at for p in round_.participations if p.user_id == user_id)
-    theirs = any(p.reviewed_at for p in round_.participations if p.user_id != user_id)
+    mine = user_id in round_.reviewed_by
+    theirs = any(uid != user_id for uid in round_.reviewed_by)
     return ReviewedTogether(mine, theirs, round_.reviewed_at)

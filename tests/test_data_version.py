@@ -1,7 +1,7 @@
 """A couple's data version (couples/data_version.py) moves with every write about the
-couple, in the writing transaction, and the trends page kept in memory
-(checkins/trends.py) is reused only while it stands still: never stale, never anyone
-else's."""
+couple, in the writing transaction, and what pages keep in memory (the trends page,
+checkins/trends.py; the review, checkins/review.py) is reused only while it stands
+still: never stale, never anyone else's."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
+from checkins import review as checkin_review
 from checkins import rounds, trends
 from checkins.models import Answer, Participation, Round, Topic
 from couples import data_version
@@ -157,6 +158,34 @@ def test_the_kept_page_is_reused_until_either_partner_writes_and_for_one_minute(
     with tx() as s:
         after = trends.trends(s, a.id, now=now)
     assert after is not first and len(after.satisfaction) == 4
+
+
+def test_the_kept_review_is_each_viewers_own_and_follows_every_write_and_rename(
+    tx, now, reuse_without_checking
+) -> None:
+    """The review (drawn on every run of the check-in and history pages) is kept like the
+    trends page: each partner's is their own (their own sheet is "mine"), a write by
+    either partner drops it, and a partner's new name (no write about the couple) is
+    said at once."""
+    with tx() as s:
+        _c, a, b = make_couple(s, now=now - dt.timedelta(days=60))
+    round_id = full_round(tx, a, b, now - dt.timedelta(days=30), sheet(16), sheet(8))
+    with tx() as s:
+        first = checkin_review.review(s, a.id, round_id)
+        assert checkin_review.review(s, a.id, round_id) is first
+        theirs = checkin_review.review(s, b.id, round_id)
+        assert (first.mine.satisfaction, theirs.mine.satisfaction) == (16, 8)
+    with tx() as s:
+        checkin_review.add_action_item(s, b.id, round_id, "Walk on Sundays", None, now=now)
+    with tx() as s:
+        after = checkin_review.review(s, a.id, round_id)
+        assert [i.text for i in after.action_items] == ["Walk on Sundays"]
+        assert checkin_review.review(s, a.id, round_id) is after
+    with tx() as s:
+        s.get(User, b.id).display_name = "Sammy"  # type: ignore[union-attr]
+    with tx() as s:
+        renamed = checkin_review.review(s, a.id, round_id)
+    assert (after.partner, renamed.partner) == ("B", "Sammy")
 
 
 def test_a_write_that_does_not_move_the_version_is_caught_by_the_suites_check(tx, now) -> None:
