@@ -48,9 +48,7 @@ class RoundSummary:
     totals: dict[int, int]  # revealed rounds only
 
 
-def _shown_names(couple: Couple, viewer_id: int) -> dict[int, str]:
-    """user id -> the name ``viewer_id`` may see (a partner who left: "Former partner")."""
-    return {m.user_id: couples.member_name(m, viewer_id) for m in couple.members}
+_shown_names = couples.shown_names
 
 
 def shown_names(session: Session, user_id: int) -> dict[int, str]:

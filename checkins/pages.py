@@ -52,11 +52,9 @@ def checkin_page() -> None:
         other = next((m for m in couple.members if m.user_id != user.id), None) if couple else None
         partner = other.user if other else None
         partner_name = couples.member_name(other, user.id) if other else ""
-        round_ = checkin_rounds.current_round(session, user.id) if couple else None
-        status = checkin_rounds.round_status(session, user.id, round_.id) if round_ else None
-        # Loaded here, with the round and membership this transaction already holds.
+        status = checkin_rounds.current_status(session, user.id) if couple else None
         review = (
-            checkin_review.review(session, user.id, round_.id)
+            checkin_review.review(session, user.id, status.round.id)
             if status is not None and status.phase == "review"
             else None
         )

@@ -36,6 +36,7 @@ from checkins.views import (
     MIN_DUE_DAYS,
     NUDGE_AFTER,
     ROUND_PAGE,
+    RoundDates,
     RoundQuestions,
     RoundStatus,
 )
@@ -657,6 +658,28 @@ def current_round(session: Session, user_id: int) -> Round | None:
     )
 
 
+# The current round's status is kept while the couple's data version stands still (it
+# moves with every write about the couple, in any process: couples/data_version.py):
+# the check-in and home pages ask on every run. Keyed by the viewer and the names they
+# see (a renamed partner is no write about the couple).
+_kept_status: data_version.Kept[RoundStatus | None] = data_version.Kept(size=256)
+
+
+def current_status(session: Session, user_id: int) -> RoundStatus | None:
+    """The status of :func:`current_round` for ``user_id``, None without one (or
+    without a couple). Shared with later calls: read it, never change it."""
+    membership = couples.membership_of(session, user_id)
+    if membership is None:
+        return None
+    key = (user_id, tuple(couples.shown_names(membership.couple, user_id).items()))
+
+    def compute() -> RoundStatus | None:
+        round_ = current_round(session, user_id)
+        return round_status(session, user_id, round_.id) if round_ else None
+
+    return _kept_status.get(session, membership.couple, key, compute)
+
+
 def round_status(session: Session, user_id: int, round_id: int) -> RoundStatus:
     # The membership once (not again for the partner): a page asks this on every run.
     couple = couples.require_membership(session, user_id).couple
@@ -675,7 +698,7 @@ def round_status(session: Session, user_id: int, round_id: int) -> RoundStatus:
     else:
         phase = "answer"
     return RoundStatus(
-        round=round_,
+        round=RoundDates(round_.id, round_.opened_at, round_.due_at, round_.reviewed_at),
         phase=phase,
         my_status=mine.status,
         # Whether the partner has submitted is not an answer: the mail says so too.

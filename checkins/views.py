@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from checkins import survey
 from checkins.models import (
     CustomQuestion,
-    Round,
     RoundAgreement,
 )
 
@@ -72,8 +71,18 @@ class RoundQuestions:
 
 
 @dataclass(frozen=True)
+class RoundDates:
+    """A round's id and moments, as plain values (a status is kept between page runs)."""
+
+    id: int
+    opened_at: dt.datetime
+    due_at: dt.datetime
+    reviewed_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
 class RoundStatus:
-    round: Round
+    round: RoundDates
     phase: str  # answer | waiting | review | closed
     my_status: str
     partner_status: str

@@ -122,6 +122,11 @@ def member_name(membership: Membership, viewer_id: int) -> str:
     return membership.user.display_name
 
 
+def shown_names(couple: Couple, viewer_id: int) -> dict[int, str]:
+    """user id -> the name ``viewer_id`` may see, for everyone in ``couple``."""
+    return {m.user_id: member_name(m, viewer_id) for m in couple.members}
+
+
 def shown_name(session: Session, viewer_id: int, user_id: int) -> str:
     """The name of a person as ``viewer_id`` may see it, for author/consent lines in
     shared history: the viewer's own name, the partner's current name while they are

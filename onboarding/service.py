@@ -376,8 +376,7 @@ def dashboard(
 
     now = now or utcnow()
     couple = couples.require_membership(session, user_id).couple
-    round_ = rounds.current_round(session, user_id)
-    status = rounds.round_status(session, user_id, round_.id) if round_ else None
+    status = rounds.current_status(session, user_id)
     topics = checkin_history.topics(session, user_id)
     board = checkin_warnings.warning_board(session, user_id, now=now, topics=topics)
     return Dashboard(

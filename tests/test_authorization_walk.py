@@ -73,6 +73,7 @@ INTERNAL = {
     "agreements.cooldowns.cooldown_history_of",  # the warnings' inputs, couple resolved
     "agreements.therapy.therapy_history_of",
     "couples.service.member_name",  # takes a membership the caller already holds
+    "couples.service.shown_names",  # takes a couple the caller already holds
     # The charter's reads for the talk, the warnings and the report (couple resolved):
     "charter.reflections.charter_row",
     "charter.consent.root_causes",

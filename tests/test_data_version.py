@@ -27,7 +27,7 @@ from privacy import erase
 from tend import demo
 from tests.factories import make_couple, make_user
 from tests.test_checkins_plans import WEEKLY_SUNDAY_BERLIN
-from tests.test_checkins_service import agree, full_round, sheet
+from tests.test_checkins_service import agree, full_round, save_and_submit, sheet
 
 
 def _version(s: Session, couple_id: int | None = None) -> int:
@@ -186,6 +186,33 @@ def test_the_kept_review_is_each_viewers_own_and_follows_every_write_and_rename(
     with tx() as s:
         renamed = checkin_review.review(s, a.id, round_id)
     assert (after.partner, renamed.partner) == ("B", "Sammy")
+
+
+def test_the_kept_round_status_follows_each_partners_submission(
+    tx, now, reuse_without_checking
+) -> None:
+    """The check-in and home pages' status of the current round is kept per viewer and
+    moves with either partner's submission."""
+    with tx() as s:
+        _c, a, b = make_couple(s, now=now - dt.timedelta(days=60))
+        assert rounds.current_status(s, a.id) is None
+    with tx() as s:
+        round_id = rounds.start_round_now(s, a.id, now=now).id
+    with tx() as s:
+        first = rounds.current_status(s, a.id)
+        assert first is not None and first.round.id == round_id
+        assert rounds.current_status(s, a.id) is first
+        assert (first.phase, first.partner_status) == ("answer", "pending")
+    with tx() as s:
+        save_and_submit(s, b, round_id, sheet(), now)
+    with tx() as s:
+        after_b = rounds.current_status(s, a.id)
+        assert (after_b.phase, after_b.partner_status) == ("answer", "submitted")  # type: ignore[union-attr]
+        assert rounds.current_status(s, b.id).phase == "waiting"  # type: ignore[union-attr]
+    with tx() as s:
+        save_and_submit(s, a, round_id, sheet(), now)
+    with tx() as s:
+        assert rounds.current_status(s, a.id).phase == "review"  # type: ignore[union-attr]
 
 
 def test_a_write_that_does_not_move_the_version_is_caught_by_the_suites_check(tx, now) -> None:
