@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from tend.press_guard import PRESS_GUARD_JS
+
 # The phone's "I need a cooldown" (agreements.pages.cooldown_shortcut) shows only where
 # the sidebar folds away; on wider screens the sidebar's control is on screen.
 PHONE_ONLY = "tend-phone-only"
@@ -116,8 +118,14 @@ FOCUS_JS = """
 </script>"""
 
 
+# With the press guard's script (tend/press_guard.py): two elements in all, drawn on
+# every run of every page, where each element is a message of its own.
+SCRIPTS = FOCUS_JS + PRESS_GUARD_JS
+
+
 def page_aids() -> None:
-    """Install the style and the focus script (every run; the script acts once)."""
+    """Install the style, the focus script and the press guard (every run; each script
+    acts once)."""
     st.html(CSS)
     with st.container(key="tend-a11y"):
-        st.html(FOCUS_JS, unsafe_allow_javascript=True)
+        st.html(SCRIPTS, unsafe_allow_javascript=True)

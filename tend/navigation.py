@@ -26,7 +26,6 @@ from privacy import pages as safety_pages
 from reports import pages as report_pages
 from tend import web
 from tend.a11y import page_aids
-from tend.press_guard import press_guard
 
 
 def build_pages() -> dict[str, StreamlitPage]:
@@ -298,8 +297,7 @@ def run(user: User | None) -> None:
             # "I need a cooldown" must be reachable from every page in a tap or two.
             agreement_pages.cooldown_control(cooldown)
     safety_pages.quick_exit()
-    page_aids()
-    press_guard()
+    page_aids()  # the style and scripts of every page (focus, contrast, press guard)
     if user is not None:
         agreement_pages.cooldown_shortcut(cooldown)
     web.show_held_mail()

@@ -6,11 +6,11 @@ follows can move the page (seen: 486 px) before the mouse-up, which then lands b
 the button: the browser sends the click to their common ancestor and the press is gone,
 with nothing on the screen to say so. This script notices exactly that case (the pointer
 did not move, the button did) and presses the button once. A press the person moved
-away from on purpose, or one that landed, is left alone."""
+away from on purpose, or one that landed, is left alone.
+
+Installed on every page with the focus script (tend.a11y.page_aids)."""
 
 from __future__ import annotations
-
-import streamlit as st
 
 PRESS_GUARD_JS = """
 <script>
@@ -38,14 +38,3 @@ PRESS_GUARD_JS = """
   }, true);
 })();
 </script>"""
-
-
-KEY = "tend-press-guard"
-
-
-def press_guard() -> None:
-    """Install the guard in this page (once per page; every run calls it). Its element
-    is hidden, so it takes no room at the top of the page; the script runs all the same."""
-    st.html(f"<style>.st-key-{KEY} {{ display: none; }}</style>")  # style only: no room
-    with st.container(key=KEY):
-        st.html(PRESS_GUARD_JS, unsafe_allow_javascript=True)
