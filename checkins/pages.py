@@ -872,6 +872,40 @@ def _remember_range() -> None:
     st.session_state[TRENDS_CHOSEN] = st.session_state[TRENDS_RANGE]
 
 
+TRENDS_CHART = "trends_chart"
+TRENDS_CHART_CHOSEN = "_tend_trends_chart"  # kept across pages, as the range is
+# Each chart: its name in the choice, and its heading.
+CHARTS = {
+    "satisfaction": ("Satisfaction", "Satisfaction (0-20)"),
+    "gaps": ("Gap between you", "Gap between you"),
+    "adherence": ("Agreements kept", "Agreements kept (1-5)"),
+    "cooldowns": ("Cooldowns", "Cooldowns per month"),
+    "open_topics": ("Open topics", "Open topics"),
+    "participation": ("Check-ins answered", "Check-ins answered and missed"),
+}
+
+
+def _remember_chart() -> None:
+    st.session_state[TRENDS_CHART_CHOSEN] = st.session_state[TRENDS_CHART]
+
+
+def _chart_rows(data: trends.Trends) -> dict[str, list[dict]]:
+    """The rows of each chart that has any, in the order the choice offers them."""
+    rows = {
+        "satisfaction": data.satisfaction,
+        "gaps": data.gaps,
+        "adherence": data.adherence,
+        "cooldowns": data.cooldowns if any(c["count"] for c in data.cooldowns) else [],
+        "open_topics": data.open_topics,
+        "participation": [
+            {"opened_at": r["opened_at"], "what": what, "count": r[what]}
+            for r in data.participation
+            for what in ("answered", "missed")
+        ],
+    }
+    return {name: chart_rows for name, chart_rows in rows.items() if chart_rows}
+
+
 def trends_page() -> None:
     user = web.current_user()
     # The range chosen before (the radio below is drawn after the read).
@@ -884,6 +918,22 @@ def trends_page() -> None:
         for w in data.warnings:
             show_warning(w, user.id, "trends")
     show_talked_about(data.talked_about)
+    charts = _chart_rows(data)
+    # One chart at a time, chosen here: six drawn at once took a phone's browser as long
+    # as six pages of one chart each (docs/performance.md, browser_pages).
+    names = list(charts)
+    shown_chart = names[0] if names else None
+    if len(names) > 1:
+        wanted = st.session_state.get(TRENDS_CHART_CHOSEN, names[0])
+        shown_chart = st.radio(
+            "Chart",
+            names,
+            index=names.index(wanted if wanted in charts else names[0]),
+            format_func=lambda name: CHARTS[name][0],
+            key=TRENDS_CHART,
+            horizontal=True,
+            on_change=_remember_chart,
+        )
     offered = data.ranges
     if offered:
         # A range no longer offered (the history is shorter): the shortest that holds it all.
@@ -901,29 +951,9 @@ def trends_page() -> None:
     elif not data.satisfaction:
         st.write("Trends appear after your first check-in that you both answered.")
         st.page_link(web.page("checkin"), label="Go to the check-in", icon="➡️")
-    if data.satisfaction:
-        st.subheader("Satisfaction (0-20)")
-        _chart("satisfaction", data.satisfaction)
-    if data.gaps:
-        st.subheader("Gap between you")
-        _chart("gaps", data.gaps)
-    if data.adherence:
-        st.subheader("Agreements kept (1-5)")
-        _chart("adherence", data.adherence)
-    if any(c["count"] for c in data.cooldowns):
-        st.subheader("Cooldowns per month")
-        _chart("cooldowns", data.cooldowns)
-    if data.open_topics:
-        st.subheader("Open topics")
-        _chart("open_topics", data.open_topics)
-    if data.participation:
-        st.subheader("Check-ins answered and missed")
-        rows = [
-            {"opened_at": r["opened_at"], "what": what, "count": r[what]}
-            for r in data.participation
-            for what in ("answered", "missed")
-        ]
-        _chart("participation", rows)
+    if shown_chart in charts:
+        st.subheader(CHARTS[shown_chart][1])
+        _chart(shown_chart, charts[shown_chart])
 
 
 # Series colours at 3:1 or more against the page in both themes (white and Streamlit's

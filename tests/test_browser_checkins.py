@@ -12,7 +12,16 @@ from playwright.sync_api import Page, expect
 from checkins import rounds, survey
 from couples import accounts
 from infra.db import engine_for, transaction
-from tests.browser import answer_checkin, click, field, fill, go_to_step, open_page, wait_idle
+from tests.browser import (
+    answer_checkin,
+    choose,
+    click,
+    field,
+    fill,
+    go_to_step,
+    open_page,
+    wait_idle,
+)
 from tests.factories import mail_any_time, make_couple
 
 pytestmark = pytest.mark.browser
@@ -97,6 +106,15 @@ def test_two_partners_answer_privately_then_review_side_by_side(
         text = page_text(blair)
         assert SAFETY_WORDS not in text and "Not always" not in text, path
     served.wait_for_mail("alex@example.org", "ready to review")
+
+    # Trends draw one chart at a time: satisfaction first, then the one chosen.
+    open_page(blair, served.url + "/trends")
+    charts = blair.locator('[data-testid="stMain"] [data-testid="stVegaLiteChart"]')
+    expect(blair.get_by_role("heading", name="Satisfaction (0-20)")).to_be_visible()
+    choose(blair, "Chart", "Gap between you")
+    expect(blair.get_by_role("heading", name="Gap between you")).to_be_visible()
+    expect(charts).to_have_count(1)
+    expect(charts.locator("canvas, svg").first).to_be_visible()
 
 
 def test_a_partner_shows_older_check_ins_in_the_history(served, new_context, database_url) -> None:  # type: ignore[no-untyped-def]

@@ -218,6 +218,46 @@ def test_trends_charts_carry_their_spec_and_rows(signed_in, tx) -> None:  # type
         assert sorted(r["total"] for r in rows) == [10, 16]
 
 
+def test_trends_draw_one_chart_at_a_time_the_one_chosen(signed_in, tx) -> None:  # type: ignore[no-untyped-def]
+    """Six charts drawn at once cost a browser as much as six pages: the page draws the
+    chart chosen (satisfaction first), offers only charts with something to show, and
+    keeps the choice on reruns and across pages."""
+    import json
+
+    a, b, token, now = signed_in
+    with tx() as s:
+        round_id = rounds.start_round_now(s, a.id, now=now - dt.timedelta(days=1)).id
+    answer_round(tx, a, b, round_id, now - dt.timedelta(hours=1), sheet(16), sheet(10))
+
+    def drawn(at: AppTest) -> tuple[str, str]:
+        (chart,) = at.get("vega_lite_chart")
+        return at.subheader[-1].value, json.loads(chart.proto.spec)["encoding"]["y"]["field"]
+
+    at = _app(token, "trends")
+    at.run()
+    assert not at.exception, at.exception
+    choice = at.radio(key="trends_chart")
+    # No agreement to keep, no cooldown ever taken: neither chart is offered.
+    assert choice.options == [
+        "Satisfaction",
+        "Gap between you",
+        "Open topics",
+        "Check-ins answered",
+    ]
+    assert drawn(at) == ("Satisfaction (0-20)", "total")
+    choice.set_value("gaps").run()
+    assert drawn(at) == ("Gap between you", "gap")
+    at.run()
+    assert drawn(at) == ("Gap between you", "gap")
+    at._page_hash = calc_hash("checkin_history")
+    at.run()
+    assert not at.get("vega_lite_chart")
+    at._page_hash = calc_hash("trends")
+    at.run()
+    assert at.radio(key="trends_chart").value == "gaps"
+    assert drawn(at) == ("Gap between you", "gap")
+
+
 def test_trends_show_two_years_first_and_the_range_chosen(signed_in, tx) -> None:  # type: ignore[no-untyped-def]
     """Check-ins 30, 18 and 6 months ago: the charts open on the last two years, and
     the range chosen redraws them with that range's rounds only."""
