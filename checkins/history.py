@@ -48,13 +48,10 @@ class RoundSummary:
     totals: dict[int, int]  # revealed rounds only
 
 
-_shown_names = couples.shown_names
-
-
 def shown_names(session: Session, user_id: int) -> dict[int, str]:
     """For pages: the names of the people in my couple space, as I may see them."""
     couple = couples.couple_of(session, user_id)
-    return _shown_names(couple, user_id) if couple else {}
+    return couples.shown_names(couple, user_id) if couple else {}
 
 
 def _couple(session: Session, user_id: int) -> Couple:
@@ -329,7 +326,7 @@ def topic_history(
     if topic is None or topic.couple_id != couple.id:
         raise NotFound("No such topic.")
     view = next(v for v in _topic_views(session, couple.id) if v.id == topic_id)
-    names = _shown_names(couple, user_id)
+    names = couples.shown_names(couple, user_id)
     rows = session.scalars(
         select(TopicEvent)
         .where(TopicEvent.topic_id == topic_id)

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from checkins import survey
 from checkins.answers import _store_round_scores
-from checkins.history import _shown_names
 from checkins.models import (
     ActionItem,
     Adherence,
@@ -167,7 +166,7 @@ def _export_checkins(session: Session, user_id: int) -> dict[str, list[dict]]:
     }
 
     couple = couples.couple_of(session, user_id)
-    names = _shown_names(couple, user_id) if couple else {}
+    names = couples.shown_names(couple, user_id) if couple else {}
     # The partner's side: revealed rounds of my current couple, revealed answers only.
     theirs = (
         session.execute(

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from checkins import rules, survey, warning_sources
 from checkins.answers import _lock_round, _sheet_from_rows
-from checkins.history import COUPLE, _couple_param, _shown_names
+from checkins.history import COUPLE, _couple_param
 from checkins.models import (
     ActionItem,
     Adherence,
@@ -196,8 +196,8 @@ def review(session: Session, user_id: int, round_id: int) -> Review:
     """Everything the review draws. The result is shared with later calls (read it,
     never change it)."""
     membership = couples.require_membership(session, user_id)
-    names = _shown_names(membership.couple, user_id)
-    key = (user_id, round_id, membership.user.display_name, tuple(names.items()))
+    names = couples.shown_names(membership.couple, user_id)  # the viewer's own name too
+    key = (user_id, round_id, tuple(names.items()))
     return _kept.get(
         session, membership.couple, key, lambda: _review(session, membership, round_id)
     )
@@ -307,7 +307,7 @@ def _review(session: Session, membership: Membership, round_id: int) -> Review:
         items,
         [ReviewedQuestion(q.id, q.prompt, q.kind) for q in shared_custom],
         {a.agreement_id: a.title for a in questions.agreements},
-        _shown_names(couple, user_id),
+        couples.shown_names(couple, user_id),
         warning_sources.warnings_for_round(
             session, couple.id, round_.id, known_revealed=round_.revealed_at is not None
         ),

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from checkins import agenda, agreements_port, survey
 from checkins import review as checkin_review
-from checkins.history import _shown_names, _topic_views
+from checkins.history import _topic_views
 from checkins.models import ActionItem, Round
 from checkins.rounds import _round_of_user
 from checkins.talk_models import SoloNotice, Talk, TalkNote
@@ -211,7 +211,7 @@ def talk_view(
     couple = couples.require_membership(session, user_id).couple
     talk = _talk_of(session, round_.id)
     items = agenda.build(_facts(session, user_id, round_, talk))
-    names = _shown_names(couple, user_id)
+    names = couples.shown_names(couple, user_id)
     names[user_id] = "You"
     partner_id = next(p.user_id for p in round_.participations if p.user_id != user_id)
     mine: dict[str, str] = {}

@@ -19,7 +19,6 @@ from checkins.history import (
     COUPLE,
     _adherence_query,
     _couple_param,
-    _shown_names,
     _topic_log_query,
     _totals_query,
 )
@@ -87,7 +86,7 @@ def trends(
     calls (read it, never change it)."""
     at = (now or utcnow()).replace(second=0, microsecond=0)
     membership = couples.require_membership(session, user_id)
-    names = _shown_names(membership.couple, user_id)
+    names = couples.shown_names(membership.couple, user_id)
     key = (user_id, tuple(names.items()), membership.user.timezone, months, at)
     return _kept.get(
         session,

@@ -23,7 +23,6 @@ from checkins.history import (
     _adherence_query,
     _couple,
     _couple_param,
-    _shown_names,
     _topic_views,
     _totals_query,
 )
@@ -181,7 +180,7 @@ def warning_board(
     caller read them already (the home page's dashboard)."""
     couple = _couple(session, user_id)
     found = _early_warnings(
-        session, couple.id, _shown_names(couple, user_id), now=now, topics=topics
+        session, couple.id, couples.shown_names(couple, user_id), now=now, topics=topics
     )
     return board_of(session, couple.id, found)
 
@@ -198,7 +197,7 @@ def mark_talked_about(
     worse."""
     now = now or utcnow()
     couple = couples.require_active_couple(session, user_id)
-    found = _early_warnings(session, couple.id, _shown_names(couple, user_id), now=now)
+    found = _early_warnings(session, couple.id, couples.shown_names(couple, user_id), now=now)
     return warning_marks.mark_talked_about(session, couple.id, user_id, found, key, now=now)
 
 
