@@ -209,20 +209,33 @@ def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
         st.progress(where.number / where.total, text=f"Step {where.number} of {where.total}")
         st.subheader(step.title)
     _focus_step_on_arrival(step.key)
+    if st.session_state.pop(UPDATED_ELSEWHERE, None) == step.key:
+        st.info(UPDATED_NOTE)
     part = _STEP_FIELDS[step.key](round_id, questions, stored, topics, partner_name or "my partner")
     # Filled after saving: the support panel, for this person only, when it is needed.
     support_slot = st.container()
+    # The step as this tab last showed it saved: another device's later save is not
+    # overwritten by this one (checkins.steps.save_step).
+    base_key = _key(round_id, f"base_{step.key}")
     try:
         with web.action() as session:
-            changed = steps.save_step(session, user_id, round_id, step.key, part)
+            outcome = steps.save_step(
+                session, user_id, round_id, step.key, part, base=st.session_state.get(base_key)
+            )
     except TendError as exc:
         web.show_error(exc, _labels(questions))
         saved = False
     else:
-        saved = True
-        if changed:
+        saved = outcome in (steps.SAVED, steps.UNCHANGED)
+        if outcome == steps.NEWER_ELSEWHERE:
+            _show_saved_answers(round_id, step.key)
+        elif outcome == steps.BOTH_CHANGED:
+            _choose_between_devices(user_id, round_id, step.key, part, questions)
+        else:
+            st.session_state[base_key] = part
+        if outcome == steps.SAVED:
             st.caption(f"Saved as a draft at {dt.datetime.now(dt.UTC):%H:%M} UTC.")
-        elif not submitted:
+        elif outcome == steps.UNCHANGED and not submitted:
             st.caption("Your answers are saved as you go.")
     if step.key == steps.SAFETY and survey.safety_is_concerning(part.values):
         with support_slot:
@@ -273,6 +286,49 @@ def _step_buttons(
             st.rerun()
 
 
+UPDATED_ELSEWHERE = "ck_updated_elsewhere"
+UPDATED_NOTE = "You changed this step on another device: here is what you saved there."
+
+
+def _forget_fields(round_id: int) -> None:
+    """Drop this round's fields from the tab: they are drawn again from what is saved."""
+    prefix = _key(round_id, "")
+    for name in [k for k in st.session_state if str(k).startswith(prefix)]:
+        del st.session_state[name]
+
+
+def _show_saved_answers(round_id: int, step: str) -> None:
+    """This tab was behind: the step as saved on another device, said once."""
+    _forget_fields(round_id)
+    st.session_state[UPDATED_ELSEWHERE] = step
+    st.rerun()
+
+
+def _choose_between_devices(
+    user_id: int, round_id: int, step: str, part: Sheet, questions: RoundQuestions
+) -> None:
+    """The step was changed here and, differently, on another device since this tab last
+    showed it saved: nothing is saved until the person says which to keep."""
+    st.warning(
+        "You also changed this step on another device, and saved something different "
+        "there. Which answers should stay?"
+    )
+    with st.container(horizontal=True):
+        keep = st.button("Keep what is here", key=f"ck_keep_here_{round_id}_{step}")
+        show = st.button("Show what I saved there", key=f"ck_show_there_{round_id}_{step}")
+    if show:
+        _show_saved_answers(round_id, step)
+    elif keep:
+        try:
+            with web.action() as session:
+                steps.save_step(session, user_id, round_id, step, part)
+        except TendError as exc:
+            web.show_error(exc, _labels(questions))
+        else:
+            st.session_state[_key(round_id, f"base_{step}")] = part
+            st.rerun()
+
+
 def _go(user_id: int, round_id: int, step: str, *, saved: bool) -> None:
     """Move to ``step``, unless this step could not be saved: then stay, with what was
     typed still in its fields and the message beside them."""
@@ -286,9 +342,7 @@ def _go(user_id: int, round_id: int, step: str, *, saved: bool) -> None:
         web.show_error(exc)
         return
     # The next step's fields start from what is saved (on this device or another).
-    prefix = _key(round_id, "")
-    for name in [k for k in st.session_state if str(k).startswith(prefix)]:
-        del st.session_state[name]
+    _forget_fields(round_id)
     st.session_state[ARRIVED] = step
     st.rerun()
 

@@ -10,7 +10,8 @@ safety answer, and moving to it changes nothing the partner can see).
 
 A step's answers are saved as they are given, merged with what the sheet already holds
 (:func:`save_step`), so leaving a step, reloading or switching devices loses nothing
-that was saved. The step itself is kept per participation (``Draft``): another device
+that was saved; a device left open on a step never overwrites what another saved there
+since it last showed the step. The step itself is kept per participation (``Draft``): another device
 opens the sheet where it was left. Both are read only for the acting user's own sheet.
 """
 
@@ -202,6 +203,11 @@ def move(
     return _position(questions, step)
 
 
+# What saving a step did (:func:`save_step`).
+SAVED, UNCHANGED = "saved", "unchanged"
+NEWER_ELSEWHERE, BOTH_CHANGED = "newer_elsewhere", "both_changed"
+
+
 def save_step(
     session: Session,
     user_id: int,
@@ -209,17 +215,28 @@ def save_step(
     step: str,
     part: Sheet,
     *,
+    base: Sheet | None = None,
     now: dt.datetime | None = None,
-) -> bool:
-    """Save ``step``'s answers as they are now, keeping every other step's; True when
-    something changed. Refused (``InvalidInput``, per field) as :func:`save_answers`
-    refuses, and then nothing is written."""
+) -> str:
+    """Save ``step``'s answers as they are now, keeping every other step's: SAVED when
+    something changed, UNCHANGED when nothing did. Refused (``InvalidInput``, per field)
+    as :func:`save_answers` refuses, and then nothing is written.
+
+    ``base`` is the step as this device last showed it saved. When the stored step
+    differs from it, another device (a second tab, a phone left open) saved the step
+    since, and a stale device must not overwrite that unasked: with nothing changed
+    here, nothing is written (NEWER_ELSEWHERE: the device shows the stored answers);
+    with changes here too, nothing is written either (BOTH_CHANGED: the person chooses,
+    and keeping theirs is a save without ``base``)."""
     stored = my_answers(session, user_id, round_id)
+    here, there = part_of(part, step), part_of(stored, step)
+    if base is not None and not same(there, part_of(base, step)) and not same(here, there):
+        return NEWER_ELSEWHERE if same(here, part_of(base, step)) else BOTH_CHANGED
     whole = merged(stored, step, part)
     if same(whole, stored):
-        return False
+        return UNCHANGED
     save_answers(session, user_id, round_id, whole, now=now)
-    return True
+    return SAVED
 
 
 def drafts_of(session: Session, user_id: int) -> list[dict]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from checkins import rounds, survey
+from checkins import answers, rounds, survey
 from couples import accounts
 from infra.db import engine_for, transaction
 from tests.browser import (
@@ -152,3 +152,47 @@ def test_a_whole_check_in_on_a_phone_resumed_on_another_device(served, phone, da
     assert "ALEX-STEP" not in text and NOTE not in text
     with transaction(engine) as s:
         assert rounds.round_status(s, b.id, round_id).partner_status == "submitted"
+
+
+def test_a_phone_left_open_never_overwrites_what_the_laptop_saved_since(
+    served, phone, database_url
+) -> None:
+    """Alex writes on the phone, then on the laptop; the phone, left open on the old
+    words, is pressed again: it shows the laptop's words (and says why) instead of
+    saving its own over them. Changed on both, nothing is saved until Alex chooses."""
+    engine = engine_for(database_url)
+    with transaction(engine) as s:
+        _c, a, _b = make_couple(s, "alex@example.org", "blair@example.org", name="Alex & Blair")
+        round_id = rounds.start_round_now(s, a.id).id
+        links = [accounts.issue_sign_in_link(s, a.id, "/checkin") for _ in range(2)]
+
+    def went_well() -> str | None:
+        with transaction(engine) as s:
+            return answers.my_answers(s, a.id, round_id).texts.get("went_well")
+
+    alex_phone = phone()
+    follow(alex_phone, served.url, links[0])
+    go_to_step(alex_phone, "In my own words")
+    fill(alex_phone, survey.WENT_WELL.prompt, "PHONE: the walk")
+    laptop = phone()
+    follow(laptop, served.url, links[1])
+    assert step_title(laptop) == "In my own words"
+    fill(laptop, survey.WENT_WELL.prompt, "LAPTOP: the walk, and dinner")
+    assert went_well() == "LAPTOP: the walk, and dinner"
+
+    # The phone, untouched since, is pressed: the laptop's words stay and show.
+    click(alex_phone, "Next")
+    expect(alex_phone.get_by_text("You changed this step on another device")).to_be_visible()
+    expect(field(alex_phone, survey.WENT_WELL.prompt)).to_have_value("LAPTOP: the walk, and dinner")
+    assert step_title(alex_phone) == "In my own words"
+    assert went_well() == "LAPTOP: the walk, and dinner"
+
+    # Changed on both: nothing is saved until Alex chooses; the phone's words stay typed.
+    fill(laptop, survey.WENT_WELL.prompt, "LAPTOP again")
+    fill(alex_phone, survey.WENT_WELL.prompt, "PHONE again")
+    expect(alex_phone.get_by_text("Which answers should stay?")).to_be_visible()
+    assert went_well() == "LAPTOP again"
+    expect(field(alex_phone, survey.WENT_WELL.prompt)).to_have_value("PHONE again")
+    click(alex_phone, "Keep what is here")
+    expect(alex_phone.get_by_text("Which answers should stay?")).to_have_count(0)
+    assert went_well() == "PHONE again"

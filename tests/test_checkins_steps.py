@@ -60,16 +60,51 @@ def test_saving_a_step_keeps_every_other_step(tx, open_round) -> None:  # type: 
         changed = steps.save_step(
             s, a.id, round_id, "feel", Sheet(values={"sat_happy": 3, "certainty": 1})
         )
-        assert changed
+        assert changed == steps.SAVED
         mine = answers.my_answers(s, a.id, round_id)
         assert mine.values == {"sat_happy": 3, "safety": 4}
         assert mine.texts == {"went_well": "Walks"}
         # The same answers again write nothing.
-        assert not steps.save_step(s, a.id, round_id, "feel", Sheet(values={"sat_happy": 3}))
+        unchanged = steps.save_step(s, a.id, round_id, "feel", Sheet(values={"sat_happy": 3}))
+        assert unchanged == steps.UNCHANGED
         # Emptying a step's text removes it; the other steps stay.
         steps.save_step(s, a.id, round_id, "words", Sheet(texts={"went_well": " "}))
         assert answers.my_answers(s, a.id, round_id).texts == {}
         assert answers.my_answers(s, a.id, round_id).values == {"sat_happy": 3, "safety": 4}
+
+
+def test_a_device_left_open_never_overwrites_what_another_saved_since(tx, open_round) -> None:  # type: ignore[no-untyped-def]
+    """A phone shows the step as saved at 9:00 (its base); a laptop saves the step at
+    9:05. The phone, untouched, is refused and shows the laptop's answers; changed on
+    both, nothing is written until the person chooses (a save without base keeps the
+    phone's)."""
+    a, _b, round_id = open_round
+    phone_saw = Sheet(values={"sat_happy": 2})
+    with tx() as s:
+        assert steps.save_step(s, a.id, round_id, "feel", phone_saw) == steps.SAVED
+    with tx() as s:  # the laptop
+        laptop = Sheet(values={"sat_happy": 4})
+        assert steps.save_step(s, a.id, round_id, "feel", laptop, base=phone_saw) == steps.SAVED
+    with tx() as s:  # the phone, untouched, reruns
+        outcome = steps.save_step(s, a.id, round_id, "feel", phone_saw, base=phone_saw)
+        assert outcome == steps.NEWER_ELSEWHERE
+        assert answers.my_answers(s, a.id, round_id).values == {"sat_happy": 4}
+    with tx() as s:  # the phone, changed
+        mine = Sheet(values={"sat_happy": 1})
+        assert (
+            steps.save_step(s, a.id, round_id, "feel", mine, base=phone_saw) == steps.BOTH_CHANGED
+        )
+        assert answers.my_answers(s, a.id, round_id).values == {"sat_happy": 4}
+        # Both typed the same: nothing to choose.
+        same = steps.save_step(s, a.id, round_id, "feel", laptop, base=phone_saw)
+        assert same == steps.UNCHANGED
+        # "Keep what is here".
+        assert steps.save_step(s, a.id, round_id, "feel", mine) == steps.SAVED
+        assert answers.my_answers(s, a.id, round_id).values == {"sat_happy": 1}
+    with tx() as s:  # another step's change elsewhere is no conflict on this one
+        words = Sheet(texts={"went_well": "Walks"})
+        assert steps.save_step(s, a.id, round_id, "words", words) == steps.SAVED
+        assert steps.save_step(s, a.id, round_id, "feel", mine, base=mine) == steps.UNCHANGED
 
 
 def test_a_refused_step_writes_nothing(tx, open_round) -> None:  # type: ignore[no-untyped-def]
