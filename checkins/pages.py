@@ -216,7 +216,7 @@ def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
     support_slot = st.container()
     # The step as this tab last showed it saved: another device's later save is not
     # overwritten by this one (checkins.steps.save_step).
-    base_key = _key(round_id, f"base_{step.key}")
+    base_key = _base_key(round_id, step.key)
     try:
         with web.action() as session:
             outcome = steps.save_step(
@@ -290,6 +290,11 @@ UPDATED_ELSEWHERE = "ck_updated_elsewhere"
 UPDATED_NOTE = "You changed this step on another device: here is what you saved there."
 
 
+def _base_key(round_id: int, step: str) -> str:
+    # Under the fields' prefix: forgotten with them (moving on, or reloaded from saved).
+    return _key(round_id, f"base_{step}")
+
+
 def _forget_fields(round_id: int) -> None:
     """Drop this round's fields from the tab: they are drawn again from what is saved."""
     prefix = _key(round_id, "")
@@ -325,7 +330,7 @@ def _choose_between_devices(
         except TendError as exc:
             web.show_error(exc, _labels(questions))
         else:
-            st.session_state[_key(round_id, f"base_{step}")] = part
+            st.session_state[_base_key(round_id, step)] = part
             st.rerun()
 
 
@@ -922,8 +927,9 @@ TRENDS_RANGE = "trends_range"
 TRENDS_CHOSEN = "_tend_trends_range"
 
 
-def _remember_range() -> None:
-    st.session_state[TRENDS_CHOSEN] = st.session_state[TRENDS_RANGE]
+def _remember(widget: str, kept: str) -> None:
+    """Keep a choice past the page: the widget's own state goes when the page does."""
+    st.session_state[kept] = st.session_state[widget]
 
 
 TRENDS_CHART = "trends_chart"
@@ -937,10 +943,6 @@ CHARTS = {
     "open_topics": ("Open topics", "Open topics"),
     "participation": ("Check-ins answered", "Check-ins answered and missed"),
 }
-
-
-def _remember_chart() -> None:
-    st.session_state[TRENDS_CHART_CHOSEN] = st.session_state[TRENDS_CHART]
 
 
 def _chart_rows(data: trends.Trends) -> dict[str, list[dict]]:
@@ -986,7 +988,8 @@ def trends_page() -> None:
             format_func=lambda name: CHARTS[name][0],
             key=TRENDS_CHART,
             horizontal=True,
-            on_change=_remember_chart,
+            on_change=_remember,
+            args=(TRENDS_CHART, TRENDS_CHART_CHOSEN),
         )
     offered = data.ranges
     if offered:
@@ -998,7 +1001,8 @@ def trends_page() -> None:
             index=offered.index(shown),
             key=TRENDS_RANGE,
             horizontal=True,
-            on_change=_remember_range,
+            on_change=_remember,
+            args=(TRENDS_RANGE, TRENDS_CHOSEN),
         )
     if not data.satisfaction and offered:
         st.write("No check-in you both answered in this range: choose a longer one.")

@@ -11,8 +11,9 @@ safety answer, and moving to it changes nothing the partner can see).
 A step's answers are saved as they are given, merged with what the sheet already holds
 (:func:`save_step`), so leaving a step, reloading or switching devices loses nothing
 that was saved; a device left open on a step never overwrites what another saved there
-since it last showed the step. The step itself is kept per participation (``Draft``): another device
-opens the sheet where it was left. Both are read only for the acting user's own sheet.
+since it last showed the step. The step itself is kept per participation (``Draft``):
+another device opens the sheet where it was left. Both are read only for the acting
+user's own sheet.
 """
 
 from __future__ import annotations
