@@ -489,21 +489,29 @@ def send_reminders(session: Session, now: dt.datetime | None = None) -> int:
     nothing yet before ``NUDGE_AFTER``; then a nudge, or the closing warning once within
     ``CLOSING_NOTICE`` of the due date. A reminder sent (or found sent) moves the note
     to the next one; one declined by the person's preferences (off, paused) leaves it,
-    so it is looked at again while it can still matter."""
+    so it is looked at again while it can still matter.
+
+    A couple space that ended (one of them left) reminds neither of them: the round
+    stays open to its due date, but nobody can answer it any more."""
     now = now or utcnow()
     rows = session.execute(
-        select(Participation, Round)
+        select(Participation, Round, Couple.ended_at)
         .join(Round, Round.id == Participation.round_id)
+        .join(Couple, Couple.id == Round.couple_id)
         .where(Participation.remind_at <= now)
         .with_for_update(skip_locked=True, of=Participation)
     ).all()
     written = 0
-    quiet = solo.quiet_user_ids(session, {p.user_id for p, _r in rows})
-    for participation, round_ in rows:
+    quiet = solo.quiet_user_ids(session, {p.user_id for p, _r, _e in rows})
+    for participation, round_, couple_ended_at in rows:
         if participation.user_id in quiet:
             participation.remind_at = None  # no nudges for them this round
             continue
-        if round_.closed_at is not None or participation.status not in (PENDING, DRAFT):
+        if (
+            couple_ended_at is not None
+            or round_.closed_at is not None
+            or participation.status not in (PENDING, DRAFT)
+        ):
             participation.remind_at = None
             continue
         if now < round_.opened_at + NUDGE_AFTER:  # a note set early (the migration's)

@@ -26,7 +26,7 @@ from checkins import rules, survey
 from checkins.models import MISSED, SUBMITTED, Answer, Participation, Round
 from checkins.talk_models import SoloNotice
 from couples import service as couples
-from couples.models import User
+from couples.models import Couple, User
 from infra import bulk
 from infra.db import utcnow
 from infra.errors import NotAllowed
@@ -77,9 +77,13 @@ def _streak(session: Session, couple_id: int, user_id: int) -> tuple[int, int | 
 def notice_after_close(session: Session, closed: Sequence[Round], now: dt.datetime) -> int:
     """After rounds close: someone who answered is back (their notice ends); someone who
     missed two in a row while the partner answered gets a notice and the one mail.
-    Safe to run again: a notice is unique per person and streak, the mail per notice."""
+    Safe to run again: a notice is unique per person and streak, the mail per notice.
+    A couple space that ended (one of them left) gets no notice: nobody can answer there
+    any more, and the one who left must hear nothing more from it."""
     mailed = 0
     for round_ in closed:
+        couple = session.get(Couple, round_.couple_id)
+        ended = couple is None or couple.ended_at is not None
         for p in round_.participations:
             if p.status == SUBMITTED:
                 for notice in session.scalars(
@@ -89,7 +93,7 @@ def notice_after_close(session: Session, closed: Sequence[Round], now: dt.dateti
                 ):
                     notice.back_at = now
                 continue
-            if p.status != MISSED:
+            if p.status != MISSED or ended:
                 continue
             count, first, partner_answered = _streak(session, round_.couple_id, p.user_id)
             if count < rules.MISSED_IN_A_ROW or first is None or not partner_answered:

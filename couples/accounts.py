@@ -9,7 +9,7 @@ import unicodedata
 from dataclasses import dataclass
 from zoneinfo import available_timezones
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, bindparam, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,8 +17,10 @@ from couples import passwords
 from couples.clients import is_device_key
 from couples.models import (
     AuthSession,
+    Couple,
     FailedSignIn,
     KnownDevice,
+    Membership,
     OneTimeToken,
     PendingRegistration,
     User,
@@ -572,9 +574,26 @@ def timezone_of(user_id: ColumnElement[int | None]) -> ColumnElement[str | None]
     return select(User.timezone).where(User.id == user_id).scalar_subquery()
 
 
+def couple_space_ended(session: Session, user_id: int) -> bool:
+    """Whether ``user_id`` had a couple space and has none in force now (they left, or
+    their partner did and the space is read-only). Someone who never had one: False."""
+    in_force = func.max(
+        case((Membership.left_at.is_(None) & Couple.ended_at.is_(None), 1), else_=0)
+    )
+    seats, open_seats = session.execute(
+        select(func.count(Membership.id), in_force)
+        .join(Couple, Couple.id == Membership.couple_id)
+        .where(Membership.user_id == user_id)
+    ).one()
+    return seats > 0 and not open_seats
+
+
 # The mail machinery sits below accounts and asks through this port (docs/architecture.md).
 accounts_port.install(
     accounts_port.Accounts(
-        user_exists=user_exists, issue_sign_in_link=issue_sign_in_link, timezone_of=timezone_of
+        user_exists=user_exists,
+        issue_sign_in_link=issue_sign_in_link,
+        timezone_of=timezone_of,
+        couple_space_ended=couple_space_ended,
     )
 )

@@ -1,10 +1,11 @@
 """What the mail machinery needs from accounts, which sit above it (docs/architecture.md).
 
-Three questions: does this person exist; a single-use sign-in link for a mail, issued
-when the mail leaves so its short lifetime starts then; and a person's time zone, as a
+Four questions: does this person exist; a single-use sign-in link for a mail, issued
+when the mail leaves so its short lifetime starts then; a person's time zone, as a
 SQL expression, so that a query of the mail machinery can read it beside its own tables
 in one statement (dispatch pushing a reminder's retry out of quiet hours, in the
-transaction that records the failure). ``couples.accounts`` installs
+transaction that records the failure); and whether the couple space a person had has
+ended (a prompt planned before one of them left is not sent after). ``couples.accounts`` installs
 the answers when it is imported (listed in ``tend/registry.py``); the outbox, dispatch
 and preferences ask through here and never import the couple kernel.
 """
@@ -38,11 +39,19 @@ class TimezoneOf(Protocol):
     def __call__(self, user_id: ColumnElement[int | None]) -> ColumnElement[str | None]: ...
 
 
+class CoupleSpaceEnded(Protocol):
+    """Whether the person was in a couple space and is in none now: they left it, or
+    their partner did (a person who never had one: False)."""
+
+    def __call__(self, session: Session, user_id: int) -> bool: ...
+
+
 @dataclass(frozen=True)
 class Accounts:
     user_exists: UserExists
     issue_sign_in_link: IssueSignInLink
     timezone_of: TimezoneOf
+    couple_space_ended: CoupleSpaceEnded
 
 
 _installed: list[Accounts] = []
@@ -73,3 +82,7 @@ def issue_sign_in_link(
 
 def timezone_of(user_id: ColumnElement[int | None]) -> ColumnElement[str | None]:
     return accounts().timezone_of(user_id)
+
+
+def couple_space_ended(session: Session, user_id: int) -> bool:
+    return accounts().couple_space_ended(session, user_id)

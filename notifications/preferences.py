@@ -364,6 +364,9 @@ def held_back_reason(session: Session, message: OutboxMessage, now: dt.datetime)
         return "recipient paused all reminders"
     if message.kind in (prefs.disabled_kinds or []):
         return "recipient turned this reminder off"
+    # Every prompt is about a couple space: once one of them left it, it says no more.
+    if accounts_port.couple_space_ended(session, message.recipient_user_id):
+        return "recipient's couple space has ended"
     return None
 
 

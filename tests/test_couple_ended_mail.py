@@ -1,0 +1,124 @@
+"""A couple space that ended says nothing more. Once one of them leaves, neither gets
+another check-in nudge, closing warning or "stopped answering" mail, and a prompt
+planned before the leaving is not sent after it (a real SMTP server receives nothing).
+On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import Engine, select
+
+from checkins import rounds as checkin_rounds
+from checkins import solo
+from checkins.models import Participation, Round
+from checkins.talk_models import SoloNotice
+from couples import service as couples
+from infra.db import utcnow
+from notifications.dispatch import dispatch_pending
+from notifications.models import SENT, SKIPPED, OutboxMessage
+from notifications.outbox import enqueue
+from notifications.scheduler import plan_pass
+from tests.factories import mail_any_time, make_couple
+from tests.test_checkins_service import save_and_submit, sheet
+
+DAY = dt.timedelta(days=1)
+
+
+@pytest.fixture
+def couple(tx, now):  # type: ignore[no-untyped-def]
+    with tx() as s:
+        c, a, b = make_couple(s, now=now - 30 * DAY)
+        mail_any_time(s, a, b, now=now - 30 * DAY)
+    return c, a, b
+
+
+def _round_mails(s, round_id: int) -> list[tuple[str, int | None]]:  # type: ignore[no-untyped-def]
+    rows = s.scalars(
+        select(OutboxMessage).where(OutboxMessage.dedupe_key.startswith(f"checkin:{round_id}:"))
+    )
+    return sorted((r.kind, r.recipient_user_id) for r in rows)
+
+
+def test_after_one_leaves_neither_is_reminded_of_the_open_round(
+    tx, engine: Engine, couple, now: dt.datetime
+) -> None:
+    _c, a, b = couple
+    with tx() as s:
+        round_id = checkin_rounds.start_round_now(s, a.id, now=now).id
+    with tx() as s:
+        couples.leave_couple(s, b.id, now=now + dt.timedelta(hours=1))
+    # Past the nudge, into the closing warning's day, past the due date, weeks later.
+    for days in (2, 3, 4, 5, 6, 8, 40):
+        report = plan_pass(now + days * DAY, engine)
+        assert not report.failed
+    with tx() as s:
+        assert _round_mails(s, round_id) == sorted([("round_opened", a.id), ("round_opened", b.id)])
+        round_ = s.get(Round, round_id)
+        assert round_ is not None and round_.closed_at is not None  # it still closes when due
+        reminders = s.scalars(
+            select(Participation.remind_at).where(Participation.round_id == round_id)
+        )
+        assert list(reminders) == [None, None]
+
+
+def test_the_one_who_left_gets_no_stopped_answering_mail(
+    tx, engine: Engine, couple, now: dt.datetime
+) -> None:
+    _c, a, b = couple
+    start = now - 20 * DAY
+    with tx() as s:  # B misses a first round that A answered
+        first = checkin_rounds.start_round_now(s, a.id, now=start).id
+        save_and_submit(s, a, first, sheet(), start)
+    plan_pass(start + 8 * DAY, engine)
+    second_at = start + 10 * DAY
+    with tx() as s:  # and a second one; B leaves before it closes
+        second = checkin_rounds.start_round_now(s, a.id, now=second_at).id
+        save_and_submit(s, a, second, sheet(), second_at)
+    with tx() as s:
+        couples.leave_couple(s, b.id, now=second_at + DAY)
+    plan_pass(second_at + 8 * DAY, engine)
+    with tx() as s:
+        round_ = s.get(Round, second)
+        assert round_ is not None and round_.closed_at is not None
+        assert list(s.scalars(select(SoloNotice))) == []
+        mails = s.scalars(select(OutboxMessage.kind).where(OutboxMessage.recipient_user_id == b.id))
+        assert solo.MAIL_KIND not in list(mails)
+
+
+def test_a_prompt_planned_before_the_leaving_is_not_sent_after_it(
+    engine: Engine, tx, smtp_sink, smtp_settings, test_prompt, couple, now: dt.datetime
+) -> None:
+    _c, a, b = couple
+    with tx() as s:  # someone else's couple space, still in force: their prompt goes
+        _other, c, _d = make_couple(s, "c@example.org", "d@example.org", now=now - 30 * DAY)
+    ids = {}
+    with tx() as s:
+        for user in (a, b, c):
+            row = enqueue(
+                s,
+                kind=test_prompt,
+                to_address=user.email,
+                recipient_user_id=user.id,
+                dedupe_key=f"prompt:{user.id}",
+                context={"name": user.display_name, "couple": "A & B"},
+                send_after=utcnow(),
+            )
+            assert row is not None
+            s.flush()
+            ids[user.id] = row.id
+    with tx() as s:
+        couples.leave_couple(s, b.id)
+    report = dispatch_pending(engine, settings=smtp_settings)
+    assert ids[c.id] in report.sent
+    assert sorted(report.skipped) == sorted([ids[a.id], ids[b.id]])
+    with tx() as s:
+        rows = {i: s.get(OutboxMessage, i) for i in ids.values()}
+    for user in (a, b):
+        row = rows[ids[user.id]]
+        assert row is not None and row.status == SKIPPED
+        assert "couple space has ended" in (row.last_error or "")
+    assert rows[ids[c.id]].status == SENT  # type: ignore[union-attr]
+    prompts = [m for m in smtp_sink.messages() if "invit" not in m.subject.lower()]
+    assert [m.envelope_to for m in prompts] == [["c@example.org"]]
