@@ -4,13 +4,15 @@
 One planner, :func:`checkins.rounds.plan_checkins`, in this order: close rounds past
 their due date, open rounds that are due, write nudges and "closes tomorrow" reminders.
 Each step derives what is due from the database and writes with dedupe keys, so it is
-safe in any number of processes.
+safe in any number of processes. A mail that asks someone to answer is asked again
+when it is due (:func:`checkins.rounds.reminder_still_due`): one held for the morning
+is not sent to someone who answered in the night.
 """
 
 from __future__ import annotations
 
 from checkins.calendar import attachments_for, talk_attachments_for
-from checkins.rounds import plan_checkins
+from checkins.rounds import plan_checkins, reminder_still_due
 from notifications import preferences, rendering, scheduler
 
 PROMPT_KINDS = {
@@ -27,5 +29,8 @@ PROMPT_KINDS = {
 scheduler.register_planner("checkins", plan_checkins)
 for _kind, _label in PROMPT_KINDS.items():
     preferences.register_prompt_kind(_kind, _label)
+# Mails that ask the recipient to answer: skipped when due if they answered meanwhile.
+for _kind in ("nudge", "round_closing", "partner_answered"):
+    preferences.register_still_due(_kind, reminder_still_due)
 rendering.register_attachments("round_opened", attachments_for)
 rendering.register_attachments("talk_scheduled", talk_attachments_for)

@@ -534,6 +534,31 @@ def _reminder_key(round_id: int, kind: str, user_id: int) -> str:
     return f"checkin:{round_id}:{kind}:{user_id}"
 
 
+def reminder_still_due(session: Session, message: OutboxMessage) -> str | None:
+    """For a mail asking its recipient to answer a round (a nudge, the closing warning,
+    "your partner answered"), checked again when it is due: held for quiet hours or a
+    preferred hour, it may come after they answered or the round closed. Then it is
+    skipped, with the reason; None: it still applies."""
+    round_id = message.context.get("round_id")
+    if not isinstance(round_id, int) or message.recipient_user_id is None:
+        return None
+    found = session.execute(
+        select(Participation.status, Round.closed_at)
+        .join(Round, Round.id == Participation.round_id)
+        .where(
+            Participation.round_id == round_id,
+            Participation.user_id == message.recipient_user_id,
+        )
+    ).first()
+    if found is None:
+        return "the check-in is gone"
+    if found.status == SUBMITTED:
+        return "recipient has answered the check-in"
+    if found.closed_at is not None or found.status not in (PENDING, DRAFT):
+        return "the check-in has closed"
+    return None
+
+
 def _reminder_exists(session: Session, round_id: int, user_id: int, kind: str) -> bool:
     key = _reminder_key(round_id, kind, user_id)
     return (

@@ -4,6 +4,7 @@ off, one-click unsubscribe tokens, and the helper planners use to write reminder
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from zoneinfo import ZoneInfoNotFoundError
@@ -14,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from infra import bulk
+from infra.composition import load_registrations
 from infra.db import utcnow
 from infra.errors import InvalidInput, NotFound
 from infra.settings import Settings, get_settings
@@ -33,9 +35,21 @@ ALWAYS_SENT = frozenset({"confirm_email", "password_reset", "test"})
 DEFAULT_QUIET = (22, 7)
 
 
+# Per prompt kind: whether a mail planned for later (quiet hours, a preferred hour) still
+# applies when it is due, asked again at send time: a reason to skip it, or None.
+StillDue = Callable[[Session, OutboxMessage], str | None]
+STILL_DUE: dict[str, StillDue] = {}
+
+
 def register_prompt_kind(kind: str, label: str) -> None:
     """Make ``kind`` a prompt people can switch off (templates: rendering.KINDS rules)."""
     PROMPT_KINDS[kind] = label
+
+
+def register_still_due(kind: str, check: StillDue) -> None:
+    """Ask ``check`` when a ``kind`` mail is due whether it still applies (a nudge to
+    answer a check-in answered since it was planned does not)."""
+    STILL_DUE[kind] = check
 
 
 def preferences_for(session: Session, user_id: int) -> NotificationPreference:
@@ -348,6 +362,7 @@ def plan_reminders(session: Session, reminders: list[Reminder], *, now: dt.datet
 def held_back_reason(session: Session, message: OutboxMessage, now: dt.datetime) -> str | None:
     """Why a due row must not go out now (checked again at send time, because the
     recipient may have changed their mind since it was planned); None = send it."""
+    load_registrations()  # the prompt kinds and their checks, in whichever process sends
     if message.kind in ALWAYS_SENT:
         return None
     opted_out = session.scalar(
@@ -367,7 +382,8 @@ def held_back_reason(session: Session, message: OutboxMessage, now: dt.datetime)
     # Every prompt is about a couple space: once one of them left it, it says no more.
     if accounts_port.couple_space_ended(session, message.recipient_user_id):
         return "recipient's couple space has ended"
-    return None
+    still_due = STILL_DUE.get(message.kind)
+    return still_due(session, message) if still_due is not None else None
 
 
 def retry_time(session: Session, row_id: int, backoff_moment: dt.datetime) -> dt.datetime:

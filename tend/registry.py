@@ -16,7 +16,9 @@ What is registered, and where:
   "charter_reviews" in charter.reminders
 - prompt kinds (notifications.preferences.register_prompt_kind):
   round_opened, partner_answered, ready_to_review, round_closing, nudge, talk_scheduled,
-  action_item_due, answering_paused in checkins.planners;
+  action_item_due, answering_paused in checkins.planners (and, with
+  notifications.preferences.register_still_due, the send-time check of nudge,
+  round_closing and partner_answered);
   agreement_proposed, agreement_flagged, cooldown_started, cooldown_extended,
   cooldown_ended, therapy_appointment in agreements.reminders;
   charter_review_due in charter.reminders

@@ -1,0 +1,101 @@
+"""A reminder held for later (quiet hours, a preferred hour) is asked again when it is
+due. A nudge planned at 23:00 waits for 07:00; if its recipient answered in the night,
+it is skipped, not sent (a real SMTP server receives nothing for them). On SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Engine, select
+
+from checkins import rounds as checkin_rounds
+from checkins.models import Round
+from couples.models import User
+from notifications.dispatch import dispatch_pending
+from notifications.models import PENDING, SENT, SKIPPED, OutboxMessage
+from tests.factories import make_couple
+from tests.test_checkins_service import save_and_submit, sheet
+
+OPENED = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
+NIGHT = OPENED + dt.timedelta(days=2, hours=11)  # 23:00 UTC: in the default quiet hours
+MORNING = dt.datetime(2026, 3, 13, 7, 5, tzinfo=dt.UTC)
+
+
+def _prompts(tx) -> dict[tuple[str, int | None], OutboxMessage]:  # type: ignore[no-untyped-def]
+    with tx() as s:
+        rows = s.scalars(select(OutboxMessage).where(OutboxMessage.kind != "invitation"))
+        return {(r.kind, r.recipient_user_id): r for r in rows}
+
+
+def _night_nudges(tx, engine: Engine, smtp_settings) -> tuple[User, User, int]:  # type: ignore[no-untyped-def]
+    """A couple (both in UTC, default quiet hours), a round opened at noon, and both
+    nudged at 23:00 two days later: the nudges wait for 07:00."""
+    with tx() as s:
+        _c, a, b = make_couple(s, now=OPENED - dt.timedelta(days=30))
+        round_id = checkin_rounds.start_round_now(s, a.id, now=OPENED).id
+    dispatch_pending(engine, settings=smtp_settings, now=OPENED)  # "time for your check-in"
+    with tx() as s:
+        assert checkin_rounds.send_reminders(s, NIGHT) == 2
+    held = _prompts(tx)
+    assert held[("nudge", a.id)].send_after == MORNING.replace(minute=0)
+    return a, b, round_id
+
+
+def test_a_nudge_held_for_the_morning_is_not_sent_to_someone_who_answered_in_the_night(
+    tx, engine: Engine, smtp_sink, smtp_settings
+) -> None:
+    a, b, round_id = _night_nudges(tx, engine, smtp_settings)
+    opening_mails = len(smtp_sink.messages())
+    with tx() as s:
+        save_and_submit(s, a, round_id, sheet(), NIGHT + dt.timedelta(minutes=30))
+    dispatch_pending(engine, settings=smtp_settings, now=MORNING)
+    prompts = _prompts(tx)
+    assert prompts[("nudge", a.id)].status == SKIPPED
+    assert prompts[("nudge", a.id)].last_error == "recipient has answered the check-in"
+    # B has not answered: their nudge and "your partner answered" still go.
+    assert prompts[("nudge", b.id)].status == SENT
+    assert prompts[("partner_answered", b.id)].status == SENT
+    received = {to for mail in smtp_sink.messages()[opening_mails:] for to in mail.envelope_to}
+    assert a.email not in received and b.email in received
+
+
+def test_once_both_answered_no_mail_asks_either_to_answer(
+    tx, engine: Engine, smtp_sink, smtp_settings
+) -> None:
+    a, b, round_id = _night_nudges(tx, engine, smtp_settings)
+    opening_mails = len(smtp_sink.messages())
+    with tx() as s:
+        save_and_submit(s, a, round_id, sheet(), NIGHT + dt.timedelta(minutes=30))
+    with tx() as s:
+        save_and_submit(s, b, round_id, sheet(), NIGHT + dt.timedelta(minutes=45))
+    dispatch_pending(engine, settings=smtp_settings, now=MORNING)
+    prompts = _prompts(tx)
+    for asking in [("nudge", a.id), ("nudge", b.id), ("partner_answered", b.id)]:
+        assert prompts[asking].status == SKIPPED, asking
+        assert prompts[asking].last_error == "recipient has answered the check-in"
+    # What is still true goes: both answered, the review is ready.
+    assert prompts[("ready_to_review", a.id)].status == SENT
+    assert prompts[("ready_to_review", b.id)].status == SENT
+    subjects = [mail.subject for mail in smtp_sink.messages()[opening_mails:]]
+    assert len(subjects) == 2 and "A gentle reminder from Tend" not in subjects
+
+
+def test_a_nudge_for_a_round_that_closed_meanwhile_no_longer_applies(
+    tx, engine: Engine, smtp_settings
+) -> None:
+    a, _b, round_id = _night_nudges(tx, engine, smtp_settings)
+    with tx() as s:
+        round_ = s.get(Round, round_id)
+        assert round_ is not None and round_.closed_at is None
+        due_at = round_.due_at
+    with tx() as s:
+        checkin_rounds.close_due_rounds(s, due_at)
+    with tx() as s:
+        nudge = s.scalar(
+            select(OutboxMessage).where(
+                OutboxMessage.kind == "nudge", OutboxMessage.recipient_user_id == a.id
+            )
+        )
+        assert nudge is not None and nudge.status == PENDING
+        assert checkin_rounds.reminder_still_due(s, nudge) == "the check-in has closed"
