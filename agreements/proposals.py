@@ -144,7 +144,12 @@ def _notify_answer_needed(
         to_address=partner.email,
         recipient_user_id=partner.id,
         dedupe_key=f"agreement_proposed:{agreement.id}:{key}",
-        context={"name": partner.display_name, "partner": actor.display_name, "what": what},
+        context={
+            "name": partner.display_name,
+            "partner": actor.display_name,
+            "what": what,
+            "agreement_id": agreement.id,
+        },
         send_after=after_quiet_hours(session, partner, now),
     )
 

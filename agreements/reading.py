@@ -87,13 +87,9 @@ def get_agreement(session: Session, user_id: int, agreement_id: int) -> Agreemen
     return _agreement_view(agreement, _names(session, couple, user_id), user_id)
 
 
-def awaiting_my_answer_count(session: Session, user_id: int) -> int:
-    """For a badge on the home page and in the menu: how many agreements wait for me."""
-    membership = couples.membership_of(session, user_id)
-    if membership is None:
-        return 0
-    # What AgreementView.awaiting_me says, counted in SQL: the home page asks on every
-    # run, and the views would load every version of every agreement.
+def _awaiting(user_id: int):  # type: ignore[no-untyped-def]
+    """SQL: the agreement waits for ``user_id``'s answer (what AgreementView.awaiting_me
+    says): a version their partner proposed, or a retirement their partner asked for."""
     pending_from_partner = exists().where(
         AgreementVersion.agreement_id == Agreement.id,
         AgreementVersion.state == V_PENDING,
@@ -103,16 +99,36 @@ def awaiting_my_answer_count(session: Session, user_id: int) -> int:
         Agreement.retire_requested_by_id.is_not(None),
         Agreement.retire_requested_by_id != user_id,
     )
+    return and_(
+        Agreement.status.in_((PROPOSED, ACTIVE)),
+        or_(pending_from_partner, retire_asked_by_partner),
+    )
+
+
+def awaiting_my_answer_count(session: Session, user_id: int) -> int:
+    """For a badge on the home page and in the menu: how many agreements wait for me."""
+    membership = couples.membership_of(session, user_id)
+    if membership is None:
+        return 0
+    # Counted in SQL: the home page asks on every run, and the views would load every
+    # version of every agreement.
     return (
         session.scalar(
             select(func.count(Agreement.id)).where(
-                Agreement.couple_id == membership.couple_id,
-                Agreement.status.in_((PROPOSED, ACTIVE)),
-                or_(pending_from_partner, retire_asked_by_partner),
+                Agreement.couple_id == membership.couple_id, _awaiting(user_id)
             )
         )
         or 0
     )
+
+
+def awaits_answer_of(session: Session, user_id: int, agreement_id: int) -> bool:
+    """Whether the agreement still waits for ``user_id``'s answer (for a mail saying so,
+    checked again when it is due: the proposal may have been withdrawn or answered)."""
+    found = session.scalar(
+        select(Agreement.id).where(Agreement.id == agreement_id, _awaiting(user_id))
+    )
+    return found is not None
 
 
 def versions(session: Session, user_id: int, agreement_id: int) -> list[VersionView]:

@@ -1,10 +1,17 @@
-"""What agreements ask of the scheduler: the prompts people can switch off, and the
-planner for the day-before therapy reminder. Listed in tend/registry.py."""
+"""What agreements ask of the scheduler: the prompts people can switch off, the
+planner for the day-before therapy reminder, and the checks that drop a mail gone stale
+while it waited for the recipient's morning. Listed in tend/registry.py."""
 
 from __future__ import annotations
 
-from agreements.therapy import plan_therapy_reminders
-from notifications.preferences import register_prompt_kind
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from agreements.reading import awaits_answer_of
+from agreements.therapy import appointment_still_due, plan_therapy_reminders
+from notifications.models import OutboxMessage
+from notifications.preferences import register_prompt_kind, register_still_due
 from notifications.scheduler import register_planner
 
 register_prompt_kind("agreement_proposed", "An agreement awaits your answer")
@@ -14,3 +21,18 @@ register_prompt_kind("cooldown_extended", "Your partner extended a cooldown")
 register_prompt_kind("cooldown_ended", "A cooldown ended early")
 register_prompt_kind("therapy_appointment", "Therapy appointment tomorrow")
 register_planner("therapy_reminders", plan_therapy_reminders)
+
+
+def _proposal_still_due(session: Session, message: OutboxMessage, _now: dt.datetime) -> str | None:
+    """An "awaits your answer" mail that waited for the morning: not sent once the
+    proposal was withdrawn or answered."""
+    agreement_id = message.context.get("agreement_id")
+    if not isinstance(agreement_id, int) or message.recipient_user_id is None:
+        return None
+    if awaits_answer_of(session, message.recipient_user_id, agreement_id):
+        return None
+    return "nothing waits for the recipient's answer any more"
+
+
+register_still_due("agreement_proposed", _proposal_still_due)
+register_still_due("therapy_appointment", appointment_still_due)

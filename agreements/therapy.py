@@ -27,6 +27,7 @@ from couples import service as couples
 from couples.models import Couple
 from infra.db import utcnow
 from infra.errors import InvalidInput, NotAllowed, NotFound
+from notifications.models import OutboxMessage
 from notifications.preferences import plan_reminder
 
 # --- therapy plan ----------------------------------------------------------------------
@@ -366,12 +367,27 @@ def plan_therapy_reminders(session: Session, now: dt.datetime | None = None) -> 
                 context={
                     "name": user.display_name,
                     "starts_at": f"{local:%A %d %B, %H:%M} ({user.timezone})",
+                    "appointment_id": appt.id,
                 },
                 now=now,
                 sign_in_target="/therapy",
             )
             written += message is not None
     return written
+
+
+def appointment_still_due(session: Session, message: OutboxMessage, now: dt.datetime) -> str | None:
+    """The day-before reminder, checked again when it is due (it may wait for the end of
+    quiet hours or a preferred hour): not for an appointment cancelled or already begun."""
+    appointment_id = message.context.get("appointment_id")
+    if not isinstance(appointment_id, int):
+        return None
+    appt = session.get(TherapyAppointment, appointment_id)
+    if appt is None or appt.cancelled_at is not None:
+        return "the appointment was cancelled"
+    if appt.starts_at <= now:
+        return "the appointment has begun"
+    return None
 
 
 @dataclass(frozen=True)

@@ -534,7 +534,7 @@ def _reminder_key(round_id: int, kind: str, user_id: int) -> str:
     return f"checkin:{round_id}:{kind}:{user_id}"
 
 
-def reminder_still_due(session: Session, message: OutboxMessage) -> str | None:
+def reminder_still_due(session: Session, message: OutboxMessage, _now: dt.datetime) -> str | None:
     """For a mail asking its recipient to answer a round (a nudge, the closing warning,
     "your partner answered"), checked again when it is due: held for quiet hours or a
     preferred hour, it may come after they answered or the round closed. Then it is

@@ -37,7 +37,7 @@ DEFAULT_QUIET = (22, 7)
 
 # Per prompt kind: whether a mail planned for later (quiet hours, a preferred hour) still
 # applies when it is due, asked again at send time: a reason to skip it, or None.
-StillDue = Callable[[Session, OutboxMessage], str | None]
+StillDue = Callable[[Session, OutboxMessage, dt.datetime], str | None]
 STILL_DUE: dict[str, StillDue] = {}
 
 
@@ -383,7 +383,7 @@ def held_back_reason(session: Session, message: OutboxMessage, now: dt.datetime)
     if accounts_port.couple_space_ended(session, message.recipient_user_id):
         return "recipient's couple space has ended"
     still_due = STILL_DUE.get(message.kind)
-    return still_due(session, message) if still_due is not None else None
+    return still_due(session, message, now) if still_due is not None else None
 
 
 def retry_time(session: Session, row_id: int, backoff_moment: dt.datetime) -> dt.datetime:

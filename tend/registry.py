@@ -20,7 +20,8 @@ What is registered, and where:
   notifications.preferences.register_still_due, the send-time check of nudge,
   round_closing and partner_answered);
   agreement_proposed, agreement_flagged, cooldown_started, cooldown_extended,
-  cooldown_ended, therapy_appointment in agreements.reminders;
+  cooldown_ended, therapy_appointment in agreements.reminders (with the send-time checks
+  of agreement_proposed and therapy_appointment);
   charter_review_due in charter.reminders
 - mail attachments (notifications.rendering.register_attachments):
   "round_opened" and "talk_scheduled" (the calendar invitations) in checkins.planners

@@ -1,6 +1,7 @@
 """A reminder held for later (quiet hours, a preferred hour) is asked again when it is
 due. A nudge planned at 23:00 waits for 07:00; if its recipient answered in the night,
-it is skipped, not sent (a real SMTP server receives nothing for them). On SQLite and
+it is skipped, not sent (a real SMTP server receives nothing for them). The same for a
+proposal withdrawn in the night and a therapy appointment moved. On SQLite and
 PostgreSQL."""
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import datetime as dt
 
 from sqlalchemy import Engine, select
 
+from agreements import proposals, therapy
+from agreements.templates import TEMPLATES
 from checkins import rounds as checkin_rounds
 from checkins.models import Round
 from couples.models import User
@@ -98,4 +101,76 @@ def test_a_nudge_for_a_round_that_closed_meanwhile_no_longer_applies(
             )
         )
         assert nudge is not None and nudge.status == PENDING
-        assert checkin_rounds.reminder_still_due(s, nudge) == "the check-in has closed"
+        reason = checkin_rounds.reminder_still_due(s, nudge, due_at)
+        assert reason == "the check-in has closed"
+
+
+def _prompt_rows(tx, kind: str) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
+    with tx() as s:
+        return list(
+            s.scalars(
+                select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id)
+            )
+        )
+
+
+def test_a_proposal_withdrawn_in_the_night_is_not_announced_in_the_morning(
+    tx, engine: Engine, smtp_sink, smtp_settings
+) -> None:
+    with tx() as s:
+        _c, a, b = make_couple(s, now=OPENED - dt.timedelta(days=30))
+    dispatch_pending(engine, settings=smtp_settings, now=OPENED)  # the invitation
+    before = len(smtp_sink.messages())
+    with tx() as s:  # two proposals at 23:00, B's quiet hours: both wait for 07:00
+        kept, withdrawn = (
+            proposals.propose_agreement(
+                s, a.id, kind="custom", title=title, body="We both do this.", params={}, now=NIGHT
+            ).id
+            for title in ("Walks on Sunday", "Phones away at dinner")
+        )
+    with tx() as s:
+        proposals.withdraw(s, a.id, withdrawn, now=NIGHT + dt.timedelta(minutes=10))
+    dispatch_pending(engine, settings=smtp_settings, now=MORNING)
+    rows = {r.context["agreement_id"]: r for r in _prompt_rows(tx, "agreement_proposed")}
+    assert rows[kept].status == SENT
+    assert rows[withdrawn].status == SKIPPED
+    assert rows[withdrawn].last_error == "nothing waits for the recipient's answer any more"
+    # One mail to B, for the proposal that still waits (not "2 things waiting").
+    [mail] = smtp_sink.messages()[before:]
+    assert mail.envelope_to == [b.email] and "2 things" not in mail.subject
+
+
+def test_the_reminder_of_an_appointment_moved_meanwhile_is_not_sent(
+    tx, engine: Engine, smtp_sink, smtp_settings
+) -> None:
+    with tx() as s:
+        _c, a, b = make_couple(s, now=OPENED - dt.timedelta(days=30))
+        t = TEMPLATES["therapy"]
+        therapy_id = proposals.propose_agreement(
+            s, a.id, kind="therapy", title=t.title, body=t.body, params=dict(t.params), now=OPENED
+        ).id
+        proposals.accept(s, b.id, therapy_id, now=OPENED)
+        first = therapy.set_next_appointment(
+            s, a.id, therapy_id, local_start=dt.datetime(2026, 3, 14, 9), timezone="UTC", now=OPENED
+        ).id
+    dispatch_pending(engine, settings=smtp_settings, now=OPENED)
+    before = len(smtp_sink.messages())
+    with tx() as s:  # 23:00 the night before: the reminders wait for 07:00
+        assert therapy.plan_therapy_reminders(s, now=dt.datetime(2026, 3, 13, 23, tzinfo=dt.UTC))
+    with tx() as s:  # at 23:30 it moves to the next week
+        therapy.set_next_appointment(
+            s,
+            a.id,
+            therapy_id,
+            local_start=dt.datetime(2026, 3, 21, 9),
+            timezone="UTC",
+            now=dt.datetime(2026, 3, 13, 23, 30, tzinfo=dt.UTC),
+        )
+    dispatch_pending(
+        engine, settings=smtp_settings, now=dt.datetime(2026, 3, 14, 7, 5, tzinfo=dt.UTC)
+    )
+    rows = _prompt_rows(tx, "therapy_appointment")
+    assert len(rows) == 2 and {r.context["appointment_id"] for r in rows} == {first}
+    assert {r.status for r in rows} == {SKIPPED}
+    assert {r.last_error for r in rows} == {"the appointment was cancelled"}
+    assert smtp_sink.messages()[before:] == []
