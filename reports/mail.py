@@ -5,11 +5,16 @@ and a date only, never anything from the report."""
 
 from __future__ import annotations
 
+import datetime as dt
 from urllib.parse import urlencode
+
+from sqlalchemy.orm import Session
 
 from infra.settings import Settings
 from notifications import rendering
-from notifications.preferences import register_prompt_kind
+from notifications.models import OutboxMessage
+from notifications.preferences import register_prompt_kind, register_still_due
+from reports.models import PENDING, ReportShare
 
 LINK_PATH = "/therapist/report"
 
@@ -24,3 +29,18 @@ rendering.register_kind("report_shared", therapist_link)
 # The partner may switch the question off like any prompt (and a quiet pause holds it);
 # the therapist's mail is not a prompt: it goes once both said yes.
 register_prompt_kind("report_proposed", "A report for your therapist awaits your answer")
+
+
+def _proposal_still_due(session: Session, message: OutboxMessage, _now: dt.datetime) -> str | None:
+    """A proposal made at night waits for the partner's morning: not sent once it was
+    withdrawn meanwhile."""
+    share_id = message.context.get("share_id")
+    if not isinstance(share_id, int):
+        return None
+    share = session.get(ReportShare, share_id)
+    if share is None or share.state != PENDING:
+        return "the report proposal no longer waits for an answer"
+    return None
+
+
+register_still_due("report_proposed", _proposal_still_due)

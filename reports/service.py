@@ -254,7 +254,7 @@ def _new_share(
         to_address=partner.email,
         recipient_user_id=partner.id,
         dedupe_key=f"report_proposed:{share.id}",
-        context={"name": partner.display_name, "partner": me.display_name},
+        context={"name": partner.display_name, "partner": me.display_name, "share_id": share.id},
         send_after=after_quiet_hours(session, partner, now),  # proposed at night: at 07:00
     )
     return share

@@ -36,7 +36,8 @@ What is registered, and where:
 - partner-joined hooks (couples.service.register_partner_joined_hook):
   "onboarding" in onboarding.service
 - mail kinds (notifications.rendering.register_kind):
-  report_proposed, report_shared in reports.mail (report_proposed a prompt kind too)
+  report_proposed, report_shared in reports.mail (report_proposed a prompt kind too, with
+  its send-time check)
 - report sections (reports.sections.register_section): "charter" in tend.charter_report
   (the charter sits below the reports, so its section is registered from the top)
 - exporters and erasers also: "reports" in reports.privacy_hooks

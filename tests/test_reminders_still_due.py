@@ -1,7 +1,8 @@
 """A reminder held for later (quiet hours, a preferred hour) is asked again when it is
 due. A nudge planned at 23:00 waits for 07:00; if its recipient answered in the night,
 it is skipped, not sent (a real SMTP server receives nothing for them). The same for a
-proposal withdrawn in the night and a therapy appointment moved. On SQLite and
+proposal withdrawn in the night (an agreement, or sharing a report with the therapist)
+and a therapy appointment moved. On SQLite and
 PostgreSQL."""
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from checkins.models import Round
 from couples.models import User
 from notifications.dispatch import dispatch_pending
 from notifications.models import PENDING, SENT, SKIPPED, OutboxMessage
+from reports import content
+from reports import service as reports
+from reports.service import ShareInput
 from tests.factories import make_couple
 from tests.test_checkins_service import save_and_submit, sheet
 
@@ -173,4 +177,23 @@ def test_the_reminder_of_an_appointment_moved_meanwhile_is_not_sent(
     assert len(rows) == 2 and {r.context["appointment_id"] for r in rows} == {first}
     assert {r.status for r in rows} == {SKIPPED}
     assert {r.last_error for r in rows} == {"the appointment was cancelled"}
+    assert smtp_sink.messages()[before:] == []
+
+
+def test_a_report_proposal_withdrawn_in_the_night_is_not_announced_in_the_morning(
+    tx, engine: Engine, smtp_sink, smtp_settings
+) -> None:
+    with tx() as s:
+        _c, a, _b = make_couple(s, now=OPENED - dt.timedelta(days=30))
+    dispatch_pending(engine, settings=smtp_settings, now=OPENED)  # the invitation
+    before = len(smtp_sink.messages())
+    with tx() as s:  # proposed at 23:00, in B's quiet hours: the question waits for 07:00
+        choice = ShareInput([content.SCORES], "Dr. R", "r@example.org", MORNING.date())
+        share_id = reports.propose_share(s, a.id, choice, now=NIGHT).id
+    with tx() as s:
+        reports.withdraw(s, a.id, share_id, now=NIGHT + dt.timedelta(minutes=10))
+    dispatch_pending(engine, settings=smtp_settings, now=MORNING)
+    [row] = _prompt_rows(tx, "report_proposed")
+    assert row.status == SKIPPED
+    assert row.last_error == "the report proposal no longer waits for an answer"
     assert smtp_sink.messages()[before:] == []
