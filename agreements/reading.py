@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import difflib
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from agreements import templates
@@ -87,7 +87,7 @@ def get_agreement(session: Session, user_id: int, agreement_id: int) -> Agreemen
     return _agreement_view(agreement, _names(session, couple, user_id), user_id)
 
 
-def _awaiting(user_id: int):  # type: ignore[no-untyped-def]
+def _awaiting(user_id: int) -> ColumnElement[bool]:
     """SQL: the agreement waits for ``user_id``'s answer (what AgreementView.awaiting_me
     says): a version their partner proposed, or a retirement their partner asked for."""
     pending_from_partner = exists().where(
