@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from checkins.calendar import attachments_for, talk_attachments_for
 from checkins.rounds import plan_checkins, reminder_still_due
+from checkins.talk import action_reminder_still_due, talk_time_still_due
 from notifications import preferences, rendering, scheduler
 
 PROMPT_KINDS = {
@@ -32,5 +33,8 @@ for _kind, _label in PROMPT_KINDS.items():
 # Mails that ask the recipient to answer: skipped when due if they answered meanwhile.
 for _kind in ("nudge", "round_closing", "partner_answered"):
     preferences.register_still_due(_kind, reminder_still_due)
+# An action item done, a talk's time changed, before the mail about it went out.
+preferences.register_still_due("action_item_due", action_reminder_still_due)
+preferences.register_still_due("talk_scheduled", talk_time_still_due)
 rendering.register_attachments("round_opened", attachments_for)
 rendering.register_attachments("talk_scheduled", talk_attachments_for)

@@ -34,6 +34,7 @@ from couples.models import User
 from infra.composition import load_registrations
 from infra.db import utcnow
 from infra.errors import InvalidInput, NotAllowed
+from notifications.models import OutboxMessage
 from notifications.preferences import plan_reminder
 
 MAX_NOTE = 2000
@@ -452,12 +453,47 @@ def plan_action_reminders(session: Session, round_id: int, *, now: dt.datetime) 
                 kind="action_item_due",
                 dedupe_key=f"talk:action:{item.id}:{uid}",
                 due_utc=action_reminder_at(item.due_on, user.timezone or "UTC"),
-                context={"name": user.display_name, "due": f"{item.due_on:%A %d %B}"},
+                context={
+                    "name": user.display_name,
+                    "due": f"{item.due_on:%A %d %B}",
+                    "item_id": item.id,
+                },
                 now=now,
                 sign_in_target=TALK_PAGE,
             )
             written += message is not None
     return written
+
+
+def action_reminder_still_due(
+    session: Session, message: OutboxMessage, _now: dt.datetime
+) -> str | None:
+    """An action item's reminder is planned at the talk for the morning of its day: not
+    sent if the item was done (or removed) by then."""
+    item_id = message.context.get("item_id")
+    if not isinstance(item_id, int):
+        return None
+    item = session.get(ActionItem, item_id)
+    if item is None:
+        return "the action item is gone"
+    if item.done_at is not None:
+        return "the action item is done"
+    return None
+
+
+def talk_time_still_due(session: Session, message: OutboxMessage, _now: dt.datetime) -> str | None:
+    """The agreed time of the talk, with its calendar entry, when it waited for the
+    morning: not sent if the time was changed meanwhile (the entry would be wrong)."""
+    talk_id = message.context.get("talk_id")
+    if not isinstance(talk_id, int):
+        return None
+    talk = session.get(Talk, talk_id)
+    if talk is None or talk.finished_at is not None:
+        return "the talk is over"
+    agreed_for = talk.proposed_for.isoformat() if talk.proposed_for else None
+    if talk.agreed_at is None or agreed_for != message.context.get("talk_at"):
+        return "the talk's time has changed"
+    return None
 
 
 # --- when to hold it --------------------------------------------------------------------------

@@ -17,8 +17,8 @@ What is registered, and where:
 - prompt kinds (notifications.preferences.register_prompt_kind):
   round_opened, partner_answered, ready_to_review, round_closing, nudge, talk_scheduled,
   action_item_due, answering_paused in checkins.planners (and, with
-  notifications.preferences.register_still_due, the send-time check of nudge,
-  round_closing and partner_answered);
+  notifications.preferences.register_still_due, the send-time checks of nudge,
+  round_closing, partner_answered, action_item_due and talk_scheduled);
   agreement_proposed, agreement_flagged, cooldown_started, cooldown_extended,
   cooldown_ended, therapy_appointment in agreements.reminders (with the send-time checks
   of agreement_proposed and therapy_appointment);

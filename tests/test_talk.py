@@ -15,6 +15,7 @@ from agreements import cooldowns
 from checkins import agenda, solo, talk
 from checkins import answers as checkin_answers
 from checkins import history as checkin_history
+from checkins import review as checkin_review
 from checkins import rounds as checkin_rounds
 from checkins import trends as checkin_trends
 from checkins.models import Round
@@ -23,12 +24,15 @@ from infra.composition import load_registrations
 from infra.errors import InvalidInput, NotAllowed, NotFound
 from infra.settings import Settings
 from notifications import rendering
-from notifications.models import OutboxMessage
+from notifications.dispatch import dispatch_pending
+from notifications.models import SENT, SKIPPED, OutboxMessage
 from privacy import erase, export
 from tests.factories import mail_any_time, make_couple, set_reminders
 from tests.test_checkins_service import agree, full_round, save_and_submit, sheet
 
 DAY = dt.timedelta(days=1)
+HOUR = dt.timedelta(hours=1)
+MINUTE = dt.timedelta(minutes=1)
 
 
 @pytest.fixture
@@ -257,6 +261,64 @@ def test_finishing_marks_the_round_reviewed_and_plans_reminders_in_each_zone(
     assert all("ITEM" not in json.dumps(r.context) for r in rows)  # no typed text in mail
     with tx() as s:  # planning again writes nothing more
         assert talk.plan_action_reminders(s, round_id, now=now) == 0
+
+
+def test_an_action_item_done_before_its_day_is_not_reminded(
+    tx, engine, couple, now, smtp_sink, smtp_settings
+) -> None:
+    _c, a, b, cooldown_id = couple
+    round_id = _round_to_talk(tx, a, b, cooldown_id, now)
+    day = (now + 5 * DAY).date()
+    with tx() as s:
+        done = talk.add_action(s, a.id, round_id, "DONE-EARLY", a.id, day, now=now).id
+        still = talk.add_action(s, a.id, round_id, "STILL-OPEN", a.id, day, now=now).id
+        talk.finish(s, a.id, round_id, now=now)
+    dispatch_pending(engine, settings=smtp_settings, now=now + MINUTE)  # what is due now
+    before = len(smtp_sink.messages())
+    with tx() as s:  # done two days early
+        checkin_review.set_action_done(s, a.id, done, True, now=now + 3 * DAY)
+    dispatch_pending(engine, settings=smtp_settings, now=now + 5 * DAY + 2 * HOUR)
+    with tx() as s:
+        rows = {r.context["item_id"]: r for r in outbox(s, "action_item_due")}
+    assert rows[done].status == SKIPPED and rows[done].last_error == "the action item is done"
+    assert rows[still].status == SENT
+    # One mail on the day, about the item still open (not "2 things waiting").
+    [mail] = smtp_sink.messages()[before:]
+    assert mail.envelope_to == [a.email] and "2 things" not in mail.subject
+
+
+def test_a_talk_time_changed_before_its_mail_went_sends_no_stale_calendar_entry(
+    tx, engine, couple, now, smtp_sink, smtp_settings
+) -> None:
+    _c, a, b, cooldown_id = couple
+    round_id = _round_to_talk(tx, a, b, cooldown_id, now)
+    first, second = now + DAY, now + 2 * DAY
+    with tx() as s:
+        talk.propose_time(s, a.id, round_id, first, now=now)
+        talk.accept_time(s, b.id, round_id, now=now)
+    with tx() as s:  # before the dispatch pass: another time, agreed too
+        talk.propose_time(s, b.id, round_id, second, now=now + MINUTE)
+        talk.accept_time(s, a.id, round_id, now=now + MINUTE)
+    dispatch_pending(engine, settings=smtp_settings, now=now + 2 * MINUTE)
+    with tx() as s:
+        rows = outbox(s, "talk_scheduled")
+    status = {(r.context["talk_at"], r.recipient_user_id): r.status for r in rows}
+    assert status == {
+        (first.isoformat(), a.id): SKIPPED,
+        (first.isoformat(), b.id): SKIPPED,
+        (second.isoformat(), a.id): SENT,
+        (second.isoformat(), b.id): SENT,
+    }
+    assert {r.last_error for r in rows if r.status == SKIPPED} == {"the talk's time has changed"}
+    calendars = [
+        part.get_content()
+        for mail in smtp_sink.messages()
+        for part in mail.message.walk()
+        if part.get_content_type() == "text/calendar"
+    ]
+    starts = {f"DTSTART:{t:%Y%m%dT%H%M%SZ}" for t in (first, second)}
+    found = {line for c in calendars for line in str(c).splitlines() if line in starts}
+    assert found == {f"DTSTART:{second:%Y%m%dT%H%M%SZ}"}
 
 
 def test_action_reminder_time_is_the_local_morning_across_dst() -> None:
