@@ -2,7 +2,7 @@
 due. A nudge planned at 23:00 waits for 07:00; if its recipient answered in the night,
 it is skipped, not sent (a real SMTP server receives nothing for them). The same for a
 proposal withdrawn in the night (an agreement, or sharing a report with the therapist)
-and a therapy appointment moved. On SQLite and
+and a therapy appointment moved (the talk's are in tests/test_talk.py). On SQLite and
 PostgreSQL."""
 
 from __future__ import annotations
