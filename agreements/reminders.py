@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from agreements.reading import awaits_answer_of
 from agreements.therapy import appointment_still_due, plan_therapy_reminders
 from notifications.models import OutboxMessage
-from notifications.preferences import register_prompt_kind, register_still_due
+from notifications.preferences import context_id, register_prompt_kind, register_still_due
 from notifications.scheduler import register_planner
 
 register_prompt_kind("agreement_proposed", "An agreement awaits your answer")
@@ -26,8 +26,8 @@ register_planner("therapy_reminders", plan_therapy_reminders)
 def _proposal_still_due(session: Session, message: OutboxMessage, _now: dt.datetime) -> str | None:
     """An "awaits your answer" mail that waited for the morning: not sent once the
     proposal was withdrawn or answered."""
-    agreement_id = message.context.get("agreement_id")
-    if not isinstance(agreement_id, int) or message.recipient_user_id is None:
+    agreement_id = context_id(message, "agreement_id")
+    if agreement_id is None or message.recipient_user_id is None:
         return None
     if awaits_answer_of(session, message.recipient_user_id, agreement_id):
         return None

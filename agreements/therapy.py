@@ -28,7 +28,7 @@ from couples.models import Couple
 from infra.db import utcnow
 from infra.errors import InvalidInput, NotAllowed, NotFound
 from notifications.models import OutboxMessage
-from notifications.preferences import plan_reminder
+from notifications.preferences import context_id, plan_reminder
 
 # --- therapy plan ----------------------------------------------------------------------
 
@@ -379,8 +379,8 @@ def plan_therapy_reminders(session: Session, now: dt.datetime | None = None) -> 
 def appointment_still_due(session: Session, message: OutboxMessage, now: dt.datetime) -> str | None:
     """The day-before reminder, checked again when it is due (it may wait for the end of
     quiet hours or a preferred hour): not for an appointment cancelled or already begun."""
-    appointment_id = message.context.get("appointment_id")
-    if not isinstance(appointment_id, int):
+    appointment_id = context_id(message, "appointment_id")
+    if appointment_id is None:
         return None
     appt = session.get(TherapyAppointment, appointment_id)
     if appt is None or appt.cancelled_at is not None:

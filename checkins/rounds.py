@@ -47,7 +47,13 @@ from infra import bulk
 from infra.db import utcnow
 from infra.errors import InvalidInput, NotAllowed, NotFound
 from notifications.models import OutboxMessage
-from notifications.preferences import Reminder, held_until, plan_reminder, plan_reminders
+from notifications.preferences import (
+    Reminder,
+    context_id,
+    held_until,
+    plan_reminder,
+    plan_reminders,
+)
 from notifications.timing import held_note, partner_held_note
 
 
@@ -539,8 +545,8 @@ def reminder_still_due(session: Session, message: OutboxMessage, _now: dt.dateti
     "your partner answered"), checked again when it is due: held for quiet hours or a
     preferred hour, it may come after they answered or the round closed. Then it is
     skipped, with the reason; None: it still applies."""
-    round_id = message.context.get("round_id")
-    if not isinstance(round_id, int) or message.recipient_user_id is None:
+    round_id = context_id(message, "round_id")
+    if round_id is None or message.recipient_user_id is None:
         return None
     found = session.execute(
         select(Participation.status, Round.closed_at)

@@ -35,7 +35,7 @@ from infra.composition import load_registrations
 from infra.db import utcnow
 from infra.errors import InvalidInput, NotAllowed
 from notifications.models import OutboxMessage
-from notifications.preferences import plan_reminder
+from notifications.preferences import context_id, plan_reminder
 
 MAX_NOTE = 2000
 TALK_PAGE = "/talk"
@@ -470,8 +470,8 @@ def action_reminder_still_due(
 ) -> str | None:
     """An action item's reminder is planned at the talk for the morning of its day: not
     sent if the item was done (or removed) by then."""
-    item_id = message.context.get("item_id")
-    if not isinstance(item_id, int):
+    item_id = context_id(message, "item_id")
+    if item_id is None:
         return None
     item = session.get(ActionItem, item_id)
     if item is None:
@@ -484,8 +484,8 @@ def action_reminder_still_due(
 def talk_time_still_due(session: Session, message: OutboxMessage, _now: dt.datetime) -> str | None:
     """The agreed time of the talk, with its calendar entry, when it waited for the
     morning: not sent if the time was changed meanwhile (the entry would be wrong)."""
-    talk_id = message.context.get("talk_id")
-    if not isinstance(talk_id, int):
+    talk_id = context_id(message, "talk_id")
+    if talk_id is None:
         return None
     talk = session.get(Talk, talk_id)
     if talk is None or talk.finished_at is not None:

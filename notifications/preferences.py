@@ -52,6 +52,13 @@ def register_still_due(kind: str, check: StillDue) -> None:
     STILL_DUE[kind] = check
 
 
+def context_id(message: OutboxMessage, key: str) -> int | None:
+    """The id a still-due check reads from a mail's context; None for a mail planned
+    before its kind carried it (such a mail is sent as planned)."""
+    value = message.context.get(key)
+    return value if isinstance(value, int) else None
+
+
 def preferences_for(session: Session, user_id: int) -> NotificationPreference:
     """The stored preferences, or the defaults (not added to the session)."""
     prefs = session.get(NotificationPreference, user_id)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from infra.settings import Settings
 from notifications import rendering
 from notifications.models import OutboxMessage
-from notifications.preferences import register_prompt_kind, register_still_due
+from notifications.preferences import context_id, register_prompt_kind, register_still_due
 from reports.models import PENDING, ReportShare
 
 LINK_PATH = "/therapist/report"
@@ -34,8 +34,8 @@ register_prompt_kind("report_proposed", "A report for your therapist awaits your
 def _proposal_still_due(session: Session, message: OutboxMessage, _now: dt.datetime) -> str | None:
     """A proposal made at night waits for the partner's morning: not sent once it was
     withdrawn meanwhile."""
-    share_id = message.context.get("share_id")
-    if not isinstance(share_id, int):
+    share_id = context_id(message, "share_id")
+    if share_id is None:
         return None
     share = session.get(ReportShare, share_id)
     if share is None or share.state != PENDING:

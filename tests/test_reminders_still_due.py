@@ -49,13 +49,19 @@ def _night_nudges(tx, engine: Engine, smtp_settings) -> tuple[User, User, int]: 
     return a, b, round_id
 
 
-def test_a_nudge_held_for_the_morning_is_not_sent_to_someone_who_answered_in_the_night(
-    tx, engine: Engine, smtp_sink, smtp_settings
-) -> None:
+def _a_answers_in_the_night(tx, engine: Engine, smtp_sink, smtp_settings):  # type: ignore[no-untyped-def]
+    """The night nudges, then A answers at 23:30; also how many mails went before."""
     a, b, round_id = _night_nudges(tx, engine, smtp_settings)
     opening_mails = len(smtp_sink.messages())
     with tx() as s:
         save_and_submit(s, a, round_id, sheet(), NIGHT + dt.timedelta(minutes=30))
+    return a, b, round_id, opening_mails
+
+
+def test_a_nudge_held_for_the_morning_is_not_sent_to_someone_who_answered_in_the_night(
+    tx, engine: Engine, smtp_sink, smtp_settings
+) -> None:
+    a, b, _round_id, opening_mails = _a_answers_in_the_night(tx, engine, smtp_sink, smtp_settings)
     dispatch_pending(engine, settings=smtp_settings, now=MORNING)
     prompts = _prompts(tx)
     assert prompts[("nudge", a.id)].status == SKIPPED
@@ -70,10 +76,7 @@ def test_a_nudge_held_for_the_morning_is_not_sent_to_someone_who_answered_in_the
 def test_once_both_answered_no_mail_asks_either_to_answer(
     tx, engine: Engine, smtp_sink, smtp_settings
 ) -> None:
-    a, b, round_id = _night_nudges(tx, engine, smtp_settings)
-    opening_mails = len(smtp_sink.messages())
-    with tx() as s:
-        save_and_submit(s, a, round_id, sheet(), NIGHT + dt.timedelta(minutes=30))
+    a, b, round_id, opening_mails = _a_answers_in_the_night(tx, engine, smtp_sink, smtp_settings)
     with tx() as s:
         save_and_submit(s, b, round_id, sheet(), NIGHT + dt.timedelta(minutes=45))
     dispatch_pending(engine, settings=smtp_settings, now=MORNING)
@@ -118,13 +121,19 @@ def _prompt_rows(tx, kind: str) -> list[OutboxMessage]:  # type: ignore[no-untyp
         )
 
 
+def _couple_after_the_invitation(tx, engine: Engine, smtp_sink, smtp_settings):  # type: ignore[no-untyped-def]
+    """A couple (both in UTC, default quiet hours) whose invitation went; also how many
+    mails went so far."""
+    with tx() as s:
+        _c, a, b = make_couple(s, now=OPENED - dt.timedelta(days=30))
+    dispatch_pending(engine, settings=smtp_settings, now=OPENED)
+    return a, b, len(smtp_sink.messages())
+
+
 def test_a_proposal_withdrawn_in_the_night_is_not_announced_in_the_morning(
     tx, engine: Engine, smtp_sink, smtp_settings
 ) -> None:
-    with tx() as s:
-        _c, a, b = make_couple(s, now=OPENED - dt.timedelta(days=30))
-    dispatch_pending(engine, settings=smtp_settings, now=OPENED)  # the invitation
-    before = len(smtp_sink.messages())
+    a, b, before = _couple_after_the_invitation(tx, engine, smtp_sink, smtp_settings)
     with tx() as s:  # two proposals at 23:00, B's quiet hours: both wait for 07:00
         kept, withdrawn = (
             proposals.propose_agreement(
@@ -183,10 +192,7 @@ def test_the_reminder_of_an_appointment_moved_meanwhile_is_not_sent(
 def test_a_report_proposal_withdrawn_in_the_night_is_not_announced_in_the_morning(
     tx, engine: Engine, smtp_sink, smtp_settings
 ) -> None:
-    with tx() as s:
-        _c, a, _b = make_couple(s, now=OPENED - dt.timedelta(days=30))
-    dispatch_pending(engine, settings=smtp_settings, now=OPENED)  # the invitation
-    before = len(smtp_sink.messages())
+    a, _b, before = _couple_after_the_invitation(tx, engine, smtp_sink, smtp_settings)
     with tx() as s:  # proposed at 23:00, in B's quiet hours: the question waits for 07:00
         choice = ShareInput([content.SCORES], "Dr. R", "r@example.org", MORNING.date())
         share_id = reports.propose_share(s, a.id, choice, now=NIGHT).id
