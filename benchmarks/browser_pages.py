@@ -12,7 +12,9 @@ cached for both alike); a page's ratio is the median over turns of its time over
 bare page's in the same turn (paired_ratio). Headline: the slowest page (goal 1.3).
 
 Also the bytes each page sends to the browser over its websocket (one run), for the
-demo couple at one year and at ten years.
+demo couple at one year and at ten years; and where a load's time goes, marked in the
+page itself (PHASES, ms after the navigation began): the run finished, the chart
+element mounted, its drawing there.
 """
 
 from __future__ import annotations
@@ -47,10 +49,35 @@ CHARTS_DRAWN = """(expected) => {
 }"""
 
 
+# Marked in the page, each at the first animation frame that sees it, in ms after the
+# navigation began: the run finished (Streamlit's app element says so), a chart element
+# mounted, a chart drawn. The server is done with a page well before it is drawn; these
+# say whether the rest is the run, the chart's code arriving, or the browser's drawing.
+PHASES = ("run_finished", "chart_mounted", "chart_drawn")
+PHASE_MARKS = """(() => {
+  const marks = (window.__tendPhases = {});
+  const mark = (name) => { if (!(name in marks)) marks[name] = performance.now(); };
+  const look = () => {
+    // A new document starts "initial"; "notRunning" comes only once its run ended.
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (app && app.getAttribute("data-test-script-state") === "notRunning") {
+      mark("run_finished");
+    }
+    const chart = document.querySelector('[data-testid="stVegaLiteChart"]');
+    if (chart) mark("chart_mounted");
+    const drawn = chart && chart.querySelector("canvas, svg.marks");
+    if (drawn && drawn.getBoundingClientRect().width > 0) mark("chart_drawn");
+    if (!("chart_drawn" in marks) && performance.now() < 30000) requestAnimationFrame(look);
+  };
+  requestAnimationFrame(look);
+})();"""
+
+
 class Tab:
     """A browser page that counts its websocket's bytes and finished runs."""
 
     def __init__(self, context: Any) -> None:
+        context.add_init_script(PHASE_MARKS)
         self.page = context.new_page()
         self.bytes = self.finished = self.charts = 0
         self.page.on("websocket", self._watch)
@@ -86,6 +113,10 @@ class Tab:
         errors = self.page.locator('[data-testid="stException"]').count()
         assert errors == 0, f"{url}: {errors} exception(s) on the page"
         return seconds, self.bytes
+
+    def phases(self) -> dict[str, float]:
+        """The marks of the last load (those its page reached), ms after navigation."""
+        return self.page.evaluate("window.__tendPhases || {}")
 
 
 @contextmanager
@@ -130,10 +161,12 @@ def measure(*, years: int = 10, small_years: int = 1, repeat: int = 7) -> dict[s
                     tab.load(url)
                     charts[name] = tab.charts
                 samples: dict[str, list[float]] = {name: [] for name in urls}
+                marks: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
                 for _ in range(repeat):
                     for name, (tab, url) in urls.items():
                         seconds, size = tab.load(url)
                         samples[name].append(seconds)
+                        marks[name].append(tab.phases())
                         if name in PAGES:
                             sent[name][f"{years}y"] = size
         finally:
@@ -143,6 +176,16 @@ def measure(*, years: int = 10, small_years: int = 1, repeat: int = 7) -> dict[s
         "ratios": {name: paired_ratio(samples, name, "bare") for name in PAGES},
         "bytes": sent,
         "charts": charts,
+        "phases": {name: _median_phases(found) for name, found in marks.items()},
+    }
+
+
+def _median_phases(loads: list[dict[str, float]]) -> dict[str, int]:
+    """Per mark, its median (ms) over the loads that reached it."""
+    return {
+        phase: round(statistics.median(load[phase] for load in loads if phase in load))
+        for phase in PHASES
+        if any(phase in load for load in loads)
     }
 
 
@@ -157,5 +200,6 @@ def run(repeat: int = 7, years: int = 10, small_years: int = 1) -> Result:
             "median_s": {k: round(v, 3) for k, v in m["times"].items()},
             "websocket_bytes_per_page": m["bytes"],
             "charts_per_page": m["charts"],
+            "in_page_ms": m["phases"],
         },
     )

@@ -191,6 +191,14 @@ def test_browser_pages_at_tiny_scale() -> None:
     assert result.detail["charts_per_page"]["trends"] == 1
     assert result.detail["charts_per_page"]["bare"] == 1
     assert all(set(b) == {"1y", "2y"} for b in result.detail["websocket_bytes_per_page"].values())
+    # Where the time went, marked in the page: every page's run finished; the pages with a
+    # chart mounted and drew it after that, the others have no chart marks.
+    phases = result.detail["in_page_ms"]
+    for name in ("bare", "trends"):
+        assert 0 < phases[name]["run_finished"] <= phases[name]["chart_drawn"]
+        assert phases[name]["chart_mounted"] <= phases[name]["chart_drawn"]
+    for name in ("review", "history"):
+        assert set(phases[name]) == {"run_finished"}
 
 
 def test_each_run_is_added_to_the_history_and_the_trend_shows_it(
