@@ -83,6 +83,9 @@ INTERNAL = {
     "charter.warnings.root_cause_facts",
     # Dispatch's retry of an outbox row it has claimed (no person's request reaches it):
     "notifications.preferences.retry_time",
+    # Dispatch asking whether a mail's proposal still waits for that mail's own recipient
+    # (a yes or no, for the mail machinery only; no person's request reaches it):
+    "agreements.reading.awaits_answer_of",
 }
 # Answers for another couple's person with "Former partner", never their name
 # (tested below, not NotFound: it is used for history lines).
