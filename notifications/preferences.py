@@ -368,7 +368,9 @@ def plan_reminders(session: Session, reminders: list[Reminder], *, now: dt.datet
 
 def held_back_reason(session: Session, message: OutboxMessage, now: dt.datetime) -> str | None:
     """Why a due row must not go out now (checked again at send time, because the
-    recipient may have changed their mind since it was planned); None = send it."""
+    recipient may have changed their mind since it was planned, or what it is about may
+    have: their couple space ended, a :data:`STILL_DUE` check says it no longer
+    applies); None = send it."""
     load_registrations()  # the prompt kinds and their checks, in whichever process sends
     if message.kind in ALWAYS_SENT:
         return None
