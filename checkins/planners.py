@@ -6,13 +6,13 @@ their due date, open rounds that are due, write nudges and "closes tomorrow" rem
 Each step derives what is due from the database and writes with dedupe keys, so it is
 safe in any number of processes. A mail that asks someone to answer is asked again
 when it is due (:func:`checkins.rounds.reminder_still_due`): one held for the morning
-is not sent to someone who answered in the night.
+is not sent to someone who answered in the night, nor about a couple space that ended.
 """
 
 from __future__ import annotations
 
 from checkins.calendar import attachments_for, talk_attachments_for
-from checkins.rounds import plan_checkins, reminder_still_due
+from checkins.rounds import plan_checkins, reminder_still_due, round_mail_still_due
 from checkins.talk import action_reminder_still_due, talk_time_still_due
 from notifications import preferences, rendering, scheduler
 
@@ -30,9 +30,14 @@ PROMPT_KINDS = {
 scheduler.register_planner("checkins", plan_checkins)
 for _kind, _label in PROMPT_KINDS.items():
     preferences.register_prompt_kind(_kind, _label)
-# Mails that ask the recipient to answer: skipped when due if they answered meanwhile.
+# Mails that ask the recipient to answer: skipped when due if they answered meanwhile,
+# or the round closed, or its couple space ended.
 for _kind in ("nudge", "round_closing", "partner_answered"):
     preferences.register_still_due(_kind, reminder_still_due)
+# The others go even to someone who answered (the calendar entry is still wanted),
+# but never about a couple space that ended.
+for _kind in ("round_opened", "ready_to_review"):
+    preferences.register_still_due(_kind, round_mail_still_due)
 # An action item done, a talk's time changed, before the mail about it went out.
 preferences.register_still_due("action_item_due", action_reminder_still_due)
 preferences.register_still_due("talk_scheduled", talk_time_still_due)

@@ -543,11 +543,14 @@ def _reminder_key(round_id: int, kind: str, user_id: int) -> str:
 def reminder_still_due(session: Session, message: OutboxMessage, _now: dt.datetime) -> str | None:
     """For a mail asking its recipient to answer a round (a nudge, the closing warning,
     "your partner answered"), checked again when it is due: held for quiet hours or a
-    preferred hour, it may come after they answered or the round closed. Then it is
-    skipped, with the reason; None: it still applies."""
+    preferred hour, it may come after they answered, the round closed or its couple
+    space ended. Then it is skipped, with the reason; None: it still applies."""
     round_id = context_id(message, "round_id")
     if round_id is None or message.recipient_user_id is None:
         return None
+    ended = round_mail_still_due(session, message, _now)
+    if ended is not None:
+        return ended
     found = session.execute(
         select(Participation.status, Round.closed_at)
         .join(Round, Round.id == Participation.round_id)
@@ -563,6 +566,24 @@ def reminder_still_due(session: Session, message: OutboxMessage, _now: dt.dateti
     if found.closed_at is not None or found.status not in (PENDING, DRAFT):
         return "the check-in has closed"
     return None
+
+
+def round_mail_still_due(session: Session, message: OutboxMessage, _now: dt.datetime) -> str | None:
+    """For a mail about a round that asks nothing of its recipient ("a new check-in",
+    with its calendar entry; "ready to review"), checked again when it is due: skipped
+    only if the round's couple space ended meanwhile. The round's couple, not only the
+    recipient's: someone who left may have started another space since."""
+    round_id = context_id(message, "round_id")
+    if round_id is None:
+        return None
+    ended = session.execute(
+        select(Couple.ended_at)
+        .join(Round, Round.couple_id == Couple.id)
+        .where(Round.id == round_id)
+    ).first()
+    if ended is None:
+        return "the check-in is gone"
+    return "the check-in's couple space has ended" if ended.ended_at is not None else None
 
 
 def _reminder_exists(session: Session, round_id: int, user_id: int, kind: str) -> bool:

@@ -122,3 +122,40 @@ def test_a_prompt_planned_before_the_leaving_is_not_sent_after_it(
     assert rows[ids[c.id]].status == SENT  # type: ignore[union-attr]
     prompts = [m for m in smtp_sink.messages() if "invit" not in m.subject.lower()]
     assert [m.envelope_to for m in prompts] == [["c@example.org"]]
+
+
+def test_someone_who_left_and_started_another_space_hears_nothing_of_the_old_round(
+    engine: Engine, tx, smtp_sink, smtp_settings, couple, now: dt.datetime
+) -> None:
+    """Their own couple space is in force again, so only the round's couple can tell that
+    its "new check-in", "your partner answered" and nudge no longer apply."""
+    _c, a, b = couple
+    with tx() as s:
+        round_id = checkin_rounds.start_round_now(s, a.id, now=now).id
+        save_and_submit(s, a, round_id, sheet(), now)
+    with tx() as s:
+        assert checkin_rounds.send_reminders(s, now + 2 * DAY) >= 1
+    left_at = now + 2 * DAY + dt.timedelta(hours=1)
+    with tx() as s:
+        couples.leave_couple(s, b.id, now=left_at)
+        couples.create_couple(s, b.id, name="B & E", reunited_on=None, now=left_at)
+    with tx() as s:
+        to_b = {r.kind: r.id for r in _round_rows(s, round_id) if r.recipient_user_id == b.id}
+    assert {"round_opened", "partner_answered", "nudge"} <= set(to_b)
+    report = dispatch_pending(engine, settings=smtp_settings, now=left_at + dt.timedelta(hours=1))
+    assert set(to_b.values()) <= set(report.skipped)
+    with tx() as s:
+        for kind, row_id in to_b.items():
+            row = s.get(OutboxMessage, row_id)
+            assert row is not None and row.status == SKIPPED, kind
+            assert row.last_error == "the check-in's couple space has ended", kind
+    received = {to for mail in smtp_sink.messages() for to in mail.envelope_to}
+    assert b.email not in received
+
+
+def _round_rows(s, round_id: int) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
+    return list(
+        s.scalars(
+            select(OutboxMessage).where(OutboxMessage.dedupe_key.startswith(f"checkin:{round_id}:"))
+        )
+    )
