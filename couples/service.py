@@ -23,6 +23,7 @@ from infra.db import utcnow
 from infra.errors import InvalidInput, NotAllowed, NotFound
 from infra.tokens import new_token, token_hash
 from notifications.outbox import enqueue
+from notifications.preferences import drop_pending_prompts
 from notifications.timing import partner_held_note
 
 INVITATION_LIFETIME = dt.timedelta(days=7)
@@ -463,6 +464,8 @@ def leave_couple(session: Session, user_id: int, *, now: dt.datetime | None = No
     couple.ended_at = couple.ended_at or now
     for invitation in _open_invitations(session, couple.id, now):
         invitation.revoked_at = now
+    # Nothing already planned about this space reaches either of them (docs/privacy.md).
+    drop_pending_prompts(session, [m.user_id for m in couple.members])
 
 
 def held_mail_notes(

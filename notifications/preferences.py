@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfoNotFoundError
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,14 @@ from infra.db import utcnow
 from infra.errors import InvalidInput, NotFound
 from infra.settings import Settings, get_settings
 from notifications import accounts_port
-from notifications.models import MailOptOut, NotificationPreference, OutboxMessage
+from notifications.models import (
+    PENDING,
+    RETRYING,
+    SKIPPED,
+    MailOptOut,
+    NotificationPreference,
+    OutboxMessage,
+)
 from notifications.outbox import enqueue
 from notifications.timing import DeliveryPrefs, delivery_time, late_delivery_time
 
@@ -390,9 +397,33 @@ def held_back_reason(session: Session, message: OutboxMessage, now: dt.datetime)
         return "recipient turned this reminder off"
     # Every prompt is about a couple space: once one of them left it, it says no more.
     if accounts_port.couple_space_ended(session, message.recipient_user_id):
-        return "recipient's couple space has ended"
+        return COUPLE_SPACE_ENDED
     still_due = STILL_DUE.get(message.kind)
     return still_due(session, message, now) if still_due is not None else None
+
+
+COUPLE_SPACE_ENDED = "recipient's couple space has ended"
+
+
+def drop_pending_prompts(session: Session, user_ids: list[int]) -> int:
+    """When a couple space ends: every prompt still waiting for its moment (held for the
+    morning, due for a retry) to either partner is skipped now, whatever its kind. They
+    can only be about that space, and one of them may start another space before the
+    prompt is due, when the check at send time could no longer tell. Returns how many."""
+    load_registrations()
+    if not user_ids or not PROMPT_KINDS:
+        return 0
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.recipient_user_id.in_(user_ids),
+            OutboxMessage.status.in_((PENDING, RETRYING)),
+            OutboxMessage.kind.in_(sorted(PROMPT_KINDS)),
+        )
+        .values(status=SKIPPED, last_error=COUPLE_SPACE_ENDED)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
 
 
 def retry_time(session: Session, row_id: int, backoff_moment: dt.datetime) -> dt.datetime:

@@ -19,6 +19,7 @@ from infra.db import utcnow
 from notifications.dispatch import dispatch_pending
 from notifications.models import SENT, SKIPPED, OutboxMessage
 from notifications.outbox import enqueue
+from notifications.preferences import STILL_DUE
 from notifications.scheduler import plan_pass
 from tests.factories import mail_any_time, make_couple
 from tests.test_checkins_service import save_and_submit, sheet
@@ -87,12 +88,16 @@ def test_the_one_who_left_gets_no_stopped_answering_mail(
         assert solo.MAIL_KIND not in list(mails)
 
 
-def test_a_prompt_planned_before_the_leaving_is_not_sent_after_it(
+def test_a_prompt_written_as_the_couple_ended_is_not_sent(
     engine: Engine, tx, smtp_sink, smtp_settings, test_prompt, couple, now: dt.datetime
 ) -> None:
+    """Leaving drops what waits (the test below); a prompt written just after, by a
+    planning pass that read the couple before the leaving, is held back when due."""
     _c, a, b = couple
     with tx() as s:  # someone else's couple space, still in force: their prompt goes
         _other, c, _d = make_couple(s, "c@example.org", "d@example.org", now=now - 30 * DAY)
+    with tx() as s:
+        couples.leave_couple(s, b.id)
     ids = {}
     with tx() as s:
         for user in (a, b, c):
@@ -108,8 +113,6 @@ def test_a_prompt_planned_before_the_leaving_is_not_sent_after_it(
             assert row is not None
             s.flush()
             ids[user.id] = row.id
-    with tx() as s:
-        couples.leave_couple(s, b.id)
     report = dispatch_pending(engine, settings=smtp_settings)
     assert ids[c.id] in report.sent
     assert sorted(report.skipped) == sorted([ids[a.id], ids[b.id]])
@@ -140,15 +143,15 @@ def test_someone_who_left_and_started_another_space_hears_nothing_of_the_old_rou
         couples.leave_couple(s, b.id, now=left_at)
         couples.create_couple(s, b.id, name="B & E", reunited_on=None, now=left_at)
     with tx() as s:
-        to_b = {r.kind: r.id for r in _round_rows(s, round_id) if r.recipient_user_id == b.id}
-    assert {"round_opened", "partner_answered", "nudge"} <= set(to_b)
-    report = dispatch_pending(engine, settings=smtp_settings, now=left_at + dt.timedelta(hours=1))
-    assert set(to_b.values()) <= set(report.skipped)
-    with tx() as s:
-        for kind, row_id in to_b.items():
-            row = s.get(OutboxMessage, row_id)
-            assert row is not None and row.status == SKIPPED, kind
-            assert row.last_error == "the check-in's couple space has ended", kind
+        to_b = [r for r in _round_rows(s, round_id) if r.recipient_user_id == b.id]
+        assert {"round_opened", "partner_answered", "nudge"} <= {r.kind for r in to_b}
+        # Dropped at the leaving; and a pass that wrote them just after (having read the
+        # couple before) would find each of them no longer due when it is.
+        for row in to_b:
+            assert row.status == SKIPPED, row.kind
+            still_due = STILL_DUE[row.kind]
+            assert still_due(s, row, left_at) == "the check-in's couple space has ended", row.kind
+    dispatch_pending(engine, settings=smtp_settings, now=left_at + dt.timedelta(hours=1))
     received = {to for mail in smtp_sink.messages() for to in mail.envelope_to}
     assert b.email not in received
 
@@ -159,3 +162,46 @@ def _round_rows(s, round_id: int) -> list[OutboxMessage]:  # type: ignore[no-unt
             select(OutboxMessage).where(OutboxMessage.dedupe_key.startswith(f"checkin:{round_id}:"))
         )
     )
+
+
+def test_leaving_drops_every_prompt_still_waiting_for_either_partner(
+    engine: Engine, tx, smtp_sink, smtp_settings, test_prompt, couple, now: dt.datetime
+) -> None:
+    """Any kind, held for later: skipped at the leaving itself. The one who left starts
+    another space before the prompts are due, so the check at send time could no longer
+    tell; a prompt about the new space still goes, as does another couple's."""
+    _c, a, b = couple
+    later = utcnow() + dt.timedelta(hours=8)  # say, held for the recipient's morning
+
+    def prompt(s, user, key: str) -> int:  # type: ignore[no-untyped-def]
+        row = enqueue(
+            s,
+            kind=test_prompt,
+            to_address=user.email,
+            recipient_user_id=user.id,
+            dedupe_key=key,
+            context={"name": user.display_name, "couple": "A & B"},
+            send_after=later,
+        )
+        assert row is not None
+        s.flush()
+        return row.id
+
+    with tx() as s:
+        _other, c, _d = make_couple(s, "c@example.org", "d@example.org", now=now - 30 * DAY)
+        old = {u.id: prompt(s, u, f"old:{u.id}") for u in (a, b)}
+        others = prompt(s, c, "others")
+    with tx() as s:
+        couples.leave_couple(s, b.id)
+        couples.create_couple(s, b.id, name="B & E", reunited_on=None)
+    with tx() as s:
+        for row_id in old.values():
+            row = s.get(OutboxMessage, row_id)
+            assert row is not None and row.status == SKIPPED
+            assert row.last_error == "recipient's couple space has ended"
+        new_space = prompt(s, b, "new-space")
+    report = dispatch_pending(engine, settings=smtp_settings, now=later + dt.timedelta(minutes=1))
+    assert {others, new_space} <= set(report.sent)
+    assert not set(old.values()) & set(report.sent)
+    prompts = [m for m in smtp_sink.messages() if "invit" not in m.subject.lower()]
+    assert sorted(to for m in prompts for to in m.envelope_to) == [b.email, "c@example.org"]
