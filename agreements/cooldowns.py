@@ -26,7 +26,9 @@ from couples import service as couples
 from couples.models import Couple, Membership
 from infra.db import utcnow
 from infra.errors import NotAllowed, NotFound
+from notifications.models import OutboxMessage
 from notifications.outbox import enqueue
+from notifications.preferences import context_id
 
 # --- cooldown ------------------------------------------------------------------------
 
@@ -204,8 +206,25 @@ def _cooldown_mail(
             "name": partner.display_name,
             "partner": _user(session, actor_id).display_name,
             "back_at": _local_time(cooldown.planned_end_at, partner.timezone),
+            "cooldown_id": cooldown.id,
         },
     )
+
+
+def cooldown_mail_still_due(
+    session: Session, message: OutboxMessage, now: dt.datetime
+) -> str | None:
+    """ "Your partner started (or extended) a cooldown, back at 21:40", checked again when
+    it goes (a failed send is retried after the recipient's quiet hours): not once that
+    cooldown is over, when it would only confuse."""
+    cooldown_id = context_id(message, "cooldown_id")
+    if cooldown_id is None:
+        return None
+    cooldown = session.get(Cooldown, cooldown_id)
+    if cooldown is None:
+        return "the cooldown is gone"
+    ended = cooldown.ended_at if cooldown.ended_at is not None else cooldown.planned_end_at
+    return "the cooldown is over" if ended <= now else None
 
 
 def start_cooldown(

@@ -8,6 +8,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
+from agreements.cooldowns import cooldown_mail_still_due
 from agreements.reading import awaits_answer_of
 from agreements.therapy import appointment_still_due, plan_therapy_reminders
 from notifications.models import OutboxMessage
@@ -36,3 +37,5 @@ def _proposal_still_due(session: Session, message: OutboxMessage, _now: dt.datet
 
 register_still_due("agreement_proposed", _proposal_still_due)
 register_still_due("therapy_appointment", appointment_still_due)
+for _kind in ("cooldown_started", "cooldown_extended"):
+    register_still_due(_kind, cooldown_mail_still_due)

@@ -1,9 +1,9 @@
 """A reminder held for later (quiet hours, a preferred hour) is asked again when it is
 due. A nudge planned at 23:00 waits for 07:00; if its recipient answered in the night,
 it is skipped, not sent (a real SMTP server receives nothing for them). The same for a
-proposal withdrawn in the night (an agreement, or sharing a report with the therapist)
-and a therapy appointment moved (the talk's are in tests/test_talk.py). On SQLite and
-PostgreSQL."""
+proposal withdrawn in the night (an agreement, or sharing a report with the therapist),
+a therapy appointment moved and a cooldown already over (the talk's are in
+tests/test_talk.py). On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import datetime as dt
 
 from sqlalchemy import Engine, select
 
-from agreements import proposals, therapy
+from agreements import cooldowns, proposals, therapy
 from agreements.templates import TEMPLATES
 from checkins import rounds as checkin_rounds
 from checkins.models import Round
 from couples.models import User
+from infra.db import utcnow
 from notifications.dispatch import dispatch_pending
 from notifications.models import PENDING, SENT, SKIPPED, OutboxMessage
 from reports import content
@@ -203,3 +204,33 @@ def test_a_report_proposal_withdrawn_in_the_night_is_not_announced_in_the_mornin
     assert row.status == SKIPPED
     assert row.last_error == "the report proposal no longer waits for an answer"
     assert smtp_sink.messages()[before:] == []
+
+
+def test_a_cooldown_mail_that_could_only_go_after_the_cooldown_is_not_sent(
+    tx, engine: Engine, smtp_sink, smtp_settings
+) -> None:
+    """ "Your partner started a cooldown, back at 21:40" is only worth reading before then:
+    one that could not go in time (a send failed, its retry waited for the morning) is
+    skipped. While the cooldown runs, it goes."""
+    with tx() as s:
+        _c, a, b = make_couple(s, now=utcnow() - dt.timedelta(days=30))
+        cooldowns.set_cooldown_mail(s, b.id, True)
+    start = utcnow()
+    dispatch_pending(engine, settings=smtp_settings, now=start)  # the invitation
+    before = len(smtp_sink.messages())
+    with tx() as s:
+        cooldowns.start_cooldown(s, a.id, now=start)
+    with tx() as s:
+        back_at = cooldowns.extend_cooldown(s, a.id, now=start + dt.timedelta(minutes=1))
+        back_at_utc = back_at.planned_end_at
+    dispatch_pending(engine, settings=smtp_settings, now=back_at_utc + dt.timedelta(minutes=1))
+    rows = _prompt_rows(tx, "cooldown_started") + _prompt_rows(tx, "cooldown_extended")
+    assert len(rows) == 2
+    assert {(r.status, r.last_error) for r in rows} == {(SKIPPED, "the cooldown is over")}
+    assert smtp_sink.messages()[before:] == []
+    later = back_at_utc + dt.timedelta(hours=1)
+    with tx() as s:  # the next one, sent while it runs
+        cooldowns.start_cooldown(s, a.id, now=later)
+    dispatch_pending(engine, settings=smtp_settings, now=later + dt.timedelta(minutes=1))
+    assert _prompt_rows(tx, "cooldown_started")[-1].status == SENT
+    assert [m.envelope_to for m in smtp_sink.messages()[before:]] == [[b.email]]
