@@ -498,7 +498,13 @@ def flag_for_review(
             to_address=partner.email,
             recipient_user_id=partner.id,
             dedupe_key=f"agreement_flagged:{agreement.id}:{now:%Y%m%d%H%M%S}",
-            context={"name": partner.display_name, "partner": _user(session, user_id).display_name},
+            context={
+                "name": partner.display_name,
+                "partner": _user(session, user_id).display_name,
+                # For the check when it is due (agreements.reminders): still this flag?
+                "agreement_id": agreement.id,
+                "flagged_at": now.isoformat(),
+            },
             send_after=after_quiet_hours(session, partner, now),
         )
     session.flush()

@@ -9,6 +9,7 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from agreements.cooldowns import cooldown_mail_still_due
+from agreements.models import Agreement
 from agreements.reading import awaits_answer_of
 from agreements.therapy import appointment_still_due, plan_therapy_reminders
 from notifications.models import OutboxMessage
@@ -35,7 +36,20 @@ def _proposal_still_due(session: Session, message: OutboxMessage, _now: dt.datet
     return "nothing waits for the recipient's answer any more"
 
 
+def _flag_still_due(session: Session, message: OutboxMessage, _now: dt.datetime) -> str | None:
+    """ "Your partner flagged an agreement for review" that waited for the morning: not
+    sent once that flag was cleared (a new flag has its own mail)."""
+    agreement_id = context_id(message, "agreement_id")
+    if agreement_id is None:
+        return None
+    agreement = session.get(Agreement, agreement_id)
+    flagged_at = agreement.flagged_at if agreement is not None else None
+    this_flag = dt.datetime.fromisoformat(str(message.context.get("flagged_at")))
+    return "the agreement is no longer flagged" if flagged_at != this_flag else None
+
+
 register_still_due("agreement_proposed", _proposal_still_due)
+register_still_due("agreement_flagged", _flag_still_due)
 register_still_due("therapy_appointment", appointment_still_due)
 for _kind in ("cooldown_started", "cooldown_extended"):
     register_still_due(_kind, cooldown_mail_still_due)

@@ -2,7 +2,7 @@
 due. A nudge planned at 23:00 waits for 07:00; if its recipient answered in the night,
 it is skipped, not sent (a real SMTP server receives nothing for them). The same for a
 proposal withdrawn in the night (an agreement, or sharing a report with the therapist),
-a therapy appointment moved and a cooldown already over (the talk's are in
+a flag cleared, a therapy appointment moved and a cooldown already over (the talk's are in
 tests/test_talk.py). On SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -234,3 +234,35 @@ def test_a_cooldown_mail_that_could_only_go_after_the_cooldown_is_not_sent(
     dispatch_pending(engine, settings=smtp_settings, now=later + dt.timedelta(minutes=1))
     assert _prompt_rows(tx, "cooldown_started")[-1].status == SENT
     assert [m.envelope_to for m in smtp_sink.messages()[before:]] == [[b.email]]
+
+
+def test_a_flag_cleared_in_the_night_is_not_announced_in_the_morning(
+    tx, engine: Engine, smtp_sink, smtp_settings
+) -> None:
+    a, b, _before = _couple_after_the_invitation(tx, engine, smtp_sink, smtp_settings)
+    with tx() as s:  # two agreements in force
+        reflagged, cleared = (
+            proposals.propose_agreement(
+                s, a.id, kind="custom", title=title, body="We both do this.", params={}, now=OPENED
+            ).id
+            for title in ("Walks on Sunday", "Phones away at dinner")
+        )
+        for agreement_id in (reflagged, cleared):
+            proposals.accept(s, b.id, agreement_id, now=OPENED)
+    dispatch_pending(engine, settings=smtp_settings, now=OPENED + dt.timedelta(minutes=1))
+    before = len(smtp_sink.messages())
+    minutes = dt.timedelta(minutes=1)
+    with tx() as s:  # flagged at 23:00, in B's quiet hours: the mails wait for 07:00
+        for agreement_id in (reflagged, cleared):
+            proposals.flag_for_review(s, a.id, agreement_id, now=NIGHT)
+    with tx() as s:  # both cleared; one flagged again
+        for agreement_id in (reflagged, cleared):
+            proposals.clear_review_flag(s, a.id, agreement_id, now=NIGHT + 5 * minutes)
+        proposals.flag_for_review(s, a.id, reflagged, now=NIGHT + 10 * minutes)
+    dispatch_pending(engine, settings=smtp_settings, now=MORNING)
+    rows = [(r.context["agreement_id"], r.status) for r in _prompt_rows(tx, "agreement_flagged")]
+    assert rows == [(reflagged, SKIPPED), (cleared, SKIPPED), (reflagged, SENT)]
+    skipped = [r for r in _prompt_rows(tx, "agreement_flagged") if r.status == SKIPPED]
+    assert {r.last_error for r in skipped} == {"the agreement is no longer flagged"}
+    [mail] = smtp_sink.messages()[before:]
+    assert mail.envelope_to == [b.email] and "2 things" not in mail.subject
