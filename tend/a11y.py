@@ -8,7 +8,10 @@ anyone who needs more contrast than Streamlit's defaults give (docs/accessibilit
   start of the document, before Streamlit's sidebar);
 - focus put somewhere sensible after an action re-draws the control that had it: the
   running cooldown after "I need a cooldown", the same control if it is drawn again,
-  else the page's heading (after moving between pages too), never the page body.
+  else the page's heading (after moving between pages too), never the page body;
+- a control's name read as typed: Streamlit puts a label's Markdown source in its
+  ``aria-label``, where the escapes that keep typed text literal (``tend.web.md``)
+  would be read out ("Al backslash dash ex"); the script takes them out again.
 
 Style and script only: the element takes no room (``st.html`` of a ``<style>`` alone is
 not drawn; the script's container is hidden).
@@ -19,6 +22,7 @@ from __future__ import annotations
 import streamlit as st
 
 from tend.press_guard import PRESS_GUARD_JS
+from tend.web import MARKDOWN_SPECIALS
 
 # The phone's "I need a cooldown" (agreements.pages.cooldown_shortcut) shows only where
 # the sidebar folds away; on wider screens the sidebar's control is on screen.
@@ -118,9 +122,44 @@ FOCUS_JS = """
 </script>"""
 
 
+# Each of md()'s escapes ("\\" + one of MARKDOWN_SPECIALS), as a JavaScript regex.
+_ESCAPED = "\\\\([" + "".join("\\" + ch for ch in MARKDOWN_SPECIALS) + "])"
+
+# Only the mutations' own nodes are looked at, and a label is changed once: React sets
+# it again only when the label itself changes, and then it is unescaped again.
+ARIA_JS = (
+    """
+<script>
+(function () {
+  if (window.__tendAria) return;
+  window.__tendAria = true;
+  var escaped = new RegExp("ESCAPED", "g");
+  function plain(el) {
+    var label = el.getAttribute("aria-label");
+    if (label === null || label === el.__tendPlainLabel || label.indexOf("\\\\") < 0) return;
+    var read = label.replace(escaped, "$1");
+    el.__tendPlainLabel = read;
+    if (read !== label) el.setAttribute("aria-label", read);
+  }
+  document.querySelectorAll("[aria-label]").forEach(plain);
+  new MutationObserver(function (records) {
+    records.forEach(function (record) {
+      if (record.type === "attributes") { plain(record.target); return; }
+      record.addedNodes.forEach(function (node) {
+        if (node.nodeType !== 1) return;
+        plain(node);
+        node.querySelectorAll("[aria-label]").forEach(plain);
+      });
+    });
+  }).observe(document.body, {subtree: true, childList: true, attributes: true,
+                             attributeFilter: ["aria-label"]});
+})();
+</script>"""
+).replace("ESCAPED", _ESCAPED.replace("\\", "\\\\").replace('"', '\\"'))
+
 # With the press guard's script (tend/press_guard.py): two elements in all, drawn on
 # every run of every page, where each element is a message of its own.
-SCRIPTS = FOCUS_JS + PRESS_GUARD_JS
+SCRIPTS = FOCUS_JS + PRESS_GUARD_JS + ARIA_JS
 
 
 def page_aids() -> None:

@@ -301,8 +301,8 @@ def go_to(path: str, **params: str) -> None:
 
 # "@": an address typed or shown never becomes a live mailto link (inside an expander's
 # label that link would also be a control inside a control).
-_MARKDOWN_SPECIALS = "\\`*_{}[]<>()#+-.!|~$:@"
-_MARKDOWN_ESCAPES = str.maketrans({ch: "\\" + ch for ch in _MARKDOWN_SPECIALS})
+MARKDOWN_SPECIALS = "\\`*_{}[]<>()#+-.!|~$:@"
+_MARKDOWN_ESCAPES = str.maketrans({ch: "\\" + ch for ch in MARKDOWN_SPECIALS})
 
 
 def md(text: str) -> str:

@@ -85,6 +85,11 @@ def _literal(page: Page, text: str) -> None:
     expect(page.get_by_text(text, exact=False).first).to_be_visible()
 
 
+def _named(page: Page, role: str, name: str) -> None:
+    """A control whose accessible name is exactly ``name``."""
+    expect(page.get_by_role(role, name=name, exact=True)).to_be_visible()  # type: ignore[arg-type]
+
+
 def test_what_a_partner_typed_is_shown_literally_and_loads_nothing(
     served, new_context, tend_env, beacon: Beacon
 ) -> None:
@@ -152,9 +157,14 @@ def test_what_a_partner_typed_is_shown_literally_and_loads_nothing(
     open_page(blair_page, served.url + "/checkin")
     go_to_step(blair_page, "Our agreements")
     _literal(blair_page, f"How well did {name('Alex')} keep it?")
+    # A screen reader reads each control's name as typed too (Streamlit puts the label's
+    # escaped source in aria-label; tend.a11y takes the escapes out).
+    _named(blair_page, "radiogroup", f"How well did {name('Alex')} keep it?")
     go_to_step(blair_page, "Our own questions")
     _literal(blair_page, text("scale"))
     _literal(blair_page, text("prompt"))
+    _named(blair_page, "radiogroup", text("scale"))
+    _named(blair_page, "textbox", text("prompt"))
 
     open_page(blair_page, served.url + "/checkin_history")
     metric = blair_page.locator('[data-testid="stMetricLabel"]').filter(has_text=name("Alex"))

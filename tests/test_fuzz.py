@@ -222,11 +222,11 @@ def test_markdown_escaping_leaves_no_special_character_bare() -> None:
         bare = [
             ch
             for i, ch in enumerate(escaped)
-            if ch in web._MARKDOWN_SPECIALS and (i == 0 or escaped[i - 1] != "\\")
+            if ch in web.MARKDOWN_SPECIALS and (i == 0 or escaped[i - 1] != "\\")
         ]
         # Every special is preceded by a backslash (a backslash escapes itself).
         assert escaped.replace("\\\\", "").count("\\") >= len(
-            [c for c in text if c in web._MARKDOWN_SPECIALS and c != "\\"]
+            [c for c in text if c in web.MARKDOWN_SPECIALS and c != "\\"]
         )
         assert not [c for c in bare if c != "\\"]
 
