@@ -214,9 +214,9 @@ def _cooldown_mail(
 def cooldown_mail_still_due(
     session: Session, message: OutboxMessage, now: dt.datetime
 ) -> str | None:
-    """ "Your partner started (or extended) a cooldown, back at 21:40", checked again when
-    it goes (a failed send is retried after the recipient's quiet hours): not once that
-    cooldown is over, when it would only confuse."""
+    """The mail that the partner started (or extended) a cooldown, "back at 21:40",
+    checked again when it goes (a failed send is retried after the recipient's quiet
+    hours): not once that cooldown is over, when it would only confuse."""
     cooldown_id = context_id(message, "cooldown_id")
     if cooldown_id is None:
         return None

@@ -37,14 +37,15 @@ def _proposal_still_due(session: Session, message: OutboxMessage, _now: dt.datet
 
 
 def _flag_still_due(session: Session, message: OutboxMessage, _now: dt.datetime) -> str | None:
-    """ "Your partner flagged an agreement for review" that waited for the morning: not
-    sent once that flag was cleared (a new flag has its own mail)."""
+    """The mail that the partner flagged an agreement for review, when it waited for the
+    morning: not sent once that flag was cleared (a new flag has its own mail)."""
     agreement_id = context_id(message, "agreement_id")
-    if agreement_id is None:
+    flagged = message.context.get("flagged_at")
+    if agreement_id is None or not isinstance(flagged, str):
         return None
     agreement = session.get(Agreement, agreement_id)
     flagged_at = agreement.flagged_at if agreement is not None else None
-    this_flag = dt.datetime.fromisoformat(str(message.context.get("flagged_at")))
+    this_flag = dt.datetime.fromisoformat(flagged)
     return "the agreement is no longer flagged" if flagged_at != this_flag else None
 
 

@@ -373,6 +373,9 @@ def plan_reminders(session: Session, reminders: list[Reminder], *, now: dt.datet
     return len(rows)
 
 
+COUPLE_SPACE_ENDED = "recipient's couple space has ended"
+
+
 def held_back_reason(session: Session, message: OutboxMessage, now: dt.datetime) -> str | None:
     """Why a due row must not go out now (checked again at send time, because the
     recipient may have changed their mind since it was planned, or what it is about may
@@ -400,9 +403,6 @@ def held_back_reason(session: Session, message: OutboxMessage, now: dt.datetime)
         return COUPLE_SPACE_ENDED
     still_due = STILL_DUE.get(message.kind)
     return still_due(session, message, now) if still_due is not None else None
-
-
-COUPLE_SPACE_ENDED = "recipient's couple space has ended"
 
 
 def drop_pending_prompts(session: Session, user_ids: list[int]) -> int:

@@ -252,13 +252,14 @@ def test_a_flag_cleared_in_the_night_is_not_announced_in_the_morning(
     dispatch_pending(engine, settings=smtp_settings, now=OPENED + dt.timedelta(minutes=1))
     before = len(smtp_sink.messages())
     minutes = dt.timedelta(minutes=1)
+    odd = dt.timedelta(microseconds=250_001)  # a real clock's moment, kept to the microsecond
     with tx() as s:  # flagged at 23:00, in B's quiet hours: the mails wait for 07:00
         for agreement_id in (reflagged, cleared):
-            proposals.flag_for_review(s, a.id, agreement_id, now=NIGHT)
+            proposals.flag_for_review(s, a.id, agreement_id, now=NIGHT + odd)
     with tx() as s:  # both cleared; one flagged again
         for agreement_id in (reflagged, cleared):
             proposals.clear_review_flag(s, a.id, agreement_id, now=NIGHT + 5 * minutes)
-        proposals.flag_for_review(s, a.id, reflagged, now=NIGHT + 10 * minutes)
+        proposals.flag_for_review(s, a.id, reflagged, now=NIGHT + 10 * minutes + odd)
     dispatch_pending(engine, settings=smtp_settings, now=MORNING)
     rows = [(r.context["agreement_id"], r.status) for r in _prompt_rows(tx, "agreement_flagged")]
     assert rows == [(reflagged, SKIPPED), (cleared, SKIPPED), (reflagged, SENT)]
