@@ -23,7 +23,7 @@ from charter.models import Charter
 from couples.models import Couple, Membership, User
 from infra.db import utcnow
 from notifications.models import OutboxMessage
-from notifications.preferences import plan_reminder
+from notifications.preferences import context_id, plan_reminder
 
 KIND = "charter_review_due"  # the prompt kind (and its mail templates)
 LABEL = "The day to review your charter together has come"
@@ -70,9 +70,12 @@ class _Due:
     review_on: dt.date
 
 
-def _charters_due(session: Session, now: dt.datetime) -> list[_Due]:
+def _charters_due(
+    session: Session, now: dt.datetime, *, agreement_id: int | None = None
+) -> list[_Due]:
     """The charters in force at ``now`` (couple still together) whose review day may
-    have come somewhere; each partner's own day is checked by the caller."""
+    have come somewhere (of them, ``agreement_id`` alone if given); each partner's own
+    day is checked by the caller."""
     latest_day = (now.astimezone(dt.UTC) + _MAX_AHEAD).date().isoformat()
     review_on = AgreementVersion.params["review_on"].as_string()
     rows = session.execute(
@@ -93,6 +96,7 @@ def _charters_due(session: Session, now: dt.datetime) -> list[_Due]:
             ),
             # ISO dates compare as text: only days that may have come are read.
             review_on <= latest_day,
+            *([Agreement.id == agreement_id] if agreement_id is not None else []),
         )
         .order_by(Agreement.id)
     )
@@ -160,9 +164,28 @@ def plan_review_reminders(session: Session, now: dt.datetime | None = None) -> i
                 "partner": partner.display_name,
                 "couple": names.get(charter.couple_id, ""),
                 "review_on": f"{charter.review_on:%A %d %B %Y}",
+                # For the check when it is due (review_reminder_still_due).
+                "agreement_id": charter.agreement_id,
+                "review_day": charter.review_on.isoformat(),
             },
             now=now,
             sign_in_target=CHARTER_PAGE,
         )
         written += message is not None
     return written
+
+
+def review_reminder_still_due(
+    session: Session, message: OutboxMessage, now: dt.datetime
+) -> str | None:
+    """The review-day reminder, checked again when it goes (it may wait for a preferred
+    hour): not if the two have agreed a charter with another review day meanwhile (that
+    day has a reminder of its own), or the charter is no longer in force."""
+    agreement_id = context_id(message, "agreement_id")
+    day = _parse_day(message.context.get("review_day"))
+    if agreement_id is None or day is None:
+        return None
+    due = _charters_due(session, now, agreement_id=agreement_id)
+    if any(charter.review_on == day for charter in due):
+        return None
+    return "the charter's review day has changed"

@@ -293,3 +293,20 @@ def test_the_charter_page_says_when_the_review_is_due(tend_env, engine) -> None:
     assert "Your review day has come" in due and "Change the charter" in due
     later = _page_text(later_token)
     assert "In force" in later and "Your review day has come" not in later
+
+
+def test_a_reminder_still_waiting_when_the_day_changes_is_not_sent(tx, now, couple) -> None:
+    """A reminder held for a preferred hour is checked again when due: once the two
+    agreed another review day, it no longer applies (the new day reminds of its own)."""
+    _cid, a, b = couple
+    _agree_charter(tx, a, b, REVIEW, now)
+    assert _plan(tx, LA_MORNING) == 2
+    rows = _reminders(tx)
+    later = LA_MORNING + 4 * H
+    with tx() as s:
+        assert [preferences.held_back_reason(s, row, later) for row in rows] == [None, None]
+    _agree_charter(tx, a, b, dt.date(2026, 7, 1), LA_MORNING + H)
+    with tx() as s:
+        assert [preferences.held_back_reason(s, row, later) for row in rows] == [
+            "the charter's review day has changed"
+        ] * 2
