@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from checkins.calendar import attachments_for, talk_attachments_for
 from checkins.rounds import plan_checkins, reminder_still_due, round_mail_still_due
+from checkins.solo import MAIL_KIND, notice_mail_still_due
 from checkins.talk import action_reminder_still_due, talk_time_still_due
 from notifications import preferences, rendering, scheduler
 
@@ -41,5 +42,7 @@ for _kind in ("round_opened", "ready_to_review"):
 # An action item done, a talk's time changed, before the mail about it went out.
 preferences.register_still_due("action_item_due", action_reminder_still_due)
 preferences.register_still_due("talk_scheduled", talk_time_still_due)
+# "You have not answered two check-ins", once they answered one.
+preferences.register_still_due(MAIL_KIND, notice_mail_still_due)
 rendering.register_attachments("round_opened", attachments_for)
 rendering.register_attachments("talk_scheduled", talk_attachments_for)

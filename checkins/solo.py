@@ -30,8 +30,8 @@ from couples.models import Couple, User
 from infra import bulk
 from infra.db import utcnow
 from infra.errors import NotAllowed
-from notifications.models import NotificationPreference
-from notifications.preferences import plan_reminder
+from notifications.models import NotificationPreference, OutboxMessage
+from notifications.preferences import context_id, plan_reminder
 
 MAIL_KIND = "answering_paused"
 
@@ -114,6 +114,29 @@ def notice_after_close(session: Session, closed: Sequence[Round], now: dt.dateti
     return mailed
 
 
+def notice_mail_still_due(
+    session: Session, message: OutboxMessage, _now: dt.datetime
+) -> str | None:
+    """The one mail after two missed check-ins, checked again when it goes (it may wait
+    for the morning): not once its recipient has answered a check-in since the notice."""
+    notice_id = context_id(message, "notice_id")
+    notice = session.get(SoloNotice, notice_id) if notice_id is not None else None
+    if notice is None:
+        return None
+    answered_since = session.scalar(
+        select(Participation.id)
+        .where(
+            Participation.user_id == notice.user_id,
+            Participation.status == SUBMITTED,
+            Participation.submitted_at >= notice.noticed_at,
+        )
+        .limit(1)
+    )
+    if notice.back_at is not None or answered_since is not None:
+        return "recipient has answered a check-in since"
+    return None
+
+
 def _mail_once(session: Session, notice: SoloNotice, now: dt.datetime) -> int:
     user = session.get(User, notice.user_id)
     partner = couples.partner_of(session, notice.user_id)
@@ -126,7 +149,11 @@ def _mail_once(session: Session, notice: SoloNotice, now: dt.datetime) -> int:
         # One per streak: the dedupe key is the notice's.
         dedupe_key=f"solo:{notice.id}",
         due_utc=now,
-        context={"name": user.display_name, "partner": partner.display_name if partner else ""},
+        context={
+            "name": user.display_name,
+            "partner": partner.display_name if partner else "",
+            "notice_id": notice.id,  # for notice_mail_still_due
+        },
         now=now,
         sign_in_target="/checkin",
     )

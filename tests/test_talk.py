@@ -23,7 +23,7 @@ from checkins.views import AdherenceInput, ConcernInput
 from infra.composition import load_registrations
 from infra.errors import InvalidInput, NotAllowed, NotFound
 from infra.settings import Settings
-from notifications import rendering
+from notifications import preferences, rendering
 from notifications.dispatch import dispatch_pending
 from notifications.models import SENT, SKIPPED, OutboxMessage
 from privacy import erase, export
@@ -389,7 +389,7 @@ def test_after_two_missed_rounds_one_gentle_mail_then_quiet_until_back(tx, coupl
     with tx() as s:
         [mail] = outbox(s, solo.MAIL_KIND)
         assert mail.recipient_user_id == b.id
-        assert set(mail.context) <= {"name", "partner", "sign_in_target"}
+        assert set(mail.context) <= {"name", "partner", "sign_in_target", "notice_id"}
         view = solo.solo_view(s, a.id)
         assert view is not None and not view.raise_requested
         assert solo.solo_view(s, b.id) is None  # B is not told about themself
@@ -421,6 +421,25 @@ def test_after_two_missed_rounds_one_gentle_mail_then_quiet_until_back(tx, coupl
         assert solo.solo_view(s, a.id) is None
         assert outbox(s, solo.MAIL_KIND)[0].recipient_user_id == b.id
         assert len(outbox(s, solo.MAIL_KIND)) == 1
+
+
+def test_the_one_mail_is_not_sent_once_they_answered_again(tx, couple, now) -> None:
+    """It may wait for the morning: if B answers the next check-in in the night, the
+    mail saying B stopped answering no longer applies when it is due."""
+    _c, a, b, _ = couple
+    start = now - 20 * DAY
+    _a_answers_alone(tx, a, start, "SOLO-1")
+    _a_answers_alone(tx, a, start + 7 * DAY, "SOLO-2")
+    third_at = start + 14 * DAY
+    with tx() as s:
+        [mail] = outbox(s, solo.MAIL_KIND)
+        assert preferences.held_back_reason(s, mail, third_at) is None
+        third = checkin_rounds.start_round_now(s, a.id, now=third_at).id
+    with tx() as s:
+        save_and_submit(s, b, third, sheet(), third_at + dt.timedelta(hours=1))
+    with tx() as s:
+        reason = preferences.held_back_reason(s, mail, third_at + 2 * dt.timedelta(hours=1))
+        assert reason == "recipient has answered a check-in since"
 
 
 def test_the_quiet_pause_silences_the_one_mail_too(tx, couple, now) -> None:
