@@ -540,7 +540,7 @@ def _reminder_key(round_id: int, kind: str, user_id: int) -> str:
     return f"checkin:{round_id}:{kind}:{user_id}"
 
 
-def reminder_still_due(session: Session, message: OutboxMessage, _now: dt.datetime) -> str | None:
+def reminder_still_due(session: Session, message: OutboxMessage, now: dt.datetime) -> str | None:
     """For a mail asking its recipient to answer a round (a nudge, the closing warning,
     "your partner answered"), checked again when it is due: held for quiet hours or a
     preferred hour, it may come after they answered, the round closed or its couple
@@ -548,7 +548,7 @@ def reminder_still_due(session: Session, message: OutboxMessage, _now: dt.dateti
     round_id = context_id(message, "round_id")
     if round_id is None or message.recipient_user_id is None:
         return None
-    ended = round_mail_still_due(session, message, _now)
+    ended = round_mail_still_due(session, message, now)
     if ended is not None:
         return ended
     found = session.execute(

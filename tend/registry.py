@@ -17,12 +17,11 @@ What is registered, and where:
 - prompt kinds (notifications.preferences.register_prompt_kind):
   round_opened, partner_answered, ready_to_review, round_closing, nudge, talk_scheduled,
   action_item_due, answering_paused in checkins.planners (and, with
-  notifications.preferences.register_still_due, the send-time checks of nudge,
-  round_closing, partner_answered, action_item_due and talk_scheduled);
+  notifications.preferences.register_still_due, the send-time checks of all eight);
   agreement_proposed, agreement_flagged, cooldown_started, cooldown_extended,
   cooldown_ended, therapy_appointment in agreements.reminders (with the send-time checks
-  of agreement_proposed and therapy_appointment);
-  charter_review_due in charter.reminders
+  of all but cooldown_ended, which always still applies);
+  charter_review_due in charter.reminders (with its send-time check)
 - mail attachments (notifications.rendering.register_attachments):
   "round_opened" and "talk_scheduled" (the calendar invitations) in checkins.planners
 - exporters and erasers (privacy.export.register_exporter, privacy.erase.register_eraser):
