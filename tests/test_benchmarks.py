@@ -184,8 +184,13 @@ def test_browser_pages_at_tiny_scale() -> None:
     # API refuses a thread where another one runs (this worker's `browser` fixture, when a
     # browser test file ran on it first; seen with `-m browser`).
     with ThreadPoolExecutor(max_workers=1) as pool:
-        result = pool.submit(browser_pages.run, repeat=1, years=2, small_years=1).result()
+        result = pool.submit(
+            browser_pages.run, repeat=2, years=2, small_years=1, warm_rounds=1
+        ).result()
     assert set(result.detail["ratio_per_page"]) == set(browser_pages.PAGES)
+    # Each ratio sits between its turns' quartiles.
+    for name, (low, high) in result.detail["turns_quartiles"].items():
+        assert low <= round(result.detail["ratio_per_page"][name], 2) <= high
     assert result.ratio > 0
     # The trends page drew its chart (one at a time, the one chosen), the bare page its one.
     assert result.detail["charts_per_page"]["trends"] == 1
