@@ -18,7 +18,18 @@ import pyarrow as pa
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from checkins import agenda, answers, rules, solo, steps, survey, talk, trends, warnings
+from checkins import (
+    agenda,
+    answers,
+    rules,
+    solo,
+    steps,
+    survey,
+    talk,
+    trend_summary,
+    trends,
+    warnings,
+)
 from checkins import history as checkin_history
 from checkins import questions as checkin_questions
 from checkins import review as checkin_review
@@ -1011,7 +1022,9 @@ def trends_page() -> None:
         st.page_link(web.page("checkin"), label="Go to the check-in", icon="➡️")
     if shown_chart in charts:
         st.subheader(CHARTS[shown_chart][1])
-        _chart(shown_chart, charts[shown_chart])
+        # Its accessible name says what it shows, for someone who cannot see it.
+        words = trend_summary.summary(shown_chart, data, user.timezone)
+        _chart(shown_chart, charts[shown_chart], words)
 
 
 # Series colours at 3:1 or more against the page in both themes (white and Streamlit's
@@ -1121,7 +1134,7 @@ def _trend_specs() -> dict[str, dict[str, Any]]:
     return specs
 
 
-def _chart(name: str, rows: list[dict]) -> None:
+def _chart(name: str, rows: list[dict], words: str) -> None:
     # A copy: Streamlit may add to the spec it is given (theme, data), and ours is shared.
     spec = copy.deepcopy(_trend_specs()[name])
     theme = getattr(st.context.theme, "type", None)
@@ -1130,7 +1143,7 @@ def _chart(name: str, rows: list[dict]) -> None:
         "axis": {"labelColor": text, "titleColor": text},
         "legend": {"labelColor": text, "titleColor": text},
     }
-    st.vega_lite_chart(_table(rows), spec, width="stretch")
+    st.vega_lite_chart(_table(rows), spec, width="stretch", alt=words)
 
 
 def _table(rows: list[dict]) -> pa.Table:

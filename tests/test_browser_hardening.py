@@ -174,6 +174,13 @@ def test_what_a_partner_typed_is_shown_literally_and_loads_nothing(
     open_page(blair_page, served.url + "/trends")
     chart = blair_page.locator('[data-testid="stVegaLiteChart"]').first
     expect(chart.locator("canvas, svg").first).to_be_visible()
+    # It has a name that says what it shows (checkins.trend_summary), names as typed.
+    described = blair_page.locator(
+        '[data-testid="stVegaLiteChart"][aria-label^="Satisfaction, 0 to 20, 1 check-in in "]'
+    )
+    expect(described).to_have_count(1)
+    words = described.get_attribute("aria-label") or ""
+    assert f" {name('Alex')}: " in words, words
 
     # The local Mailbox shows the inviter the invitation they sent, subject and all.
     casey_page = watch(new_context().new_page())

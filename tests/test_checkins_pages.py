@@ -233,6 +233,11 @@ def test_trends_draw_one_chart_at_a_time_the_one_chosen(signed_in, tx) -> None: 
         (chart,) = at.get("vega_lite_chart")
         return at.subheader[-1].value, json.loads(chart.proto.spec)["encoding"]["y"]["field"]
 
+    def said(at: AppTest) -> str:
+        """The chart's accessible name (checkins.trend_summary)."""
+        (chart,) = at.get("vega_lite_chart")
+        return chart.proto.alt
+
     at = _app(token, "trends")
     at.run()
     assert not at.exception, at.exception
@@ -245,8 +250,11 @@ def test_trends_draw_one_chart_at_a_time_the_one_chosen(signed_in, tx) -> None: 
         "Check-ins answered",
     ]
     assert drawn(at) == ("Satisfaction (0-20)", "total")
+    assert said(at).startswith("Satisfaction, 0 to 20, 1 check-in in ")
+    assert f"{b.display_name}: 10 at first, 10 in the latest" in said(at)
     choice.set_value("gaps").run()
     assert drawn(at) == ("Gap between you", "gap")
+    assert said(at).endswith(" 6 at first, 6 in the latest, between 6 and 6.")
     at.run()
     assert drawn(at) == ("Gap between you", "gap")
     at._page_hash = calc_hash("checkin_history")
