@@ -125,6 +125,11 @@ def test_a_press_survives_the_page_moving_under_a_still_pointer(
     record_press = """() => document.addEventListener('pointerdown', (e) => {
         window.__pressedOn = e.target.closest('button')?.textContent ?? ''; },
         {capture: true, once: true})"""
+    # A press that landed elsewhere is released without its click, which could fold the
+    # "Suggest changes" form away (seen in CI: the expander was under the pointer).
+    swallow_click = """() => {
+        window.__swallow = (e) => { e.preventDefault(); e.stopPropagation(); };
+        document.addEventListener('click', window.__swallow, true); }"""
     for _ in range(5):
         button.hover()  # waits for the button to be visible and still
         top = button.bounding_box()["y"]  # type: ignore[index]
@@ -132,7 +137,10 @@ def test_a_press_survives_the_page_moving_under_a_still_pointer(
         b.mouse.down()
         if b.evaluate("window.__pressedOn") == "Send counter-proposal":
             break
-        b.mouse.up()  # the page was still settling and the press landed elsewhere: again
+        # The page was still settling and the press landed elsewhere: again.
+        b.evaluate(swallow_click)
+        b.mouse.up()
+        b.evaluate("() => document.removeEventListener('click', window.__swallow, true)")
     else:
         raise AssertionError("could not press the button")
     # The page moves under the still pointer, as the re-render after a blur moved it.
