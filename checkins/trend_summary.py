@@ -16,15 +16,14 @@ def summary(name: str, data: Trends, timezone: str) -> str:
     """The words for the chart ``name`` (a key of checkins.pages.CHARTS) of ``data``."""
     zone = ZoneInfo(timezone or "UTC")
     if name == "satisfaction":
-        return _lines("Satisfaction, 0 to 20", data.satisfaction, "user", "total", zone)
+        return lines("Satisfaction, 0 to 20", data.satisfaction, "total", timezone, series="user")
     if name == "gaps":
-        return _lines("Points apart in each check-in", data.gaps, None, "gap", zone)
+        return lines("Points apart in each check-in", data.gaps, "gap", timezone)
     if name == "adherence":
-        return _lines(
-            "How well agreements were kept, 1 to 5", data.adherence, "agreement", "mean", zone
-        )
+        title = "How well agreements were kept, 1 to 5"
+        return lines(title, data.adherence, "mean", timezone, series="agreement")
     if name == "open_topics":
-        return _lines("Open topics after each check-in", data.open_topics, None, "open", zone)
+        return lines("Open topics after each check-in", data.open_topics, "open", timezone)
     if name == "cooldowns":
         counts = [row["count"] for row in data.cooldowns]
         return (
@@ -42,7 +41,12 @@ def summary(name: str, data: Trends, timezone: str) -> str:
     raise ValueError(f"no such chart: {name}")
 
 
-def _lines(title: str, rows: list[dict], series: str | None, value: str, zone: ZoneInfo) -> str:
+def lines(
+    title: str, rows: list[dict], value: str, timezone: str, *, series: str | None = None
+) -> str:
+    """A chart of one value per check-in (``opened_at``), one line per ``series`` (or a
+    single line) in words."""
+    zone = ZoneInfo(timezone or "UTC")
     rounds = {row["opened_at"] for row in rows}
     words = [f"{title}, {_count(len(rounds))} {_span(rounds, zone)}."]
     by_series: dict[str, list[float]] = {}

@@ -79,5 +79,9 @@ def test_the_partner_who_keeps_answering_sees_a_blameless_note(signed_in, tx) ->
     assert not at.exception, at.exception
     text = _text(at)
     assert "has not answered the last two check-ins" in text
+    # Their own trend says what it shows to a screen reader (checkins.trend_summary).
+    (trend,) = at.get("vega_lite_chart")
+    assert trend.proto.alt.startswith("Your own satisfaction, 0 to 20, 2 check-ins ")
+    assert trend.proto.alt.endswith(" 12 at first, 12 in the latest, between 12 and 12.")
     at.button(key="solo_raise").click().run()
     assert "on the agenda of your next talk" in _text(at)
