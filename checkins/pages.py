@@ -1215,16 +1215,13 @@ def solo_note(user: User, found: SoloNote | None = None) -> None:
             _call(lambda s: solo.raise_at_next_talk(s, user.id))
         if points:
             st.caption("Your own satisfaction over time (out of 20), from your answers only:")
-            rows = [{"opened_at": p.opened_at, "total": p.total} for p in points]
             st.line_chart(
                 {"When": [p.opened_at for p in points], "You": [p.total for p in points]},
                 x="When",
                 y="You",
                 height=160,
                 # Its accessible name says what it shows, as the trend charts' do.
-                alt=trend_summary.lines(
-                    "Your own satisfaction, 0 to 20", rows, "total", user.timezone
-                ),
+                alt=trend_summary.own_trend(points, user.timezone),
             )
 
 

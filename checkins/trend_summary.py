@@ -6,9 +6,10 @@ low and high it went. Only what the chart itself shows, to the same two people."
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
+from checkins.solo import OwnPoint
 from checkins.trends import Trends
 
 
@@ -39,6 +40,12 @@ def summary(name: str, data: Trends, timezone: str) -> str:
             f"{both}, at least one of you did not answer {len(rows) - both}."
         )
     raise ValueError(f"no such chart: {name}")
+
+
+def own_trend(points: Sequence[OwnPoint], timezone: str) -> str:
+    """The words for one's own trend (checkins.solo.own_trend), on the solo note."""
+    rows = [{"opened_at": p.opened_at, "total": p.total} for p in points]
+    return lines("Your own satisfaction, 0 to 20", rows, "total", timezone)
 
 
 def lines(
