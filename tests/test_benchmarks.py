@@ -202,8 +202,13 @@ def test_browser_pages_at_tiny_scale() -> None:
     for name in ("bare", "trends"):
         assert 0 < phases[name]["run_finished"] <= phases[name]["chart_drawn"]
         assert phases[name]["chart_mounted"] <= phases[name]["chart_drawn"]
+        assert phases[name]["chart_drawn"] <= phases[name]["settled"]
     for name in ("review", "history"):
-        assert set(phases[name]) == {"run_finished"}
+        assert set(phases[name]) == {"run_finished", "settled"}
+        assert phases[name]["run_finished"] <= phases[name]["settled"]
+    # Settled (the main thread idle again) is reported for every page too.
+    assert set(result.detail["settled_ratio_per_page"]) == set(browser_pages.PAGES)
+    assert all(r > 0 for r in result.detail["settled_ratio_per_page"].values())
 
 
 def test_each_run_is_added_to_the_history_and_the_trend_shows_it(
