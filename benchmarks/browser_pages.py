@@ -6,11 +6,11 @@ opened in Debian's chromium (Playwright) signed in as Alex (the session cookie s
 the browser context). A page load is timed from the navigation until Streamlit has
 finished the page's run (script_finished on the page's websocket, and the page itself
 shows the run as finished) and every chart on it is drawn (each Vega-Lite chart holds a
-canvas or svg with a size). The floor: the
-bare page with one chart (benchmarks/bare_page.py) under the same Streamlit, loaded
-the same way. Pages and floor load in turns in one browser context (static files are
-cached for both alike); a page's ratio is the median over turns of its time over the
-bare page's in the same turn (paired_ratio). Headline: the slowest page (goal 1.3).
+canvas or svg with a size). The floor: the bare page with one chart
+(benchmarks/bare_page.py) under the same Streamlit, loaded the same way. Pages and
+floor load in turns in one browser context (static files are cached for both alike); a
+page's ratio is the median over turns of its time over the bare page's in the same turn
+(paired_ratio). Headline: the slowest page (goal 1.3).
 
 After each load the page is left to settle (its main thread idle again, SETTLED) before
 the next load starts, untimed. Without it a page's leftover rendering ran into the next
@@ -32,7 +32,7 @@ ratio (``turns_quartiles``), so a reader can tell a ratio from its noise.
 Also the bytes each page sends to the browser over its websocket (one run), for the
 demo couple at one year and at ten years; and where a load's time goes, marked in the
 page itself (PHASES, ms after the navigation began): the run finished, the chart
-element mounted, its drawing there.
+element mounted, its drawing there, the page settled.
 """
 
 from __future__ import annotations
