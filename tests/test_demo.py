@@ -24,6 +24,7 @@ from couples.accounts import user_by_email
 from couples.models import Couple, User
 from infra.db import transaction
 from notifications.models import OutboxMessage
+from onboarding import service as onboarding
 from tend import demo
 
 
@@ -78,6 +79,9 @@ def test_demo_twice_leaves_one_couple_with_its_history_and_sends_nothing(
         assert views["cooldown"].in_force.number == 3  # 5 -> countered 10 -> 20 minutes
         assert views["cooldown"].in_force.params["minutes"] == 20
         assert trends.trends(s, alex, now=now).cooldowns
+        # A couple years in is past the guided start: the dashboard does not point to it.
+        assert not onboarding.state(s, alex, now=now).active
+        assert not onboarding.state(s, sam, now=now).applies
 
 
 def _warnings_after_each_round(s, alex: int, sam: int) -> list[set[str]]:  # type: ignore[no-untyped-def]
