@@ -280,6 +280,8 @@ def _next_step(user: Any, state: onboarding.OnboardingState) -> None:
         partner = couples.partner_of(session, user.id)
         invites = couples.invitations(session, user.id)
         first = onboarding.first_checkin(session, user.id)
+        # Someone back on this page months later has had check-ins: the next one, then.
+        had_one = checkin_rounds.current_round(session, user.id) is not None
         # Its mails wait for quiet hours: said here, not found out at 07:00.
         held = (
             checkin_rounds.opening_mail_notes(
@@ -306,7 +308,8 @@ def _next_step(user: Any, state: onboarding.OnboardingState) -> None:
         when, agreed = first
         local = when.astimezone(ZoneInfo(user.timezone or "UTC"))
         lines.append(
-            f"Your first check-in opens on **{local:%A %d %B at %H:%M}** ({user.timezone})"
+            f"Your {'next' if had_one else 'first'} check-in opens on "
+            f"**{local:%A %d %B at %H:%M}** ({user.timezone})"
             + (
                 "."
                 if agreed

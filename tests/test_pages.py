@@ -133,6 +133,24 @@ def test_a_person_without_a_couple_is_led_to_create_one(tend_env) -> None:
     assert at.text_input(key="onb_couple_name") is not None
 
 
+def test_the_guided_start_names_the_next_check_in_once_there_were_check_ins(tend_env) -> None:
+    """Back on "Getting started" after months of check-ins (the demo couple: Alex made the
+    space), its last step speaks of the next check-in, not the first."""
+    from tend import demo
+    from tend.navigation import PAGES
+
+    demo.create_demo(years=1)
+    with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
+        alex = accounts.user_by_email(s, demo.DEMO_PARTNERS[0][0])
+        assert alex is not None
+        token = accounts.start_session(s, alex.id)
+    at = go(_app(token).run(), PAGES["welcome"])
+    assert not at.exception
+    said = " ".join(m.value for m in at.markdown)
+    assert "Your next check-in opens on" in said
+    assert "Your first check-in" not in said
+
+
 def test_signed_in_pages_ask_a_signed_out_visitor_to_sign_in_first(tend_env) -> None:
     from tend.navigation import PAGES
 
