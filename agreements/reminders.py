@@ -16,12 +16,13 @@ from notifications.models import OutboxMessage
 from notifications.preferences import context_id, register_prompt_kind, register_still_due
 from notifications.scheduler import register_planner
 
-register_prompt_kind("agreement_proposed", "An agreement awaits your answer")
-register_prompt_kind("agreement_flagged", "An agreement was flagged for review")
-register_prompt_kind("cooldown_started", "Your partner started a cooldown")
-register_prompt_kind("cooldown_extended", "Your partner extended a cooldown")
-register_prompt_kind("cooldown_ended", "A cooldown ended early")
-register_prompt_kind("therapy_appointment", "Therapy appointment tomorrow")
+AGREEMENTS = "Agreements and the charter"
+register_prompt_kind("agreement_proposed", "An agreement awaits your answer", group=AGREEMENTS)
+register_prompt_kind("agreement_flagged", "An agreement was flagged for review", group=AGREEMENTS)
+register_prompt_kind("cooldown_started", "Your partner started a cooldown", group="Cooldowns")
+register_prompt_kind("cooldown_extended", "Your partner extended a cooldown", group="Cooldowns")
+register_prompt_kind("cooldown_ended", "A cooldown ended early", group="Cooldowns")
+register_prompt_kind("therapy_appointment", "Therapy appointment tomorrow", group="Therapy")
 register_planner("therapy_reminders", plan_therapy_reminders)
 
 

@@ -8,6 +8,6 @@ from charter.review import KIND, LABEL, plan_review_reminders, review_reminder_s
 from notifications.preferences import register_prompt_kind, register_still_due
 from notifications.scheduler import register_planner
 
-register_prompt_kind(KIND, LABEL)
+register_prompt_kind(KIND, LABEL, group="Agreements and the charter")
 register_still_due(KIND, review_reminder_still_due)
 register_planner("charter_reviews", plan_review_reminders)

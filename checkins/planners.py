@@ -17,20 +17,22 @@ from checkins.solo import MAIL_KIND, notice_mail_still_due
 from checkins.talk import action_reminder_still_due, talk_time_still_due
 from notifications import preferences, rendering, scheduler
 
+# In the order a round goes: it opens, a nudge, the day before it closes, the partner's
+# answer, both answered; then the talk.
 PROMPT_KINDS = {
-    "round_opened": "A new check-in round opens",
-    "partner_answered": "Your partner has answered the check-in",
-    "ready_to_review": "You have both answered: ready to review",
-    "round_closing": "The check-in closes tomorrow",
-    "nudge": "A reminder to answer the check-in",
-    "talk_scheduled": "The time you agreed for your talk (with a calendar entry)",
-    "action_item_due": "An action item from your talk is due",
-    "answering_paused": "One note when you have not answered two check-ins",
+    "round_opened": ("A new check-in round opens", "Check-ins"),
+    "nudge": ("A reminder to answer the check-in", "Check-ins"),
+    "round_closing": ("The check-in closes tomorrow", "Check-ins"),
+    "partner_answered": ("Your partner has answered the check-in", "Check-ins"),
+    "ready_to_review": ("You have both answered: ready to review", "Check-ins"),
+    "answering_paused": ("One note when you have not answered two check-ins", "Check-ins"),
+    "talk_scheduled": ("The time you agreed for your talk (with a calendar entry)", "Your talk"),
+    "action_item_due": ("An action item from your talk is due", "Your talk"),
 }
 
 scheduler.register_planner("checkins", plan_checkins)
-for _kind, _label in PROMPT_KINDS.items():
-    preferences.register_prompt_kind(_kind, _label)
+for _kind, (_label, _group) in PROMPT_KINDS.items():
+    preferences.register_prompt_kind(_kind, _label, group=_group)
 # Mails that ask the recipient to answer: skipped when due if they answered meanwhile,
 # or the round closed, or its couple space ended.
 for _kind in ("nudge", "round_closing", "partner_answered"):

@@ -86,9 +86,12 @@ def notifications_page() -> None:
     with st.form("notification_prefs"):
         paused = st.toggle("Pause all reminders", value=prefs.paused)
         enabled: dict[str, bool] = {}
-        if preferences.PROMPT_KINDS:
+        groups = preferences.prompt_kinds_by_group()
+        if groups:
             st.markdown("**Remind me when…**")
-            for kind, label in sorted(preferences.PROMPT_KINDS.items(), key=lambda kv: kv[1]):
+        for group, kinds in groups:
+            st.caption(group)
+            for kind, label in kinds:
                 enabled[kind] = st.checkbox(
                     label, value=kind not in (prefs.disabled_kinds or []), key=f"pref_{kind}"
                 )

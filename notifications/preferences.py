@@ -34,6 +34,10 @@ from notifications.timing import DeliveryPrefs, delivery_time, late_delivery_tim
 # Prompt kinds a person can switch off, kind -> label shown on the Notifications page.
 # Capabilities add theirs with register_prompt_kind() when their module is imported.
 PROMPT_KINDS: dict[str, str] = {}
+# The page lists them under these headings, in the order a couple meets them; within one,
+# in the order they were registered. Kind -> its heading.
+PROMPT_GROUPS = ("Check-ins", "Your talk", "Agreements and the charter", "Cooldowns", "Therapy")
+PROMPT_GROUP: dict[str, str] = {}
 
 # Mails a person gets only because they themselves just asked for them: never held
 # back by preferences or opt-outs (a password reset must arrive).
@@ -48,9 +52,24 @@ StillDue = Callable[[Session, OutboxMessage, dt.datetime], str | None]
 STILL_DUE: dict[str, StillDue] = {}
 
 
-def register_prompt_kind(kind: str, label: str) -> None:
-    """Make ``kind`` a prompt people can switch off (templates: rendering.KINDS rules)."""
+def register_prompt_kind(kind: str, label: str, *, group: str) -> None:
+    """Make ``kind`` a prompt people can switch off (templates: rendering.KINDS rules),
+    listed under ``group`` (one of :data:`PROMPT_GROUPS`) on the Notifications page."""
+    if group not in PROMPT_GROUPS:
+        raise ValueError(f"{kind}: unknown group {group!r}, not one of {PROMPT_GROUPS}")
     PROMPT_KINDS[kind] = label
+    PROMPT_GROUP[kind] = group
+
+
+def prompt_kinds_by_group() -> list[tuple[str, list[tuple[str, str]]]]:
+    """(heading, [(kind, label), ...]) for every heading that has a prompt kind, in the
+    order of :data:`PROMPT_GROUPS`; kinds in the order they were registered."""
+    load_registrations()
+    return [
+        (group, kinds)
+        for group in PROMPT_GROUPS
+        if (kinds := [(k, v) for k, v in PROMPT_KINDS.items() if PROMPT_GROUP[k] == group])
+    ]
 
 
 def register_still_due(kind: str, check: StillDue) -> None:

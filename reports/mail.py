@@ -28,7 +28,9 @@ rendering.register_kind("report_proposed", lambda settings, _secret: settings.ba
 rendering.register_kind("report_shared", therapist_link)
 # The partner may switch the question off like any prompt (and a quiet pause holds it);
 # the therapist's mail is not a prompt: it goes once both said yes.
-register_prompt_kind("report_proposed", "A report for your therapist awaits your answer")
+register_prompt_kind(
+    "report_proposed", "A report for your therapist awaits your answer", group="Therapy"
+)
 
 
 def _proposal_still_due(session: Session, message: OutboxMessage, _now: dt.datetime) -> str | None:

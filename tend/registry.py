@@ -14,9 +14,10 @@ What is registered, and where:
 - planners (notifications.scheduler.register_planner):
   "checkins" in checkins.planners; "therapy_reminders" in agreements.reminders;
   "charter_reviews" in charter.reminders
-- prompt kinds (notifications.preferences.register_prompt_kind):
-  round_opened, partner_answered, ready_to_review, round_closing, nudge, talk_scheduled,
-  action_item_due, answering_paused in checkins.planners (and, with
+- prompt kinds (notifications.preferences.register_prompt_kind, each under one of the
+  Notifications page's headings, notifications.preferences.PROMPT_GROUPS):
+  round_opened, nudge, round_closing, partner_answered, ready_to_review, answering_paused,
+  talk_scheduled, action_item_due in checkins.planners (and, with
   notifications.preferences.register_still_due, the send-time checks of all eight);
   agreement_proposed, agreement_flagged, cooldown_started, cooldown_extended,
   cooldown_ended, therapy_appointment in agreements.reminders (with the send-time checks

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import Engine, select
 from starlette.requests import Request
 
@@ -191,3 +192,44 @@ def test_the_notifications_page_saves_preferences(tx, tend_env, test_prompt) -> 
         assert prefs is not None
         assert prefs.disabled_kinds == ["test_prompt"] and prefs.preferred_hour == 9
         assert prefs.quiet_start is None and prefs.quiet_end is None and not prefs.paused
+
+
+def test_the_notifications_page_lists_reminders_under_headings_in_a_rounds_order(
+    tx, tend_env
+) -> None:
+    """Under headings in the order a couple meets them (check-ins first), each in the order
+    its capability registered it: not one alphabetical list of fifteen."""
+    from streamlit.testing.v1 import AppTest
+
+    from notifications import preferences
+
+    groups = preferences.prompt_kinds_by_group()
+    assert [g for g, _ in groups] == list(preferences.PROMPT_GROUPS)
+    listed = [kind for _, kinds in groups for kind, _ in kinds]
+    assert sorted(listed) == sorted(preferences.PROMPT_KINDS)  # each once
+    checkins = [kind for kind, _ in groups[0][1]]
+    assert checkins[:5] == [
+        "round_opened",
+        "nudge",
+        "round_closing",
+        "partner_answered",
+        "ready_to_review",
+    ]
+    assert {kind for kind, _ in dict(groups)["Cooldowns"]} == {
+        "cooldown_started",
+        "cooldown_extended",
+        "cooldown_ended",
+    }
+    with pytest.raises(ValueError, match="unknown group"):
+        preferences.register_prompt_kind("typo_kind", "A typo", group="Checkins")
+    assert "typo_kind" not in preferences.PROMPT_KINDS
+
+    with tx() as s:
+        user = make_user(s, "sam@example.org")
+        session_token = accounts.start_session(s, user.id)
+    at = AppTest.from_function(_notifications_script, default_timeout=30)
+    at.session_state["_tend_session_token"] = session_token
+    at.run()
+    assert not at.exception
+    assert [c.value for c in at.caption] == list(preferences.PROMPT_GROUPS)
+    assert [c.label for c in at.checkbox] == [label for _, kinds in groups for _, label in kinds]
