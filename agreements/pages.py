@@ -862,7 +862,7 @@ def _session_row(
             assert entry.my_rating is not None and entry.partner_rating is not None
             st.markdown(
                 f"Was it useful? You: {therapy.RATINGS[entry.my_rating]} · "
-                f"your partner: {therapy.RATINGS[entry.partner_rating]}"
+                f"{web.md(entry.partner_name)}: {therapy.RATINGS[entry.partner_rating]}"
             )
             return
         if read_only:

@@ -43,6 +43,8 @@ class TherapySessionView:
     held_on: dt.date
     attendance: str
     logged_by: str
+    # The other partner's name as this viewer sees it, beside their rating.
+    partner_name: str
     my_rating: int | None
     partner_has_rated: bool
     # Only once both have rated, so neither answer leans on the other's.
@@ -143,6 +145,7 @@ def _session_views(
             select(TherapyRating).where(TherapyRating.session_id.in_([r.id for r in rows]))
         ):
             ratings.setdefault(rating.session_id, {})[rating.user_id] = rating.rating
+    partner_name = next((n for uid, n in names.items() if uid != user_id), "Your partner")
     views = []
     for row in rows:
         mine = ratings.get(row.id, {}).get(user_id)
@@ -153,6 +156,7 @@ def _session_views(
                 held_on=row.held_on,
                 attendance=row.attendance,
                 logged_by=names.get(row.logged_by_id, "A former partner"),
+                partner_name=partner_name,
                 my_rating=mine,
                 partner_has_rated=bool(theirs),
                 partner_rating=theirs[0] if theirs and mine is not None else None,

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from agreements import cooldowns, proposals, therapy
 from agreements.templates import TEMPLATES
+from couples.models import User
 from infra.errors import InvalidInput, NotAllowed, NotFound
 from infra.settings import Settings
 from notifications import rendering
@@ -189,6 +190,10 @@ def test_therapy_rating_is_shared_only_after_both_rate(tx, now, couple) -> None:
         [theirs] = therapy.therapy_plans(s, b, now=now)[0].sessions
         assert (mine.my_rating, mine.partner_rating) == (3, 2)
         assert (theirs.my_rating, theirs.partner_rating) == (2, 3)
+        # Each sees the other's rating beside the other's name.
+        assert mine.partner_name == s.get(User, b).display_name
+        assert theirs.partner_name == s.get(User, a).display_name
+        assert mine.partner_name != theirs.partner_name
         with pytest.raises(NotAllowed, match="both rated"):
             therapy.rate_therapy_session(s, a, session_id, 1, now=now)
     with tx() as s:

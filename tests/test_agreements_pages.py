@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 from agreements import cooldowns, proposals
 from agreements.templates import TEMPLATES
 from couples import accounts
-from infra.db import transaction
+from infra.db import transaction, utcnow
 from tests.browser import ROOT
 from tests.factories import make_couple
 
@@ -82,3 +82,32 @@ def test_pages_render_for_the_partner(partners, page, query, expected) -> None: 
         + [e.value for e in at.info]
     )
     assert expected in texts
+
+
+def test_a_session_both_rated_shows_the_partners_rating_by_name(tend_env, engine) -> None:
+    """Once both rated a therapy session, the page says who said what: "You" and the
+    partner's name as typed (a Markdown name stays literal)."""
+    from agreements import therapy
+
+    with transaction(engine) as s:
+        _, a, b = make_couple(s)
+        b.display_name = "Sam *bold*"
+        t = TEMPLATES["therapy"]
+        agreement_id = proposals.propose_agreement(
+            s, a.id, kind="therapy", title=t.title, body=t.body, params=t.params
+        ).id
+        proposals.accept(s, b.id, agreement_id)
+        logged = therapy.log_therapy_session(
+            s, a.id, agreement_id, held_on=utcnow().date(), attendance="together"
+        )
+        therapy.rate_therapy_session(s, a.id, logged.id, 3)
+        therapy.rate_therapy_session(s, b.id, logged.id, 4)
+        token = accounts.start_session(s, a.id)
+    at = _signed_in(token)
+    at.run()
+    _open(at, "therapy")
+    assert not at.exception, at.exception
+    [line] = [m.value for m in at.markdown if m.value.startswith("Was it useful?")]
+    assert line == (
+        f"Was it useful? You: {therapy.RATINGS[3]} · Sam \\*bold\\*: {therapy.RATINGS[4]}"
+    )
