@@ -1271,10 +1271,17 @@ def _when(user: User, view: TalkView) -> None:
                 if st.button("Accept this time", key="talk_accept"):
                     _call(lambda s: talk.accept_time(s, user.id, view.round_id))
         zone = ZoneInfo(user.timezone or "UTC")
+        # Chosen once per session, so a suggestion that moves on (an hour before 19:00)
+        # does not reset what the person is picking.
+        offered = st.session_state.setdefault(
+            f"_tend_talk_offered_{view.round_id}", talk.suggested_time(user.timezone)
+        )
         with st.form("talk_when"):
             cols = st.columns(2)
-            day = cols[0].date_input("Day", key="talk_day", format="YYYY-MM-DD")
-            time = cols[1].time_input("Time", key="talk_time", value=dt.time(19, 0))
+            day = cols[0].date_input(
+                "Day", value=offered.date(), key="talk_day", format="YYYY-MM-DD"
+            )
+            time = cols[1].time_input("Time", key="talk_time", value=offered.time())
             propose = st.form_submit_button("Propose this time")
         if propose and not (day and time):
             st.error("Pick a day and a time.")

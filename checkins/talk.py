@@ -497,6 +497,25 @@ def talk_time_still_due(session: Session, message: OutboxMessage, _now: dt.datet
 
 
 # --- when to hold it --------------------------------------------------------------------------
+SUGGESTED_TALK_TIME = dt.time(19, 0)
+# A suggestion closer than this is too soon to agree on: the next day's is offered.
+SUGGESTION_LEAD = dt.timedelta(hours=1)
+
+
+def suggested_time(timezone: str, now: dt.datetime | None = None) -> dt.datetime:
+    """The time the "When to talk" form offers first: 19:00 in the person's own time zone,
+    today's if it is at least an hour away, else tomorrow's. In their zone, not the
+    server's: the server's date is yesterday or tomorrow for half the world."""
+    now = now or utcnow()
+    zone = ZoneInfo(timezone or "UTC")
+    day = now.astimezone(zone).date()
+    at = dt.datetime.combine(day, SUGGESTED_TALK_TIME, tzinfo=zone)
+    # Compared in UTC: aware datetimes in one zone subtract by the wall clock.
+    if at.astimezone(dt.UTC) - now.astimezone(dt.UTC) < SUGGESTION_LEAD:
+        at = dt.datetime.combine(day + dt.timedelta(days=1), SUGGESTED_TALK_TIME, tzinfo=zone)
+    return at
+
+
 def propose_time(
     session: Session,
     user_id: int,

@@ -509,3 +509,37 @@ def test_talk_notes_are_exported_to_their_author_and_erased_with_them(tx, couple
     with tx() as s:
         view = talk.talk_view(s, b.id, round_id, now=now)
         assert view.partner_notes == {} and view.my_notes == {"appreciation": "BLAIR-TALK-NOTE"}
+
+
+def _utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("zone", "now", "offered_utc"),
+    [
+        # Berlin at 11:00: tonight at 19:00 (18:00 UTC).
+        ("Europe/Berlin", _utc(2026, 12, 5, 10, 0), _utc(2026, 12, 5, 18, 0)),
+        # Berlin at 18:30: too soon, so tomorrow's.
+        ("Europe/Berlin", _utc(2026, 12, 5, 17, 30), _utc(2026, 12, 6, 18, 0)),
+        # Berlin at exactly an hour before: still tonight.
+        ("Europe/Berlin", _utc(2026, 12, 5, 17, 0), _utc(2026, 12, 5, 18, 0)),
+        # Auckland's morning of the 6th, while the server's UTC date is still the 5th:
+        # the 6th at 19:00 in Auckland (06:00 UTC), never the 5th (already past there).
+        ("Pacific/Auckland", _utc(2026, 12, 5, 19, 38), _utc(2026, 12, 6, 6, 0)),
+        # Los Angeles' evening of the 4th, the server already on the 5th: the 5th there.
+        ("America/Los_Angeles", _utc(2026, 12, 5, 4, 0), _utc(2026, 12, 6, 3, 0)),
+        # New York the evening before the clocks go forward (8 March 2026): tomorrow's
+        # 19:00 is EDT, 23:00 UTC, not the 00:00 of a fixed offset.
+        ("America/New_York", _utc(2026, 3, 7, 23, 30), _utc(2026, 3, 8, 23, 0)),
+        # London the evening before the clocks go back (25 October 2026): GMT, 19:00 UTC.
+        ("Europe/London", _utc(2026, 10, 24, 18, 30), _utc(2026, 10, 25, 19, 0)),
+    ],
+)
+def test_the_talk_time_offered_first_is_the_next_evening_in_the_persons_zone(
+    zone: str, now: dt.datetime, offered_utc: dt.datetime
+) -> None:
+    offered = talk.suggested_time(zone, now=now)
+    assert offered.astimezone(dt.UTC) == offered_utc
+    assert offered.time() == talk.SUGGESTED_TALK_TIME  # 19:00 on the person's own clock
+    assert offered - now >= talk.SUGGESTION_LEAD  # never a time propose_time refuses

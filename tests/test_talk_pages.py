@@ -85,3 +85,28 @@ def test_the_partner_who_keeps_answering_sees_a_blameless_note(signed_in, tx) ->
     assert trend.proto.alt.endswith(" 12 at first, 12 in the latest, between 12 and 12.")
     at.button(key="solo_raise").click().run()
     assert "on the agenda of your next talk" in _text(at)
+
+
+def test_the_talk_form_offers_the_next_evening_in_the_persons_own_zone(signed_in, tx) -> None:  # noqa: F811
+    """Someone in Auckland is offered their own next 19:00, not the server's date: on the
+    server's evening that day is already past for them."""
+    from checkins import talk
+    from couples.models import User
+    from infra.db import utcnow
+
+    a, b, token, now = signed_in
+    _revealed(tx, a, b, now)
+    with tx() as s:
+        s.get(User, a.id).timezone = "Pacific/Auckland"
+    before = talk.suggested_time("Pacific/Auckland", now=utcnow())
+    at = _app(token, "talk")
+    at.run()
+    after = talk.suggested_time("Pacific/Auckland", now=utcnow())
+    assert not at.exception, at.exception
+    offered = (at.date_input(key="talk_day").value, at.time_input(key="talk_time").value)
+    assert offered in {(t.date(), t.time()) for t in (before, after)}
+    # Proposing it as offered is accepted (never "a time that is still to come").
+    at.button(key=next(b.key for b in at.button if b.label == "Propose this time")).click()
+    at.run()
+    assert "You proposed" in _text(at)
+    assert "still to come" not in _text(at)
