@@ -787,7 +787,12 @@ def _appointment_form(plan: therapy.TherapyPlan, user: Any, *, has_appointment: 
     with st.expander(label):
         with st.form(f"appointment_{key}"):
             cols = st.columns(2)
-            day = cols[0].date_input("Date", key=f"appt_day_{key}", format="YYYY-MM-DD")
+            day = cols[0].date_input(
+                "Date",
+                value=web.local_today(user.timezone),
+                key=f"appt_day_{key}",
+                format="YYYY-MM-DD",
+            )
             at = cols[1].time_input("Time", value=dt.time(18, 0), key=f"appt_time_{key}")
             duration = st.number_input(
                 "Length (minutes)", min_value=10, max_value=300, value=60, key=f"appt_len_{key}"
@@ -825,8 +830,9 @@ def _log_session_form(plan: therapy.TherapyPlan) -> None:
     key = plan.agreement_id
     with st.expander("Log a session"):
         with st.form(f"log_session_{key}"):
+            today = web.local_today(user.timezone)
             held_on = st.date_input(
-                "Date", key=f"held_on_{key}", format="YYYY-MM-DD", max_value=dt.date.today()
+                "Date", value=today, key=f"held_on_{key}", format="YYYY-MM-DD", max_value=today
             )
             attendance = st.radio(
                 "Who went",

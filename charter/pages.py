@@ -232,7 +232,7 @@ def _charter_form(user: User, partner_name: str, view: CharterView) -> None:
     latest = view.latest
     version = latest.number if latest else 0
     defaults = _slot_defaults(user, view)
-    today = dt.datetime.now(ZoneInfo(user.timezone or "UTC")).date()
+    today = web.local_today(user.timezone)
     with st.form(f"charter_v{version}"):
         st.caption(
             "One to three root causes you will work on together, and for each what you "

@@ -249,7 +249,7 @@ def create_couple_form(user_id: int, *, key: str, submit: str, done: str, help: 
             "When did you get back together?",
             value=None,
             key=f"{key}_reunited",
-            max_value=dt.date.today(),
+            max_value=web.local_today(web.current_user().timezone),
             format="YYYY-MM-DD",
             help=help or None,
         )

@@ -46,7 +46,7 @@ def _act(call: Callable[[Session], object], message: str) -> None:
 
 def _choice_form(form_key: str, user_timezone: str, initial: ShareView | None) -> ShareInput | None:
     """The tick boxes, whom for and until when; returns the choice once submitted."""
-    today = dt.datetime.now(ZoneInfo(user_timezone)).date()
+    today = web.local_today(user_timezone)
     chosen = set(initial.contents) if initial else set(content.DEFAULT_SECTIONS)
     with st.form(form_key):
         keys = []

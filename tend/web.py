@@ -3,11 +3,13 @@ action, showing errors next to the fields that caused them, leaving for a route.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import streamlit as st
 from sqlalchemy import event
@@ -303,6 +305,12 @@ def go_to(path: str, **params: str) -> None:
 # label that link would also be a control inside a control).
 MARKDOWN_SPECIALS = "\\`*_{}[]<>()#+-.!|~$:@"
 _MARKDOWN_ESCAPES = str.maketrans({ch: "\\" + ch for ch in MARKDOWN_SPECIALS})
+
+
+def local_today(timezone: str | None) -> dt.date:
+    """Today's date on the person's own clock: a form's "today" (a default, a limit) is
+    theirs, not the server's, which is a day off for half the world in its evening."""
+    return utcnow().astimezone(ZoneInfo(timezone or "UTC")).date()
 
 
 def md(text: str) -> str:

@@ -111,3 +111,29 @@ def test_a_session_both_rated_shows_the_partners_rating_by_name(tend_env, engine
     assert line == (
         f"Was it useful? You: {therapy.RATINGS[3]} · Sam \\*bold\\*: {therapy.RATINGS[4]}"
     )
+
+
+def test_therapy_dates_start_from_the_persons_own_today(tend_env, engine) -> None:
+    """ "Today" in the therapy forms is the person's, not the server's: in Auckland's
+    morning the server's date is still yesterday, and a session held today could not be
+    logged (the date's upper limit was the server's today)."""
+    from tend import web
+
+    with transaction(engine) as s:
+        _, a, b = make_couple(s)
+        a.timezone = "Pacific/Auckland"
+        t = TEMPLATES["therapy"]
+        agreement_id = proposals.propose_agreement(
+            s, a.id, kind="therapy", title=t.title, body=t.body, params=t.params
+        ).id
+        proposals.accept(s, b.id, agreement_id)
+        token = accounts.start_session(s, a.id)
+    before = web.local_today("Pacific/Auckland")
+    at = _signed_in(token)
+    at.run()
+    _open(at, "therapy")
+    after = web.local_today("Pacific/Auckland")
+    assert not at.exception, at.exception
+    logged = at.date_input(key=f"held_on_{agreement_id}")
+    assert logged.value in {before, after} and logged.max in {before, after}
+    assert at.date_input(key=f"appt_day_{agreement_id}").value in {before, after}

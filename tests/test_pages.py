@@ -151,6 +151,21 @@ def test_the_guided_start_names_the_next_check_in_once_there_were_check_ins(tend
     assert "Your first check-in" not in said
 
 
+def test_the_day_we_got_back_together_may_be_today_on_the_persons_own_clock(tend_env) -> None:
+    """In Auckland's morning the server's date is yesterday: "today" (the latest day the
+    form allows) is theirs."""
+    from tend.navigation import PAGES
+
+    with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
+        user = make_user(s, "kiri@example.org", timezone="Pacific/Auckland")
+        token = accounts.start_session(s, user.id)
+    before = web.local_today("Pacific/Auckland")
+    at = go(_app(token).run(), PAGES["couple"])
+    after = web.local_today("Pacific/Auckland")
+    assert not at.exception
+    assert at.date_input(key="couple_reunited").max in {before, after}
+
+
 def test_signed_in_pages_ask_a_signed_out_visitor_to_sign_in_first(tend_env) -> None:
     from tend.navigation import PAGES
 
