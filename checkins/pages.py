@@ -39,6 +39,7 @@ from checkins.talk import TalkView
 from checkins.views import AdherenceInput, ConcernInput, RoundQuestions, Sheet
 from couples import service as couples
 from couples.models import User
+from infra.db import utcnow
 from infra.errors import TendError
 from privacy.pages import show_support_panel
 from tend import web
@@ -245,7 +246,9 @@ def _answer_form(user_id: int, round_id: int, *, submitted: bool) -> None:
         else:
             st.session_state[base_key] = part
         if outcome == steps.SAVED:
-            st.caption(f"Saved as a draft at {dt.datetime.now(dt.UTC):%H:%M} UTC.")
+            # On the person's own clock, as every time Tend shows.
+            zone = ZoneInfo(web.current_user().timezone or "UTC")
+            st.caption(f"Saved as a draft at {utcnow().astimezone(zone):%H:%M}.")
         elif outcome == steps.UNCHANGED and not submitted:
             st.caption("Your answers are saved as you go.")
     if step.key == steps.SAFETY and survey.safety_is_concerning(part.values):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -124,10 +125,23 @@ def _open_round_page(signed_in, tx):  # type: ignore[no-untyped-def]
 
 
 def test_the_answer_page_saves_a_draft_on_every_change(signed_in, tx) -> None:  # type: ignore[no-untyped-def]
+    from couples.models import User
+
+    with tx() as s:  # half an hour off UTC: a UTC time would show
+        s.get(User, signed_in[0].id).timezone = "Asia/Kolkata"
     a, round_id, at = _open_round_page(signed_in, tx)
+    zone = ZoneInfo("Asia/Kolkata")
+    before = utcnow().astimezone(zone)
     at.radio(key=f"ck_{round_id}_sat_happy").set_value(4).run()
+    after = utcnow().astimezone(zone)
     with tx() as s:
         assert answers.my_answers(s, a.id, round_id).values == {"sat_happy": 4}
+    # When it was saved, on the person's own clock.
+    saved = [c.value for c in at.caption if c.value.startswith("Saved as a draft at")]
+    assert saved in (
+        [f"Saved as a draft at {before:%H:%M}."],
+        [f"Saved as a draft at {after:%H:%M}."],
+    )
     _press(at, "Next")
     _press(at, "Next")
     at.text_area(key=f"ck_{round_id}_went_well").input("Pancakes on Sunday").run()
