@@ -296,7 +296,8 @@ def _invite_section(user_id: int, invites: list) -> None:  # type: ignore[type-a
         elif invite.expires_at <= now:
             status = "expired"
         else:
-            status = f"waiting, valid until {invite.expires_at:%d %b %H:%M} UTC"
+            until = _local_time(invite.expires_at, web.current_user().timezone)
+            status = f"waiting, valid until {until}"
         cols = st.columns([3, 1, 1])
         cols[0].write(f"{web.md(invite.email)}: {status}")
         if not invite.accepted_at:

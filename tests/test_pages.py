@@ -166,6 +166,25 @@ def test_the_day_we_got_back_together_may_be_today_on_the_persons_own_clock(tend
     assert at.date_input(key="couple_reunited").max in {before, after}
 
 
+def test_an_invitation_says_until_when_on_the_inviters_own_clock(tend_env) -> None:
+    from zoneinfo import ZoneInfo
+
+    from couples import service as couples
+    from tend.navigation import PAGES
+
+    with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
+        user = make_user(s, "asha@example.org", timezone="Asia/Kolkata")
+        couples.create_couple(s, user.id, name="Asha & Ravi", reunited_on=None)
+        expires = couples.invite_partner(s, user.id, "ravi@example.org").expires_at
+        token = accounts.start_session(s, user.id)
+    at = go(_app(token).run(), PAGES["couple"])
+    assert not at.exception
+    [line] = [m.value for m in at.markdown if "valid until" in m.value]
+    local = expires.astimezone(ZoneInfo("Asia/Kolkata"))
+    assert line.endswith(f"waiting, valid until {local:%A %d %B, %H:%M}")
+    assert "UTC" not in line
+
+
 def test_signed_in_pages_ask_a_signed_out_visitor_to_sign_in_first(tend_env) -> None:
     from tend.navigation import PAGES
 
