@@ -84,6 +84,16 @@ def test_pages_render_for_the_partner(partners, page, query, expected) -> None: 
     assert expected in texts
 
 
+def _therapy_agreed(s, a: int, b: int) -> int:  # type: ignore[no-untyped-def]
+    """The therapy agreement, proposed by ``a`` and accepted by ``b``: its id."""
+    t = TEMPLATES["therapy"]
+    agreement_id = proposals.propose_agreement(
+        s, a, kind="therapy", title=t.title, body=t.body, params=t.params
+    ).id
+    proposals.accept(s, b, agreement_id)
+    return agreement_id
+
+
 def test_a_session_both_rated_shows_the_partners_rating_by_name(tend_env, engine) -> None:
     """Once both rated a therapy session, the page says who said what: "You" and the
     partner's name as typed (a Markdown name stays literal)."""
@@ -92,11 +102,7 @@ def test_a_session_both_rated_shows_the_partners_rating_by_name(tend_env, engine
     with transaction(engine) as s:
         _, a, b = make_couple(s)
         b.display_name = "Sam *bold*"
-        t = TEMPLATES["therapy"]
-        agreement_id = proposals.propose_agreement(
-            s, a.id, kind="therapy", title=t.title, body=t.body, params=t.params
-        ).id
-        proposals.accept(s, b.id, agreement_id)
+        agreement_id = _therapy_agreed(s, a.id, b.id)
         logged = therapy.log_therapy_session(
             s, a.id, agreement_id, held_on=utcnow().date(), attendance="together"
         )
@@ -122,11 +128,7 @@ def test_therapy_dates_start_from_the_persons_own_today(tend_env, engine) -> Non
     with transaction(engine) as s:
         _, a, b = make_couple(s)
         a.timezone = "Pacific/Auckland"
-        t = TEMPLATES["therapy"]
-        agreement_id = proposals.propose_agreement(
-            s, a.id, kind="therapy", title=t.title, body=t.body, params=t.params
-        ).id
-        proposals.accept(s, b.id, agreement_id)
+        agreement_id = _therapy_agreed(s, a.id, b.id)
         token = accounts.start_session(s, a.id)
     before = web.local_today("Pacific/Auckland")
     at = _signed_in(token)
