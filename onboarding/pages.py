@@ -45,13 +45,22 @@ MAILS = [
     ("Ready to review together", "when you have both answered."),
     ("Cooldown and therapy", "a cooldown's start and end, a day before a therapy appointment."),
 ]
+# The same, for the partner who joined: no invitation to send, proposals to answer.
+JOINED_MAILS = [
+    ("A new agreement to answer", "when your partner proposes an agreement or a change."),
+    *MAILS[2:],
+]
 
 
 def welcome_page() -> None:
     user = web.current_user()
     with web.action() as session:
         state = onboarding.state(session, user.id)
+        joined = None if state.applies else onboarding.joined_start(session, user.id)
     st.title("Welcome to Tend")
+    if joined is not None:
+        _joined_start(user, joined)
+        return
     if not state.applies:
         st.write(
             "Your couple space is already set up. The dashboard shows what to do next: "
@@ -86,6 +95,49 @@ def welcome_page() -> None:
         with web.action() as session:
             onboarding.skip(session, user.id)
         st.switch_page(web.page("home"))
+
+
+def _joined_start(user: Any, joined: onboarding.JoinedStart) -> None:
+    """The partner who joined by invitation: the space is made, and these are theirs."""
+    partner = web.md(joined.partner_name)
+    st.write(f"{partner} set up your couple space and invited you. What is yours to do:")
+    waiting = joined.awaiting_my_answer
+    steps = [
+        (
+            f"**Answer {partner}'s proposals:** {waiting} agreement"
+            f"{' waits' if waiting == 1 else 's wait'} for your yes, your changes or your no. "
+            "Nothing is in force until you have both said yes."
+            if waiting
+            else "**Your agreements:** nothing waits for your answer."
+        ),
+        (
+            "**Your side of the charter:** you wrote it."
+            if joined.wrote_reflection
+            else "**Your side of the charter:** what you think ended it last time, in your "
+            f"own words. {partner} does not see it until you both have written yours."
+        ),
+        "**Your reminders:** which mails you get, and when (quiet hours, a preferred hour).",
+    ]
+    if joined.next_checkin is not None:
+        when, agreed = joined.next_checkin
+        local = when.astimezone(ZoneInfo(user.timezone or "UTC"))
+        steps.append(
+            f"**Your check-ins:** the next opens on **{local:%A %d %B at %H:%M}** "
+            f"({web.md(user.timezone)})"
+            + ("." if agreed else ", once you have both accepted the regular check-in.")
+            + " You each answer on your own; you see each other's answers only when you "
+            "have both answered."
+        )
+    st.markdown("\n".join(f"{n}. {line}" for n, line in enumerate(steps, start=1)))
+    if waiting:
+        st.page_link(web.page("agreements"), label="Answer the agreements", icon="➡️")
+    if not joined.wrote_reflection:
+        st.page_link(web.page("charter"), label="Write your side of the charter", icon="➡️")
+    st.page_link(web.page("notifications"), label="Choose your reminders", icon="➡️")
+    st.write("**Mails you can expect** (names and links only, never what anyone wrote):")
+    st.markdown("\n".join(f"- **{name}**: {what}" for name, what in JOINED_MAILS))
+    web.mailbox_hint()
+    st.page_link(web.page("home"), label="Go to your dashboard", icon="➡️")
 
 
 def _progress(state: onboarding.OnboardingState) -> None:

@@ -318,6 +318,36 @@ def first_checkin(
     return None
 
 
+@dataclass(frozen=True)
+class JoinedStart:
+    """What is the joining partner's own to do in a space the other one set up: their
+    answer to the agreements proposed, their side of the charter, and when the first (or
+    next) check-in opens."""
+
+    partner_name: str
+    awaiting_my_answer: int
+    wrote_reflection: bool
+    next_checkin: tuple[dt.datetime, bool] | None
+
+
+def joined_start(
+    session: Session, user_id: int, *, now: dt.datetime | None = None
+) -> JoinedStart | None:
+    """For the partner who joined by invitation (seat 2) of a space in force; None for
+    anyone else (the one who made the space has the guided start itself)."""
+    now = now or utcnow()
+    membership = couples.membership_of(session, user_id)
+    if membership is None or membership.seat == 1 or membership.couple.ended_at is not None:
+        return None
+    names = couples.shown_names(membership.couple, user_id)
+    return JoinedStart(
+        partner_name=next((n for uid, n in names.items() if uid != user_id), "Your partner"),
+        awaiting_my_answer=reading.awaiting_my_answer_count(session, user_id),
+        wrote_reflection=reflections.my_reflection(session, user_id) is not None,
+        next_checkin=first_checkin(session, user_id, now=now),
+    )
+
+
 # --- privacy: the plan is words this person wrote ----------------------------------------
 def _export(session: Session, user_id: int) -> dict[str, list[dict[str, Any]]]:
     row = _progress(session, user_id)

@@ -84,14 +84,25 @@ def test_the_steps_follow_what_exists_and_the_plan_waits_for_the_partner(tx, now
         assert views["cooldown"].latest.params["minutes"] == 20
         assert reading.awaiting_my_answer_count(s, b.id) == 3
         assert onboarding.state(s, a.id, now=later).plan_proposed
-        # The partner who joined is not walked through a start that is already made.
+        # The partner who joined is not walked through a start that is already made:
+        # their own start lists what is theirs (answers, their side of the charter).
         assert not onboarding.state(s, b.id, now=later).applies
+        joined = onboarding.joined_start(s, b.id, now=later)
+        assert joined is not None and joined.partner_name == "Ana"
+        assert joined.awaiting_my_answer == 3 and not joined.wrote_reflection
+        assert onboarding.joined_start(s, a.id, now=later) is None
         with pytest.raises(NotAllowed):
             onboarding.save_plan(s, a.id, [], now=later)
     with tx() as s:
         proposals.accept(s, b.id, views["regular_checkin"].agreement_id, now=later)
         when, agreed = onboarding.first_checkin(s, a.id, now=later)
         assert agreed and when == dt.datetime(2026, 4, 1, 17, 0, tzinfo=dt.UTC)
+        reflections.write_reflection(s, b.id, ["trust"], "", now=later)
+    with tx() as s:
+        joined = onboarding.joined_start(s, b.id, now=later)
+        assert joined is not None
+        assert joined.awaiting_my_answer == 2 and joined.wrote_reflection
+        assert joined.next_checkin == (dt.datetime(2026, 4, 1, 17, 0, tzinfo=dt.UTC), True)
     with tx() as s:
         onboarding.finish(s, a.id, now=later)
         state = onboarding.state(s, a.id, now=later)

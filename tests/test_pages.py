@@ -185,6 +185,35 @@ def test_an_invitation_says_until_when_on_the_inviters_own_clock(tend_env) -> No
     assert "UTC" not in line
 
 
+def test_the_partner_who_joined_gets_a_start_of_their_own(tend_env) -> None:
+    """ "Getting started" for the partner who was invited: not "already set up", but what
+    is theirs to do, with the way to each; the inviter's name as typed."""
+    from agreements import proposals
+    from agreements.templates import TEMPLATES
+    from tend.navigation import PAGES
+
+    with transaction(engine_for(tend_env["TEND_DATABASE_URL"])) as s:
+        _, a, b = make_couple(s)
+        a.display_name = "Ana *x*"
+        for kind in ("cooldown", "therapy"):
+            t = TEMPLATES[kind]
+            proposals.propose_agreement(
+                s, a.id, kind=kind, title=t.title, body=t.body, params=t.params
+            )
+        token = accounts.start_session(s, b.id)
+    at = go(_app(token).run(), PAGES["welcome"])
+    assert not at.exception
+    said = " ".join(m.value for m in at.markdown)
+    assert "already set up" not in said
+    assert r"Ana \*x\* set up your couple space and invited you" in said
+    assert r"**Answer Ana \*x\*'s proposals:** 2 agreements wait for your yes" in said
+    assert "**Your side of the charter:** what you think ended it last time" in said
+    links = {link.label for link in at.get("page_link")}
+    assert {"Answer the agreements", "Write your side of the charter"} <= links
+    assert {"Choose your reminders", "Go to your dashboard"} <= links
+    assert "Invitation" not in said  # nothing for them to send
+
+
 def test_signed_in_pages_ask_a_signed_out_visitor_to_sign_in_first(tend_env) -> None:
     from tend.navigation import PAGES
 
