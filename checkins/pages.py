@@ -1274,11 +1274,13 @@ def _when(user: User, view: TalkView) -> None:
                 if st.button("Accept this time", key="talk_accept"):
                     _call(lambda s: talk.accept_time(s, user.id, view.round_id))
         zone = ZoneInfo(user.timezone or "UTC")
-        # Chosen once per session, so a suggestion that moves on (an hour before 19:00)
-        # does not reset what the person is picking.
-        offered = st.session_state.setdefault(
-            f"_tend_talk_offered_{view.round_id}", talk.suggested_time(user.timezone)
-        )
+        # Kept while it is still to come, so a suggestion that moves on (an hour before
+        # 19:00) does not reset what the person is picking; a tab left open overnight
+        # gets a new one.
+        offered_key = f"_tend_talk_offered_{view.round_id}"
+        offered = st.session_state.get(offered_key)
+        if offered is None or offered <= utcnow():
+            offered = st.session_state[offered_key] = talk.suggested_time(user.timezone)
         with st.form("talk_when"):
             cols = st.columns(2)
             day = cols[0].date_input(

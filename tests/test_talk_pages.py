@@ -95,11 +95,13 @@ def test_the_talk_form_offers_the_next_evening_in_the_persons_own_zone(signed_in
     from infra.db import utcnow
 
     a, b, token, now = signed_in
-    _revealed(tx, a, b, now)
+    round_id = _revealed(tx, a, b, now)
     with tx() as s:
         s.get(User, a.id).timezone = "Pacific/Auckland"
     before = talk.suggested_time("Pacific/Auckland", now=utcnow())
     at = _app(token, "talk")
+    # A tab left open overnight: what it offered yesterday is past, so it offers anew.
+    at.session_state[f"_tend_talk_offered_{round_id}"] = now - dt.timedelta(days=1)
     at.run()
     after = talk.suggested_time("Pacific/Auckland", now=utcnow())
     assert not at.exception, at.exception
